@@ -1,0 +1,31 @@
+# Finds the Debian 12 packages DriftWatch builds against (scripts/install-deps.sh installs them).
+# Debian ships no CMake package for SOCI or Pistache, so their imported targets are written here.
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PISTACHE REQUIRED IMPORTED_TARGET libpistache)
+
+find_path(SOCI_INCLUDE_DIR soci/soci.h REQUIRED)
+find_library(SOCI_CORE_LIBRARY soci_core REQUIRED)
+find_library(SOCI_SQLITE3_LIBRARY soci_sqlite3 REQUIRED)
+find_package(SQLite3 REQUIRED)
+add_library(soci::core UNKNOWN IMPORTED)
+set_target_properties(soci::core PROPERTIES IMPORTED_LOCATION ${SOCI_CORE_LIBRARY}
+  INTERFACE_INCLUDE_DIRECTORIES ${SOCI_INCLUDE_DIR})
+add_library(soci::sqlite3 UNKNOWN IMPORTED)
+set_target_properties(soci::sqlite3 PROPERTIES IMPORTED_LOCATION ${SOCI_SQLITE3_LIBRARY}
+  INTERFACE_LINK_LIBRARIES "soci::core;SQLite::SQLite3;${CMAKE_DL_LIBS}")
+
+find_package(yaml-cpp REQUIRED)
+find_package(Boost 1.74 REQUIRED COMPONENTS filesystem)
+find_package(RapidJSON REQUIRED)
+if(NOT TARGET RapidJSON::RapidJSON)
+  add_library(RapidJSON::RapidJSON INTERFACE IMPORTED)
+  set_target_properties(RapidJSON::RapidJSON PROPERTIES
+    INTERFACE_INCLUDE_DIRECTORIES "${RAPIDJSON_INCLUDE_DIRS}")
+endif()
+if(DRIFTWATCH_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(DRIFTWATCH_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()

@@ -1,0 +1,472 @@
+// DriftWatch plugin SDK: a header-only C++17 layer over the C ABI in plugin.h.
+//
+// A plugin author writes a small class and one export macro; this header generates the C entry
+// points. Every generated function is noexcept: an exception thrown by the author's code becomes a
+// status and a message for the host, never a crash.
+//
+// A detector class T provides:
+//   static constexpr const char* kName;     // e.g. "zscore_severe"
+//   static constexpr const char* kVersion;  // e.g. "1.0.0"
+//   static constexpr dw_type_detector_role kRole;
+//   struct Config;                           // copyable, read-only once built
+//   static Config Configure(driftwatch::sdk::Params& params);   // throws ParamError
+//   explicit T(const Config& config);        // the empty per-service state
+//   void Observe(const Config& config, const dw_type_observation& obs,
+//                driftwatch::sdk::Verdict& verdict);
+//   void Reset(const Config& config);
+//   void Save(driftwatch::sdk::StateWriter& out) const;
+//   void Restore(const Config& config, driftwatch::sdk::StateReader& in);  // throws CorruptState
+//
+// and is exported with
+//   DRIFTWATCH_PLUGIN("my_plugin", "1.0.0",
+//                     DRIFTWATCH_DETECTORS(driftwatch::sdk::DetectorType<T>::Get()),
+//                     DRIFTWATCH_NO_STORAGES)
+// (see docs/plugin-guide.md for a complete walk-through).
+#ifndef DRIFTWATCH_PLUGIN_HPP
+#define DRIFTWATCH_PLUGIN_HPP
+
+#include <driftwatch/plugin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <initializer_list>
+#include <limits>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace driftwatch {
+namespace sdk {
+
+// Thrown by Configure for a bad parameter; index is the parameter's position (-1: none in
+// particular). The host names the key and its line in the config file.
+class ParamError : public std::runtime_error {
+ public:
+  ParamError(int32_t index, const std::string& message)
+      : std::runtime_error(message), index_(index) {}
+  int32_t index() const noexcept { return index_; }
+
+ private:
+  int32_t index_;
+};
+
+// Thrown by Restore (or a StateReader) for saved bytes the detector does not understand.
+class CorruptState : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Thrown by a storage backend; status says what kind of failure (e.g. DW_STATUS_IO_ERROR).
+class StorageError : public std::runtime_error {
+ public:
+  StorageError(dw_type_status status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  dw_type_status status() const noexcept { return status_; }
+
+ private:
+  dw_type_status status_;
+};
+
+// The configuration parameters of one detector, with typed, range-checked getters. Call Finish()
+// after the last getter: any parameter not asked for is reported as unknown.
+class Params {
+ public:
+  Params(const dw_type_param* params, size_t count) : params_(params), used_(count, false) {}
+
+  double Double(const char* key, double fallback, double min_value, double max_value) {
+    const int32_t index = Find(key);
+    if (index < 0) return fallback;
+    const char* text = params_[index].value;
+    char* end = nullptr;
+    const double value = std::strtod(text, &end);
+    if (end == text || *end != '\0' || !std::isfinite(value)) {
+      throw ParamError(index, std::string(key) + ": expected a number, got '" + text + "'");
+    }
+    if (value < min_value || value > max_value) {
+      throw ParamError(index, std::string(key) + ": " + text + " is out of range [" +
+                                  Format(min_value) + ", " + Format(max_value) + "]");
+    }
+    return value;
+  }
+
+  uint32_t UInt(const char* key, uint32_t fallback, uint32_t min_value, uint32_t max_value) {
+    const int32_t index = Find(key);
+    if (index < 0) return fallback;
+    const char* text = params_[index].value;
+    char* end = nullptr;
+    const long long value = std::strtoll(text, &end, 10);
+    if (end == text || *end != '\0') {
+      throw ParamError(index, std::string(key) + ": expected a whole number, got '" + text + "'");
+    }
+    if (value < static_cast<long long>(min_value) || value > static_cast<long long>(max_value)) {
+      throw ParamError(index, std::string(key) + ": " + text + " is out of range [" +
+                                  std::to_string(min_value) + ", " + std::to_string(max_value) +
+                                  "]");
+    }
+    return static_cast<uint32_t>(value);
+  }
+
+  std::string String(const char* key, const std::string& fallback) {
+    const int32_t index = Find(key);
+    return index < 0 ? fallback : std::string(params_[index].value);
+  }
+
+  void Finish() const {
+    for (size_t i = 0; i < used_.size(); ++i) {
+      if (!used_[i]) {
+        throw ParamError(static_cast<int32_t>(i),
+                         std::string("unknown parameter '") + params_[i].key + "'");
+      }
+    }
+  }
+
+ private:
+  int32_t Find(const char* key) {
+    for (size_t i = 0; i < used_.size(); ++i) {
+      if (std::strcmp(params_[i].key, key) == 0) {
+        used_[i] = true;
+        return static_cast<int32_t>(i);
+      }
+    }
+    return -1;
+  }
+  static std::string Format(double value) {
+    std::string text = std::to_string(value);
+    text.erase(text.find_last_not_of('0') + 1);
+    if (!text.empty() && text.back() == '.') text.pop_back();
+    return text;
+  }
+
+  const dw_type_param* params_;
+  std::vector<bool> used_;
+};
+
+// The verdict a detector writes for one observation (a thin view of dw_type_verdict).
+class Verdict {
+ public:
+  struct Field {
+    const char* key;
+    double value;
+  };
+
+  explicit Verdict(dw_type_verdict* raw) : raw_(raw) {}
+
+  void Fire(const char* reason, std::initializer_list<Field> fields) {
+    Set(DW_VERDICT_FIRE, reason, fields);
+  }
+  void Recovered(const char* reason, std::initializer_list<Field> fields) {
+    Set(DW_VERDICT_RECOVERED, reason, fields);
+  }
+
+ private:
+  void Set(dw_type_verdict_kind kind, const char* reason, std::initializer_list<Field> fields) {
+    raw_->kind = kind;
+    CopyText(raw_->reason, sizeof raw_->reason, reason);
+    uint32_t count = 0;
+    for (const Field& field : fields) {
+      if (count == DW_VERDICT_MAX_FIELDS) break;
+      CopyText(raw_->fields[count].key, sizeof raw_->fields[count].key, field.key);
+      raw_->fields[count].value = field.value;
+      ++count;
+    }
+    raw_->field_count = count;
+  }
+  static void CopyText(char* out, size_t size, const char* text) {
+    const size_t length = std::min(std::strlen(text), size - 1);
+    std::memcpy(out, text, length);
+    out[length] = '\0';
+  }
+
+  dw_type_verdict* raw_;
+};
+
+// Appends fixed-size values, in the machine's byte order, to a detector's saved state.
+class StateWriter {
+ public:
+  template <typename T>
+  void Put(const T& value) {
+    static_assert(std::is_trivially_copyable<T>::value, "Put takes plain values");
+    const auto* bytes = reinterpret_cast<const uint8_t*>(&value);
+    bytes_.insert(bytes_.end(), bytes, bytes + sizeof(T));
+  }
+  const std::vector<uint8_t>& bytes() const { return bytes_; }
+  void Clear() { bytes_.clear(); }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+// Reads back what a StateWriter wrote; throws CorruptState when the bytes run out.
+class StateReader {
+ public:
+  StateReader(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+
+  template <typename T>
+  T Get() {
+    static_assert(std::is_trivially_copyable<T>::value, "Get takes plain values");
+    if (size_ - offset_ < sizeof(T)) throw CorruptState("saved detector state is truncated");
+    T value;
+    std::memcpy(&value, data_ + offset_, sizeof(T));
+    offset_ += sizeof(T);
+    return value;
+  }
+  // Call after the last Get: extra bytes mean the data is not what this detector saved.
+  void ExpectEnd() const {
+    if (offset_ != size_) throw CorruptState("saved detector state has trailing bytes");
+  }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+  size_t offset_ = 0;
+};
+
+namespace detail {
+
+inline void WriteError(dw_type_error* error, const char* message) {
+  if (error == nullptr) return;
+  const size_t length = std::min(std::strlen(message), sizeof error->message - 1);
+  std::memcpy(error->message, message, length);
+  error->message[length] = '\0';
+}
+
+// Runs body, turning every exception into a status and a message.
+template <typename Body>
+dw_type_status Guard(dw_type_error* error, Body&& body) noexcept {
+  try {
+    body();
+    return DW_STATUS_OK;
+  } catch (const ParamError& e) {
+    WriteError(error, e.what());
+    if (error != nullptr) error->param_index = e.index();
+    return DW_STATUS_INVALID_ARGUMENT;
+  } catch (const CorruptState& e) {
+    WriteError(error, e.what());
+    return DW_STATUS_CORRUPT;
+  } catch (const StorageError& e) {
+    WriteError(error, e.what());
+    return e.status();
+  } catch (const std::bad_alloc&) {
+    WriteError(error, "out of memory");
+    return DW_STATUS_ERROR;
+  } catch (const std::exception& e) {
+    WriteError(error, e.what());
+    return DW_STATUS_ERROR;
+  } catch (...) {
+    WriteError(error, "unknown exception");
+    return DW_STATUS_ERROR;
+  }
+}
+
+}  // namespace detail
+
+// The C vtable of detector class T (see the top of this file for what T provides).
+template <typename T>
+struct DetectorType {
+  using Config = typename T::Config;
+
+  static dw_type_status ConfigNew(const dw_type_param* params, size_t count, void** config_out,
+                                  dw_type_error* error) noexcept {
+    return detail::Guard(error, [&] {
+      Params reader(params, count);
+      Config config = T::Configure(reader);
+      reader.Finish();
+      *config_out = new Config(std::move(config));
+    });
+  }
+  static void ConfigDestroy(void* config) noexcept { delete static_cast<Config*>(config); }
+
+  static dw_type_status StateNew(const void* config, void** state_out,
+                                 dw_type_error* error) noexcept {
+    return detail::Guard(error, [&] { *state_out = new T(*static_cast<const Config*>(config)); });
+  }
+  static void StateDestroy(const void*, void* state) noexcept { delete static_cast<T*>(state); }
+
+  static dw_type_status Observe(const void* config, void* state,
+                                const dw_type_observation* observation, dw_type_verdict* verdict,
+                                dw_type_error* error) noexcept {
+    return detail::Guard(error, [&] {
+      Verdict out(verdict);
+      static_cast<T*>(state)->Observe(*static_cast<const Config*>(config), *observation, out);
+    });
+  }
+
+  static void Reset(const void* config, void* state) noexcept {
+    dw_type_error ignored{};
+    detail::Guard(&ignored,
+                  [&] { static_cast<T*>(state)->Reset(*static_cast<const Config*>(config)); });
+  }
+
+  static dw_type_status Save(const void*, const void* state, uint8_t* buffer, size_t capacity,
+                             size_t* size_out, dw_type_error* error) noexcept {
+    dw_type_status status = DW_STATUS_OK;
+    const dw_type_status guarded = detail::Guard(error, [&] {
+      StateWriter writer;
+      static_cast<const T*>(state)->Save(writer);
+      *size_out = writer.bytes().size();
+      if (writer.bytes().size() > capacity) {
+        status = DW_STATUS_BUFFER_TOO_SMALL;
+        return;
+      }
+      if (!writer.bytes().empty()) {
+        std::memcpy(buffer, writer.bytes().data(), writer.bytes().size());
+      }
+    });
+    return guarded != DW_STATUS_OK ? guarded : status;
+  }
+
+  static dw_type_status Restore(const void* config, void* state, const uint8_t* data, size_t size,
+                                dw_type_error* error) noexcept {
+    return detail::Guard(error, [&] {
+      const auto& typed_config = *static_cast<const Config*>(config);
+      T restored(typed_config);  // restore into a copy so a failure leaves the state untouched
+      StateReader reader(data, size);
+      restored.Restore(typed_config, reader);
+      reader.ExpectEnd();
+      *static_cast<T*>(state) = std::move(restored);
+    });
+  }
+
+  static const dw_type_detector* Get() noexcept {
+    static const dw_type_detector vtable = {
+        static_cast<uint32_t>(sizeof(dw_type_detector)),
+        T::kName,
+        T::kVersion,
+        T::kRole,
+        &ConfigNew,
+        &ConfigDestroy,
+        &StateNew,
+        &StateDestroy,
+        &Observe,
+        &Reset,
+        &Save,
+        &Restore,
+    };
+    return &vtable;
+  }
+};
+
+// The C vtable of storage class T, which provides:
+//   static constexpr const char* kName, kVersion;
+//   static T* Open(Params& params);                       // throws StorageError / ParamError
+//   void Write(const dw_type_write_batch& batch);          // atomic
+//   void ScanServices(dw_type_service_callback callback, void* context);
+//   void ScanSamples(const char* service_id, uint64_t after_seq, dw_type_sample_callback callback,
+//                    void* context);
+//   void QueryEvents(const char* service_id, uint32_t limit, dw_type_event_callback callback,
+//                    void* context);
+//   void Stats(dw_type_storage_stats& stats);
+//   uint64_t Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows);
+// The destructor closes the store.
+template <typename T>
+struct StorageType {
+  static dw_type_status Open(const dw_type_param* params, size_t count, void** store_out,
+                             dw_type_error* error) noexcept {
+    return detail::Guard(error, [&] {
+      Params reader(params, count);
+      *store_out = T::Open(reader);
+    });
+  }
+  static void Close(void* store) noexcept {
+    dw_type_error ignored{};
+    detail::Guard(&ignored, [&] { delete static_cast<T*>(store); });
+  }
+  static dw_type_status Write(void* store, const dw_type_write_batch* batch,
+                              dw_type_error* error) noexcept {
+    return detail::Guard(error, [&] { static_cast<T*>(store)->Write(*batch); });
+  }
+  static dw_type_status ScanServices(void* store, dw_type_service_callback callback, void* context,
+                                     dw_type_error* error) noexcept {
+    return detail::Guard(error, [&] { static_cast<T*>(store)->ScanServices(callback, context); });
+  }
+  static dw_type_status ScanSamples(void* store, const char* service_id, uint64_t after_seq,
+                                    dw_type_sample_callback callback, void* context,
+                                    dw_type_error* error) noexcept {
+    return detail::Guard(error, [&] {
+      static_cast<T*>(store)->ScanSamples(service_id, after_seq, callback, context);
+    });
+  }
+  static dw_type_status QueryEvents(void* store, const char* service_id, uint32_t limit,
+                                    dw_type_event_callback callback, void* context,
+                                    dw_type_error* error) noexcept {
+    return detail::Guard(
+        error, [&] { static_cast<T*>(store)->QueryEvents(service_id, limit, callback, context); });
+  }
+  static dw_type_status Stats(void* store, dw_type_storage_stats* stats,
+                              dw_type_error* error) noexcept {
+    return detail::Guard(error, [&] { static_cast<T*>(store)->Stats(*stats); });
+  }
+  static dw_type_status Purge(void* store, int64_t samples_before_ms, int64_t events_before_ms,
+                              uint32_t max_rows, uint64_t* deleted_out,
+                              dw_type_error* error) noexcept {
+    return detail::Guard(error, [&] {
+      *deleted_out = static_cast<T*>(store)->Purge(samples_before_ms, events_before_ms, max_rows);
+    });
+  }
+
+  static const dw_type_storage* Get() noexcept {
+    static const dw_type_storage vtable = {
+        static_cast<uint32_t>(sizeof(dw_type_storage)),
+        T::kName,
+        T::kVersion,
+        &Open,
+        &Close,
+        &Write,
+        &ScanServices,
+        &ScanSamples,
+        &QueryEvents,
+        &Stats,
+        &Purge,
+    };
+    return &vtable;
+  }
+};
+
+}  // namespace sdk
+}  // namespace driftwatch
+
+// Lists of what a plugin provides, for DRIFTWATCH_PLUGIN: vtable pointers, e.g.
+// driftwatch::sdk::DetectorType<MyDetector>::Get().
+#define DRIFTWATCH_DETECTORS(...)                                \
+  const dw_type_detector* const dw_detectors_[] = {__VA_ARGS__}; \
+  static const size_t dw_detector_count_ = sizeof(dw_detectors_) / sizeof(dw_detectors_[0])
+#define DRIFTWATCH_STORAGES(...)                               \
+  const dw_type_storage* const dw_storages_[] = {__VA_ARGS__}; \
+  static const size_t dw_storage_count_ = sizeof(dw_storages_) / sizeof(dw_storages_[0])
+#define DRIFTWATCH_NO_DETECTORS                                 \
+  const dw_type_detector* const* const dw_detectors_ = nullptr; \
+  static const size_t dw_detector_count_ = 0
+#define DRIFTWATCH_NO_STORAGES                                \
+  const dw_type_storage* const* const dw_storages_ = nullptr; \
+  static const size_t dw_storage_count_ = 0
+
+// Defines the plugin's exported entry point. Use once per plugin, at namespace scope:
+//   DRIFTWATCH_PLUGIN("my_plugin", "1.0.0",
+//                     DRIFTWATCH_DETECTORS(driftwatch::sdk::DetectorType<MyDetector>::Get()),
+//                     DRIFTWATCH_NO_STORAGES);
+#define DRIFTWATCH_PLUGIN(plugin_name, plugin_version, detectors_list, storages_list) \
+  extern "C" DW_PLUGIN_EXPORT const dw_type_plugin* DW_PLUGIN_ENTRY_NAME(void) {      \
+    static detectors_list; /* NOLINT(bugprone-macro-parentheses): a declaration */    \
+    static storages_list;  /* NOLINT(bugprone-macro-parentheses): a declaration */    \
+    static const dw_type_plugin plugin = {                                            \
+        static_cast<uint32_t>(sizeof(dw_type_plugin)),                                \
+        DW_ABI_VERSION_MAJOR,                                                         \
+        DW_ABI_VERSION_MINOR,                                                         \
+        plugin_name,                                                                  \
+        plugin_version,                                                               \
+        dw_detectors_,                                                                \
+        dw_detector_count_,                                                           \
+        dw_storages_,                                                                 \
+        dw_storage_count_,                                                            \
+    };                                                                                \
+    return &plugin;                                                                   \
+  }
+
+#endif  // DRIFTWATCH_PLUGIN_HPP
