@@ -1,0 +1,75 @@
+// Every setting DriftWatch has, with its default in exactly one place (the member initialisers
+// below; detector parameters default inside each detector plugin). An optional YAML file
+// overrides any of them; see docs/configuration.md for the keys.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/detector.h"
+#include "core/service_monitor.h"
+#include "core/status.h"
+
+namespace driftwatch {
+
+// One detector in the pipeline, with the parameters the config gave it (as text) and where.
+struct DetectorConfig {
+  std::string name;
+  std::vector<Param> params;
+  std::vector<int> param_lines;  // 1-based line of each parameter in the config file (0: none)
+  int line = 0;                  // where the detector was named (0: the built-in default)
+};
+
+struct RetentionConfig {
+  double telemetry_days = 7.0;
+  double events_days = 30.0;
+};
+
+struct ServerConfig {
+  std::string host = "0.0.0.0";
+  uint16_t port = 8000;
+  uint32_t threads = 2;                      // HTTP reactor threads
+  uint32_t max_request_bytes = 1024 * 1024;  // larger bodies get 413
+  uint32_t header_timeout_ms = 10000;        // slow clients are cut off after these
+  uint32_t body_timeout_ms = 30000;
+  uint32_t keepalive_timeout_ms = 60000;
+  std::vector<std::string> auth_tokens;  // empty: no authentication (the seed's default)
+};
+
+struct StorageConfig {
+  std::string plugin = "sqlite";
+  std::string path = "driftwatch.db";
+  uint32_t commit_interval_ms = 50;  // the default mode's loss window after a hard kill
+  uint32_t snapshot_every = 1000;    // samples between a service's state snapshots
+};
+
+struct IngestConfig {
+  uint32_t queue_capacity = 65536;  // samples waiting for the engine; beyond: 503
+  uint32_t max_services = 200000;   // a new service beyond this gets 429
+  bool durable = false;             // answer 202 only after the sample is committed
+};
+
+struct Config {
+  BaselineParams baseline;
+  // Trigger detectors run in this order; the first to fire wins.
+  std::vector<DetectorConfig> triggers = {{"zscore_severe", {}, {}, 0},
+                                          {"moderate_window", {}, {}, 0}};
+  DetectorConfig recovery = {"recovery", {}, {}, 0};
+  RetentionConfig retention;
+  ServerConfig server;
+  StorageConfig storage;
+  IngestConfig ingest;
+  std::vector<std::string> plugin_dirs;  // searched after the bundled plugin directory
+  std::string source;                    // the file it was loaded from ("" for defaults)
+};
+
+// Loads `path` over the defaults. On failure returns a message that names the file, the line and
+// the key: "cfg.yaml:7: baseline.window_size: expected a whole number >= 1, got 'abc'".
+// Unknown keys, wrong types and out-of-range values are all failures.
+Status LoadConfigFile(const std::string& path, Config* config);
+
+// The same for a file's content, already read; `path` only names it in messages.
+Status LoadConfigText(const std::string& text, const std::string& path, Config* config);
+
+}  // namespace driftwatch

@@ -1,0 +1,112 @@
+#include "core/detector.h"
+
+#include <algorithm>
+
+namespace driftwatch {
+namespace {
+
+constexpr size_t kFirstSaveBufferBytes = 256;  // the bundled detectors' states fit easily
+constexpr int kSaveAttempts = 3;               // a state may grow between the size query and copy
+
+dw_type_error EmptyError() {
+  dw_type_error error{};  // message[0] = '\0'
+  error.param_index = -1;
+  return error;
+}
+
+// The plugin's message, made safe to read (it may have forgotten the terminator).
+std::string MessageOf(dw_type_error& error, dw_type_status status) {
+  error.message[sizeof error.message - 1] = '\0';
+  if (error.message[0] != '\0') return error.message;
+  return "failed with status " + std::to_string(static_cast<int>(status));
+}
+
+}  // namespace
+
+Status ConfiguredDetector::Create(const dw_type_detector* vtable, const std::vector<Param>& params,
+                                  std::unique_ptr<ConfiguredDetector>* out,
+                                  int32_t* bad_param_index) {
+  *bad_param_index = -1;
+  if (vtable == nullptr) return Status::Error("no such detector");
+  std::vector<dw_type_param> raw_params;
+  raw_params.reserve(params.size());
+  for (const Param& param : params) raw_params.push_back({param.key.c_str(), param.value.c_str()});
+  void* config = nullptr;
+  dw_type_error error = EmptyError();
+  const dw_type_status status =
+      vtable->on_config_new(raw_params.data(), raw_params.size(), &config, &error);
+  if (status != DW_STATUS_OK) {
+    if (error.param_index >= 0 && static_cast<size_t>(error.param_index) < params.size()) {
+      *bad_param_index = error.param_index;
+    }
+    return Status::Error(MessageOf(error, status));
+  }
+  out->reset(new ConfiguredDetector(vtable, config));
+  return Status::Ok();
+}
+
+ConfiguredDetector::~ConfiguredDetector() { vtable_->on_config_destroy(config_); }
+
+Status ConfiguredDetector::NewState(void** state) const {
+  *state = nullptr;
+  dw_type_error error = EmptyError();
+  const dw_type_status status = vtable_->on_state_new(config_, state, &error);
+  if (status != DW_STATUS_OK) return Status::Error(MessageOf(error, status));
+  return Status::Ok();
+}
+
+void ConfiguredDetector::DestroyState(void* state) const {
+  if (state != nullptr) vtable_->on_state_destroy(config_, state);
+}
+
+Status ConfiguredDetector::Observe(void* state, const dw_type_observation& observation,
+                                   dw_type_verdict* verdict) const {
+  verdict->struct_size = sizeof(dw_type_verdict);
+  verdict->kind = DW_VERDICT_NONE;
+  verdict->reason[0] = '\0';
+  verdict->field_count = 0;
+  dw_type_error error = EmptyError();
+  const dw_type_status status = vtable_->on_observe(config_, state, &observation, verdict, &error);
+  // Never trust what crossed the boundary further than its buffers.
+  verdict->reason[sizeof verdict->reason - 1] = '\0';
+  verdict->field_count = std::min<uint32_t>(verdict->field_count, DW_VERDICT_MAX_FIELDS);
+  for (uint32_t i = 0; i < verdict->field_count; ++i) {
+    verdict->fields[i].key[sizeof verdict->fields[i].key - 1] = '\0';
+  }
+  if (status != DW_STATUS_OK) {
+    verdict->kind = DW_VERDICT_NONE;
+    return Status::Error(MessageOf(error, status));
+  }
+  return Status::Ok();
+}
+
+void ConfiguredDetector::Reset(void* state) const { vtable_->on_reset(config_, state); }
+
+Status ConfiguredDetector::Save(const void* state, std::string* out) const {
+  std::string buffer(kFirstSaveBufferBytes, '\0');
+  for (int attempt = 0; attempt < kSaveAttempts; ++attempt) {
+    size_t size = 0;
+    dw_type_error error = EmptyError();
+    const dw_type_status status = vtable_->on_state_save(
+        config_, state, reinterpret_cast<uint8_t*>(buffer.data()), buffer.size(), &size, &error);
+    if (status == DW_STATUS_BUFFER_TOO_SMALL && size > buffer.size()) {
+      buffer.resize(size);
+      continue;
+    }
+    if (status != DW_STATUS_OK) return Status::Error(MessageOf(error, status));
+    if (size > buffer.size()) return Status::Error("reported a saved size larger than its buffer");
+    out->append(buffer.data(), size);
+    return Status::Ok();
+  }
+  return Status::Error("saved state kept growing while being saved");
+}
+
+Status ConfiguredDetector::Restore(void* state, std::string_view bytes) const {
+  dw_type_error error = EmptyError();
+  const dw_type_status status = vtable_->on_state_restore(
+      config_, state, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &error);
+  if (status != DW_STATUS_OK) return Status::Error(MessageOf(error, status));
+  return Status::Ok();
+}
+
+}  // namespace driftwatch

@@ -1,0 +1,545 @@
+#include "core/engine.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdio>
+#include <functional>
+#include <mutex>
+#include <shared_mutex>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/storage_writer.h"
+#include "core/timestamp.h"
+
+namespace driftwatch {
+namespace {
+
+// Samples processed per hold of a shard's state lock, so reads never wait long behind a burst.
+constexpr size_t kSamplesPerLock = 512;
+// The writer may fall this many samples behind the engine before ingest answers 503.
+constexpr size_t kMaxWriterBacklogFactor = 4;
+// How long an idle worker keeps looking for samples before it sleeps until notified.
+constexpr std::chrono::microseconds kLinger(200);
+// How far back a rebuild looks for the service's last reset.
+constexpr uint32_t kMaxEventsScannedForReset = 10000;
+
+}  // namespace
+
+// One monitored service. Created once, never destroyed while the engine lives, so the id's
+// characters can be referenced by queued writes.
+struct ServiceEntry {
+  ServiceEntry(std::string service_id, size_t shard_index, const BaselineParams& params,
+               const DetectorSet& detectors)
+      : id(std::move(service_id)), shard(shard_index), monitor(params, detectors) {}
+
+  // The stored seq of the monitor's n-th sample is seq_offset + n. It is non-zero only when a
+  // service's state was rebuilt from a log whose oldest samples retention had already purged.
+  uint64_t seq() const { return seq_offset + monitor.sample_count(); }
+
+  const std::string id;
+  const size_t shard;
+  ServiceMonitor monitor;               // guarded by the shard's state_mutex
+  uint64_t seq_offset = 0;              // guarded by the shard's state_mutex
+  uint32_t samples_since_snapshot = 0;  // guarded by the shard's state_mutex
+};
+
+namespace {
+
+// An accepted submission whose caller waits for its commit (durable ingest), shared by its samples
+// until they are committed: the last of them to be settled reports.
+struct PendingCommit {
+  PendingCommit(uint64_t samples, Engine::CommitCallback callback)
+      : uncommitted(samples), done(std::move(callback)) {}
+  std::atomic<uint64_t> uncommitted;
+  std::atomic<bool> failed{false};
+  const Engine::CommitCallback done;
+};
+
+// `count` samples of `commit` were committed (or given up on).
+void Settle(PendingCommit& commit, uint64_t count, bool committed) {
+  if (!committed) commit.failed = true;
+  if (commit.uncommitted.fetch_sub(count) == count) commit.done(!commit.failed);
+}
+
+struct QueuedSample {
+  ServiceEntry* service;
+  Sample sample;
+  std::shared_ptr<PendingCommit> commit;  // set when the submitter waits for the commit
+};
+
+// A worker thread and the services it owns (by hash of the service id).
+struct Shard {
+  std::mutex queue_mutex;
+  std::condition_variable queue_wake;
+  bool sleeping = false;            // guarded by queue_mutex: the worker waits for a notify
+  std::vector<QueuedSample> queue;  // guarded by queue_mutex
+  bool stopping = false;            // guarded by queue_mutex
+  std::shared_mutex state_mutex;    // exclusive: processing; shared: reads
+  std::thread worker;
+};
+
+StoredEvent MakeEvent(const ServiceEntry& service, const Transition& transition) {
+  StoredEvent event;
+  event.service_id = service.id;
+  event.seq = service.seq_offset + transition.seq;
+  event.timestamp_ms = transition.timestamp_ms;
+  event.from_state = ServiceStateName(transition.from);
+  event.to_state = ServiceStateName(transition.to);
+  event.reason = transition.reason;
+  event.metadata_json = transition.metadata_json;
+  return event;
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  Impl(const Config& engine_config, const DetectorSet& detector_set, Store* storage)
+      : config(engine_config),
+        detectors(detector_set),
+        store(storage),
+        writer(storage,
+               StorageWriterOptions{
+                   .commit_interval_ms = engine_config.storage.commit_interval_ms,
+                   .telemetry_retention_days = engine_config.retention.telemetry_days,
+                   .events_retention_days = engine_config.retention.events_days,
+               }),
+        shards(std::max(1u, std::thread::hardware_concurrency() / 2)) {}
+
+  Status Restore();
+  Status RestoreService(const std::string& id, const StoredSnapshot* snapshot);
+  ServiceEntry* AddService(const std::string& id);  // registry_mutex held exclusively
+  ServiceEntry* FindService(const std::string& id) const;
+  void Work(Shard& shard);
+  void ProcessOne(ServiceEntry& service, const Sample& sample, WriteBatch& batch);
+  void AddSnapshot(ServiceEntry& service, WriteBatch& batch);
+  void RecordDetectorError(const std::string& message);
+  ServiceHealth HealthOf(const ServiceEntry& service) const;
+
+  const Config config;
+  const DetectorSet& detectors;
+  Store* store;
+  StorageWriter writer;
+  std::vector<Shard> shards;
+
+  mutable std::shared_mutex registry_mutex;
+  std::unordered_map<std::string, std::unique_ptr<ServiceEntry>> services;
+
+  std::atomic<bool> accepting{false};
+  std::atomic<uint64_t> queued{0};  // accepted, not yet processed
+  std::atomic<uint64_t> accepted{0};
+  std::atomic<uint64_t> processed{0};
+  std::atomic<uint64_t> rejected_queue_full{0};
+  std::atomic<uint64_t> rejected_too_many_services{0};
+  std::mutex idle_mutex;
+  std::condition_variable idle;
+
+  mutable std::mutex error_mutex;
+  uint64_t detector_errors = 0;     // guarded by error_mutex
+  std::string last_detector_error;  // guarded by error_mutex
+  bool started = false;
+  bool stopped = false;
+};
+
+ServiceEntry* Engine::Impl::AddService(const std::string& id) {
+  const size_t shard = std::hash<std::string>{}(id) % shards.size();
+  auto entry = std::make_unique<ServiceEntry>(id, shard, config.baseline, detectors);
+  ServiceEntry* raw = entry.get();
+  services.emplace(id, std::move(entry));
+  return raw;
+}
+
+ServiceEntry* Engine::Impl::FindService(const std::string& id) const {
+  std::shared_lock lock(registry_mutex);
+  auto it = services.find(id);
+  return it == services.end() ? nullptr : it->second.get();
+}
+
+Status Engine::Impl::RestoreService(const std::string& id, const StoredSnapshot* snapshot) {
+  ServiceEntry* service = AddService(id);
+  uint64_t after_seq = 0;
+  bool rebuild = snapshot == nullptr;
+  if (snapshot != nullptr) {
+    Status restored = service->monitor.Restore(snapshot->data);
+    if (restored.ok()) {
+      after_seq = snapshot->last_seq;
+      service->seq_offset = snapshot->last_seq - service->monitor.sample_count();
+    } else {
+      // Typically the detector pipeline changed since the snapshot. Rebuild the service under
+      // the new pipeline from its stored samples since its last reset (resets are not samples).
+      std::fprintf(stderr, "driftwatch: service '%s': %s; rebuilding it from its stored samples\n",
+                   id.c_str(), restored.message().c_str());
+      rebuild = true;
+      std::vector<StoredEvent> events;
+      Status queried = store->QueryEvents(id, kMaxEventsScannedForReset, &events);
+      if (!queried.ok()) return queried;
+      for (const StoredEvent& event : events) {
+        if (event.reason == "reset") {
+          after_seq = event.seq;
+          break;
+        }
+      }
+    }
+  }
+  // Replay the samples committed after the snapshot: the engine is deterministic, so this
+  // rebuilds exactly the state the service had when they were processed.
+  bool first = true;
+  Status scanned = store->ScanSamples(id, after_seq, [&](const dw_type_stored_sample& stored) {
+    if (first && rebuild) service->seq_offset = stored.seq - 1;
+    first = false;
+    service->monitor.Process(Sample{stored.timestamp_ms, stored.latency_ms, stored.payload_kb});
+    ++service->samples_since_snapshot;
+  });
+  return scanned;
+}
+
+Status Engine::Impl::Restore() {
+  Status failure;
+  std::unique_lock lock(registry_mutex);
+  Status scanned = store->ScanServices(
+      [&](const std::string& id, const StoredSnapshot* snapshot, uint64_t /*max_seq*/) {
+        if (!failure.ok()) return;
+        failure = RestoreService(id, snapshot);
+      });
+  if (!scanned.ok()) return scanned;
+  return failure;
+}
+
+void Engine::Impl::RecordDetectorError(const std::string& message) {
+  std::lock_guard lock(error_mutex);
+  if (message != last_detector_error) std::fprintf(stderr, "driftwatch: %s\n", message.c_str());
+  ++detector_errors;
+  last_detector_error = message;
+}
+
+void Engine::Impl::AddSnapshot(ServiceEntry& service, WriteBatch& batch) {
+  StoredSnapshot snapshot;
+  snapshot.service_id = service.id;
+  snapshot.last_seq = service.seq();
+  Status saved = service.monitor.Save(&snapshot.data);
+  if (!saved.ok()) {
+    RecordDetectorError("service '" + service.id + "': cannot save state: " + saved.message());
+    return;  // the sample log still has everything; the next snapshot will try again
+  }
+  batch.snapshots.push_back(std::move(snapshot));
+  service.samples_since_snapshot = 0;
+}
+
+void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, WriteBatch& batch) {
+  ProcessResult result = service.monitor.Process(sample);
+  batch.samples.push_back(dw_type_stored_sample{service.id.c_str(), service.seq(),
+                                                sample.timestamp_ms, sample.latency_ms,
+                                                sample.payload_kb});
+  if (!result.detector_error.empty()) {
+    RecordDetectorError("service '" + service.id + "': " + result.detector_error);
+  }
+  ++service.samples_since_snapshot;
+  if (result.transition) {
+    batch.events.push_back(MakeEvent(service, *result.transition));
+    AddSnapshot(service, batch);  // transitions are rare: a cheap point to bound replay
+  } else if (service.samples_since_snapshot >= config.storage.snapshot_every) {
+    AddSnapshot(service, batch);
+  }
+}
+
+void Engine::Impl::Work(Shard& shard) {
+  std::vector<QueuedSample> taken;
+  for (;;) {
+    {
+      std::unique_lock lock(shard.queue_mutex);
+      // Linger un-notified first: under load more samples arrive within a moment, and taking
+      // them together saves a futex wake on the submitter and a sleep here per sample.
+      if (shard.queue.empty() && !shard.stopping) shard.queue_wake.wait_for(lock, kLinger);
+      if (shard.queue.empty() && !shard.stopping) {
+        shard.sleeping = true;
+        shard.queue_wake.wait(lock, [&] { return !shard.queue.empty() || shard.stopping; });
+        shard.sleeping = false;
+      }
+      if (shard.queue.empty()) return;  // stopping, and everything is processed
+      taken.swap(shard.queue);
+    }
+    for (size_t begin = 0; begin < taken.size(); begin += kSamplesPerLock) {
+      const size_t end = std::min(taken.size(), begin + kSamplesPerLock);
+      WriteBatch batch;
+      batch.samples.reserve(end - begin);
+      // The waiting submissions with samples in this batch, and how many (a submission's samples
+      // are next to each other in a shard's queue).
+      std::vector<std::pair<std::shared_ptr<PendingCommit>, uint64_t>> commits;
+      std::unique_lock lock(shard.state_mutex);
+      for (size_t i = begin; i < end; ++i) {
+        ProcessOne(*taken[i].service, taken[i].sample, batch);
+        if (const std::shared_ptr<PendingCommit>& commit = taken[i].commit) {
+          if (commits.empty() || commits.back().first != commit) commits.emplace_back(commit, 0);
+          ++commits.back().second;
+        }
+      }
+      StorageWriter::CommitCallback on_committed;
+      if (!commits.empty()) {
+        on_committed = [commits = std::move(commits)](bool committed) {
+          for (const auto& [commit, count] : commits) Settle(*commit, count, committed);
+        };
+      }
+      // Submitted under the state lock, so a concurrent Reset's snapshot is always ordered after
+      // the samples it reflects (no stored state is ever ahead of its samples).
+      writer.Submit(std::move(batch), std::move(on_committed));
+    }
+    processed.fetch_add(taken.size(), std::memory_order_relaxed);
+    if (queued.fetch_sub(taken.size()) == taken.size()) {
+      std::lock_guard lock(idle_mutex);
+      idle.notify_all();
+    }
+    taken.clear();
+  }
+}
+
+ServiceHealth Engine::Impl::HealthOf(const ServiceEntry& service) const {
+  ServiceHealth health;
+  health.service_id = service.id;
+  health.state = service.monitor.state();
+  health.sample_count = service.seq();
+  health.baseline = service.monitor.baseline();
+  health.window_samples = service.monitor.window().size();
+  if (const auto& transition = service.monitor.last_transition()) {
+    health.transition_timestamp_ms = transition->timestamp_ms;
+    health.metadata_json = transition->metadata_json;
+  }
+  return health;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Engine::~Engine() { Stop(); }
+
+Status Engine::Create(const Config& config, const DetectorSet& detectors, Store* store,
+                      std::unique_ptr<Engine>* out) {
+  auto impl = std::make_unique<Impl>(config, detectors, store);
+  Status restored;
+  try {
+    restored = impl->Restore();
+  } catch (const std::exception& e) {  // a detector that cannot create an empty state
+    restored = Status::Error(e.what());
+  }
+  if (!restored.ok()) return restored;
+  out->reset(new Engine(std::move(impl)));
+  return Status::Ok();
+}
+
+void Engine::Start() {
+  Impl& impl = *impl_;
+  if (impl.started) return;
+  impl.started = true;
+  impl.writer.Start();
+  for (Shard& shard : impl.shards)
+    shard.worker = std::thread([&impl, &shard] { impl.Work(shard); });
+  impl.accepting = true;
+}
+
+bool Engine::Stop() {
+  Impl& impl = *impl_;
+  if (!impl.started || impl.stopped) return true;
+  impl.stopped = true;
+  impl.accepting = false;
+  for (Shard& shard : impl.shards) {
+    {
+      std::lock_guard lock(shard.queue_mutex);
+      shard.stopping = true;
+    }
+    shard.queue_wake.notify_all();
+  }
+  for (Shard& shard : impl.shards) shard.worker.join();
+  // Snapshot every service that changed since its last snapshot, so a restart replays nothing.
+  WriteBatch batch;
+  {
+    std::shared_lock registry(impl.registry_mutex);
+    for (auto& [id, service] : impl.services) {
+      if (service->samples_since_snapshot > 0) impl.AddSnapshot(*service, batch);
+    }
+  }
+  impl.writer.Submit(std::move(batch));
+  return impl.writer.Stop();
+}
+
+SubmitResult Engine::Submit(std::vector<IncomingSample>&& samples, CommitCallback on_committed) {
+  Impl& impl = *impl_;
+  if (!impl.accepting) return SubmitResult::kShuttingDown;
+  if (!impl.writer.healthy()) return SubmitResult::kStorageUnavailable;
+  const uint64_t count = samples.size();
+  const uint64_t capacity = impl.config.ingest.queue_capacity;
+  if (impl.writer.pending_samples() > kMaxWriterBacklogFactor * capacity) {
+    impl.rejected_queue_full.fetch_add(1, std::memory_order_relaxed);
+    return SubmitResult::kQueueFull;
+  }
+  // Reserve room first, so concurrent submitters never overshoot the capacity.
+  if (impl.queued.fetch_add(count) + count > capacity) {
+    impl.queued.fetch_sub(count);
+    impl.rejected_queue_full.fetch_add(1, std::memory_order_relaxed);
+    return SubmitResult::kQueueFull;
+  }
+
+  std::vector<QueuedSample> resolved;
+  resolved.reserve(samples.size());
+  {
+    std::vector<size_t> unknown;  // indexes of samples whose service is new
+    {
+      std::shared_lock lock(impl.registry_mutex);
+      ServiceEntry* last = nullptr;
+      for (size_t i = 0; i < samples.size(); ++i) {
+        if (last == nullptr || last->id != samples[i].service_id) {
+          auto it = impl.services.find(samples[i].service_id);
+          last = it == impl.services.end() ? nullptr : it->second.get();
+        }
+        if (last == nullptr) unknown.push_back(i);
+        resolved.push_back(QueuedSample{last, samples[i].sample, nullptr});
+      }
+    }
+    if (!unknown.empty()) {
+      std::unique_lock lock(impl.registry_mutex);
+      std::unordered_set<std::string_view> fresh;  // distinct services this batch would add
+      for (size_t i : unknown) {
+        if (!impl.services.contains(samples[i].service_id)) fresh.insert(samples[i].service_id);
+      }
+      if (impl.services.size() + fresh.size() > impl.config.ingest.max_services) {
+        lock.unlock();
+        impl.queued.fetch_sub(count);
+        impl.rejected_too_many_services.fetch_add(1, std::memory_order_relaxed);
+        return SubmitResult::kTooManyServices;
+      }
+      try {
+        for (size_t i : unknown) {
+          auto it = impl.services.find(samples[i].service_id);
+          resolved[i].service =
+              it == impl.services.end() ? impl.AddService(samples[i].service_id) : it->second.get();
+        }
+      } catch (const std::exception& e) {  // a detector could not create a service's state
+        lock.unlock();
+        impl.queued.fetch_sub(count);
+        impl.RecordDetectorError(e.what());
+        return SubmitResult::kDetectorFailure;
+      }
+    }
+  }
+
+  if (on_committed) {
+    auto commit = std::make_shared<PendingCommit>(count, std::move(on_committed));
+    for (QueuedSample& queued : resolved) queued.commit = commit;
+  }
+
+  // Hand each shard its samples in one go, in order; wake only a worker that sleeps (one that
+  // lingers looks again by itself within kLinger).
+  for (size_t index = 0; index < impl.shards.size(); ++index) {
+    Shard& shard = impl.shards[index];
+    bool wake = false;
+    {
+      std::lock_guard lock(shard.queue_mutex);
+      const size_t before = shard.queue.size();
+      for (const QueuedSample& queued : resolved) {
+        if (queued.service->shard == index) shard.queue.push_back(queued);
+      }
+      wake = shard.sleeping && shard.queue.size() > before;
+    }
+    if (wake) shard.queue_wake.notify_one();
+  }
+  impl.accepted.fetch_add(count, std::memory_order_relaxed);
+  return SubmitResult::kAccepted;
+}
+
+void Engine::WaitIdle() {
+  Impl& impl = *impl_;
+  std::unique_lock lock(impl.idle_mutex);
+  impl.idle.wait(lock, [&] { return impl.queued.load() == 0; });
+}
+
+bool Engine::HasService(const std::string& service_id) const {
+  return impl_->FindService(service_id) != nullptr;
+}
+
+bool Engine::GetHealth(const std::string& service_id, ServiceHealth* out) const {
+  const ServiceEntry* service = impl_->FindService(service_id);
+  if (service == nullptr) return false;
+  std::shared_lock lock(impl_->shards[service->shard].state_mutex);
+  *out = impl_->HealthOf(*service);
+  return true;
+}
+
+std::vector<ServiceHealth> Engine::ListServices() const {
+  Impl& impl = *impl_;
+  std::vector<ServiceHealth> list;
+  std::shared_lock registry(impl.registry_mutex);
+  std::vector<std::shared_lock<std::shared_mutex>> locks;
+  for (Shard& shard : impl.shards) locks.emplace_back(shard.state_mutex);
+  list.reserve(impl.services.size());
+  for (const auto& [id, service] : impl.services) list.push_back(impl.HealthOf(*service));
+  std::sort(list.begin(), list.end(), [](const ServiceHealth& a, const ServiceHealth& b) {
+    return a.service_id < b.service_id;
+  });
+  return list;
+}
+
+bool Engine::Reset(const std::string& service_id, int64_t timestamp_ms) {
+  Impl& impl = *impl_;
+  ServiceEntry* service = impl.FindService(service_id);
+  if (service == nullptr) return false;
+  std::unique_lock lock(impl.shards[service->shard].state_mutex);
+  Transition transition = service->monitor.Reset(timestamp_ms);
+  WriteBatch batch;
+  batch.events.push_back(MakeEvent(*service, transition));
+  // A reset is not in the sample log, so the snapshot is what makes it survive a restart.
+  impl.AddSnapshot(*service, batch);
+  impl.writer.Submit(std::move(batch));
+  return true;
+}
+
+Status Engine::Events(const std::string& service_id, uint32_t limit,
+                      std::vector<StoredEvent>* out) {
+  Impl& impl = *impl_;
+  out->clear();
+  // Pending first: an event committed between the two reads then shows up in both, never in
+  // neither; duplicates are dropped below.
+  std::vector<StoredEvent> pending = impl.writer.PendingEvents(service_id);
+  std::vector<StoredEvent> stored;
+  Status status = impl.store->QueryEvents(service_id, limit, &stored);
+  if (!status.ok()) return status;
+  auto same = [](const StoredEvent& a, const StoredEvent& b) {
+    return a.seq == b.seq && a.to_state == b.to_state && a.reason == b.reason &&
+           a.timestamp_ms == b.timestamp_ms;
+  };
+  for (auto it = pending.rbegin(); it != pending.rend() && out->size() < limit; ++it) {
+    out->push_back(std::move(*it));
+  }
+  const size_t from_pending = out->size();
+  for (StoredEvent& event : stored) {
+    if (out->size() >= limit) break;
+    bool duplicate = false;
+    for (size_t i = 0; i < from_pending && !duplicate; ++i) duplicate = same((*out)[i], event);
+    if (!duplicate) out->push_back(std::move(event));
+  }
+  return Status::Ok();
+}
+
+EngineStatus Engine::GetStatus() const {
+  const Impl& impl = *impl_;
+  EngineStatus status;
+  {
+    std::shared_lock lock(impl.registry_mutex);
+    status.services_monitored = impl.services.size();
+  }
+  status.samples_accepted = impl.accepted.load();
+  status.samples_processed = impl.processed.load();
+  status.queue_depth = impl.queued.load();
+  status.queue_capacity = impl.config.ingest.queue_capacity;
+  status.rejected_queue_full = impl.rejected_queue_full.load();
+  status.rejected_too_many_services = impl.rejected_too_many_services.load();
+  status.storage_pending_samples = impl.writer.pending_samples();
+  status.storage_healthy = impl.writer.healthy();
+  status.storage_error = impl.writer.last_error();
+  std::lock_guard lock(impl.error_mutex);
+  status.detector_errors = impl.detector_errors;
+  status.last_detector_error = impl.last_detector_error;
+  return status;
+}
+
+}  // namespace driftwatch

@@ -1,0 +1,109 @@
+// The engine: every monitored service's ServiceMonitor, the bounded ingest queue that feeds them,
+// the worker threads that process each service's samples in order, and the storage writer.
+// Independent of HTTP: the API, tests and benchmarks all drive it through this interface.
+//
+// Flow: Submit (any thread) -> IngestQueue shard (by service id) -> worker thread ->
+// ServiceMonitor::Process -> detectors (plugins) -> WriteBatch -> StorageWriter -> Store (plugin).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/baseline.h"
+#include "core/config.h"
+#include "core/detector.h"
+#include "core/service_monitor.h"
+#include "core/status.h"
+#include "core/storage.h"
+
+namespace driftwatch {
+
+struct IncomingSample {
+  std::string service_id;
+  Sample sample;
+};
+
+enum class SubmitResult {
+  kAccepted,
+  kQueueFull,           // 503 + Retry-After: the engine or the writer is behind
+  kStorageUnavailable,  // 503: commits are failing; nothing accepted is lost meanwhile
+  kTooManyServices,     // 429: the batch would add services beyond ingest.max_services
+  kShuttingDown,        // 503
+  kDetectorFailure,     // 500: a detector plugin could not create a new service's state
+};
+
+struct ServiceHealth {
+  std::string service_id;
+  ServiceState state = ServiceState::kInsufficientData;
+  std::optional<int64_t> transition_timestamp_ms;  // none before the first transition
+  uint64_t sample_count = 0;                       // samples processed
+  Baseline baseline;
+  std::string metadata_json = "{}";  // the last transition's metadata
+  uint32_t window_samples = 0;       // |W|: samples toward (or in) the baseline window
+};
+
+struct EngineStatus {
+  uint64_t services_monitored = 0;
+  uint64_t samples_accepted = 0;   // since start
+  uint64_t samples_processed = 0;  // since start
+  uint64_t queue_depth = 0;
+  uint64_t queue_capacity = 0;
+  uint64_t rejected_queue_full = 0;
+  uint64_t rejected_too_many_services = 0;
+  uint64_t storage_pending_samples = 0;
+  bool storage_healthy = true;
+  std::string storage_error;
+  uint64_t detector_errors = 0;
+  std::string last_detector_error;
+};
+
+class Engine {
+ public:
+  // Builds the engine and restores every service the store knows: its last snapshot, then a
+  // replay of the samples stored after it, so a restart resumes exactly where the service was.
+  // `detectors` and `store` must outlive the engine. Threads start with Start().
+  static Status Create(const Config& config, const DetectorSet& detectors, Store* store,
+                       std::unique_ptr<Engine>* out);
+  ~Engine();  // Stop()
+
+  void Start();
+  // Stops accepting, processes everything queued, snapshots every service, commits, and joins the
+  // threads. Returns false if storage could not take everything.
+  bool Stop();
+
+  // Called once for a submission that was accepted: true once every one of its samples is
+  // committed to the store, false if that can no longer happen (storage gave up at Stop). Runs on
+  // the storage writer's thread (or the one calling Stop), never inside Submit; it must be quick
+  // and must not call the engine.
+  using CommitCallback = std::function<void(bool committed)>;
+
+  // All or nothing: either every sample is queued (kAccepted) or none is. `on_committed`, if any,
+  // is called as described above when the result is kAccepted, and dropped otherwise; `samples`
+  // must then not be empty.
+  SubmitResult Submit(std::vector<IncomingSample>&& samples, CommitCallback on_committed = nullptr);
+  // Waits until every sample accepted before the call has been processed (tests, shutdown).
+  void WaitIdle();
+
+  bool GetHealth(const std::string& service_id, ServiceHealth* out) const;
+  std::vector<ServiceHealth> ListServices() const;
+  // False when the service is unknown.
+  bool Reset(const std::string& service_id, int64_t timestamp_ms);
+  // Newest first, at most `limit`, committed and not-yet-committed alike.
+  Status Events(const std::string& service_id, uint32_t limit, std::vector<StoredEvent>* out);
+  bool HasService(const std::string& service_id) const;
+
+  EngineStatus GetStatus() const;
+
+ private:
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace driftwatch

@@ -1,0 +1,219 @@
+#include "core/storage.h"
+
+#include <cstring>
+#include <exception>
+#include <iterator>
+#include <type_traits>
+#include <utility>
+
+namespace driftwatch {
+namespace {
+
+dw_type_error NewError() {
+  dw_type_error error;
+  error.message[0] = '\0';
+  error.param_index = -1;
+  return error;
+}
+
+// "<backend>: <message>", with a fallback when the plugin wrote no message.
+Status Failure(const dw_type_storage* vtable, dw_type_status status, dw_type_error& error) {
+  error.message[DW_ERROR_MESSAGE_SIZE - 1] = '\0';  // a plugin that forgot the NUL cannot overrun
+  std::string message = error.message;
+  if (message.empty()) message = "failed with status " + std::to_string(status);
+  return Status::Error(std::string(vtable->name) + ": " + message);
+}
+
+template <typename T>
+void MoveAppend(std::vector<T>& to, std::vector<T>& from) {
+  if (to.empty()) {
+    to = std::move(from);
+  } else {
+    to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  }
+  from.clear();
+}
+
+// The context of a scan callback: the visitor, and whether it threw (an exception must not cross
+// the plugin's C frames, so it stops the scan and becomes an error instead).
+template <typename Visit>
+struct ScanContext {
+  const Visit* visit;
+  std::string exception;
+};
+
+template <typename Visit, typename Body>
+int GuardVisit(void* context, Body&& body) {
+  auto* scan = static_cast<ScanContext<Visit>*>(context);
+  try {
+    body(*scan->visit);
+    return 0;
+  } catch (const std::exception& e) {
+    scan->exception = e.what();
+  } catch (...) {
+    scan->exception = "unknown exception";
+  }
+  return 1;
+}
+
+StoredEvent CopyEvent(const dw_type_stored_event& event) {
+  StoredEvent copy;
+  copy.service_id = event.service_id;
+  copy.seq = event.seq;
+  copy.timestamp_ms = event.timestamp_ms;
+  copy.from_state = event.from_state;
+  copy.to_state = event.to_state;
+  copy.reason = event.reason;
+  copy.metadata_json = event.metadata_json;
+  return copy;
+}
+
+}  // namespace
+
+void WriteBatch::Append(WriteBatch&& other) {
+  MoveAppend(samples, other.samples);
+  MoveAppend(events, other.events);
+  MoveAppend(snapshots, other.snapshots);
+}
+
+void WriteBatch::Clear() {
+  samples.clear();
+  events.clear();
+  snapshots.clear();
+}
+
+Status Store::Open(const dw_type_storage* vtable, const std::vector<Param>& params,
+                   std::unique_ptr<Store>* out) {
+  if (vtable == nullptr) return Status::Error("no storage backend to open");
+  std::vector<dw_type_param> raw;
+  raw.reserve(params.size());
+  for (const Param& param : params) raw.push_back({param.key.c_str(), param.value.c_str()});
+  dw_type_error error = NewError();
+  void* handle = nullptr;
+  const dw_type_status status = vtable->on_open(raw.data(), raw.size(), &handle, &error);
+  if (status != DW_STATUS_OK) return Failure(vtable, status, error);
+  out->reset(new Store(vtable, handle));
+  return Status::Ok();
+}
+
+Store::~Store() { vtable_->on_close(handle_); }
+
+Status Store::Write(const WriteBatch& batch) {
+  std::vector<dw_type_stored_event> events;
+  events.reserve(batch.events.size());
+  for (const StoredEvent& event : batch.events) {
+    events.push_back({event.service_id.c_str(), event.seq, event.timestamp_ms,
+                      event.from_state.c_str(), event.to_state.c_str(), event.reason.c_str(),
+                      event.metadata_json.c_str()});
+  }
+  std::vector<dw_type_stored_snapshot> snapshots;
+  snapshots.reserve(batch.snapshots.size());
+  for (const StoredSnapshot& snapshot : batch.snapshots) {
+    snapshots.push_back({snapshot.service_id.c_str(), snapshot.last_seq,
+                         reinterpret_cast<const uint8_t*>(snapshot.data.data()),
+                         snapshot.data.size()});
+  }
+  dw_type_write_batch raw;
+  raw.struct_size = sizeof raw;
+  raw.samples = batch.samples.data();
+  raw.sample_count = batch.samples.size();
+  raw.events = events.data();
+  raw.event_count = events.size();
+  raw.snapshots = snapshots.data();
+  raw.snapshot_count = snapshots.size();
+  dw_type_error error = NewError();
+  const dw_type_status status = vtable_->on_write(handle_, &raw, &error);
+  if (status != DW_STATUS_OK) return Failure(vtable_, status, error);
+  return Status::Ok();
+}
+
+Status Store::ScanServices(
+    const std::function<void(const std::string& service_id, const StoredSnapshot* snapshot,
+                             uint64_t max_seq)>& visit) {
+  using Visit = std::remove_reference_t<decltype(visit)>;
+  ScanContext<Visit> context{&visit, {}};
+  auto callback = [](void* raw_context, const char* service_id,
+                     const dw_type_stored_snapshot* snapshot, uint64_t max_seq) -> int {
+    return GuardVisit<Visit>(raw_context, [&](const Visit& fn) {
+      const std::string id = service_id;
+      if (snapshot == nullptr) {
+        fn(id, nullptr, max_seq);
+        return;
+      }
+      StoredSnapshot copy;
+      copy.service_id = id;
+      copy.last_seq = snapshot->last_seq;
+      copy.data.assign(reinterpret_cast<const char*>(snapshot->data), snapshot->size);
+      fn(id, &copy, max_seq);
+    });
+  };
+  dw_type_error error = NewError();
+  const dw_type_status status = vtable_->on_scan_services(handle_, callback, &context, &error);
+  if (status != DW_STATUS_OK) return Failure(vtable_, status, error);
+  if (!context.exception.empty()) {
+    return Status::Error(std::string(name()) + ": service scan stopped: " + context.exception);
+  }
+  return Status::Ok();
+}
+
+Status Store::ScanSamples(const std::string& service_id, uint64_t after_seq,
+                          const std::function<void(const dw_type_stored_sample&)>& visit) {
+  using Visit = std::remove_reference_t<decltype(visit)>;
+  ScanContext<Visit> context{&visit, {}};
+  auto callback = [](void* raw_context, const dw_type_stored_sample* sample) -> int {
+    return GuardVisit<Visit>(raw_context, [&](const Visit& fn) { fn(*sample); });
+  };
+  dw_type_error error = NewError();
+  const dw_type_status status =
+      vtable_->on_scan_samples(handle_, service_id.c_str(), after_seq, callback, &context, &error);
+  if (status != DW_STATUS_OK) return Failure(vtable_, status, error);
+  if (!context.exception.empty()) {
+    return Status::Error(std::string(name()) + ": sample scan stopped: " + context.exception);
+  }
+  return Status::Ok();
+}
+
+Status Store::QueryEvents(const std::string& service_id, uint32_t limit,
+                          std::vector<StoredEvent>* out) {
+  out->clear();
+  const std::function<void(const dw_type_stored_event&)> append =
+      [out](const dw_type_stored_event& event) { out->push_back(CopyEvent(event)); };
+  using Visit = std::remove_reference_t<decltype(append)>;
+  ScanContext<Visit> context{&append, {}};
+  auto callback = [](void* raw_context, const dw_type_stored_event* event) -> int {
+    return GuardVisit<Visit>(raw_context, [&](const Visit& fn) { fn(*event); });
+  };
+  dw_type_error error = NewError();
+  const dw_type_status status =
+      vtable_->on_query_events(handle_, service_id.c_str(), limit, callback, &context, &error);
+  if (status != DW_STATUS_OK) {
+    out->clear();
+    return Failure(vtable_, status, error);
+  }
+  if (!context.exception.empty()) {
+    out->clear();
+    return Status::Error(std::string(name()) + ": event query stopped: " + context.exception);
+  }
+  return Status::Ok();
+}
+
+Status Store::Stats(dw_type_storage_stats* out) {
+  std::memset(out, 0, sizeof *out);
+  out->struct_size = sizeof *out;
+  dw_type_error error = NewError();
+  const dw_type_status status = vtable_->on_stats(handle_, out, &error);
+  if (status != DW_STATUS_OK) return Failure(vtable_, status, error);
+  return Status::Ok();
+}
+
+Status Store::Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows,
+                    uint64_t* deleted) {
+  *deleted = 0;
+  dw_type_error error = NewError();
+  const dw_type_status status =
+      vtable_->on_purge(handle_, samples_before_ms, events_before_ms, max_rows, deleted, &error);
+  if (status != DW_STATUS_OK) return Failure(vtable_, status, error);
+  return Status::Ok();
+}
+
+}  // namespace driftwatch

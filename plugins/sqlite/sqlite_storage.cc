@@ -1,0 +1,625 @@
+// The "sqlite" storage backend, the zero-config default: SOCI over one SQLite file in WAL mode.
+//
+// Durability: WAL with synchronous=NORMAL. A committed write survives the process being killed at
+// any moment (SIGKILL included); only an operating-system crash or a power cut can lose the last
+// commits. The host commits every storage.commit_interval_ms (50 ms by default), so a hard kill
+// loses at most what was accepted during the last commit interval.
+//
+// Threads: the host writes and purges from one thread, through the write session. Reads use a
+// second, read-only session, so they run while a write is in progress (WAL readers do not wait for
+// the writer). Reads go in pages: a page is read under the read lock and handed to the callback
+// without it, so a slow or re-entrant callback never keeps a transaction open.
+//
+// Every statement is prepared once and bound to parameters; only the constant schema scripts and
+// PRAGMAs are run as text.
+#include <soci/soci.h>
+#include <soci/sqlite3/soci-sqlite3.h>
+#include <driftwatch/plugin.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "sqlite_schema.h"
+
+namespace driftwatch::sqlite_plugin {
+namespace {
+
+using sdk::StorageError;
+using soci::into;
+using soci::use;
+
+constexpr long long kServicesPerPage = 64;  // with their snapshots, so kept small
+constexpr long long kSamplesPerPage = 1024;
+constexpr long long kEventsPerPage = 256;
+constexpr long long kPurgeServicesPerPage = 256;
+
+const char* Text(const char* text) { return text == nullptr ? "" : text; }
+
+const char* ServiceId(const char* service_id) {
+  if (service_id == nullptr || *service_id == '\0') {
+    throw StorageError(DW_STATUS_INVALID_ARGUMENT, "a write names no service_id");
+  }
+  return service_id;
+}
+
+// Runs a prepared query and calls `row` after each row is fetched. Always reads to the end (the
+// queries are LIMITed), so the statement keeps no read transaction open afterwards.
+template <typename Row>
+void ForEachRow(soci::statement& statement, Row&& row) {
+  if (!statement.execute(true)) return;
+  do {
+    row();
+  } while (statement.fetch());
+}
+
+std::string ReadBlob(soci::blob& blob) {
+  std::string bytes(blob.get_len(), '\0');
+  if (!bytes.empty()) blob.read(0, bytes.data(), bytes.size());
+  return bytes;
+}
+
+// Rolls back unless committed, so a failed write leaves nothing behind.
+class Transaction {
+ public:
+  explicit Transaction(soci::session& session) : session_(session) { session_.begin(); }
+  ~Transaction() {
+    if (committed_) return;
+    try {
+      session_.rollback();
+    } catch (const soci::soci_error&) {  // SQLite may have rolled back already (e.g. disk full)
+    }
+  }
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  void Commit() {
+    session_.commit();
+    committed_ = true;
+  }
+
+ private:
+  soci::session& session_;
+  bool committed_ = false;
+};
+
+// The write session's statements, prepared once. Each is bound to the members declared above it,
+// which are set before every execution.
+struct WriteStatements {
+  explicit WriteStatements(soci::session& session)
+      : snapshot_data(session),
+        insert_service(
+            (session.prepare << "INSERT INTO services (service_id) VALUES (:id)", use(service_id))),
+        insert_samples((session.prepare
+                            << "INSERT INTO telemetry (service_key, seq, timestamp_ms, "
+                               "latency_ms, payload_kb) VALUES (:key, :seq, :ts, :latency, "
+                               ":payload)",
+                        use(sample_keys), use(sample_seqs), use(sample_timestamps),
+                        use(sample_latencies), use(sample_payloads, sample_payload_flags))),
+        insert_event((session.prepare << "INSERT INTO events (service_key, seq, timestamp_ms, "
+                                         "from_state, to_state, reason, metadata_json) VALUES "
+                                         "(:key, :seq, :ts, :from, :to, :reason, :metadata)",
+                      use(event_key), use(event_seq), use(event_timestamp), use(event_from),
+                      use(event_to), use(event_reason), use(event_metadata))),
+        upsert_snapshot((session.prepare << "INSERT INTO snapshots (service_key, last_seq, data) "
+                                            "VALUES (:key, :seq, :data) ON CONFLICT (service_key) "
+                                            "DO UPDATE SET last_seq = excluded.last_seq, "
+                                            "data = excluded.data",
+                         use(snapshot_key), use(snapshot_seq), use(snapshot_data, snapshot_flag))),
+        oldest_events((session.prepare << "SELECT event_id, timestamp_ms FROM events "
+                                          "ORDER BY event_id LIMIT :limit",
+                       into(row_id), into(row_timestamp), use(purge_limit))),
+        delete_events(
+            (session.prepare << "DELETE FROM events WHERE event_id <= :last", use(purge_last))),
+        snapshot_keys((session.prepare << "SELECT service_key, last_seq FROM snapshots "
+                                          "WHERE service_key > :after AND service_key <= :upto "
+                                          "ORDER BY service_key LIMIT :limit",
+                       into(row_id), into(row_seq), use(purge_after), use(purge_upto),
+                       use(purge_limit))),
+        newest_seq((session.prepare << "SELECT MAX(seq) FROM telemetry WHERE service_key = :key",
+                    into(row_seq, row_flag), use(purge_key))),
+        oldest_samples((session.prepare << "SELECT seq, timestamp_ms FROM telemetry "
+                                           "WHERE service_key = :key AND seq <= :bound "
+                                           "ORDER BY seq LIMIT :limit",
+                        into(row_seq), into(row_timestamp), use(purge_key), use(purge_bound),
+                        use(purge_limit))),
+        delete_samples((session.prepare << "DELETE FROM telemetry "
+                                           "WHERE service_key = :key AND seq <= :last",
+                        use(purge_key), use(purge_last))) {}
+
+  void ClearSamples() {
+    sample_keys.clear();
+    sample_seqs.clear();
+    sample_timestamps.clear();
+    sample_latencies.clear();
+    sample_payloads.clear();
+    sample_payload_flags.clear();
+  }
+
+  std::string service_id;
+  std::vector<long long> sample_keys;
+  std::vector<long long> sample_seqs;
+  std::vector<long long> sample_timestamps;
+  std::vector<double> sample_latencies;
+  std::vector<double> sample_payloads;
+  std::vector<soci::indicator> sample_payload_flags;
+  long long event_key = 0;
+  long long event_seq = 0;
+  long long event_timestamp = 0;
+  std::string event_from;
+  std::string event_to;
+  std::string event_reason;
+  std::string event_metadata;
+  long long snapshot_key = 0;
+  long long snapshot_seq = 0;
+  soci::blob snapshot_data;
+  soci::indicator snapshot_flag = soci::i_ok;
+  long long purge_limit = 0;
+  long long purge_last = 0;
+  long long purge_after = 0;
+  long long purge_upto = 0;
+  long long purge_key = 0;
+  long long purge_bound = 0;
+  long long row_id = 0;
+  long long row_seq = 0;
+  long long row_timestamp = 0;
+  soci::indicator row_flag = soci::i_ok;
+
+  soci::statement insert_service;
+  soci::statement insert_samples;
+  soci::statement insert_event;
+  soci::statement upsert_snapshot;
+  soci::statement oldest_events;
+  soci::statement delete_events;
+  soci::statement snapshot_keys;
+  soci::statement newest_seq;
+  soci::statement oldest_samples;
+  soci::statement delete_samples;
+};
+
+// The read session's statements, prepared once (bound like WriteStatements).
+struct ReadStatements {
+  explicit ReadStatements(soci::session& session)
+      : snapshot_data(session),
+        services_page((session.prepare
+                           << "SELECT s.service_key, s.service_id, p.last_seq, p.data, "
+                              "(SELECT MAX(t.seq) FROM telemetry AS t "
+                              "WHERE t.service_key = s.service_key) "
+                              "FROM services AS s "
+                              "LEFT JOIN snapshots AS p ON p.service_key = s.service_key "
+                              "WHERE s.service_key > :after ORDER BY s.service_key LIMIT :limit",
+                       into(row_key), into(row_service_id), into(row_last_seq, row_last_seq_flag),
+                       into(snapshot_data, snapshot_flag), into(row_max_seq, row_max_seq_flag),
+                       use(after_key), use(limit))),
+        samples_page((session.prepare << "SELECT seq, timestamp_ms, latency_ms, payload_kb "
+                                         "FROM telemetry WHERE service_key = "
+                                         "(SELECT service_key FROM services WHERE service_id = :id)"
+                                         " AND seq > :after ORDER BY seq LIMIT :limit",
+                      into(row_seq), into(row_timestamp), into(row_latency),
+                      into(row_payload, row_payload_flag), use(service_id), use(after_seq),
+                      use(limit))),
+        events_page((session.prepare << "SELECT event_id, seq, timestamp_ms, from_state, to_state, "
+                                        "reason, metadata_json FROM events WHERE service_key = "
+                                        "(SELECT service_key FROM services WHERE service_id = :id)"
+                                        " AND event_id < :before ORDER BY event_id DESC "
+                                        "LIMIT :limit",
+                     into(row_key), into(row_seq), into(row_timestamp), into(row_from),
+                     into(row_to), into(row_reason), into(row_metadata), use(service_id),
+                     use(before_id), use(limit))),
+        page_count((session.prepare << "PRAGMA page_count", into(row_seq))),
+        page_size((session.prepare << "PRAGMA page_size", into(row_key))) {}
+
+  std::string service_id;
+  long long after_key = 0;
+  long long after_seq = 0;
+  long long before_id = 0;
+  long long limit = 0;
+  long long row_key = 0;
+  std::string row_service_id;
+  long long row_last_seq = 0;
+  soci::indicator row_last_seq_flag = soci::i_ok;
+  soci::blob snapshot_data;
+  soci::indicator snapshot_flag = soci::i_ok;
+  long long row_max_seq = 0;
+  soci::indicator row_max_seq_flag = soci::i_ok;
+  long long row_seq = 0;
+  long long row_timestamp = 0;
+  double row_latency = 0;
+  double row_payload = 0;
+  soci::indicator row_payload_flag = soci::i_ok;
+  std::string row_from;
+  std::string row_to;
+  std::string row_reason;
+  std::string row_metadata;
+
+  soci::statement services_page;
+  soci::statement samples_page;
+  soci::statement events_page;
+  soci::statement page_count;
+  soci::statement page_size;
+};
+
+class SqliteStore {
+ public:
+  static constexpr const char* kName = "sqlite";
+  static constexpr const char* kVersion = "1.0.0";
+
+  static SqliteStore* Open(sdk::Params& params) {
+    const std::string path = params.String("path", "");
+    params.Finish();
+    if (path.empty()) {
+      throw sdk::ParamError(-1, "path: required (the database file, e.g. driftwatch.db)");
+    }
+    CheckExistingFile(path);  // read-only: a file we refuse is left as it was
+    try {
+      return new SqliteStore(path);
+    } catch (const soci::soci_error& e) {
+      throw Translate(e, "cannot open '" + path + "'");
+    }
+  }
+
+  void Write(const dw_type_write_batch& batch) {
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    WriteStatements& w = *write_;
+    std::vector<std::pair<std::string, long long>> created;  // cached only once committed
+    try {
+      Transaction transaction(write_session_);
+      w.ClearSamples();
+      const char* last_id = nullptr;
+      long long last_key = 0;
+      for (size_t i = 0; i < batch.sample_count; ++i) {
+        const dw_type_stored_sample& sample = batch.samples[i];
+        if (last_id == nullptr || std::strcmp(last_id, ServiceId(sample.service_id)) != 0) {
+          last_key = KeyOf(sample.service_id, created);
+          last_id = sample.service_id;
+        }
+        w.sample_keys.push_back(last_key);
+        w.sample_seqs.push_back(static_cast<long long>(sample.seq));
+        w.sample_timestamps.push_back(sample.timestamp_ms);
+        w.sample_latencies.push_back(sample.latency_ms);
+        const bool has_payload = !std::isnan(sample.payload_kb);
+        w.sample_payloads.push_back(has_payload ? sample.payload_kb : 0.0);
+        w.sample_payload_flags.push_back(has_payload ? soci::i_ok : soci::i_null);
+      }
+      if (!w.sample_keys.empty()) w.insert_samples.execute(true);
+      for (size_t i = 0; i < batch.event_count; ++i) {
+        const dw_type_stored_event& event = batch.events[i];
+        w.event_key = KeyOf(event.service_id, created);
+        w.event_seq = static_cast<long long>(event.seq);
+        w.event_timestamp = event.timestamp_ms;
+        w.event_from = Text(event.from_state);
+        w.event_to = Text(event.to_state);
+        w.event_reason = Text(event.reason);
+        w.event_metadata = Text(event.metadata_json);
+        w.insert_event.execute(true);
+      }
+      for (size_t i = 0; i < batch.snapshot_count; ++i) {
+        const dw_type_stored_snapshot& snapshot = batch.snapshots[i];
+        w.snapshot_key = KeyOf(snapshot.service_id, created);
+        w.snapshot_seq = static_cast<long long>(snapshot.last_seq);
+        w.snapshot_data.trim(0);
+        if (snapshot.size > 0) {
+          w.snapshot_data.write(0, reinterpret_cast<const char*>(snapshot.data), snapshot.size);
+        }
+        w.snapshot_flag = snapshot.size > 0 ? soci::i_ok : soci::i_null;  // NULL: empty
+        w.upsert_snapshot.execute(true);
+      }
+      transaction.Commit();
+    } catch (const soci::soci_error& e) {
+      throw Translate(e, "write failed");
+    }
+    for (auto& entry : created) keys_.insert(std::move(entry));
+    sample_count_ += batch.sample_count;
+    event_count_ += batch.event_count;
+  }
+
+  void ScanServices(dw_type_service_callback callback, void* context) {
+    struct Row {
+      long long key;
+      std::string service_id;
+      bool has_snapshot;
+      long long last_seq;
+      std::string data;
+      long long max_seq;
+    };
+    long long after_key = 0;
+    for (;;) {
+      std::vector<Row> page;
+      {
+        std::lock_guard<std::mutex> lock(read_mutex_);
+        ReadStatements& r = *read_;
+        r.after_key = after_key;
+        r.limit = kServicesPerPage;
+        Read("service scan", [&] {
+          ForEachRow(r.services_page, [&] {
+            const bool has_snapshot = r.row_last_seq_flag == soci::i_ok;
+            const bool has_data = has_snapshot && r.snapshot_flag == soci::i_ok;
+            page.push_back({r.row_key, r.row_service_id, has_snapshot,
+                            has_snapshot ? r.row_last_seq : 0,
+                            has_data ? ReadBlob(r.snapshot_data) : std::string(),
+                            r.row_max_seq_flag == soci::i_ok ? r.row_max_seq : 0});
+          });
+        });
+      }
+      for (const Row& row : page) {
+        const dw_type_stored_snapshot snapshot = {
+            row.service_id.c_str(), static_cast<uint64_t>(row.last_seq),
+            reinterpret_cast<const uint8_t*>(row.data.data()), row.data.size()};
+        if (callback(context, row.service_id.c_str(), row.has_snapshot ? &snapshot : nullptr,
+                     static_cast<uint64_t>(row.max_seq)) != 0) {
+          return;
+        }
+      }
+      if (static_cast<long long>(page.size()) < kServicesPerPage) return;
+      after_key = page.back().key;
+    }
+  }
+
+  void ScanSamples(const char* service_id, uint64_t after_seq, dw_type_sample_callback callback,
+                   void* context) {
+    const std::string id = ServiceId(service_id);
+    std::vector<dw_type_stored_sample> page;
+    for (;;) {
+      page.clear();
+      {
+        std::lock_guard<std::mutex> lock(read_mutex_);
+        ReadStatements& r = *read_;
+        r.service_id = id;
+        r.after_seq = static_cast<long long>(after_seq);
+        r.limit = kSamplesPerPage;
+        Read("sample scan", [&] {
+          ForEachRow(r.samples_page, [&] {
+            page.push_back(
+                {id.c_str(), static_cast<uint64_t>(r.row_seq), r.row_timestamp, r.row_latency,
+                 r.row_payload_flag == soci::i_ok ? r.row_payload
+                                                  : std::numeric_limits<double>::quiet_NaN()});
+          });
+        });
+      }
+      for (const dw_type_stored_sample& sample : page) {
+        if (callback(context, &sample) != 0) return;
+      }
+      if (static_cast<long long>(page.size()) < kSamplesPerPage) return;
+      after_seq = page.back().seq;
+    }
+  }
+
+  void QueryEvents(const char* service_id, uint32_t limit, dw_type_event_callback callback,
+                   void* context) {
+    struct Row {
+      long long id;
+      long long seq;
+      long long timestamp_ms;
+      std::string from_state, to_state, reason, metadata_json;
+    };
+    const std::string service = ServiceId(service_id);
+    long long before_id = std::numeric_limits<long long>::max();
+    uint32_t remaining = limit;
+    while (remaining > 0) {
+      std::vector<Row> page;
+      const long long page_limit = std::min<long long>(remaining, kEventsPerPage);
+      {
+        std::lock_guard<std::mutex> lock(read_mutex_);
+        ReadStatements& r = *read_;
+        r.service_id = service;
+        r.before_id = before_id;
+        r.limit = page_limit;
+        Read("event query", [&] {
+          ForEachRow(r.events_page, [&] {
+            page.push_back({r.row_key, r.row_seq, r.row_timestamp, r.row_from, r.row_to,
+                            r.row_reason, r.row_metadata});
+          });
+        });
+      }
+      for (const Row& row : page) {
+        const dw_type_stored_event event = {
+            service.c_str(),          static_cast<uint64_t>(row.seq), row.timestamp_ms,
+            row.from_state.c_str(),   row.to_state.c_str(),           row.reason.c_str(),
+            row.metadata_json.c_str()};
+        if (callback(context, &event) != 0) return;
+      }
+      if (static_cast<long long>(page.size()) < page_limit) return;
+      remaining -= static_cast<uint32_t>(page.size());
+      before_id = page.back().id;
+    }
+  }
+
+  void Stats(dw_type_storage_stats& stats) {
+    long long pages = 0;
+    long long page_bytes = 0;
+    {
+      std::lock_guard<std::mutex> lock(read_mutex_);
+      Read("stats", [&] {
+        ForEachRow(read_->page_count, [&] { pages = read_->row_seq; });
+        ForEachRow(read_->page_size, [&] { page_bytes = read_->row_key; });
+      });
+    }
+    std::error_code error;
+    const auto wal_bytes = std::filesystem::file_size(path_ + "-wal", error);
+    stats.sample_count = sample_count_.load();
+    stats.event_count = event_count_.load();
+    stats.size_bytes = static_cast<uint64_t>(pages * page_bytes) + (error ? 0 : wal_bytes);
+  }
+
+  // Deletes the oldest rows first and stops at the first one that is still young: events in the
+  // order they were stored; each service's samples in seq order, only those its snapshot already
+  // reflects, and never its newest (so a restart can always replay, and seqs keep counting).
+  // Every lookup goes through a primary key; services are visited from where the last step
+  // stopped.
+  uint64_t Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows) {
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    uint64_t events_deleted = 0;
+    uint64_t samples_deleted = 0;
+    long long cursor = purge_cursor_;
+    try {
+      Transaction transaction(write_session_);
+      events_deleted = PurgeEvents(events_before_ms, max_rows);
+      samples_deleted = PurgeSamples(samples_before_ms, max_rows - events_deleted, &cursor);
+      transaction.Commit();
+    } catch (const soci::soci_error& e) {
+      throw Translate(e, "retention failed");
+    }
+    purge_cursor_ = cursor;
+    sample_count_ -= samples_deleted;
+    event_count_ -= events_deleted;
+    return events_deleted + samples_deleted;
+  }
+
+ private:
+  explicit SqliteStore(const std::string& path)
+      : path_(path), write_session_(*soci::factory_sqlite3(), ConnectString(path, false)) {
+    std::string journal_mode;
+    write_session_ << "PRAGMA journal_mode = WAL", into(journal_mode);
+    if (journal_mode != "wal") {
+      throw StorageError(DW_STATUS_IO_ERROR,
+                         "cannot use WAL mode for '" + path + "' (got '" + journal_mode + "')");
+    }
+    write_session_ << "PRAGMA synchronous = NORMAL";  // see the top of this file
+    // Samples are clustered by service, so a commit touches one leaf page per service it carries:
+    // a 32 MiB page cache keeps those pages in memory instead of re-reading them each commit.
+    write_session_ << "PRAGMA cache_size = -32768";
+    PrepareSchema(write_session_, path);
+
+    long long key = 0;
+    std::string service_id;
+    soci::statement services = (write_session_.prepare << "SELECT service_key, service_id "
+                                                          "FROM services",
+                                into(key), into(service_id));
+    ForEachRow(services, [&] { keys_.emplace(service_id, key); });
+    long long count = 0;
+    write_session_ << "SELECT count(*) FROM telemetry", into(count);  // once, at open
+    sample_count_ = static_cast<uint64_t>(count);
+    write_session_ << "SELECT count(*) FROM events", into(count);
+    event_count_ = static_cast<uint64_t>(count);
+
+    write_ = std::make_unique<WriteStatements>(write_session_);
+    read_session_ =
+        std::make_unique<soci::session>(*soci::factory_sqlite3(), ConnectString(path, true));
+    read_ = std::make_unique<ReadStatements>(*read_session_);
+  }
+
+  template <typename Body>
+  void Read(const char* what, Body&& body) {
+    try {
+      body();
+    } catch (const soci::soci_error& e) {
+      throw Translate(e, std::string(what) + " failed");
+    }
+  }
+
+  // The key of a service, adding it (inside the caller's transaction) when it is new.
+  long long KeyOf(const char* service_id, std::vector<std::pair<std::string, long long>>& created) {
+    const std::string id = ServiceId(service_id);
+    const auto known = keys_.find(id);
+    if (known != keys_.end()) return known->second;
+    for (const auto& entry : created) {
+      if (entry.first == id) return entry.second;
+    }
+    write_->service_id = id;
+    write_->insert_service.execute(true);
+    long long key = 0;
+    if (!write_session_.get_last_insert_id("services", key)) {
+      throw StorageError(DW_STATUS_IO_ERROR, "no key for new service '" + id + "'");
+    }
+    created.emplace_back(id, key);
+    return key;
+  }
+
+  uint64_t PurgeEvents(int64_t before_ms, uint64_t budget) {
+    if (budget == 0) return 0;
+    WriteStatements& w = *write_;
+    w.purge_limit = static_cast<long long>(budget);
+    uint64_t expired = 0;
+    bool young_seen = false;
+    ForEachRow(w.oldest_events, [&] {
+      if (young_seen || w.row_timestamp >= before_ms) {
+        young_seen = true;
+        return;
+      }
+      w.purge_last = w.row_id;
+      ++expired;
+    });
+    if (expired > 0) w.delete_events.execute(true);
+    return expired;
+  }
+
+  // Visits services with a snapshot, starting after *cursor and wrapping round once, until the
+  // budget is spent; *cursor becomes where the next step goes on.
+  uint64_t PurgeSamples(int64_t before_ms, uint64_t budget, long long* cursor) {
+    WriteStatements& w = *write_;
+    uint64_t deleted = 0;
+    const long long start = *cursor;
+    const std::pair<long long, long long> ranges[] = {{start, LLONG_MAX}, {0, start}};
+    for (const auto& [from, upto] : ranges) {
+      long long after = from;
+      for (;;) {
+        std::vector<std::pair<long long, long long>> page;  // (service key, snapshot last_seq)
+        w.purge_after = after;
+        w.purge_upto = upto;
+        w.purge_limit = kPurgeServicesPerPage;
+        ForEachRow(w.snapshot_keys, [&] { page.emplace_back(w.row_id, w.row_seq); });
+        for (const auto& [key, last_seq] : page) {
+          if (deleted == budget) return deleted;
+          const uint64_t left = budget - deleted;
+          const uint64_t removed = PurgeService(key, last_seq, before_ms, left);
+          deleted += removed;
+          *cursor = removed == left ? key - 1 : key;  // a full budget may have left rows behind
+        }
+        if (static_cast<long long>(page.size()) < kPurgeServicesPerPage) break;
+        after = page.back().first;
+      }
+    }
+    return deleted;
+  }
+
+  uint64_t PurgeService(long long key, long long snapshot_seq, int64_t before_ms, uint64_t budget) {
+    WriteStatements& w = *write_;
+    w.purge_key = key;
+    long long newest = 0;
+    ForEachRow(w.newest_seq, [&] { newest = w.row_flag == soci::i_ok ? w.row_seq : 0; });
+    w.purge_bound = std::min(snapshot_seq, newest - 1);
+    if (w.purge_bound < 1) return 0;
+    w.purge_limit = static_cast<long long>(budget);
+    uint64_t expired = 0;
+    bool young_seen = false;
+    ForEachRow(w.oldest_samples, [&] {
+      if (young_seen || w.row_timestamp >= before_ms) {
+        young_seen = true;
+        return;
+      }
+      w.purge_last = w.row_seq;
+      ++expired;
+    });
+    if (expired > 0) w.delete_samples.execute(true);
+    return expired;
+  }
+
+  const std::string path_;
+  std::mutex write_mutex_;  // the write session and everything below it
+  soci::session write_session_;
+  std::unique_ptr<WriteStatements> write_;
+  std::unordered_map<std::string, long long> keys_;  // service id -> key, committed ones only
+  long long purge_cursor_ = 0;                       // the service key retention goes on after
+  std::mutex read_mutex_;                            // the read session and its statements
+  std::unique_ptr<soci::session> read_session_;
+  std::unique_ptr<ReadStatements> read_;
+  std::atomic<uint64_t> sample_count_{0};
+  std::atomic<uint64_t> event_count_{0};
+};
+
+}  // namespace
+}  // namespace driftwatch::sqlite_plugin
+
+DRIFTWATCH_PLUGIN("sqlite", "1.0.0", DRIFTWATCH_NO_DETECTORS,
+                  DRIFTWATCH_STORAGES(
+                      driftwatch::sdk::StorageType<driftwatch::sqlite_plugin::SqliteStore>::Get()));
