@@ -1,0 +1,250 @@
+// driftwatch: the service. Start-up in order (config, plugins, detectors, store, engine, HTTP),
+// the banner, then main waits for SIGINT/SIGTERM and stops in reverse order: stop accepting,
+// drain the ingest queue, flush storage, exit 0.
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/http_server.h"
+#include "api/openapi.h"
+#include "api/router.h"
+#include "api/store_stats.h"
+#include "core/config.h"
+#include "core/engine.h"
+#include "core/pipeline.h"
+#include "core/plugin_loader.h"
+#include "core/storage.h"
+
+namespace {
+
+using driftwatch::Status;
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr auto kStoreStatsInterval = std::chrono::seconds(1);
+
+constexpr char kUsage[] =
+    "Usage: driftwatch [--config FILE] [--host ADDR] [--port N] [--db PATH]\n"
+    "                  [--plugin-dir DIR]... [--help] [--version]\n"
+    "\n"
+    "Runs the DriftWatch service. With no options: 0.0.0.0:8000, ./driftwatch.db and the\n"
+    "bundled plugins. Options override the config file.\n"
+    "\n"
+    "  --config FILE      YAML config file (see docs/configuration.md)\n"
+    "  --host ADDR        address to listen on (default 0.0.0.0)\n"
+    "  --port N           port to listen on, 0 for any free port (default 8000)\n"
+    "  --db PATH          database file (default driftwatch.db)\n"
+    "  --plugin-dir DIR   load plugins from DIR too (repeatable)\n"
+    "  --help             print this help and exit\n"
+    "  --version          print the version and exit\n"
+    "\n"
+    "SIGINT or SIGTERM stops it gracefully: queued samples are processed and stored first.\n";
+
+struct Flags {
+  std::optional<std::string> config_file;
+  std::optional<std::string> host;
+  std::optional<uint16_t> port;
+  std::optional<std::string> db;
+  std::vector<std::string> plugin_dirs;
+  bool help = false;
+  bool version = false;
+};
+
+// Parses the command line; on a usage error returns its message.
+std::optional<std::string> ParseFlags(int argc, char** argv, Flags* flags) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      flags->help = true;
+      continue;
+    }
+    if (arg == "--version") {
+      flags->version = true;
+      continue;
+    }
+    std::string name(arg);
+    std::optional<std::string> value;
+    if (const size_t equals = name.find('='); name.starts_with("--") && equals != name.npos) {
+      value = name.substr(equals + 1);
+      name.resize(equals);
+    }
+    const bool known = name == "--config" || name == "--host" || name == "--port" ||
+                       name == "--db" || name == "--plugin-dir";
+    if (!known) return "unknown option '" + std::string(arg) + "'";
+    if (!value) {
+      if (i + 1 >= argc) return "option '" + name + "' needs a value";
+      value = argv[++i];
+    }
+    if (name == "--config") {
+      flags->config_file = *value;
+    } else if (name == "--host") {
+      if (value->empty()) return "--host needs an address";
+      flags->host = *value;
+    } else if (name == "--port") {
+      const bool digits = !value->empty() && value->size() <= 5 &&
+                          value->find_first_not_of("0123456789") == std::string::npos;
+      if (!digits || std::stoul(*value) > 65535) {
+        return "--port must be a number from 0 to 65535, got '" + *value + "'";
+      }
+      flags->port = static_cast<uint16_t>(std::stoul(*value));
+    } else if (name == "--db") {
+      if (value->empty()) return "--db needs a path";
+      flags->db = *value;
+    } else {
+      flags->plugin_dirs.push_back(*value);
+    }
+  }
+  return std::nullopt;
+}
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "driftwatch: %s\n", message.c_str());
+  return kExitFailure;
+}
+
+void Warn(const std::string& message) {
+  std::fprintf(stderr, "driftwatch: warning: %s\n", message.c_str());
+}
+
+// Bundled plugins first, then the config's directories, then --plugin-dir. A plugin that is
+// refused is a warning (the rest still load); a directory the operator named that cannot be read
+// is an error. A plugin the configuration needs but nobody provides fails later, by name.
+Status LoadPlugins(const driftwatch::Config& config, const std::vector<std::string>& flag_dirs,
+                   driftwatch::PluginRegistry* registry) {
+  std::vector<std::string> refusals;
+  const std::string bundled = driftwatch::BundledPluginDir();
+  Status loaded = registry->LoadDirectory(bundled, &refusals);
+  if (!loaded.ok()) Warn("bundled plugins: " + loaded.message());
+  std::vector<std::string> dirs = config.plugin_dirs;
+  dirs.insert(dirs.end(), flag_dirs.begin(), flag_dirs.end());
+  for (const std::string& dir : dirs) {
+    loaded = registry->LoadDirectory(dir, &refusals);
+    if (!loaded.ok()) return Status::Error("plugin directory '" + dir + "': " + loaded.message());
+  }
+  for (const std::string& refusal : refusals) Warn(refusal);
+  return Status::Ok();
+}
+
+void PrintBanner(const driftwatch::Config& config, const std::string& url) {
+  const std::string rule(60, '=');
+  std::string database = config.storage.path;
+  if (config.storage.plugin != "sqlite") database += " (storage: " + config.storage.plugin + ")";
+  std::printf("%s\nDriftWatch - Statistical Drift Detection Platform\n%s\n", rule.c_str(),
+              rule.c_str());
+  std::printf("\u2713 Database connected: %s\n", database.c_str());
+  std::printf("\u2713 Telemetry ingestion service started\n");
+  std::printf("\u2713 DriftWatch is ready\n");
+  std::printf("\u2713 API listening on %s\n", url.c_str());
+  std::printf("%s\n", rule.c_str());
+  std::fflush(stdout);
+}
+
+int Run(const Flags& flags, const sigset_t& stop_signals) {
+  driftwatch::Config config;
+  if (flags.config_file) {
+    Status loaded = driftwatch::LoadConfigFile(*flags.config_file, &config);
+    if (!loaded.ok()) return Fail(loaded.message());
+  }
+  if (flags.host) config.server.host = *flags.host;
+  if (flags.port) config.server.port = *flags.port;
+  if (flags.db) config.storage.path = *flags.db;
+
+  // Declared in start-up order, so they are destroyed in the reverse order.
+  driftwatch::PluginRegistry registry;
+  if (Status loaded = LoadPlugins(config, flags.plugin_dirs, &registry); !loaded.ok()) {
+    return Fail(loaded.message());
+  }
+  driftwatch::DetectorSet detectors;
+  if (Status built = driftwatch::BuildDetectorSet(config, registry, &detectors); !built.ok()) {
+    return Fail(built.message());
+  }
+  const dw_type_storage* storage = registry.FindStorage(config.storage.plugin);
+  if (storage == nullptr) {
+    return Fail("no loaded plugin provides the storage backend '" + config.storage.plugin +
+                "' (storage.plugin)");
+  }
+  std::unique_ptr<driftwatch::Store> store;
+  Status opened = driftwatch::Store::Open(storage, {{"path", config.storage.path}}, &store);
+  if (!opened.ok()) {
+    return Fail("cannot open the database '" + config.storage.path + "': " + opened.message());
+  }
+  std::unique_ptr<driftwatch::Engine> engine;
+  Status created = driftwatch::Engine::Create(config, detectors, store.get(), &engine);
+  if (!created.ok()) {
+    return Fail("cannot restore the state stored in '" + config.storage.path +
+                "': " + created.message());
+  }
+  engine->Start();
+
+  driftwatch::api::StoreStatsPoller store_stats(store.get(), kStoreStatsInterval);
+  driftwatch::api::ApiContext context;
+  context.engine = engine.get();
+  context.config = &config;
+  context.plugins = registry.plugins();
+  context.version = DRIFTWATCH_VERSION;
+  context.store_stats = [&store_stats](dw_type_storage_stats* out) {
+    return store_stats.Latest(out);
+  };
+  context.openapi_json = driftwatch::api::OpenApiDocument(DRIFTWATCH_VERSION);
+  context.docs_html = driftwatch::api::RenderDocsHtml(context.openapi_json);
+  const driftwatch::api::Router router(std::move(context));
+
+  std::unique_ptr<driftwatch::api::HttpServer> server;
+  Status listening = driftwatch::api::HttpServer::Start(config.server, &router, &server);
+  if (!listening.ok()) return Fail(listening.message());
+  PrintBanner(config, server->url());
+
+  int received = 0;
+  sigwait(&stop_signals, &received);
+  std::printf("Received %s: stopping (draining the ingest queue, flushing storage)...\n",
+              received == SIGINT ? "SIGINT" : "SIGTERM");
+  std::fflush(stdout);
+  server->Stop();  // no request is answered from here on
+  const bool flushed = engine->Stop();
+  store_stats.Stop();
+  if (!flushed) {
+    const std::string error = engine->GetStatus().storage_error;
+    return Fail("could not store everything before stopping: " + error);
+  }
+  std::printf("\u2713 DriftWatch stopped\n");
+  std::fflush(stdout);
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  if (std::optional<std::string> error = ParseFlags(argc, argv, &flags)) {
+    std::fprintf(stderr, "driftwatch: %s\nTry 'driftwatch --help'.\n", error->c_str());
+    return kExitUsage;
+  }
+  if (flags.help) {
+    std::fputs(kUsage, stdout);
+    return kExitOk;
+  }
+  if (flags.version) {
+    std::printf("driftwatch %s\n", DRIFTWATCH_VERSION);
+    return kExitOk;
+  }
+
+  // Before any thread starts, so every thread inherits the mask and only sigwait below takes
+  // SIGINT/SIGTERM. SIGPIPE: a client that hangs up must not kill the process.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  return Run(flags, stop_signals);
+}

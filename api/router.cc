@@ -1,0 +1,401 @@
+#include "api/router.h"
+
+#include <cctype>
+#include <exception>
+#include <future>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "api/http_framing.h"
+#include "core/timestamp.h"
+
+namespace driftwatch::api {
+namespace {
+
+constexpr int kHttpOk = 200;
+constexpr int kHttpAccepted = 202;
+constexpr int kHttpUnauthorized = 401;
+constexpr int kHttpNotFound = 404;
+constexpr int kHttpMethodNotAllowed = 405;
+constexpr int kHttpUnprocessable = 422;
+constexpr int kHttpTooManyRequests = 429;
+constexpr int kHttpInternalError = 500;
+constexpr int kHttpUnavailable = 503;
+
+constexpr uint32_t kRetryAfterSeconds = 1;  // overload and storage trouble are usually brief
+constexpr uint32_t kDefaultEventLimit = 100;
+constexpr uint32_t kMaxEventLimit = 1000;
+
+Reply Json(int status, std::string body) {
+  Reply reply;
+  reply.status = status;
+  reply.body = std::move(body);
+  return reply;
+}
+
+ApiError MakeError(int status, std::string code, std::string message) {
+  ApiError error;
+  error.http_status = status;
+  error.code = std::move(code);
+  error.message = std::move(message);
+  return error;
+}
+
+Reply Unavailable(std::string code, std::string message) {
+  Reply reply = Router::Error(MakeError(kHttpUnavailable, std::move(code), std::move(message)));
+  reply.retry_after_seconds = kRetryAfterSeconds;
+  return reply;
+}
+
+Reply UnknownService(const std::string& service_id) {
+  return Router::Error(MakeError(kHttpNotFound, "not_found",
+                                 "no service '" + service_id + "': it has sent no telemetry"));
+}
+
+// Compares in time that depends only on the length of what the client sent, never on the
+// secret's content or length, so a token cannot be guessed byte by byte. `secret` is not empty.
+bool SameSecret(std::string_view given, std::string_view secret) {
+  if (secret.empty()) return false;
+  unsigned char difference = given.size() == secret.size() ? 0 : 1;
+  for (size_t i = 0; i < given.size(); ++i) {
+    difference |= static_cast<unsigned char>(given[i] ^ secret[i % secret.size()]);
+  }
+  return difference == 0;
+}
+
+// Only liveness probes need no token: everything else, the documentation included, may tell an
+// anonymous client more than it should know.
+bool IsPublic(const ApiRequest& request) {
+  return request.method == "GET" && request.path == "/health";
+}
+
+std::vector<std::string_view> Split(std::string_view path) {
+  std::vector<std::string_view> segments;
+  if (path.empty() || path.front() != '/') return segments;
+  path.remove_prefix(1);
+  for (;;) {
+    const size_t slash = path.find('/');
+    segments.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return segments;
+}
+
+// Matches request path segments against a route path such as "/v1/health/{service_id}"; a
+// parameter matches any non-empty segment and is stored decoded (a bad escape is kept as sent,
+// which no valid service id can contain).
+bool Matches(std::string_view pattern, const std::vector<std::string_view>& segments,
+             std::vector<std::string>* params) {
+  const std::vector<std::string_view> expected = Split(pattern);
+  if (expected.size() != segments.size()) return false;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    std::string decoded;
+    if (!PercentDecode(segments[i], &decoded)) decoded.assign(segments[i]);
+    if (expected[i].starts_with('{')) {
+      if (decoded.empty()) return false;
+      params->push_back(std::move(decoded));
+    } else if (decoded != expected[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+const Router::Route Router::kRoutes[] = {
+    {"POST", "/v1/telemetry", &Router::PostTelemetry},
+    {"POST", "/v1/telemetry/batch", &Router::PostTelemetryBatch},
+    {"GET", "/v1/health/{service_id}", &Router::GetHealth},
+    {"GET", "/v1/baseline/{service_id}", &Router::GetBaseline},
+    {"POST", "/v1/baseline/{service_id}/reset", &Router::ResetBaseline},
+    {"GET", "/v1/events/{service_id}", &Router::GetEvents},
+    {"GET", "/v1/services", &Router::GetServices},
+    {"GET", "/v1/system/status", &Router::GetSystemStatus},
+    {"GET", "/health", &Router::GetLiveness},
+    {"GET", "/docs", &Router::GetDocs},
+    {"GET", "/openapi.json", &Router::GetOpenApi},
+};
+
+std::vector<RouteSpec> Routes() {
+  std::vector<RouteSpec> routes;
+  for (const Router::Route& route : Router::kRoutes) routes.push_back({route.method, route.path});
+  return routes;
+}
+
+bool PercentDecode(std::string_view text, std::string* out) {
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  out->clear();
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out->push_back(text[i]);
+      continue;
+    }
+    if (i + 2 >= text.size()) return false;
+    const int high = hex(text[i + 1]);
+    const int low = hex(text[i + 2]);
+    if (high < 0 || low < 0) return false;
+    out->push_back(static_cast<char>(high * 16 + low));
+    i += 2;
+  }
+  return true;
+}
+
+Router::Router(ApiContext context) : context_(std::move(context)) {}
+
+Reply Router::Error(const ApiError& error) { return Json(error.http_status, ErrorJson(error)); }
+
+std::optional<Reply> Router::HandleAsync(const ApiRequest& request,
+                                         const ReplyCallback& later) const {
+  try {
+    Reply reply = Dispatch(request, later);
+    if (reply.deferred) return std::nullopt;
+    return reply;
+  } catch (...) {
+    // Never e.what(): it may describe internals. The cause is for the logs, not the client.
+    return Error(MakeError(kHttpInternalError, "internal_error", "internal server error"));
+  }
+}
+
+Reply Router::Handle(const ApiRequest& request) const {
+  auto answer = std::make_shared<std::promise<Reply>>();
+  std::optional<Reply> now =
+      HandleAsync(request, [answer](Reply reply) { answer->set_value(std::move(reply)); });
+  return now ? std::move(*now) : answer->get_future().get();
+}
+
+bool Router::Authorized(const ApiRequest& request) const {
+  const std::vector<std::string>& tokens = context_.config->server.auth_tokens;
+  if (tokens.empty()) return true;
+  constexpr std::string_view kScheme = "bearer ";
+  std::string_view credentials = request.authorization;
+  if (credentials.size() <= kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(credentials[i])) != kScheme[i]) return false;
+  }
+  credentials.remove_prefix(kScheme.size());
+  while (!credentials.empty() && credentials.front() == ' ') credentials.remove_prefix(1);
+  bool accepted = false;
+  for (const std::string& token : tokens) accepted = SameSecret(credentials, token) || accepted;
+  return accepted;
+}
+
+Reply Router::Dispatch(const ApiRequest& request, const ReplyCallback& later) const {
+  if (!IsPublic(request) && !Authorized(request)) {
+    counters_->unauthorized.fetch_add(1, std::memory_order_relaxed);
+    Reply reply = Error(MakeError(kHttpUnauthorized, "unauthorized",
+                                  "a valid token is required: send \"Authorization: Bearer "
+                                  "<token>\" (server.auth_tokens)"));
+    reply.challenge = true;
+    return reply;
+  }
+  const std::vector<std::string_view> segments = Split(request.path);
+  std::vector<std::string> allow;
+  for (const Route& route : kRoutes) {
+    Params params;
+    if (!Matches(route.path, segments, &params)) continue;
+    if (route.method == request.method) return (this->*route.handler)(request, params, later);
+    allow.emplace_back(route.method);
+  }
+  if (!allow.empty()) {
+    std::string methods;
+    for (const std::string& method : allow) methods += (methods.empty() ? "" : ", ") + method;
+    Reply reply = Error(MakeError(kHttpMethodNotAllowed, "method_not_allowed",
+                                  std::string(request.method) + " is not allowed on " +
+                                      std::string(request.path) + " (allowed: " + methods + ")"));
+    reply.allow = std::move(allow);
+    return reply;
+  }
+  return Error(MakeError(kHttpNotFound, "not_found",
+                         "no such path: " + std::string(request.path) + " (see /docs)"));
+}
+
+Reply Router::Submit(std::vector<IncomingSample>&& samples, Reply accepted,
+                     const ReplyCallback& later) const {
+  // Durable: the answer waits for the commit, and is sent from the thread that made it.
+  const bool durable = context_.config->ingest.durable && later;
+  Engine::CommitCallback on_committed;
+  if (durable) {
+    on_committed = [later, accepted](bool committed) {
+      later(committed ? accepted
+                      : Unavailable("storage_unavailable",
+                                    "the samples could not be committed; retry later"));
+    };
+  }
+  switch (context_.engine->Submit(std::move(samples), std::move(on_committed))) {
+    case SubmitResult::kAccepted:
+      if (durable) {
+        Reply deferred;
+        deferred.deferred = true;
+        return deferred;
+      }
+      return accepted;
+    case SubmitResult::kQueueFull:
+      return Unavailable("overloaded",
+                         "the ingest queue is full; nothing was accepted, retry later");
+    case SubmitResult::kStorageUnavailable:
+      return Unavailable("storage_unavailable",
+                         "storage is failing to commit; nothing was accepted, retry later");
+    case SubmitResult::kShuttingDown:
+      return Unavailable("shutting_down", "the service is shutting down; nothing was accepted");
+    case SubmitResult::kTooManyServices:
+      return Error(MakeError(kHttpTooManyRequests, "too_many_services",
+                             "the batch would exceed the limit of " +
+                                 std::to_string(context_.config->ingest.max_services) +
+                                 " monitored services (ingest.max_services); nothing was "
+                                 "accepted"));
+    case SubmitResult::kDetectorFailure:
+      return Error(MakeError(kHttpInternalError, "detector_failure",
+                             "a detector plugin could not create the new service's state (see "
+                             "last_detector_error in /v1/system/status); nothing was accepted"));
+  }
+  return Error(MakeError(kHttpInternalError, "internal_error", "internal server error"));
+}
+
+Reply Router::PostTelemetry(const ApiRequest& request, const Params&,
+                            const ReplyCallback& later) const {
+  IncomingSample sample;
+  if (auto error = ParseSampleBody(request.body, NowMs(), &sample)) return Error(*error);
+  Reply accepted = Json(kHttpAccepted, AcceptedJson(sample));
+  std::vector<IncomingSample> samples;
+  samples.push_back(std::move(sample));
+  return Submit(std::move(samples), std::move(accepted), later);
+}
+
+Reply Router::PostTelemetryBatch(const ApiRequest& request, const Params&,
+                                 const ReplyCallback& later) const {
+  std::vector<IncomingSample> samples;
+  if (auto error = ParseBatchBody(request.body, NowMs(), &samples)) return Error(*error);
+  Reply accepted = Json(kHttpAccepted, BatchAcceptedJson(samples.size()));
+  return Submit(std::move(samples), std::move(accepted), later);
+}
+
+Reply Router::GetHealth(const ApiRequest&, const Params& params, const ReplyCallback&) const {
+  const std::string& service_id = params[0];
+  ServiceHealth health;
+  if (!IsValidServiceId(service_id) || !context_.engine->GetHealth(service_id, &health)) {
+    return UnknownService(service_id);
+  }
+  return Json(kHttpOk, HealthJson(health));
+}
+
+Reply Router::GetBaseline(const ApiRequest&, const Params& params, const ReplyCallback&) const {
+  const std::string& service_id = params[0];
+  ServiceHealth health;
+  if (!IsValidServiceId(service_id) || !context_.engine->GetHealth(service_id, &health)) {
+    return UnknownService(service_id);
+  }
+  if (!health.baseline.valid) {
+    const uint32_t needed = context_.config->baseline.min_samples;
+    ApiError error = MakeError(kHttpNotFound, "no_baseline",
+                               "service '" + service_id + "' has no baseline yet: it has " +
+                                   std::to_string(health.window_samples) + " of the " +
+                                   std::to_string(needed) + " samples it needs");
+    error.numbers = {{"samples", health.window_samples}, {"needed", needed}};
+    return Error(error);
+  }
+  return Json(kHttpOk, BaselineJson(health));
+}
+
+Reply Router::ResetBaseline(const ApiRequest&, const Params& params, const ReplyCallback&) const {
+  const std::string& service_id = params[0];
+  if (!IsValidServiceId(service_id) || !context_.engine->Reset(service_id, NowMs())) {
+    return UnknownService(service_id);
+  }
+  return Json(kHttpOk, ResetJson(service_id));
+}
+
+Reply Router::GetEvents(const ApiRequest& request, const Params& params,
+                        const ReplyCallback&) const {
+  const std::string& service_id = params[0];
+  if (!IsValidServiceId(service_id)) return UnknownService(service_id);
+
+  uint32_t limit = kDefaultEventLimit;
+  for (const auto& [key, raw_value] : request.query) {
+    if (key != "limit") continue;
+    std::string value;
+    const bool decoded = PercentDecode(raw_value, &value);
+    const bool digits = decoded && !value.empty() && value.size() <= 4 &&
+                        value.find_first_not_of("0123456789") == std::string::npos;
+    const uint32_t number = digits ? static_cast<uint32_t>(std::stoul(value)) : 0;
+    if (number < 1 || number > kMaxEventLimit) {
+      ApiError error = MakeError(kHttpUnprocessable, "validation_failed",
+                                 "limit must be a whole number from 1 to 1000");
+      error.field = "limit";
+      return Error(error);
+    }
+    limit = number;
+  }
+
+  if (!context_.engine->HasService(service_id)) return UnknownService(service_id);
+  std::vector<StoredEvent> events;
+  Status status = context_.engine->Events(service_id, limit, &events);
+  if (!status.ok()) {
+    return Unavailable("storage_unavailable", "cannot read the events from storage right now");
+  }
+  return Json(kHttpOk, EventsJson(service_id, events));
+}
+
+Reply Router::GetServices(const ApiRequest&, const Params&, const ReplyCallback&) const {
+  return Json(kHttpOk, ServicesJson(context_.engine->ListServices()));
+}
+
+Reply Router::GetSystemStatus(const ApiRequest&, const Params&, const ReplyCallback&) const {
+  SystemStatus status;
+  status.engine = context_.engine->GetStatus();
+  status.uptime_seconds = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::steady_clock::now() - context_.started)
+                              .count();
+  dw_type_storage_stats stats{};
+  if (context_.store_stats && context_.store_stats(&stats)) {
+    status.have_store_stats = true;
+    status.stored_samples = stats.sample_count;
+    status.stored_events = stats.event_count;
+    status.database_size_bytes = stats.size_bytes;
+  }
+  status.version = context_.version;
+  status.storage_plugin = context_.config->storage.plugin;
+  status.plugins = context_.plugins;
+  for (const DetectorConfig& trigger : context_.config->triggers) {
+    status.trigger_detectors.push_back(trigger.name);
+  }
+  status.recovery_detector = context_.config->recovery.name;
+
+  const Config& config = *context_.config;
+  const LimitCounters& hits = *counters_;
+  status.limits = {
+      {"queue_capacity", config.ingest.queue_capacity, status.engine.rejected_queue_full},
+      {"max_services", config.ingest.max_services, status.engine.rejected_too_many_services},
+      {"max_request_bytes", config.server.max_request_bytes, hits.body_too_large.load()},
+      {"max_header_bytes", kMaxHeaderBytes, hits.headers_too_large.load()},
+      {"header_timeout_ms", config.server.header_timeout_ms, hits.header_timeouts.load()},
+      {"body_timeout_ms", config.server.body_timeout_ms, hits.body_timeouts.load()},
+  };
+  status.durable = config.ingest.durable;
+  status.auth_required = !config.server.auth_tokens.empty();
+  status.rejected_unauthorized = hits.unauthorized.load();
+  return Json(kHttpOk, StatusJson(status));
+}
+
+Reply Router::GetLiveness(const ApiRequest&, const Params&, const ReplyCallback&) const {
+  return Json(kHttpOk, R"({"status":"ok"})");
+}
+
+Reply Router::GetDocs(const ApiRequest&, const Params&, const ReplyCallback&) const {
+  Reply reply = Json(kHttpOk, context_.docs_html);
+  reply.content_type = "text/html; charset=utf-8";
+  return reply;
+}
+
+Reply Router::GetOpenApi(const ApiRequest&, const Params&, const ReplyCallback&) const {
+  return Json(kHttpOk, context_.openapi_json);
+}
+
+}  // namespace driftwatch::api
