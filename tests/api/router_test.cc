@@ -1,0 +1,179 @@
+// The route table against the OpenAPI document, the rendered /docs page, and the routing that
+// needs no engine: 404, 405 with Allow, and bearer-token authentication.
+#include "api/router.h"
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <set>
+#include <string>
+#include <utility>
+
+#include "api/openapi.h"
+
+namespace driftwatch::api {
+namespace {
+
+using MethodAndPath = std::pair<std::string, std::string>;
+
+std::set<MethodAndPath> DocumentedOperations(const rapidjson::Document& document) {
+  std::set<MethodAndPath> operations;
+  for (const auto& path : document["paths"].GetObject()) {
+    for (const auto& operation : path.value.GetObject()) {
+      std::string method = operation.name.GetString();
+      for (char& c : method) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      operations.emplace(method, path.name.GetString());
+    }
+  }
+  return operations;
+}
+
+std::set<MethodAndPath> RegisteredRoutes() {
+  std::set<MethodAndPath> routes;
+  for (const RouteSpec& route : Routes()) {
+    routes.emplace(std::string(route.method), std::string(route.path));
+  }
+  return routes;
+}
+
+TEST(OpenApi, DocumentsExactlyTheRegisteredRoutes) {
+  const std::string json = OpenApiDocument("9.8.7");
+  rapidjson::Document document;
+  document.Parse(json.c_str());
+  ASSERT_FALSE(document.HasParseError());
+  EXPECT_EQ(document["openapi"].GetString(), std::string("3.0.3"));
+  EXPECT_EQ(document["info"]["version"].GetString(), std::string("9.8.7"));
+  EXPECT_EQ(DocumentedOperations(document), RegisteredRoutes());
+  EXPECT_EQ(RegisteredRoutes().size(), Routes().size()) << "a route is registered twice";
+}
+
+TEST(OpenApi, EveryReferenceResolves) {
+  const std::string json = OpenApiDocument("1");
+  // Every "#/components/<kind>/<name>" in the text must name an existing component.
+  rapidjson::Document document;
+  document.Parse(json.c_str());
+  ASSERT_FALSE(document.HasParseError());
+  size_t references = 0;
+  for (size_t at = json.find("\"#/components/"); at != std::string::npos;
+       at = json.find("\"#/components/", at + 1)) {
+    const size_t end = json.find('"', at + 1);
+    const std::string ref = json.substr(at + 14, end - at - 14);  // "<kind>/<name>"
+    const std::string kind = ref.substr(0, ref.find('/'));
+    const std::string name = ref.substr(ref.find('/') + 1);
+    ASSERT_TRUE(document["components"].HasMember(kind.c_str())) << ref;
+    EXPECT_TRUE(document["components"][kind.c_str()].HasMember(name.c_str())) << ref;
+    ++references;
+  }
+  EXPECT_GT(references, 20u);
+}
+
+TEST(OpenApi, DocsPageShowsEveryOperationAndSchemaWithoutExternalResources) {
+  const std::string json = OpenApiDocument("1.2.3");
+  const std::string html = RenderDocsHtml(json);
+  EXPECT_NE(html.find("<!DOCTYPE html>"), std::string::npos);
+  EXPECT_NE(html.find("DriftWatch API"), std::string::npos);
+  EXPECT_NE(html.find("1.2.3"), std::string::npos);
+  for (const RouteSpec& route : Routes()) {
+    EXPECT_NE(html.find("<code>" + std::string(route.path) + "</code>"), std::string::npos)
+        << route.path;
+  }
+  rapidjson::Document document;
+  document.Parse(json.c_str());
+  for (const auto& schema : document["components"]["schemas"].GetObject()) {
+    EXPECT_NE(html.find(std::string("id=\"schema-") + schema.name.GetString() + "\""),
+              std::string::npos)
+        << schema.name.GetString();
+  }
+  // Offline: nothing is fetched from elsewhere.
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find("src=\"http"), std::string::npos);
+  EXPECT_EQ(html.find("href=\"http"), std::string::npos);
+  EXPECT_NE(RenderDocsHtml("{not json").find("could not be rendered"), std::string::npos);
+}
+
+class RouterTest : public ::testing::Test {
+ protected:
+  Reply Handle(std::string_view method, std::string_view path, std::string authorization = "") {
+    ApiContext context;
+    context.config = &config_;
+    context.docs_html = "<html>docs</html>";
+    context.openapi_json = "{}";
+    Router router(std::move(context));
+    ApiRequest request;
+    request.method = method;
+    request.path = path;
+    request.authorization = std::move(authorization);
+    return router.Handle(request);
+  }
+
+  static std::string ErrorCode(const Reply& reply) {
+    rapidjson::Document json;
+    json.Parse(reply.body.c_str());
+    return json.IsObject() && json.HasMember("error") ? json["error"].GetString() : "";
+  }
+
+  Config config_;
+};
+
+TEST_F(RouterTest, UnknownPathsAre404AndWrongMethodsAre405WithAllow) {
+  Reply reply = Handle("GET", "/nope");
+  EXPECT_EQ(reply.status, 404);
+  EXPECT_EQ(ErrorCode(reply), "not_found");
+  EXPECT_EQ(Handle("GET", "/v1/health/").status, 404);
+  EXPECT_EQ(Handle("GET", "/v1/health/a/b").status, 404);
+  EXPECT_EQ(Handle("GET", "").status, 404);
+
+  reply = Handle("GET", "/v1/telemetry");
+  EXPECT_EQ(reply.status, 405);
+  EXPECT_EQ(ErrorCode(reply), "method_not_allowed");
+  EXPECT_EQ(reply.allow, std::vector<std::string>{"POST"});
+  reply = Handle("DELETE", "/v1/baseline/x");
+  EXPECT_EQ(reply.status, 405);
+  EXPECT_EQ(reply.allow, std::vector<std::string>{"GET"});
+  EXPECT_EQ(Handle("PUT", "/v1/baseline/x/reset").allow, std::vector<std::string>{"POST"});
+}
+
+TEST_F(RouterTest, ServesLivenessAndDocs) {
+  Reply reply = Handle("GET", "/health");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.body, R"({"status":"ok"})");
+  reply = Handle("GET", "/docs");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.content_type, "text/html; charset=utf-8");
+  EXPECT_EQ(Handle("GET", "/openapi.json").content_type, "application/json");
+  // Segments are percent-decoded before they are matched.
+  EXPECT_EQ(Handle("GET", "/%68ealth").status, 200);
+}
+
+TEST_F(RouterTest, TokensWhenConfiguredProtectEverythingButLiveness) {
+  config_.server.auth_tokens = {"alpha", "beta-token"};
+  Reply reply = Handle("GET", "/v1/services");
+  EXPECT_EQ(reply.status, 401);
+  EXPECT_EQ(ErrorCode(reply), "unauthorized");
+  EXPECT_TRUE(reply.challenge);
+  EXPECT_EQ(Handle("GET", "/v1/services", "Bearer wrong").status, 401);
+  EXPECT_EQ(Handle("GET", "/v1/services", "Bearer alph").status, 401);
+  EXPECT_EQ(Handle("GET", "/v1/services", "Basic alpha").status, 401);
+  EXPECT_EQ(Handle("GET", "/nope", "").status, 401);  // paths are not revealed either
+  EXPECT_EQ(Handle("GET", "/health").status, 200);
+  EXPECT_EQ(Handle("POST", "/health").status, 401);  // only GET /health is open
+  EXPECT_EQ(Handle("GET", "/docs").status, 401);
+  EXPECT_EQ(Handle("GET", "/openapi.json").status, 401);
+  EXPECT_EQ(Handle("GET", "/docs", "Bearer alpha").status, 200);
+  // With a valid token the request goes on (to a 404 here: no engine is involved).
+  EXPECT_EQ(Handle("GET", "/nope", "Bearer beta-token").status, 404);
+  EXPECT_EQ(Handle("GET", "/nope", "bearer alpha").status, 404);
+}
+
+TEST(PercentDecode, DecodesEscapesAndRefusesBrokenOnes) {
+  std::string out;
+  EXPECT_TRUE(PercentDecode("svc%3Aeu%2d1", &out));
+  EXPECT_EQ(out, "svc:eu-1");
+  EXPECT_FALSE(PercentDecode("svc%3", &out));
+  EXPECT_FALSE(PercentDecode("svc%zz", &out));
+  EXPECT_TRUE(PercentDecode("", &out));
+  EXPECT_EQ(out, "");
+}
+
+}  // namespace
+}  // namespace driftwatch::api

@@ -1,0 +1,339 @@
+// The engine end to end through real plugins and a real SQLite file: exact restarts (graceful and
+// after a hard kill), resets, admission control.
+#include "core/engine.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <random>
+#include <thread>
+
+#include "core/pipeline.h"
+#include "core/plugin_loader.h"
+#include "tests/support/test_dir.h"
+
+namespace driftwatch {
+namespace {
+
+constexpr int64_t kStartMs = 1767225600000;  // 2026-01-01T00:00:00Z
+constexpr int64_t kStepMs = 100;             // 10 samples per second
+constexpr const char* kService = "checkout-api";
+
+// What a test does to a service: a sample, or a reset.
+struct Step {
+  double latency_ms;
+  bool reset = false;
+};
+
+std::vector<Step> Normal(int count, uint64_t seed) {
+  std::mt19937_64 random(seed);
+  std::normal_distribution<double> latency(150.0, 25.0);
+  std::vector<Step> steps;
+  for (int i = 0; i < count; ++i) steps.push_back({std::max(1.0, latency(random))});
+  return steps;
+}
+
+std::vector<Step> Constant(int count, double latency_ms) {
+  return std::vector<Step>(count, Step{latency_ms});
+}
+
+std::vector<Step> Concat(std::initializer_list<std::vector<Step>> parts) {
+  std::vector<Step> all;
+  for (const auto& part : parts) all.insert(all.end(), part.begin(), part.end());
+  return all;
+}
+
+// The bundled plugins, loaded once for the whole test program (libraries are never unloaded).
+const PluginRegistry& Plugins() {
+  static PluginRegistry* registry = [] {
+    auto* loaded = new PluginRegistry;
+    std::vector<std::string> errors;
+    Status status = loaded->LoadDirectory(DRIFTWATCH_TEST_PLUGIN_DIR, &errors);
+    if (!status.ok() || !errors.empty()) std::abort();
+    return loaded;
+  }();
+  return *registry;
+}
+
+// One running engine on a SQLite file.
+class Running {
+ public:
+  Running(const std::string& db_path, uint32_t snapshot_every = 1000, uint32_t queue = 65536,
+          uint32_t max_services = 200000, const std::function<void(Config&)>& adjust = {}) {
+    if (adjust) adjust(config_);
+    config_.storage.path = db_path;
+    config_.storage.snapshot_every = snapshot_every;
+    config_.ingest.queue_capacity = queue;
+    config_.ingest.max_services = max_services;
+    Status status = BuildDetectorSet(config_, Plugins(), &detectors_);
+    EXPECT_TRUE(status.ok()) << status.message();
+    status = Store::Open(Plugins().FindStorage("sqlite"), {{"path", db_path}}, &store_);
+    EXPECT_TRUE(status.ok()) << status.message();
+    status = Engine::Create(config_, detectors_, store_.get(), &engine_);
+    EXPECT_TRUE(status.ok()) << status.message();
+    engine_->Start();
+  }
+
+  Engine& engine() { return *engine_; }
+  Store& store() { return *store_; }
+
+  // Feeds steps; sample i of the service's life has timestamp kStartMs + i * kStepMs.
+  void Run(const std::vector<Step>& steps, int64_t first_index) {
+    int64_t index = first_index;
+    std::vector<IncomingSample> pending;
+    auto flush = [&] {
+      if (pending.empty()) return;
+      ASSERT_EQ(engine_->Submit(std::move(pending)), SubmitResult::kAccepted);
+      pending.clear();
+    };
+    for (const Step& step : steps) {
+      if (step.reset) {
+        flush();
+        engine_->WaitIdle();
+        ASSERT_TRUE(engine_->Reset(kService, kStartMs + index * kStepMs));
+        continue;
+      }
+      pending.push_back({kService, Sample{kStartMs + index * kStepMs, step.latency_ms, 2.5}});
+      ++index;
+      if (pending.size() == 64) flush();
+    }
+    flush();
+    engine_->WaitIdle();
+  }
+
+ private:
+  Config config_;
+  DetectorSet detectors_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Engine> engine_;
+};
+
+int64_t SampleCount(const std::vector<Step>& steps) {
+  int64_t count = 0;
+  for (const Step& step : steps) count += step.reset ? 0 : 1;
+  return count;
+}
+
+// Everything observable about the service, as text, for exact comparison.
+std::string Observe(Engine& engine) {
+  ServiceHealth health;
+  if (!engine.GetHealth(kService, &health)) return "unknown service";
+  std::string out = std::string(ServiceStateName(health.state)) +
+                    " samples=" + std::to_string(health.sample_count) +
+                    " transition=" + std::to_string(health.transition_timestamp_ms.value_or(-1)) +
+                    " metadata=" + health.metadata_json;
+  const Baseline& b = health.baseline;
+  char numbers[512];
+  std::snprintf(
+      numbers, sizeof numbers, " baseline=%d %.17g %.17g %.17g %.17g %.17g %.17g %.17g %u %lld",
+      b.valid, b.mean_latency, b.stddev_latency, b.p50_latency, b.p95_latency, b.p99_latency,
+      b.mean_payload, b.stddev_payload, b.sample_count, static_cast<long long>(b.last_updated_ms));
+  out += numbers;
+  std::vector<StoredEvent> events;
+  Status status = engine.Events(kService, 1000, &events);
+  if (!status.ok()) return "events failed: " + status.message();
+  for (const StoredEvent& event : events) {
+    out += "\n  event " + std::to_string(event.seq) + " " + event.from_state + "->" +
+           event.to_state + " " + event.reason + " " + std::to_string(event.timestamp_ms) + " " +
+           event.metadata_json;
+  }
+  return out;
+}
+
+struct Scenario {
+  const char* name;
+  std::vector<Step> before;  // fed before the restart
+  std::vector<Step> after;   // fed after it
+  ServiceState state_at_restart;
+};
+
+std::vector<Scenario> Scenarios() {
+  const std::vector<Step> after = Concat(
+      {Normal(120, 7), Constant(6, 900.0), Normal(80, 8), Constant(3, 700.0), Normal(200, 9)});
+  return {
+      {"insufficient_data", Normal(60, 1), after, ServiceState::kInsufficientData},
+      {"stable", Normal(230, 2), after, ServiceState::kStable},
+      {"stable_with_held_back_samples", Concat({Normal(230, 3), Constant(3, 800.0)}), after,
+       ServiceState::kStable},
+      {"drift_with_half_full_recovery_run",
+       Concat({Normal(150, 4), Constant(6, 900.0), Normal(25, 5)}), after,
+       ServiceState::kDriftDetected},
+      {"after_reset", Concat({Normal(150, 6), {Step{0, true}}, Normal(40, 10)}), after,
+       ServiceState::kInsufficientData},
+  };
+}
+
+class RestartTest : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(RestartTest, GracefulRestartResumesExactly) {
+  const Scenario scenario = Scenarios()[GetParam()];
+  testing::TestDir dir;
+  std::string reference;
+  {
+    Running uninterrupted(dir.File("reference.db"));
+    uninterrupted.Run(scenario.before, 0);
+    ServiceHealth health;
+    ASSERT_TRUE(uninterrupted.engine().GetHealth(kService, &health));
+    ASSERT_EQ(health.state, scenario.state_at_restart);
+    uninterrupted.Run(scenario.after, SampleCount(scenario.before));
+    reference = Observe(uninterrupted.engine());
+  }
+  {
+    Running first(dir.File("restarted.db"));
+    first.Run(scenario.before, 0);
+    ASSERT_TRUE(first.engine().Stop());
+  }
+  Running second(dir.File("restarted.db"));
+  second.Run(scenario.after, SampleCount(scenario.before));
+  EXPECT_EQ(Observe(second.engine()), reference);
+}
+
+// A hard kill after the samples were committed but before any shutdown snapshot: the restart
+// replays the stored samples after the last snapshot and must reach the same state.
+TEST_P(RestartTest, RestartAfterHardKillReplaysToTheSameState) {
+  const Scenario scenario = Scenarios()[GetParam()];
+  for (uint32_t snapshot_every : {1000u, 7u}) {
+    testing::TestDir dir;
+    std::string reference;
+    {
+      Running uninterrupted(dir.File("reference.db"), snapshot_every);
+      uninterrupted.Run(scenario.before, 0);
+      uninterrupted.Run(scenario.after, SampleCount(scenario.before));
+      reference = Observe(uninterrupted.engine());
+    }
+    const std::string db = dir.File("killed.db");
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      Running doomed(db, snapshot_every);
+      doomed.Run(scenario.before, 0);
+      // Wait for the commit of every sample, then die without any orderly stop.
+      const uint64_t want = SampleCount(scenario.before);
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      dw_type_storage_stats stats{};
+      stats.struct_size = sizeof stats;
+      while (std::chrono::steady_clock::now() < deadline) {
+        if (doomed.store().Stats(&stats).ok() && stats.sample_count >= want) _exit(0);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      _exit(3);
+    }
+    int wait_status = 0;
+    ASSERT_EQ(waitpid(child, &wait_status, 0), child);
+    ASSERT_TRUE(WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0)
+        << "child status " << wait_status;
+    Running revived(db, snapshot_every);
+    revived.Run(scenario.after, SampleCount(scenario.before));
+    EXPECT_EQ(Observe(revived.engine()), reference) << "snapshot_every=" << snapshot_every;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryState, RestartTest, ::testing::Range<size_t>(0, 5),
+                         [](const ::testing::TestParamInfo<size_t>& param_info) {
+                           return std::string(Scenarios()[param_info.param].name);
+                         });
+
+TEST(EngineTest, SpikeDriftsAtTheFifthSevereSampleAndRecordsTheDetector) {
+  testing::TestDir dir;
+  Running running(dir.File("spike.db"));
+  running.Run(Concat({Normal(150, 11), Constant(5, 900.0)}), 0);
+  ServiceHealth health;
+  ASSERT_TRUE(running.engine().GetHealth(kService, &health));
+  EXPECT_EQ(health.state, ServiceState::kDriftDetected);
+  EXPECT_EQ(health.sample_count, 155u);
+  EXPECT_EQ(health.transition_timestamp_ms, kStartMs + 154 * kStepMs);
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(running.engine().Events(kService, 10, &events).ok());
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].to_state, "DRIFT_DETECTED");
+  EXPECT_EQ(events[0].seq, 155u);
+  EXPECT_NE(events[0].metadata_json.find("\"detector\":\"zscore_severe\""), std::string::npos)
+      << events[0].metadata_json;
+  EXPECT_EQ(events[1].to_state, "STABLE");
+  EXPECT_EQ(events[1].seq, 100u);
+}
+
+TEST(EngineTest, StoppedEngineHasCommittedEverySampleAndEvent) {
+  testing::TestDir dir;
+  {
+    Running running(dir.File("stop.db"));
+    running.Run(Concat({Normal(150, 12), Constant(5, 900.0)}), 0);
+    ASSERT_TRUE(running.engine().Stop());
+    dw_type_storage_stats stats{};
+    stats.struct_size = sizeof stats;
+    ASSERT_TRUE(running.store().Stats(&stats).ok());
+    EXPECT_EQ(stats.sample_count, 155u);
+    EXPECT_EQ(stats.event_count, 2u);
+  }
+}
+
+TEST(EngineTest, FullQueueRefusesTheWholeBatch) {
+  testing::TestDir dir;
+  Running running(dir.File("queue.db"), 1000, /*queue=*/8);
+  std::vector<IncomingSample> batch(9, IncomingSample{kService, Sample{kStartMs, 100.0, 1.0}});
+  EXPECT_EQ(running.engine().Submit(std::move(batch)), SubmitResult::kQueueFull);
+  running.engine().WaitIdle();
+  EXPECT_FALSE(running.engine().HasService(kService));  // nothing of a refused batch remains
+  EXPECT_GE(running.engine().GetStatus().rejected_queue_full, 1u);
+}
+
+TEST(EngineTest, ServiceCapRefusesNewServicesOnly) {
+  testing::TestDir dir;
+  Running running(dir.File("cap.db"), 1000, 65536, /*max_services=*/2);
+  auto sample = [](const char* id) { return IncomingSample{id, Sample{kStartMs, 100.0, 1.0}}; };
+  EXPECT_EQ(running.engine().Submit({sample("a"), sample("b"), sample("a")}),
+            SubmitResult::kAccepted);
+  EXPECT_EQ(running.engine().Submit({sample("a"), sample("c")}), SubmitResult::kTooManyServices);
+  EXPECT_EQ(running.engine().Submit({sample("b")}), SubmitResult::kAccepted);
+  running.engine().WaitIdle();
+  EXPECT_FALSE(running.engine().HasService("c"));
+  ServiceHealth health;
+  ASSERT_TRUE(running.engine().GetHealth("a", &health));
+  EXPECT_EQ(health.sample_count, 2u);  // the refused batch's sample for "a" was not taken
+}
+
+TEST(EngineTest, ResetIsRecordedAndStartsOver) {
+  testing::TestDir dir;
+  Running running(dir.File("reset.db"));
+  running.Run(Normal(120, 13), 0);
+  EXPECT_FALSE(running.engine().Reset("no-such-service", kStartMs));
+  ASSERT_TRUE(running.engine().Reset(kService, kStartMs + 999));
+  ServiceHealth health;
+  ASSERT_TRUE(running.engine().GetHealth(kService, &health));
+  EXPECT_EQ(health.state, ServiceState::kInsufficientData);
+  EXPECT_EQ(health.sample_count, 120u);
+  EXPECT_FALSE(health.baseline.valid);
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(running.engine().Events(kService, 1, &events).ok());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, "reset");
+  EXPECT_EQ(events[0].from_state, "STABLE");
+}
+
+TEST(EngineTest, PipelineChangeRebuildsStateFromStoredSamplesSinceTheLastReset) {
+  testing::TestDir dir;
+  const std::string db = dir.File("pipeline.db");
+  {
+    Running before(db);
+    before.Run(Concat({Normal(150, 14), {Step{0, true}}, Normal(120, 15)}), 0);
+    ASSERT_TRUE(before.engine().Stop());
+  }
+  // Only Rule 1 now: the saved detector states no longer match, so the service is rebuilt from
+  // the 120 samples after its reset, under the new pipeline.
+  Running after(db, 1000, 65536, 200000, [](Config& config) { config.triggers.resize(1); });
+  ServiceHealth health;
+  ASSERT_TRUE(after.engine().GetHealth(kService, &health));
+  EXPECT_EQ(health.state, ServiceState::kStable);
+  EXPECT_EQ(health.sample_count, 270u);
+  EXPECT_EQ(health.baseline.sample_count, 100u);
+  after.Run(Constant(5, 900.0), 270);
+  ASSERT_TRUE(after.engine().GetHealth(kService, &health));
+  EXPECT_EQ(health.state, ServiceState::kDriftDetected);
+  EXPECT_EQ(health.sample_count, 275u);
+}
+
+}  // namespace
+}  // namespace driftwatch

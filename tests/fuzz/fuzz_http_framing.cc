@@ -1,0 +1,54 @@
+// libFuzzer target: the bytes a connection sends, as the HTTP layer frames them into requests
+// (api/http_framing) and decodes the service ids in their paths (api/router). Checks that a frame
+// never claims more bytes than arrived, and that what decodes to a valid service id is one.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "api/http_framing.h"
+#include "api/json_codec.h"
+#include "api/router.h"
+
+namespace {
+
+void Require(bool condition) {
+  if (!condition) std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  using driftwatch::api::FrameStatus;
+
+  // Small limits, so the fuzzer reaches them.
+  driftwatch::api::FrameLimits limits;
+  limits.max_header_bytes = 512;
+  limits.max_body_bytes = 1024;
+  const driftwatch::api::Frame frame = driftwatch::api::FindRequest(bytes, limits);
+  Require(frame.header_length <= size);
+  if (frame.status == FrameStatus::kComplete) {
+    Require(frame.header_length > 0 && frame.header_length <= frame.length);
+    Require(frame.length <= size);
+    Require(frame.header_length <= limits.max_header_bytes);
+    // Framing the request alone gives the same answer.
+    const driftwatch::api::Frame again =
+        driftwatch::api::FindRequest(bytes.substr(0, frame.length), limits);
+    Require(again.status == FrameStatus::kComplete && again.length == frame.length);
+  }
+  if (frame.status == FrameStatus::kMalformed || frame.status == FrameStatus::kUnsupported) {
+    Require(!frame.error.empty());
+  }
+  (void)driftwatch::api::KeepsAlive(frame);
+
+  std::string decoded;
+  if (driftwatch::api::PercentDecode(bytes, &decoded)) {
+    Require(decoded.size() <= size);
+    if (driftwatch::api::IsValidServiceId(decoded)) {
+      Require(!decoded.empty() && decoded.size() <= driftwatch::api::kMaxServiceIdLength);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,281 @@
+// What durable ingest rests on, in process: the storage writer calls a batch's callback once,
+// after the batch is committed (or with false when Stop gives up on it), and batches that wait
+// for a commit share one (group commit); the engine calls a submission's callback once, when
+// every one of its samples, across shards and batches, is committed, and never for a submission
+// it refused.
+#include <gtest/gtest.h>
+#include <driftwatch/plugin.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/engine.h"
+#include "core/pipeline.h"
+#include "core/storage_writer.h"
+#include "tests/storage/storage_test_support.h"
+
+namespace driftwatch::testing {
+namespace {
+
+using std::chrono::milliseconds;
+constexpr milliseconds kPatience{60000};
+
+// A switch and a gate for the store below, set by the test.
+struct Gate {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool hold = false;     // a write waits while this is true
+  bool writing = false;  // a write is waiting at the gate
+  std::atomic<bool> fail{false};
+};
+Gate* g_gate = nullptr;
+
+// The memory backend behind a gate that holds writes, and a switch that fails them.
+class GatedStore {
+ public:
+  static constexpr const char* kName = "gated";
+  static constexpr const char* kVersion = "1.0.0";
+
+  static GatedStore* Open(sdk::Params& params) {
+    params.Finish();
+    auto store = std::make_unique<GatedStore>();
+    dw_type_error error{};
+    if (Inner()->on_open(nullptr, 0, &store->inner_, &error) != DW_STATUS_OK) {
+      throw sdk::StorageError(DW_STATUS_ERROR, error.message);
+    }
+    return store.release();
+  }
+  ~GatedStore() {
+    if (inner_ != nullptr) Inner()->on_close(inner_);
+  }
+
+  void Write(const dw_type_write_batch& batch) {
+    {
+      std::unique_lock<std::mutex> lock(g_gate->mutex);
+      g_gate->writing = g_gate->hold;
+      g_gate->changed.notify_all();
+      g_gate->changed.wait(lock, [] { return !g_gate->hold; });
+      g_gate->writing = false;
+    }
+    if (g_gate->fail) throw sdk::StorageError(DW_STATUS_IO_ERROR, "disk full (injected)");
+    Check(Inner()->on_write(inner_, &batch, &error_));
+  }
+  void ScanServices(dw_type_service_callback callback, void* context) {
+    Check(Inner()->on_scan_services(inner_, callback, context, &error_));
+  }
+  void ScanSamples(const char* id, uint64_t after, dw_type_sample_callback callback,
+                   void* context) {
+    Check(Inner()->on_scan_samples(inner_, id, after, callback, context, &error_));
+  }
+  void QueryEvents(const char* id, uint32_t limit, dw_type_event_callback callback, void* context) {
+    Check(Inner()->on_query_events(inner_, id, limit, callback, context, &error_));
+  }
+  void Stats(dw_type_storage_stats& stats) { Check(Inner()->on_stats(inner_, &stats, &error_)); }
+  uint64_t Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows) {
+    uint64_t deleted = 0;
+    Check(Inner()->on_purge(inner_, samples_before_ms, events_before_ms, max_rows, &deleted,
+                            &error_));
+    return deleted;
+  }
+
+ private:
+  static const dw_type_storage* Inner() { return StorageBackend("memory"); }
+  void Check(dw_type_status status) {
+    if (status != DW_STATUS_OK) throw sdk::StorageError(status, error_.message);
+  }
+  void* inner_ = nullptr;
+  dw_type_error error_{};
+};
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Recent samples, so retention leaves them alone.
+WriteBatch SampleBatch(const char* service_id, uint64_t first, uint64_t last) {
+  WriteBatch batch;
+  batch.samples = Samples(service_id, first, last, NowMs());
+  return batch;
+}
+
+uint64_t StoredSamples(Store& store, const std::string& service_id) {
+  uint64_t count = 0;
+  EXPECT_TRUE(
+      store.ScanSamples(service_id, 0, [&](const dw_type_stored_sample&) { ++count; }).ok());
+  return count;
+}
+
+// Counts callbacks, and what they said, for a test to wait on.
+struct Reports {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int committed = 0;
+  int failed = 0;
+
+  std::function<void(bool)> Callback(const std::function<void()>& also = {}) {
+    return [this, also](bool ok) {
+      if (also) also();
+      std::lock_guard<std::mutex> lock(mutex);
+      ++(ok ? committed : failed);
+      changed.notify_all();
+    };
+  }
+  bool WaitFor(int total) {
+    std::unique_lock<std::mutex> lock(mutex);
+    return changed.wait_for(lock, kPatience, [&] { return committed + failed >= total; });
+  }
+};
+
+class CommitCallbackTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    g_gate = &gate_;
+    const Status status = Store::Open(sdk::StorageType<GatedStore>::Get(), {}, &store_);
+    ASSERT_TRUE(status.ok()) << status.message();
+  }
+  void TearDown() override {
+    Release();
+    g_gate = nullptr;
+  }
+
+  void Hold() {
+    std::lock_guard<std::mutex> lock(gate_.mutex);
+    gate_.hold = true;
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(gate_.mutex);
+      gate_.hold = false;
+    }
+    gate_.changed.notify_all();
+  }
+  bool WaitUntilWriting() {
+    std::unique_lock<std::mutex> lock(gate_.mutex);
+    return gate_.changed.wait_for(lock, kPatience, [&] { return gate_.writing; });
+  }
+
+  Gate gate_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(CommitCallbackTest, WriterReportsOnceAfterTheCommit) {
+  StorageWriterOptions options;
+  options.commit_interval_ms = 60000;  // only a waiting callback makes it commit now
+  StorageWriter writer(store_.get(), options);
+  writer.Start();
+  Reports reports;
+  uint64_t stored_at_callback = 0;
+  writer.Submit(SampleBatch(kServiceA, 1, 10),
+                reports.Callback([&] { stored_at_callback = StoredSamples(*store_, kServiceA); }));
+  ASSERT_TRUE(reports.WaitFor(1));
+  EXPECT_EQ(stored_at_callback, 10u);  // committed before the callback ran
+  EXPECT_EQ(reports.committed, 1);
+  EXPECT_TRUE(writer.Stop());
+  EXPECT_EQ(reports.committed, 1);  // once only
+  EXPECT_EQ(reports.failed, 0);
+}
+
+TEST_F(CommitCallbackTest, BatchesThatWaitShareOneCommit) {
+  StorageWriter writer(store_.get(), StorageWriterOptions{});
+  writer.Start();
+  Reports reports;
+  Hold();
+  writer.Submit(SampleBatch(kServiceA, 1, 1), reports.Callback());
+  ASSERT_TRUE(WaitUntilWriting());  // the first commit is under way
+  const uint64_t commits_before = writer.commits();
+  for (uint64_t seq = 2; seq <= 21; ++seq) {
+    writer.Submit(SampleBatch(kServiceA, seq, seq), reports.Callback());
+  }
+  Release();
+  ASSERT_TRUE(reports.WaitFor(21));
+  EXPECT_EQ(reports.committed, 21);
+  EXPECT_EQ(writer.commits() - commits_before, 2u);  // the first, then the 20 that waited
+  EXPECT_EQ(StoredSamples(*store_, kServiceA), 21u);
+  EXPECT_TRUE(writer.Stop());
+}
+
+TEST_F(CommitCallbackTest, StopThatGivesUpReportsFailure) {
+  StorageWriterOptions options;
+  options.retry_interval_ms = 10;
+  StorageWriter writer(store_.get(), options);
+  gate_.fail = true;
+  writer.Start();
+  Reports reports;
+  writer.Submit(SampleBatch(kServiceA, 1, 3), reports.Callback());
+  writer.Submit(SampleBatch(kServiceA, 4, 6), reports.Callback());
+  EXPECT_FALSE(writer.Stop(milliseconds(50)));
+  EXPECT_EQ(reports.failed, 2);
+  EXPECT_EQ(reports.committed, 0);
+  gate_.fail = false;
+  EXPECT_TRUE(writer.Stop());  // the samples themselves are not dropped
+  EXPECT_EQ(StoredSamples(*store_, kServiceA), 6u);
+  EXPECT_EQ(reports.failed + reports.committed, 2);
+}
+
+// The bundled detector plugins, loaded once (libraries are never unloaded).
+const PluginRegistry& Plugins() {
+  static PluginRegistry* registry = [] {
+    auto* loaded = new PluginRegistry;
+    std::vector<std::string> errors;
+    const Status status = loaded->LoadDirectory(DRIFTWATCH_TEST_PLUGIN_DIR, &errors);
+    if (!status.ok() || !errors.empty()) std::abort();
+    return loaded;
+  }();
+  return *registry;
+}
+
+std::vector<IncomingSample> Spread(int services, int per_service, const std::string& prefix) {
+  std::vector<IncomingSample> samples;
+  for (int i = 0; i < per_service; ++i) {
+    for (int s = 0; s < services; ++s) {
+      samples.push_back(
+          {prefix + std::to_string(s), driftwatch::Sample{NowMs(), 100.0 + i % 9, 1}});
+    }
+  }
+  return samples;
+}
+
+TEST_F(CommitCallbackTest, EngineReportsOnceEverySampleOfASubmissionIsCommitted) {
+  Config config;
+  config.ingest.queue_capacity = 5000;
+  config.ingest.max_services = 30;
+  DetectorSet detectors;
+  ASSERT_TRUE(BuildDetectorSet(config, Plugins(), &detectors).ok());
+  std::unique_ptr<Engine> engine;
+  ASSERT_TRUE(Engine::Create(config, detectors, store_.get(), &engine).ok());
+  engine->Start();
+
+  // 20 services (every shard), 3000 samples (several batches of the writer): one report, once all
+  // of them are stored.
+  Reports reports;
+  uint64_t stored_at_callback = 0;
+  ASSERT_EQ(engine->Submit(Spread(20, 150, "svc-"), reports.Callback([&] {
+    for (int s = 0; s < 20; ++s)
+      stored_at_callback += StoredSamples(*store_, "svc-" + std::to_string(s));
+  })),
+            SubmitResult::kAccepted);
+  ASSERT_TRUE(reports.WaitFor(1));
+  EXPECT_EQ(stored_at_callback, 3000u);
+
+  // Refused submissions never report.
+  EXPECT_EQ(engine->Submit(Spread(1, 6000, "big-"), reports.Callback()), SubmitResult::kQueueFull);
+  EXPECT_EQ(engine->Submit(Spread(11, 1, "new-"), reports.Callback()),
+            SubmitResult::kTooManyServices);
+  // Many small ones at once: each reports once.
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(engine->Submit(Spread(2, 3, "svc-"), reports.Callback()), SubmitResult::kAccepted);
+  }
+  ASSERT_TRUE(reports.WaitFor(51));
+  EXPECT_TRUE(engine->Stop());
+  EXPECT_EQ(reports.committed, 51);
+  EXPECT_EQ(reports.failed, 0);
+}
+
+}  // namespace
+}  // namespace driftwatch::testing

@@ -1,0 +1,206 @@
+// The C++ layer (plugin.hpp) as a plugin author on C++17 uses it: a small detector and a small
+// storage class, turned into C vtables by DetectorType<> and StorageType<>, called as the host
+// calls them. Built with CXX_STANDARD 17 (see CMakeLists.txt).
+#include <gtest/gtest.h>
+#include <driftwatch/plugin.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#if __cplusplus != 201703L
+#error "this test must be compiled as C++17"
+#endif
+
+namespace {
+
+using driftwatch::sdk::DetectorType;
+using driftwatch::sdk::Params;
+using driftwatch::sdk::StateReader;
+using driftwatch::sdk::StateWriter;
+using driftwatch::sdk::StorageError;
+using driftwatch::sdk::StorageType;
+using driftwatch::sdk::Verdict;
+
+// Fires when `count` observations in a row have |z| above `threshold`.
+class RunDetector {
+ public:
+  static constexpr const char* kName = "run";
+  static constexpr const char* kVersion = "1.0.0";
+  static constexpr dw_type_detector_role kRole = DW_DETECTOR_ROLE_TRIGGER;
+  struct Config {
+    double threshold;
+    uint32_t count;
+  };
+  static Config Configure(Params& params) {
+    return {params.Double("threshold", 3.0, 0.0, 10.0), params.UInt("count", 2, 1, 100)};
+  }
+  explicit RunDetector(const Config&) {}
+  void Observe(const Config& config, const dw_type_observation& obs, Verdict& verdict) {
+    run_ = obs.abs_zscore > config.threshold ? run_ + 1 : 0;
+    if (run_ >= config.count) verdict.Fire("run_reached", {{"run", static_cast<double>(run_)}});
+  }
+  void Reset(const Config&) { run_ = 0; }
+  void Save(StateWriter& out) const { out.Put(run_); }
+  void Restore(const Config&, StateReader& in) { run_ = in.Get<uint32_t>(); }
+
+ private:
+  uint32_t run_ = 0;
+};
+
+// Keeps sample counts per service in memory; "fail" as the path makes Open fail with an I/O error.
+class CountingStore {
+ public:
+  static constexpr const char* kName = "counting";
+  static constexpr const char* kVersion = "1.0.0";
+  static CountingStore* Open(Params& params) {
+    if (params.String("path", "") == "fail") throw StorageError(DW_STATUS_IO_ERROR, "disk on fire");
+    return new CountingStore();
+  }
+  void Write(const dw_type_write_batch& batch) {
+    for (size_t i = 0; i < batch.sample_count; ++i) ++samples_[batch.samples[i].service_id];
+  }
+  void ScanServices(dw_type_service_callback callback, void* context) {
+    for (const auto& [service, count] : samples_)
+      callback(context, service.c_str(), nullptr, count);
+  }
+  void ScanSamples(const char*, uint64_t, dw_type_sample_callback, void*) {}
+  void QueryEvents(const char*, uint32_t, dw_type_event_callback, void*) {}
+  void Stats(dw_type_storage_stats& stats) {
+    stats.sample_count = 0;
+    for (const auto& entry : samples_) stats.sample_count += entry.second;
+  }
+  uint64_t Purge(int64_t, int64_t, uint32_t) { throw std::runtime_error("purge not supported"); }
+
+ private:
+  std::map<std::string, uint64_t> samples_;
+};
+
+dw_type_error NewError() {
+  dw_type_error error{};
+  error.param_index = -1;
+  return error;
+}
+
+TEST(SdkCxx17Test, DetectorTypeConfiguresObservesSavesAndRestores) {
+  const dw_type_detector* vtable = DetectorType<RunDetector>::Get();
+  EXPECT_EQ(vtable->struct_size, sizeof(dw_type_detector));
+  EXPECT_STREQ(vtable->name, "run");
+
+  dw_type_param params[] = {{"count", "2"}, {"threshold", "1.5"}};
+  void* config = nullptr;
+  dw_type_error error = NewError();
+  ASSERT_EQ(vtable->on_config_new(params, 2, &config, &error), DW_STATUS_OK) << error.message;
+  void* state = nullptr;
+  ASSERT_EQ(vtable->on_state_new(config, &state, &error), DW_STATUS_OK);
+
+  dw_type_observation observation{sizeof(dw_type_observation), 10.0, 2.0, 2.0, 0};
+  dw_type_verdict verdict{};
+  ASSERT_EQ(vtable->on_observe(config, state, &observation, &verdict, &error), DW_STATUS_OK);
+  EXPECT_EQ(verdict.kind, DW_VERDICT_NONE);
+
+  // Saved after one high observation; the saved state fires on the next one.
+  uint8_t buffer[16];
+  size_t size = 0;
+  EXPECT_EQ(vtable->on_state_save(config, state, buffer, 1, &size, &error),
+            DW_STATUS_BUFFER_TOO_SMALL);
+  EXPECT_EQ(size, sizeof(uint32_t));
+  ASSERT_EQ(vtable->on_state_save(config, state, buffer, sizeof buffer, &size, &error),
+            DW_STATUS_OK);
+  vtable->on_reset(config, state);
+  ASSERT_EQ(vtable->on_state_restore(config, state, buffer, size, &error), DW_STATUS_OK);
+  // Bytes it did not save are refused and leave the state as it was.
+  EXPECT_EQ(vtable->on_state_restore(config, state, buffer, size + 1, &error), DW_STATUS_CORRUPT);
+  EXPECT_STREQ(error.message, "saved detector state has trailing bytes");
+
+  ASSERT_EQ(vtable->on_observe(config, state, &observation, &verdict, &error), DW_STATUS_OK);
+  EXPECT_EQ(verdict.kind, DW_VERDICT_FIRE);
+  EXPECT_STREQ(verdict.reason, "run_reached");
+  ASSERT_EQ(verdict.field_count, 1u);
+  EXPECT_STREQ(verdict.fields[0].key, "run");
+  EXPECT_EQ(verdict.fields[0].value, 2.0);
+
+  vtable->on_state_destroy(config, state);
+  vtable->on_config_destroy(config);
+}
+
+TEST(SdkCxx17Test, DetectorTypeReportsTheBadParameterAndItsIndex) {
+  const dw_type_detector* vtable = DetectorType<RunDetector>::Get();
+  void* config = nullptr;
+
+  dw_type_param out_of_range[] = {{"threshold", "1"}, {"count", "1000"}};
+  dw_type_error error = NewError();
+  EXPECT_EQ(vtable->on_config_new(out_of_range, 2, &config, &error), DW_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(error.param_index, 1);
+  EXPECT_STREQ(error.message, "count: 1000 is out of range [1, 100]");
+
+  dw_type_param not_a_number[] = {{"threshold", "abc"}};
+  error = NewError();
+  EXPECT_EQ(vtable->on_config_new(not_a_number, 1, &config, &error), DW_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(error.param_index, 0);
+  EXPECT_STREQ(error.message, "threshold: expected a number, got 'abc'");
+
+  dw_type_param unknown[] = {{"count", "3"}, {"treshold", "2"}};
+  error = NewError();
+  EXPECT_EQ(vtable->on_config_new(unknown, 2, &config, &error), DW_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(error.param_index, 1);
+  EXPECT_STREQ(error.message, "unknown parameter 'treshold'");
+  EXPECT_EQ(config, nullptr);
+}
+
+int CountService(void* context, const char* service_id, const dw_type_stored_snapshot* snapshot,
+                 uint64_t max_seq) {
+  auto* seen = static_cast<std::vector<std::string>*>(context);
+  seen->push_back(std::string(service_id) + "=" + std::to_string(max_seq) +
+                  (snapshot == nullptr ? "" : "+snapshot"));
+  return 0;
+}
+
+TEST(SdkCxx17Test, StorageTypeTurnsExceptionsIntoStatuses) {
+  const dw_type_storage* vtable = StorageType<CountingStore>::Get();
+  EXPECT_EQ(vtable->struct_size, sizeof(dw_type_storage));
+
+  dw_type_param failing[] = {{"path", "fail"}};
+  void* store = nullptr;
+  dw_type_error error = NewError();
+  EXPECT_EQ(vtable->on_open(failing, 1, &store, &error), DW_STATUS_IO_ERROR);
+  EXPECT_STREQ(error.message, "disk on fire");
+
+  dw_type_param good[] = {{"path", "memory"}};
+  ASSERT_EQ(vtable->on_open(good, 1, &store, &error), DW_STATUS_OK);
+  dw_type_stored_sample samples[] = {
+      {"a", 1, 0, 1.0, 0.0}, {"b", 1, 0, 1.0, 0.0}, {"a", 2, 0, 1.0, 0.0}};
+  dw_type_write_batch batch{sizeof(dw_type_write_batch), samples, 3, nullptr, 0, nullptr, 0};
+  ASSERT_EQ(vtable->on_write(store, &batch, &error), DW_STATUS_OK);
+
+  std::vector<std::string> seen;
+  ASSERT_EQ(vtable->on_scan_services(store, &CountService, &seen, &error), DW_STATUS_OK);
+  EXPECT_EQ(seen, (std::vector<std::string>{"a=2", "b=1"}));
+  dw_type_storage_stats stats{};
+  stats.struct_size = sizeof stats;
+  ASSERT_EQ(vtable->on_stats(store, &stats, &error), DW_STATUS_OK);
+  EXPECT_EQ(stats.sample_count, 3u);
+
+  uint64_t deleted = 99;
+  EXPECT_EQ(vtable->on_purge(store, 0, 0, 10, &deleted, &error), DW_STATUS_ERROR);
+  EXPECT_STREQ(error.message, "purge not supported");
+  vtable->on_close(store);
+}
+
+}  // namespace
+
+// The export macro itself compiles as C++17 too (an executable may export it harmlessly).
+DRIFTWATCH_PLUGIN("cxx17_plugin", "1.0.0", DRIFTWATCH_DETECTORS(DetectorType<RunDetector>::Get()),
+                  DRIFTWATCH_STORAGES(StorageType<CountingStore>::Get()));
+
+TEST(SdkCxx17Test, ExportMacroDescribesThePlugin) {
+  const dw_type_plugin* plugin = DW_PLUGIN_ENTRY_NAME();
+  EXPECT_EQ(plugin->struct_size, sizeof(dw_type_plugin));
+  EXPECT_EQ(plugin->abi_major, DW_ABI_VERSION_MAJOR);
+  EXPECT_EQ(plugin->abi_minor, DW_ABI_VERSION_MINOR);
+  EXPECT_STREQ(plugin->name, "cxx17_plugin");
+  ASSERT_EQ(plugin->detector_count, 1u);
+  ASSERT_EQ(plugin->storage_count, 1u);
+  EXPECT_EQ(plugin->detectors[0], DetectorType<RunDetector>::Get());
+  EXPECT_EQ(plugin->storages[0], StorageType<CountingStore>::Get());
+}

@@ -1,0 +1,313 @@
+// The three default detectors through the real C vtable (ConfiguredDetector over the loaded .so).
+#include "core/detector.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "tests/statistics/detectors.h"
+
+namespace driftwatch {
+namespace {
+
+using testing::Configure;
+
+// One per-service state of a configured detector, fed |z| values.
+class Driver {
+ public:
+  explicit Driver(const ConfiguredDetector& detector) : detector_(detector) {
+    const Status status = detector_.NewState(&state_);
+    EXPECT_TRUE(status.ok()) << status.message();
+  }
+  ~Driver() { detector_.DestroyState(state_); }
+
+  dw_type_verdict Feed(double zscore) {
+    dw_type_observation observation{};
+    observation.struct_size = sizeof observation;
+    observation.value = 100.0 + zscore;
+    observation.zscore = zscore;
+    observation.abs_zscore = std::fabs(zscore);
+    observation.timestamp_ms = ++clock_ms_;
+    dw_type_verdict verdict;
+    const Status status = detector_.Observe(state_, observation, &verdict);
+    EXPECT_TRUE(status.ok()) << status.message();
+    return verdict;
+  }
+  // Feeds every value; returns the kinds answered, in order.
+  std::vector<int> FeedAll(const std::vector<double>& zscores) {
+    std::vector<int> kinds;
+    for (double z : zscores) kinds.push_back(Feed(z).kind);
+    return kinds;
+  }
+  std::string Save() const {
+    std::string bytes;
+    const Status status = detector_.Save(state_, &bytes);
+    EXPECT_TRUE(status.ok()) << status.message();
+    return bytes;
+  }
+  Status Restore(std::string_view bytes) { return detector_.Restore(state_, bytes); }
+  void Reset() { detector_.Reset(state_); }
+
+ private:
+  const ConfiguredDetector& detector_;
+  void* state_ = nullptr;
+  int64_t clock_ms_ = 0;
+};
+
+std::vector<double> Repeat(double z, int times) { return std::vector<double>(times, z); }
+
+std::vector<double> Concat(std::initializer_list<std::vector<double>> parts) {
+  std::vector<double> all;
+  for (const auto& part : parts) all.insert(all.end(), part.begin(), part.end());
+  return all;
+}
+
+double Field(const dw_type_verdict& verdict, const std::string& key) {
+  for (uint32_t i = 0; i < verdict.field_count; ++i) {
+    if (key == verdict.fields[i].key) return verdict.fields[i].value;
+  }
+  ADD_FAILURE() << "no field " << key;
+  return std::nan("");
+}
+
+int CountFires(const std::vector<int>& kinds) {
+  int fires = 0;
+  for (int kind : kinds) fires += kind == DW_VERDICT_FIRE ? 1 : 0;
+  return fires;
+}
+
+// ---- zscore_severe ----------------------------------------------------------------------------
+
+TEST(ZscoreSevereTest, FiresOnTheFifthConsecutiveSevereScore) {
+  auto detector = Configure("zscore_severe");
+  EXPECT_EQ(detector->name(), "zscore_severe");
+  EXPECT_EQ(detector->role(), DW_DETECTOR_ROLE_TRIGGER);
+  Driver driver(*detector);
+  EXPECT_EQ(CountFires(driver.FeedAll({3.5, -4.0, 6.25, 3.01})), 0);
+  const dw_type_verdict verdict = driver.Feed(-3.2);
+  EXPECT_EQ(verdict.kind, DW_VERDICT_FIRE);
+  EXPECT_STREQ(verdict.reason, "consecutive_severe_anomalies");
+  EXPECT_EQ(Field(verdict, "consecutive_count"), 5.0);
+  EXPECT_EQ(Field(verdict, "max_zscore"), 6.25);  // the largest |z| of the run
+}
+
+TEST(ZscoreSevereTest, ANormalScoreBreaksTheRun) {
+  auto detector = Configure("zscore_severe");
+  Driver driver(*detector);
+  // 4 severe, one at exactly the threshold (not above it), 4 severe: never 5 in a row.
+  EXPECT_EQ(CountFires(driver.FeedAll(Concat({Repeat(9.0, 4), {3.0}, Repeat(4.0, 4)}))), 0);
+  const dw_type_verdict verdict = driver.Feed(3.5);
+  EXPECT_EQ(verdict.kind, DW_VERDICT_FIRE);
+  EXPECT_EQ(Field(verdict, "max_zscore"), 4.0);  // the 9.0s were in an earlier run
+}
+
+TEST(ZscoreSevereTest, ParametersChangeBehaviour) {
+  auto detector = Configure("zscore_severe", {{"threshold", "4.0"}, {"consecutive", "2"}});
+  Driver driver(*detector);
+  EXPECT_EQ(CountFires(driver.FeedAll(Repeat(3.9, 10))), 0);
+  EXPECT_EQ(driver.Feed(4.1).kind, DW_VERDICT_NONE);
+  const dw_type_verdict verdict = driver.Feed(-4.5);
+  EXPECT_EQ(verdict.kind, DW_VERDICT_FIRE);
+  EXPECT_EQ(Field(verdict, "consecutive_count"), 2.0);
+}
+
+TEST(ZscoreSevereTest, ResetForgetsTheRun) {
+  auto detector = Configure("zscore_severe");
+  Driver driver(*detector);
+  driver.FeedAll(Repeat(5.0, 4));
+  driver.Reset();
+  EXPECT_EQ(CountFires(driver.FeedAll(Repeat(5.0, 4))), 0);
+  EXPECT_EQ(driver.Feed(5.0).kind, DW_VERDICT_FIRE);
+}
+
+// ---- moderate_window --------------------------------------------------------------------------
+
+TEST(ModerateWindowTest, FiresWhenTenOfTheLastTwentyAreAboveTheThreshold) {
+  auto detector = Configure("moderate_window");
+  Driver driver(*detector);
+  // Nine moderate scores among normal ones, then another: ten of the last twenty.
+  std::vector<double> zscores;
+  for (int i = 0; i < 9; ++i) zscores.insert(zscores.end(), {2.6, 0.5});
+  EXPECT_EQ(CountFires(driver.FeedAll(zscores)), 0);
+  const dw_type_verdict verdict = driver.Feed(-2.75);
+  EXPECT_EQ(verdict.kind, DW_VERDICT_FIRE);
+  EXPECT_STREQ(verdict.reason, "moderate_anomaly_rate");
+  EXPECT_EQ(Field(verdict, "anomaly_count"), 10.0);
+  EXPECT_EQ(Field(verdict, "window_size"), 20.0);
+  EXPECT_EQ(Field(verdict, "max_zscore"), 2.75);
+}
+
+TEST(ModerateWindowTest, OnlyTheLastTwentyCount) {
+  auto detector = Configure("moderate_window");
+  Driver driver(*detector);
+  // Scores 0..19: moderate at even indices up to 16 (nine), normal after.
+  std::vector<double> zscores;
+  for (int i = 0; i < 20; ++i) zscores.push_back(i % 2 == 0 && i <= 16 ? 2.6 : 2.5);
+  EXPECT_EQ(CountFires(driver.FeedAll(zscores)), 0);  // 2.5 is not above 2.5
+  // Index 20 pushes index 0 out: still nine. Index 21 makes ten.
+  EXPECT_EQ(driver.Feed(2.6).kind, DW_VERDICT_NONE);
+  const dw_type_verdict verdict = driver.Feed(2.6);
+  EXPECT_EQ(verdict.kind, DW_VERDICT_FIRE);
+  EXPECT_EQ(Field(verdict, "anomaly_count"), 10.0);
+}
+
+TEST(ModerateWindowTest, ParametersChangeBehaviour) {
+  auto detector =
+      Configure("moderate_window", {{"threshold", "4.0"}, {"count", "3"}, {"window", "5"}});
+  Driver driver(*detector);
+  EXPECT_EQ(CountFires(driver.FeedAll(Repeat(3.9, 10))), 0);
+  EXPECT_EQ(CountFires(driver.FeedAll({4.5, 0, 0, 0, 4.5, 0, 4.5})), 0);  // 4.5s 6 apart
+  const dw_type_verdict verdict = driver.Feed(4.25);
+  EXPECT_EQ(verdict.kind, DW_VERDICT_FIRE);
+  EXPECT_EQ(Field(verdict, "anomaly_count"), 3.0);
+  EXPECT_EQ(Field(verdict, "window_size"), 5.0);
+  EXPECT_EQ(Field(verdict, "max_zscore"), 4.5);
+}
+
+// ---- recovery ---------------------------------------------------------------------------------
+
+TEST(RecoveryTest, RecoversOnTheFiftiethConsecutiveNormalScore) {
+  auto detector = Configure("recovery");
+  EXPECT_EQ(detector->role(), DW_DETECTOR_ROLE_RECOVERY);
+  Driver driver(*detector);
+  // 2.0 is normal (|z| <= 2.0), and so is -2.0.
+  std::vector<double> zscores = Repeat(0.3, 47);
+  zscores.insert(zscores.end(), {2.0, -2.0});
+  for (int kind : driver.FeedAll(zscores)) EXPECT_EQ(kind, DW_VERDICT_NONE);
+  const dw_type_verdict verdict = driver.Feed(0.0);
+  EXPECT_EQ(verdict.kind, DW_VERDICT_RECOVERED);
+  EXPECT_STREQ(verdict.reason, "recovered");
+  EXPECT_EQ(Field(verdict, "consecutive_normal"), 50.0);
+}
+
+TEST(RecoveryTest, AnAbnormalScoreRestartsTheRun) {
+  auto detector = Configure("recovery");
+  Driver driver(*detector);
+  driver.FeedAll(Repeat(1.0, 49));
+  EXPECT_EQ(driver.Feed(2.1).kind, DW_VERDICT_NONE);
+  for (int kind : driver.FeedAll(Repeat(1.0, 49))) EXPECT_EQ(kind, DW_VERDICT_NONE);
+  EXPECT_EQ(driver.Feed(1.0).kind, DW_VERDICT_RECOVERED);
+}
+
+TEST(RecoveryTest, ParametersChangeBehaviour) {
+  auto detector = Configure("recovery", {{"threshold", "4.0"}, {"consecutive", "3"}});
+  Driver driver(*detector);
+  EXPECT_EQ(driver.Feed(3.9).kind, DW_VERDICT_NONE);
+  EXPECT_EQ(driver.Feed(-3.0).kind, DW_VERDICT_NONE);
+  EXPECT_EQ(driver.Feed(4.0).kind, DW_VERDICT_RECOVERED);
+}
+
+// ---- configuration errors ---------------------------------------------------------------------
+
+struct BadParams {
+  const char* detector;
+  std::vector<Param> params;
+  int32_t bad_index;
+};
+
+TEST(DetectorParamsTest, BadValuesAreRejectedNamingTheParameter) {
+  const std::vector<BadParams> cases = {
+      {"zscore_severe", {{"threshold", "abc"}}, 0},
+      {"zscore_severe", {{"threshold", "4"}, {"consecutive", "0"}}, 1},
+      {"zscore_severe", {{"consecutive", "2.5"}}, 0},
+      {"zscore_severe", {{"threshold", "-1"}}, 0},
+      {"zscore_severe", {{"threshold", "nan"}}, 0},
+      {"zscore_severe", {{"threshold", "3"}, {"treshold", "3"}}, 1},  // unknown key
+      {"moderate_window", {{"window", "0"}}, 0},
+      {"moderate_window", {{"window", "5"}, {"count", "6"}}, 1},  // count cannot exceed window
+      {"moderate_window", {{"count", "21"}}, 0},                  // nor the default window
+      {"moderate_window", {{"threshold", ""}}, 0},
+      {"recovery", {{"consecutive", "-3"}}, 0},
+      {"recovery", {{"threshold", "2"}, {"window", "3"}}, 1},
+  };
+  for (const BadParams& bad : cases) {
+    std::unique_ptr<ConfiguredDetector> detector;
+    int32_t bad_index = -7;
+    const Status status = ConfiguredDetector::Create(testing::Plugins().FindDetector(bad.detector),
+                                                     bad.params, &detector, &bad_index);
+    const std::string where =
+        std::string(bad.detector) + " " + bad.params.back().key + "=" + bad.params.back().value;
+    EXPECT_FALSE(status.ok()) << where;
+    EXPECT_FALSE(status.message().empty()) << where;
+    EXPECT_EQ(bad_index, bad.bad_index) << where << ": " << status.message();
+    EXPECT_EQ(detector, nullptr) << where;
+  }
+}
+
+TEST(DetectorParamsTest, AcceptedValuesLeaveNoBadIndex) {
+  std::unique_ptr<ConfiguredDetector> detector;
+  int32_t bad_index = 7;
+  const Status status = ConfiguredDetector::Create(testing::Plugins().FindDetector("recovery"),
+                                                   {{"threshold", "1.5"}}, &detector, &bad_index);
+  EXPECT_TRUE(status.ok()) << status.message();
+  EXPECT_EQ(bad_index, -1);
+  ASSERT_NE(detector, nullptr);
+  EXPECT_EQ(detector->version(), "1.0.0");
+}
+
+// ---- saved state ------------------------------------------------------------------------------
+
+struct SaveCase {
+  const char* detector;
+  std::vector<Param> params;
+  std::vector<double> before;  // fed, then saved
+  std::vector<double> after;   // fed to the original and to the restored copy
+};
+
+TEST(DetectorStateTest, RestoredStateAnswersLikeTheOriginal) {
+  std::vector<double> long_window;
+  for (int i = 0; i < 150; ++i) long_window.push_back(i % 3 == 0 ? 2.7 : 1.0);
+  const std::vector<SaveCase> cases = {
+      {"zscore_severe", {}, {1.0, 3.5, 4.5, 3.2}, {3.3, 3.1, 1.0, 4, 4, 4, 4, 4, 4}},
+      {"moderate_window", {}, Concat({Repeat(2.6, 7), Repeat(0.0, 5)}), Repeat(2.6, 6)},
+      // More than fits the first save buffer: exercises the BUFFER_TOO_SMALL protocol.
+      {"moderate_window", {{"window", "120"}, {"count", "41"}}, long_window, Repeat(2.7, 3)},
+      {"recovery", {}, Concat({Repeat(3.0, 3), Repeat(0.5, 25)}), Repeat(1.0, 30)},
+  };
+  for (const SaveCase& c : cases) {
+    SCOPED_TRACE(c.detector);
+    auto detector = Configure(c.detector, c.params);
+    Driver original(*detector);
+    original.FeedAll(c.before);
+    const std::string bytes = original.Save();
+    ASSERT_FALSE(bytes.empty());
+    EXPECT_EQ(bytes[0], 1) << "saved state starts with its version";
+
+    Driver restored(*detector);
+    const Status status = restored.Restore(bytes);
+    ASSERT_TRUE(status.ok()) << status.message();
+    EXPECT_EQ(restored.Save(), bytes);
+    const std::vector<int> expected = original.FeedAll(c.after);
+    EXPECT_EQ(restored.FeedAll(c.after), expected);
+    EXPECT_GT(CountFires(expected) + static_cast<int>(std::count(expected.begin(), expected.end(),
+                                                                 DW_VERDICT_RECOVERED)),
+              0)
+        << "the continuation should reach a verdict";
+  }
+}
+
+TEST(DetectorStateTest, CorruptBytesAreRefusedAndLeaveTheStateAlone) {
+  for (const char* name : {"zscore_severe", "moderate_window", "recovery"}) {
+    SCOPED_TRACE(name);
+    auto detector = Configure(name);
+    Driver driver(*detector);
+    driver.FeedAll({3.5, 3.5, 2.7, 0.1});
+    const std::string bytes = driver.Save();
+
+    std::string wrong_version = bytes;
+    wrong_version[0] = 9;
+    std::vector<std::string> corrupt = {"", wrong_version, bytes + "x"};
+    for (size_t size = 1; size < bytes.size(); ++size) corrupt.push_back(bytes.substr(0, size));
+    for (const std::string& data : corrupt) {
+      const Status status = driver.Restore(data);
+      EXPECT_FALSE(status.ok()) << "restored " << data.size() << " bytes";
+      EXPECT_EQ(driver.Save(), bytes);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace driftwatch

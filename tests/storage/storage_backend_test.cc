@@ -1,0 +1,321 @@
+// One behavioural suite for every storage backend: the same tests run against the sqlite and the
+// memory plugins, loaded from their .so files and driven through driftwatch::Store.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "storage_test_support.h"
+#include "tests/support/test_dir.h"
+
+namespace driftwatch::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr int64_t kNow = 1767225600000;  // 2026-01-01T00:00:00Z: the "now" of the purge tests
+
+class StorageBackendTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    std::string error;
+    store_ = OpenStore(GetParam(), dir_.File("store.db"), &error);
+    ASSERT_NE(store_, nullptr) << error;
+  }
+
+  void Write(const WriteBatch& batch) {
+    const Status status = store_->Write(batch);
+    ASSERT_TRUE(status.ok()) << status.message();
+  }
+
+  void WriteSamples(std::vector<dw_type_stored_sample> samples) {
+    WriteBatch batch;
+    batch.samples = std::move(samples);
+    Write(batch);
+  }
+
+  std::vector<StoredEvent> Events(const std::string& service_id, uint32_t limit) {
+    std::vector<StoredEvent> events;
+    const Status status = store_->QueryEvents(service_id, limit, &events);
+    EXPECT_TRUE(status.ok()) << status.message();
+    return events;
+  }
+
+  std::vector<uint64_t> Seqs(const std::vector<dw_type_stored_sample>& samples) {
+    std::vector<uint64_t> seqs;
+    for (const auto& sample : samples) seqs.push_back(sample.seq);
+    return seqs;
+  }
+
+  std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
+    std::vector<uint64_t> seqs;
+    for (uint64_t seq = first; seq <= last; ++seq) seqs.push_back(seq);
+    return seqs;
+  }
+
+  TestDir dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_P(StorageBackendTest, SamplesRoundTripBitForBit) {
+  const auto written_a = Samples(kServiceA, 1, 50, kNow);
+  const auto written_b = Samples(kServiceB, 1, 5, kNow + 1000);
+  WriteBatch batch;
+  batch.samples = written_a;
+  batch.samples.insert(batch.samples.end(), written_b.begin(), written_b.end());
+  Write(batch);
+
+  const auto read_a = ReadSamples(*store_, kServiceA);
+  ASSERT_EQ(read_a.size(), written_a.size());
+  for (size_t i = 0; i < read_a.size(); ++i) {
+    EXPECT_EQ(read_a[i].seq, written_a[i].seq);
+    EXPECT_EQ(read_a[i].timestamp_ms, written_a[i].timestamp_ms);
+    EXPECT_TRUE(SameDouble(read_a[i].latency_ms, written_a[i].latency_ms)) << i;
+    EXPECT_TRUE(SameDouble(read_a[i].payload_kb, written_a[i].payload_kb)) << i;
+  }
+  EXPECT_TRUE(std::isnan(read_a[2].payload_kb));  // seq 3 carried no payload
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceB)), Range(1, 5));
+}
+
+TEST_P(StorageBackendTest, ScanStartsAfterTheGivenSeq) {
+  WriteSamples(Samples(kServiceA, 1, 50, kNow));
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceA, 45)), Range(46, 50));
+  EXPECT_TRUE(ReadSamples(*store_, kServiceA, 50).empty());
+  EXPECT_TRUE(ReadSamples(*store_, "no-such-service").empty());
+}
+
+TEST_P(StorageBackendTest, LongScanReturnsEverySampleInOrder) {
+  WriteSamples(Samples(kServiceA, 1, 2500, kNow));
+  WriteSamples(Samples(kServiceA, 2501, 5000, kNow));
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceA)), Range(1, 5000));
+}
+
+TEST_P(StorageBackendTest, EventsComeNewestFirstUpToTheLimit) {
+  WriteBatch first;
+  first.events = {Event(kServiceA, 100, kNow + 100, "STABLE", "baseline_established"),
+                  Event(kServiceB, 100, kNow + 150, "STABLE", "baseline_established"),
+                  Event(kServiceA, 200, kNow + 200, "DRIFT_DETECTED", "moderate_anomaly_rate")};
+  Write(first);
+  WriteBatch second;
+  second.events = {
+      Event(kServiceA, 300, kNow + 300, "STABLE", "recovered"),
+      Event(kServiceA, 400, kNow + 400, "DRIFT_DETECTED", "consecutive_severe_anomalies")};
+  second.events.back().metadata_json = R"({"consecutive_count":5,"max_zscore":7.25})";
+  Write(second);
+
+  const auto newest = Events(kServiceA, 3);
+  ASSERT_EQ(newest.size(), 3u);
+  EXPECT_EQ(newest[0].seq, 400u);
+  EXPECT_EQ(newest[1].seq, 300u);
+  EXPECT_EQ(newest[2].seq, 200u);
+  EXPECT_EQ(newest[0].service_id, kServiceA);
+  EXPECT_EQ(newest[0].timestamp_ms, kNow + 400);
+  EXPECT_EQ(newest[0].from_state, "STABLE");
+  EXPECT_EQ(newest[0].to_state, "DRIFT_DETECTED");
+  EXPECT_EQ(newest[0].reason, "consecutive_severe_anomalies");
+  EXPECT_EQ(newest[0].metadata_json, R"({"consecutive_count":5,"max_zscore":7.25})");
+
+  EXPECT_EQ(Events(kServiceA, 100).size(), 4u);
+  ASSERT_EQ(Events(kServiceB, 100).size(), 1u);
+  EXPECT_EQ(Events(kServiceB, 100)[0].service_id, kServiceB);
+  EXPECT_TRUE(Events(kServiceA, 0).empty());
+  EXPECT_TRUE(Events("no-such-service", 10).empty());
+}
+
+TEST_P(StorageBackendTest, ManyEventsComeNewestFirstAcrossPages) {
+  WriteBatch batch;
+  for (uint64_t seq = 1; seq <= 600; ++seq) {
+    batch.events.push_back(Event(kServiceA, seq, kNow + static_cast<int64_t>(seq), "STABLE", "x"));
+  }
+  Write(batch);
+  const auto events = Events(kServiceA, 1000);
+  ASSERT_EQ(events.size(), 600u);
+  for (size_t i = 0; i < events.size(); ++i) ASSERT_EQ(events[i].seq, 600 - i);
+  const auto limited = Events(kServiceA, 300);
+  ASSERT_EQ(limited.size(), 300u);
+  EXPECT_EQ(limited.back().seq, 301u);
+}
+
+TEST_P(StorageBackendTest, SnapshotReplacesTheOlderOne) {
+  WriteBatch first;
+  first.samples = Samples(kServiceA, 1, 20, kNow);
+  first.snapshots = {Snapshot(kServiceA, 10, "old state")};
+  Write(first);
+  const std::string binary("new\0state\xff\x01", 12);
+  WriteBatch second;
+  second.snapshots = {Snapshot(kServiceA, 20, binary)};
+  Write(second);
+
+  const auto services = ReadServices(*store_);
+  ASSERT_EQ(services.size(), 1u);
+  EXPECT_EQ(services[0].service_id, kServiceA);
+  EXPECT_TRUE(services[0].has_snapshot);
+  EXPECT_EQ(services[0].snapshot_seq, 20u);
+  EXPECT_EQ(services[0].snapshot_data, binary);
+  EXPECT_EQ(services[0].max_seq, 20u);
+
+  WriteBatch shorter;  // a shorter state leaves nothing of the longer one behind
+  shorter.snapshots = {Snapshot(kServiceA, 20, "s")};
+  Write(shorter);
+  EXPECT_EQ(ReadServices(*store_).at(0).snapshot_data, "s");
+}
+
+TEST_P(StorageBackendTest, EmptySnapshotIsStillASnapshot) {
+  WriteBatch batch;
+  batch.snapshots = {Snapshot(kServiceA, 0, "")};
+  Write(batch);
+  const auto services = ReadServices(*store_);
+  ASSERT_EQ(services.size(), 1u);
+  EXPECT_TRUE(services[0].has_snapshot);
+  EXPECT_EQ(services[0].snapshot_data, "");
+  EXPECT_EQ(services[0].max_seq, 0u);  // a snapshot and no samples
+}
+
+TEST_P(StorageBackendTest, ServiceWithSamplesButNoSnapshotIsListed) {
+  WriteBatch batch;
+  batch.samples = Samples(kServiceB, 1, 7, kNow);
+  batch.snapshots = {Snapshot(kServiceA, 3, "a")};
+  Write(batch);
+  const auto services = ReadServices(*store_);
+  ASSERT_EQ(services.size(), 2u);
+  const ScannedService& b = services[0].service_id == kServiceB ? services[0] : services[1];
+  EXPECT_EQ(b.service_id, kServiceB);
+  EXPECT_FALSE(b.has_snapshot);
+  EXPECT_EQ(b.max_seq, 7u);
+}
+
+TEST_P(StorageBackendTest, ManyServicesAreAllScanned) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 300; ++i) ids.push_back("service-" + std::to_string(i));
+  WriteBatch batch;
+  for (const std::string& id : ids) batch.samples.push_back(Sample(id.c_str(), 1, kNow, 1.0));
+  Write(batch);
+  EXPECT_EQ(ReadServices(*store_).size(), ids.size());
+}
+
+TEST_P(StorageBackendTest, StatsCountStoredRows) {
+  WriteBatch batch;
+  batch.samples = Samples(kServiceA, 1, 30, kNow);
+  batch.events = {Event(kServiceA, 30, kNow, "STABLE", "baseline_established")};
+  Write(batch);
+  WriteSamples(Samples(kServiceB, 1, 12, kNow));
+  const dw_type_storage_stats stats = ReadStats(*store_);
+  EXPECT_EQ(stats.sample_count, 42u);
+  EXPECT_EQ(stats.event_count, 1u);
+  if (GetParam() == "sqlite") {
+    EXPECT_GT(stats.size_bytes, 0u);
+  }
+}
+
+// Retention deletes the oldest rows in steps of at most max_rows: samples only up to the service's
+// snapshot (a restart replays the rest) and never a service's newest one; events by age.
+TEST_P(StorageBackendTest, PurgeDeletesOldRowsInSmallSteps) {
+  const int64_t old_ms = kNow - 10 * kMsPerDay;
+  const int64_t recent_ms = kNow - kMsPerDay / 24;
+  const char* const kServiceC = "service-c";
+  WriteBatch batch;
+  batch.samples = Samples(kServiceA, 1, 100, old_ms);
+  const auto recent = Samples(kServiceA, 101, 120, recent_ms);
+  batch.samples.insert(batch.samples.end(), recent.begin(), recent.end());
+  const auto unsnapshotted = Samples(kServiceB, 1, 50, old_ms);  // no snapshot: all kept
+  batch.samples.insert(batch.samples.end(), unsnapshotted.begin(), unsnapshotted.end());
+  const auto all_old = Samples(kServiceC, 1, 30, old_ms);  // all old: the newest stays
+  batch.samples.insert(batch.samples.end(), all_old.begin(), all_old.end());
+  batch.snapshots = {Snapshot(kServiceA, 60, "a"), Snapshot(kServiceC, 30, "c")};
+  for (int i = 0; i < 10; ++i) {
+    batch.events.push_back(Event(kServiceA, 1, kNow - 40 * kMsPerDay + i, "STABLE", "old"));
+  }
+  for (int i = 0; i < 3; ++i) {
+    batch.events.push_back(Event(kServiceA, 2, kNow - kMsPerDay + i, "STABLE", "recent"));
+  }
+  Write(batch);
+
+  const uint32_t kStep = 16;
+  uint64_t total = 0;
+  int steps = 0;
+  for (;;) {
+    uint64_t deleted = 0;
+    const Status status =
+        store_->Purge(kNow - 7 * kMsPerDay, kNow - 30 * kMsPerDay, kStep, &deleted);
+    ASSERT_TRUE(status.ok()) << status.message();
+    ASSERT_LE(deleted, kStep);
+    if (deleted == 0) break;
+    total += deleted;
+    ASSERT_LT(++steps, 100) << "purge never finishes";
+  }
+  EXPECT_EQ(total, 10u + 60u + 29u);
+  EXPECT_GT(steps, 1);
+
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceA)), Range(61, 120));
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceB)), Range(1, 50));
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceC)), Range(30, 30));
+  const auto events = Events(kServiceA, 100);
+  ASSERT_EQ(events.size(), 3u);
+  for (const auto& event : events) EXPECT_EQ(event.reason, "recent");
+  const dw_type_storage_stats stats = ReadStats(*store_);
+  EXPECT_EQ(stats.sample_count, 60u + 50u + 1u);
+  EXPECT_EQ(stats.event_count, 3u);
+  for (const ScannedService& service : ReadServices(*store_)) {
+    EXPECT_LE(service.snapshot_seq, service.max_seq) << service.service_id;
+  }
+}
+
+TEST_P(StorageBackendTest, BatchIsAllOrNothing) {
+  WriteBatch base;
+  base.samples = Samples(kServiceA, 1, 10, kNow);
+  base.snapshots = {Snapshot(kServiceA, 10, "kept")};
+  Write(base);
+  const char* const kNewService = "new-service";
+
+  WriteBatch bad;
+  bad.samples = Samples(kNewService, 1, 3, kNow);
+  bad.samples.push_back(Sample(kServiceA, 11, kNow, 1.0));
+  bad.samples.push_back(Sample(kServiceA, 5, kNow, 1.0));  // already stored: fails the batch
+  bad.events = {Event(kNewService, 3, kNow, "STABLE", "baseline_established")};
+  bad.snapshots = {Snapshot(kServiceA, 11, "replaced"), Snapshot(kNewService, 3, "new")};
+  EXPECT_FALSE(store_->Write(bad).ok());
+
+  const auto services = ReadServices(*store_);
+  ASSERT_EQ(services.size(), 1u);
+  EXPECT_EQ(services[0].snapshot_data, "kept");
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceA)), Range(1, 10));
+  EXPECT_TRUE(ReadSamples(*store_, kNewService).empty());
+  EXPECT_TRUE(Events(kNewService, 10).empty());
+  EXPECT_EQ(ReadStats(*store_).sample_count, 10u);
+
+  bad.samples.pop_back();  // the same batch without the duplicate goes in whole
+  Write(bad);
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kNewService)), Range(1, 3));
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceA)), Range(1, 11));
+  EXPECT_EQ(Events(kNewService, 10).size(), 1u);
+  EXPECT_EQ(ReadStats(*store_).sample_count, 14u);
+}
+
+TEST_P(StorageBackendTest, ThrowingVisitorStopsTheScanWithAnError) {
+  WriteSamples(Samples(kServiceA, 1, 10, kNow));
+  int visited = 0;
+  const Status status = store_->ScanSamples(kServiceA, 0, [&](const dw_type_stored_sample&) {
+    if (++visited == 3) throw std::runtime_error("visitor gave up");
+  });
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("visitor gave up"));
+  EXPECT_EQ(visited, 3);
+  EXPECT_EQ(ReadSamples(*store_, kServiceA).size(), 10u);  // the store is still fine
+}
+
+TEST_P(StorageBackendTest, UnknownParameterIsRefused) {
+  std::unique_ptr<Store> store;
+  const Status status = Store::Open(
+      StorageBackend(GetParam()), {{"path", dir_.File("other.db")}, {"cache_size", "100"}}, &store);
+  EXPECT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr(GetParam() + ": "));
+  EXPECT_THAT(status.message(), HasSubstr("cache_size"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StorageBackendTest, ::testing::Values("memory", "sqlite"),
+                         BackendName);
+
+}  // namespace
+}  // namespace driftwatch::testing

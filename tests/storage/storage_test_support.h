@@ -1,0 +1,142 @@
+// Helpers for the storage tests: the real storage plugins, loaded from their .so files in the
+// build tree, opened through driftwatch::Store; and small builders for what a test writes.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/plugin_loader.h"
+#include "core/storage.h"
+
+namespace driftwatch::testing {
+
+constexpr double kNoPayload = std::numeric_limits<double>::quiet_NaN();
+constexpr int64_t kMsPerDay = 24LL * 60 * 60 * 1000;
+
+// Service ids for samples: WriteBatch samples point at strings that outlive the batch.
+inline const char* const kServiceA = "checkout-api";
+inline const char* const kServiceB = "payments.prod:eu-1";
+
+// The storage backend `name` ("sqlite", "memory") from DRIFTWATCH_TEST_PLUGIN_DIR. Plugins are
+// never unloaded, so one registry serves the whole test program.
+inline const dw_type_storage* StorageBackend(const std::string& name) {
+  static PluginRegistry* registry = new PluginRegistry();
+  if (registry->FindStorage(name) == nullptr) {
+    const Status status =
+        registry->LoadFile(std::string(DRIFTWATCH_TEST_PLUGIN_DIR) + "/" + name + ".so");
+    EXPECT_TRUE(status.ok()) << status.message();
+  }
+  return registry->FindStorage(name);
+}
+
+// Names parameterised tests after their backend: ".../sqlite".
+inline std::string BackendName(const ::testing::TestParamInfo<std::string>& backend) {
+  return backend.param;
+}
+
+// Opens `backend` on `path`; on failure returns nullptr and the message in *error.
+inline std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& path,
+                                        std::string* error = nullptr) {
+  const dw_type_storage* vtable = StorageBackend(backend);
+  if (vtable == nullptr) return nullptr;
+  std::unique_ptr<Store> store;
+  const Status status = Store::Open(vtable, {{"path", path}}, &store);
+  if (error != nullptr) *error = status.message();
+  return status.ok() ? std::move(store) : nullptr;
+}
+
+inline dw_type_stored_sample Sample(const char* service_id, uint64_t seq, int64_t timestamp_ms,
+                                    double latency_ms, double payload_kb = kNoPayload) {
+  return {service_id, seq, timestamp_ms, latency_ms, payload_kb};
+}
+
+inline StoredEvent Event(const std::string& service_id, uint64_t seq, int64_t timestamp_ms,
+                         const std::string& to_state, const std::string& reason) {
+  return {
+      service_id, seq, timestamp_ms, "STABLE", to_state, reason, "{\"reason\":\"" + reason + "\"}"};
+}
+
+inline StoredSnapshot Snapshot(const std::string& service_id, uint64_t last_seq,
+                               const std::string& data) {
+  return {service_id, last_seq, data};
+}
+
+// Samples seq first..last of one service, a millisecond apart from `start_ms`, with latencies
+// that need every bit of a double.
+inline std::vector<dw_type_stored_sample> Samples(const char* service_id, uint64_t first,
+                                                  uint64_t last, int64_t start_ms) {
+  std::vector<dw_type_stored_sample> samples;
+  for (uint64_t seq = first; seq <= last; ++seq) {
+    const double latency = 100.0 + static_cast<double>(seq) / 3.0;
+    const double payload = seq % 3 == 0 ? kNoPayload : 2.45 + static_cast<double>(seq) * 1e-7;
+    samples.push_back(
+        Sample(service_id, seq, start_ms + static_cast<int64_t>(seq), latency, payload));
+  }
+  return samples;
+}
+
+inline std::vector<dw_type_stored_sample> ReadSamples(Store& store, const std::string& service_id,
+                                                      uint64_t after_seq = 0) {
+  std::vector<dw_type_stored_sample> samples;
+  const Status status =
+      store.ScanSamples(service_id, after_seq, [&](const dw_type_stored_sample& s) {
+        samples.push_back(s);
+        samples.back().service_id = nullptr;  // the backend's pointer dies with the callback
+      });
+  EXPECT_TRUE(status.ok()) << status.message();
+  return samples;
+}
+
+struct ScannedService {
+  std::string service_id;
+  bool has_snapshot = false;
+  uint64_t snapshot_seq = 0;
+  std::string snapshot_data;
+  uint64_t max_seq = 0;
+};
+
+inline std::vector<ScannedService> ReadServices(Store& store) {
+  std::vector<ScannedService> services;
+  const Status status = store.ScanServices(
+      [&](const std::string& id, const StoredSnapshot* snapshot, uint64_t max_seq) {
+        ScannedService service;
+        service.service_id = id;
+        service.has_snapshot = snapshot != nullptr;
+        if (snapshot != nullptr) {
+          service.snapshot_seq = snapshot->last_seq;
+          service.snapshot_data = snapshot->data;
+        }
+        service.max_seq = max_seq;
+        services.push_back(service);
+      });
+  EXPECT_TRUE(status.ok()) << status.message();
+  return services;
+}
+
+inline dw_type_storage_stats ReadStats(Store& store) {
+  dw_type_storage_stats stats{};
+  const Status status = store.Stats(&stats);
+  EXPECT_TRUE(status.ok()) << status.message();
+  return stats;
+}
+
+// Bit-for-bit equality (NaN equals NaN): a replay must see exactly the doubles that were stored.
+inline bool SameDouble(double a, double b) {
+  return (std::isnan(a) && std::isnan(b)) || std::memcmp(&a, &b, sizeof a) == 0;
+}
+
+inline std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace driftwatch::testing
