@@ -1,0 +1,206 @@
+// batch_ingest: end-to-end batch ingest against a running DriftWatch, from the first byte sent to
+// the last sample committed in its store.
+//
+//   batch_ingest --url http://127.0.0.1:PORT --samples N --services S [--batch 1000]
+//                [--connections 2]
+//
+// Sends the rows of bench_rows.h as POST /v1/telemetry/batch bodies (built before the clock
+// starts) over `connections` keep-alive connections; a 503 (queue full) is retried after 1 ms.
+// "Committed" is read from GET /v1/system/status: every sample processed, nothing queued and
+// nothing waiting for the storage writer (storage_pending_samples counts samples handed to the
+// writer and not yet in a successful commit). The store's own row count (total_telemetry_records)
+// is refreshed by the service once a second, so it is checked too but only reported.
+// Prints one JSON object.
+#include <rapidjson/document.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "bench/bench_http.h"
+#include "bench/bench_rows.h"
+#include "core/timestamp.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using driftwatch::bench::HttpConnection;
+
+constexpr int64_t kOneHourMs = 3600 * 1000;
+constexpr auto kRetryPause = std::chrono::milliseconds(1);
+constexpr auto kStatusPollPause = std::chrono::milliseconds(1);
+constexpr auto kCommitTimeout = std::chrono::seconds(120);
+constexpr auto kStoreCountTimeout = std::chrono::seconds(10);
+
+struct Options {
+  std::string host;
+  uint16_t port = 0;
+  uint64_t samples = 0;
+  uint32_t services = 0;
+  uint32_t batch = 1000;
+  uint32_t connections = 2;
+};
+
+std::vector<std::string> BuildBodies(const Options& options) {
+  const int64_t now_ms = driftwatch::NowMs();
+  driftwatch::bench::RowGenerator rows(options.services, now_ms - kOneHourMs);
+  std::vector<std::string> names;
+  for (uint32_t i = 0; i < options.services; ++i)
+    names.push_back(driftwatch::bench::ServiceName(i));
+  std::vector<std::string> bodies;
+  char item[256];
+  for (uint64_t done = 0; done < options.samples;) {
+    std::string body = "[";
+    for (uint32_t i = 0; i < options.batch && done < options.samples; ++i, ++done) {
+      const driftwatch::bench::BenchRow row = rows.Next();
+      std::snprintf(item, sizeof item,
+                    "%s{\"service_id\":\"%s\",\"latency_ms\":%.3f,\"payload_kb\":%.3f,"
+                    "\"timestamp\":\"%s\"}",
+                    i == 0 ? "" : ",", names[row.service].c_str(), row.latency_ms, row.payload_kb,
+                    driftwatch::FormatTimestamp(row.timestamp_ms).c_str());
+      body += item;
+    }
+    body += "]";
+    bodies.push_back(std::move(body));
+  }
+  return bodies;
+}
+
+struct StatusCounters {
+  bool ok = false;
+  uint64_t processed = 0;
+  uint64_t queue_depth = 0;
+  uint64_t storage_pending = 0;
+  uint64_t stored = 0;  // total_telemetry_records (refreshed once a second)
+};
+
+StatusCounters ReadStatus(HttpConnection& connection) {
+  StatusCounters counters;
+  const driftwatch::bench::HttpResponse response = connection.Get("/v1/system/status");
+  rapidjson::Document json;
+  if (response.status != 200 || json.Parse(response.body.c_str()).HasParseError()) return counters;
+  auto number = [&json](const char* key) -> uint64_t {
+    return json.HasMember(key) && json[key].IsUint64() ? json[key].GetUint64() : 0;
+  };
+  counters.ok = true;
+  counters.processed = number("samples_processed");
+  counters.queue_depth = number("queue_depth");
+  counters.storage_pending = number("storage_pending_samples");
+  counters.stored = number("total_telemetry_records");
+  return counters;
+}
+
+int Usage() {
+  std::fprintf(stderr,
+               "usage: batch_ingest --url http://127.0.0.1:PORT --samples N --services S "
+               "[--batch N] [--connections N]\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  std::string url;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string_view flag = argv[i];
+    const char* value = argv[i + 1];
+    if (flag == "--url") {
+      url = value;
+    } else if (flag == "--samples") {
+      options.samples = std::strtoull(value, nullptr, 10);
+    } else if (flag == "--services") {
+      options.services = static_cast<uint32_t>(std::strtoul(value, nullptr, 10));
+    } else if (flag == "--batch") {
+      options.batch = static_cast<uint32_t>(std::strtoul(value, nullptr, 10));
+    } else if (flag == "--connections") {
+      options.connections = static_cast<uint32_t>(std::strtoul(value, nullptr, 10));
+    } else {
+      return Usage();
+    }
+  }
+  if (argc % 2 == 0 || !driftwatch::bench::ParseUrl(url, &options.host, &options.port) ||
+      options.samples == 0 || options.services == 0 || options.batch == 0 ||
+      options.connections == 0) {
+    return Usage();
+  }
+
+  const std::vector<std::string> bodies = BuildBodies(options);
+  HttpConnection status_connection(options.host, options.port);
+  const StatusCounters before = ReadStatus(status_connection);
+  if (!before.ok) {
+    std::fprintf(stderr, "batch_ingest: no answer from %s/v1/system/status\n", url.c_str());
+    return 1;
+  }
+
+  std::atomic<size_t> next_body{0};
+  std::atomic<uint64_t> retries{0};
+  std::atomic<bool> failed{false};
+  const Clock::time_point start = Clock::now();
+  std::vector<std::thread> senders;
+  for (uint32_t c = 0; c < options.connections; ++c) {
+    senders.emplace_back([&] {
+      HttpConnection connection(options.host, options.port);
+      for (size_t index = next_body++; index < bodies.size() && !failed; index = next_body++) {
+        for (;;) {
+          const driftwatch::bench::HttpResponse response =
+              connection.Post("/v1/telemetry/batch", bodies[index]);
+          if (response.status == 202) break;
+          if (response.status == 503) {
+            ++retries;
+            std::this_thread::sleep_for(kRetryPause);
+            continue;
+          }
+          std::fprintf(stderr, "batch_ingest: HTTP %d: %s\n", response.status,
+                       response.body.c_str());
+          failed = true;
+          return;
+        }
+      }
+    });
+  }
+  for (std::thread& sender : senders) sender.join();
+  if (failed) return 1;
+  const Clock::time_point sent = Clock::now();
+
+  const uint64_t target = before.processed + options.samples;
+  StatusCounters now;
+  for (;;) {
+    now = ReadStatus(status_connection);
+    if (now.ok && now.processed >= target && now.queue_depth == 0 && now.storage_pending == 0) {
+      break;
+    }
+    if (Clock::now() - start > kCommitTimeout) {
+      std::fprintf(stderr, "batch_ingest: not committed after %lld s\n",
+                   static_cast<long long>(kCommitTimeout.count()));
+      return 1;
+    }
+    std::this_thread::sleep_for(kStatusPollPause);
+  }
+  const Clock::time_point committed = Clock::now();
+  const uint64_t stored_target = before.stored + options.samples;
+  while (now.stored < stored_target && Clock::now() - committed < kStoreCountTimeout) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    now = ReadStatus(status_connection);
+  }
+  const Clock::time_point counted = Clock::now();
+
+  auto seconds = [start](Clock::time_point t) {
+    return std::chrono::duration<double>(t - start).count();
+  };
+  std::printf(
+      "{\"samples\":%llu,\"services\":%u,\"batch\":%u,\"connections\":%u,\"seconds_sent\":%.6f,"
+      "\"seconds_committed\":%.6f,\"samples_per_second\":%.1f,\"retries_503\":%llu,"
+      "\"store_count_reached\":%s,\"seconds_store_count\":%.3f}\n",
+      static_cast<unsigned long long>(options.samples), options.services, options.batch,
+      options.connections, seconds(sent), seconds(committed),
+      static_cast<double>(options.samples) / seconds(committed),
+      static_cast<unsigned long long>(retries.load()),
+      now.stored >= stored_target ? "true" : "false", seconds(counted));
+  return 0;
+}

@@ -1,0 +1,204 @@
+// memory_bench: resident memory of the engine, idle and per monitored service with a full window.
+//
+//   memory_bench --services N [--window 1000] [--extra 20]
+//
+// Drives the real Engine in process with the bundled detector plugins and a storage backend that
+// keeps nothing (defined below), so what grows is the engine's own per-service state, not a
+// store's copy of the samples. Every service gets window + extra normal samples, round-robin,
+// which fills its window (SPEC 2: a few |z| > 3 samples may be held back, hence the extra).
+// Reads VmRSS from /proc/self/status. Prints one JSON object.
+#include <driftwatch/plugin.h>
+#include <malloc.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "bench/bench_rows.h"
+#include "core/config.h"
+#include "core/engine.h"
+#include "core/pipeline.h"
+#include "core/plugin_loader.h"
+#include "core/storage.h"
+#include "core/timestamp.h"
+
+namespace {
+
+constexpr uint32_t kServicesPerSubmit = 1024;
+constexpr int64_t kSampleSpacingMs = 100;
+
+// ---- A storage backend that stores nothing ----------------------------------------------------
+
+int null_store_handle = 0;
+
+dw_type_status NullOpen(const dw_type_param*, size_t, void** store_out, dw_type_error*) {
+  *store_out = &null_store_handle;
+  return DW_STATUS_OK;
+}
+void NullClose(void*) {}
+dw_type_status NullWrite(void*, const dw_type_write_batch*, dw_type_error*) { return DW_STATUS_OK; }
+dw_type_status NullScanServices(void*, dw_type_service_callback, void*, dw_type_error*) {
+  return DW_STATUS_OK;
+}
+dw_type_status NullScanSamples(void*, const char*, uint64_t, dw_type_sample_callback, void*,
+                               dw_type_error*) {
+  return DW_STATUS_OK;
+}
+dw_type_status NullQueryEvents(void*, const char*, uint32_t, dw_type_event_callback, void*,
+                               dw_type_error*) {
+  return DW_STATUS_OK;
+}
+dw_type_status NullStats(void*, dw_type_storage_stats* stats, dw_type_error*) {
+  stats->sample_count = 0;
+  stats->event_count = 0;
+  stats->size_bytes = 0;
+  return DW_STATUS_OK;
+}
+dw_type_status NullPurge(void*, int64_t, int64_t, uint32_t, uint64_t* deleted, dw_type_error*) {
+  *deleted = 0;
+  return DW_STATUS_OK;
+}
+
+const dw_type_storage kNullStorage = {
+    sizeof(dw_type_storage), "null",          "1.0.0",         NullOpen,  NullClose, NullWrite,
+    NullScanServices,        NullScanSamples, NullQueryEvents, NullStats, NullPurge,
+};
+
+// ---------------------------------------------------------------------------------------------
+
+uint64_t RssBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::strtoull(line.c_str() + 6, nullptr, 10) * 1024;
+  }
+  return 0;
+}
+
+// Bytes malloc has handed out and not had back, over every arena: the live heap, without the
+// fragmentation and page rounding RSS also shows.
+uint64_t HeapBytes() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
+[[noreturn]] void Die(const std::string& message) {
+  std::fprintf(stderr, "memory_bench: %s\n", message.c_str());
+  std::exit(1);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint32_t services = 0;
+  uint32_t window = 1000;
+  uint32_t extra = 20;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string_view flag = argv[i];
+    const uint32_t value = static_cast<uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
+    if (flag == "--services") {
+      services = value;
+    } else if (flag == "--window") {
+      window = value;
+    } else if (flag == "--extra") {
+      extra = value;
+    } else {
+      services = 0;
+      break;
+    }
+  }
+  if (services == 0 || window == 0 || argc % 2 == 0) {
+    std::fprintf(stderr, "usage: memory_bench --services N [--window 1000] [--extra 20]\n");
+    return 2;
+  }
+
+  const uint64_t rss_start = RssBytes();
+  driftwatch::Config config;
+  config.baseline.window_size = window;
+  driftwatch::PluginRegistry registry;
+  std::vector<std::string> refusals;
+  driftwatch::Status status = registry.LoadDirectory(driftwatch::BundledPluginDir(), &refusals);
+  driftwatch::DetectorSet detectors;
+  if (status.ok()) status = driftwatch::BuildDetectorSet(config, registry, &detectors);
+  std::unique_ptr<driftwatch::Store> store;
+  if (status.ok()) status = driftwatch::Store::Open(&kNullStorage, {}, &store);
+  std::unique_ptr<driftwatch::Engine> engine;
+  if (status.ok()) status = driftwatch::Engine::Create(config, detectors, store.get(), &engine);
+  if (!status.ok()) Die(status.message());
+  engine->Start();
+  const uint64_t rss_idle = RssBytes();
+
+  std::vector<std::string> names;
+  names.reserve(services);
+  for (uint32_t i = 0; i < services; ++i) names.push_back(driftwatch::bench::ServiceName(i));
+  const uint64_t rss_names = RssBytes();  // the benchmark's own copy of the ids, not the engine's
+  const uint64_t heap_names = HeapBytes();
+
+  std::mt19937_64 random(42);
+  std::normal_distribution<double> latency(150.0, 25.0);
+  std::normal_distribution<double> payload(2.45, 0.76);
+  const int64_t first_ms =
+      driftwatch::NowMs() - static_cast<int64_t>(window + extra) * kSampleSpacingMs;
+  const auto start = std::chrono::steady_clock::now();
+  for (uint32_t round = 0; round < window + extra; ++round) {
+    const int64_t timestamp_ms = first_ms + static_cast<int64_t>(round) * kSampleSpacingMs;
+    for (uint32_t begin = 0; begin < services; begin += kServicesPerSubmit) {
+      const uint32_t end = std::min(services, begin + kServicesPerSubmit);
+      std::vector<driftwatch::IncomingSample> batch;
+      batch.reserve(end - begin);
+      for (uint32_t s = begin; s < end; ++s) {
+        batch.push_back(
+            {names[s],
+             {timestamp_ms, std::max(1.0, latency(random)), std::max(0.0, payload(random))}});
+      }
+      for (;;) {
+        std::vector<driftwatch::IncomingSample> attempt = batch;
+        const driftwatch::SubmitResult result = engine->Submit(std::move(attempt));
+        if (result == driftwatch::SubmitResult::kAccepted) break;
+        if (result != driftwatch::SubmitResult::kQueueFull) Die("Submit refused the samples");
+        engine->WaitIdle();
+      }
+    }
+  }
+  engine->WaitIdle();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the writer's last commit
+  const uint64_t rss_full = RssBytes();
+  const uint64_t heap_full = HeapBytes();
+  malloc_trim(0);
+  const uint64_t rss_trimmed = RssBytes();
+
+  uint32_t full_windows = 0;
+  uint32_t stable = 0;
+  for (const driftwatch::ServiceHealth& health : engine->ListServices()) {
+    if (health.window_samples == window) ++full_windows;
+    if (health.state == driftwatch::ServiceState::kStable) ++stable;
+  }
+  const uint64_t samples = static_cast<uint64_t>(services) * (window + extra);
+  auto per_service = [&](uint64_t rss) {
+    return (static_cast<double>(rss) - static_cast<double>(rss_names)) / services;
+  };
+  std::printf(
+      "{\"services\":%u,\"window\":%u,\"samples\":%llu,\"seconds\":%.3f,"
+      "\"engine_samples_per_second\":%.0f,\"full_windows\":%u,\"stable\":%u,"
+      "\"rss_start_bytes\":%llu,\"rss_idle_bytes\":%llu,\"rss_full_bytes\":%llu,"
+      "\"rss_trimmed_bytes\":%llu,\"bytes_per_service\":%.0f,\"bytes_per_service_trimmed\":%.0f,"
+      "\"heap_bytes_per_service\":%.0f}\n",
+      services, window, static_cast<unsigned long long>(samples), seconds,
+      static_cast<double>(samples) / seconds, full_windows, stable,
+      static_cast<unsigned long long>(rss_start), static_cast<unsigned long long>(rss_idle),
+      static_cast<unsigned long long>(rss_full), static_cast<unsigned long long>(rss_trimmed),
+      per_service(rss_full), per_service(rss_trimmed),
+      (static_cast<double>(heap_full) - static_cast<double>(heap_names)) / services);
+  engine->Stop();
+  return 0;
+}
