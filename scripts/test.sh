@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the dependencies, builds everything and runs every test (ctest).
+#   scripts/test.sh                 # RelWithDebInfo build in ./build
+#   BUILD_DIR=b SANITIZE=thread scripts/test.sh   # a sanitizer build: address,undefined | thread
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+build_dir=${BUILD_DIR:-build}
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" \
+  -DDRIFTWATCH_SANITIZE="${SANITIZE:-}" ${CMAKE_ARGS:-}
+cmake --build "$build_dir" -j"$(nproc)"
+ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)" --timeout 600 ${CTEST_ARGS:-}
