@@ -1,7 +1,12 @@
 #include "sqlite_schema.h"
 
+#include <fcntl.h>
 #include <soci/sqlite3/soci-sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <system_error>
@@ -106,6 +111,26 @@ void CheckExistingFile(const std::string& path) {
   }
   IsNewDatabase(header, path);
 }
+
+FileOwnership::FileOwnership(const std::string& path)
+    : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+  if (fd_ < 0) {
+    throw StorageError(DW_STATUS_IO_ERROR, "cannot open '" + path + "': " + std::strerror(errno));
+  }
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    ::close(fd_);
+    if (error == EWOULDBLOCK) {
+      throw StorageError(DW_STATUS_IO_ERROR,
+                         "'" + path +
+                             "' is in use by another DriftWatch process; stop it first, or give "
+                             "this one another database (--db)");
+    }
+    throw StorageError(DW_STATUS_IO_ERROR, "cannot lock '" + path + "': " + std::strerror(error));
+  }
+}
+
+FileOwnership::~FileOwnership() { ::close(fd_); }  // releases the flock
 
 void ExecScript(soci::session& session, const char* sql) {
   auto* backend = static_cast<soci::sqlite3_session_backend*>(session.get_backend());

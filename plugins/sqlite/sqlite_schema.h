@@ -17,6 +17,23 @@ std::string ConnectString(const std::string& path, bool read_only);
 // why. Opens the file read-only, so a refused file is left byte-for-byte as it was.
 void CheckExistingFile(const std::string& path);
 
+// Holds an exclusive flock(2) on the database file for as long as it lives, so a second
+// DriftWatch (or a second store in this process) cannot open the same file and interleave its own
+// sequence numbers with ours. Creates the file when it does not exist (SQLite takes an empty file
+// as a new database). flock locks are separate from the POSIX locks SQLite takes on the same file,
+// but closing any descriptor of the file drops SQLite's POSIX locks: destroy this only after every
+// SQLite connection to the file is closed. Throws StorageError when the file is locked already.
+class FileOwnership {
+ public:
+  explicit FileOwnership(const std::string& path);
+  ~FileOwnership();
+  FileOwnership(const FileOwnership&) = delete;
+  FileOwnership& operator=(const FileOwnership&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 // Creates the current schema in a new database, or applies the migrations an older one needs, in
 // one transaction (nothing changes if it fails). Throws StorageError.
 void PrepareSchema(soci::session& session, const std::string& path);

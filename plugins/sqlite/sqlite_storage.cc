@@ -477,7 +477,9 @@ class SqliteStore {
 
  private:
   explicit SqliteStore(const std::string& path)
-      : path_(path), write_session_(*soci::factory_sqlite3(), ConnectString(path, false)) {
+      : path_(path),
+        ownership_(path),
+        write_session_(*soci::factory_sqlite3(), ConnectString(path, false)) {
     std::string journal_mode;
     write_session_ << "PRAGMA journal_mode = WAL", into(journal_mode);
     if (journal_mode != "wal") {
@@ -605,7 +607,8 @@ class SqliteStore {
   }
 
   const std::string path_;
-  std::mutex write_mutex_;  // the write session and everything below it
+  FileOwnership ownership_;  // declared first of the file's users, so released after them all
+  std::mutex write_mutex_;   // the write session and everything below it
   soci::session write_session_;
   std::unique_ptr<WriteStatements> write_;
   std::unordered_map<std::string, long long> keys_;  // service id -> key, committed ones only

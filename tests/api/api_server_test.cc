@@ -757,6 +757,19 @@ TEST(ApiServer, ThePortInUseIsReportedClearly) {
   EXPECT_EQ(first.Get("/health").status, 200);  // the first one is unharmed
 }
 
+TEST(ApiServer, ADatabaseInUseIsReportedClearly) {
+  Server first;
+  ASSERT_TRUE(first.started());
+  const std::string db = first.dir().File("driftwatch.db");
+  RunResult second =
+      RunToExit({"--host", "127.0.0.1", "--port", "0", "--db", db}, first.dir().File("second"));
+  EXPECT_EQ(second.exit_code, 1);
+  EXPECT_NE(second.err.find("'" + db + "' is in use by another DriftWatch process"),
+            std::string::npos)
+      << second.err;
+  EXPECT_EQ(first.Post("/v1/telemetry", R"({"service_id": "a", "latency_ms": 5})").status, 202);
+}
+
 TEST(ApiServer, CommandLine) {
   TestDir dir;
   RunResult help = RunToExit({"--help"}, dir.File("help"));

@@ -315,6 +315,32 @@ TEST(SqliteStoreTest, UnopenablePathsAreReported) {
   EXPECT_THAT(status.message(), HasSubstr("path"));
 }
 
+// Two stores on one file would interleave their sequence numbers: the second is refused, with the
+// first left working, until the first is closed.
+TEST(SqliteStoreTest, RefusesAFileAnotherStoreHasOpen) {
+  TestDir dir;
+  const std::string path = dir.File("driftwatch.db");
+  auto first = OpenStore("sqlite", path);
+  ASSERT_NE(first, nullptr);
+  WriteBatch batch;
+  batch.samples = Samples(kServiceA, 1, 3, kNow);
+  Write(*first, batch);
+
+  std::string error;
+  EXPECT_EQ(OpenStore("sqlite", path, &error), nullptr);
+  EXPECT_THAT(error, HasSubstr(path));
+  EXPECT_THAT(error, HasSubstr("in use by another DriftWatch process"));
+
+  batch.samples = Samples(kServiceA, 4, 5, kNow);
+  Write(*first, batch);  // the refusal took nothing from the first store
+  EXPECT_EQ(Seqs(ReadSamples(*first, kServiceA)), Range(1, 5));
+  first.reset();
+
+  auto second = OpenStore("sqlite", path, &error);
+  ASSERT_NE(second, nullptr) << error;
+  EXPECT_EQ(Seqs(ReadSamples(*second, kServiceA)), Range(1, 5));
+}
+
 // A child writes batches (samples and a snapshot as of the batch's last seq, as the engine does)
 // until it is killed with SIGKILL; the file must then open cleanly and be consistent.
 TEST(SqliteStoreTest, HardKillLeavesAConsistentFile) {
