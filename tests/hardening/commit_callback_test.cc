@@ -16,6 +16,7 @@
 #include "core/engine.h"
 #include "core/pipeline.h"
 #include "core/storage_writer.h"
+#include "tests/storage/faulty_store.h"
 #include "tests/storage/storage_test_support.h"
 
 namespace driftwatch::testing {
@@ -23,73 +24,6 @@ namespace {
 
 using std::chrono::milliseconds;
 constexpr milliseconds kPatience{60000};
-
-// A switch and a gate for the store below, set by the test.
-struct Gate {
-  std::mutex mutex;
-  std::condition_variable changed;
-  bool hold = false;     // a write waits while this is true
-  bool writing = false;  // a write is waiting at the gate
-  std::atomic<bool> fail{false};
-};
-Gate* g_gate = nullptr;
-
-// The memory backend behind a gate that holds writes, and a switch that fails them.
-class GatedStore {
- public:
-  static constexpr const char* kName = "gated";
-  static constexpr const char* kVersion = "1.0.0";
-
-  static GatedStore* Open(sdk::Params& params) {
-    params.Finish();
-    auto store = std::make_unique<GatedStore>();
-    dw_type_error error{};
-    if (Inner()->on_open(nullptr, 0, &store->inner_, &error) != DW_STATUS_OK) {
-      throw sdk::StorageError(DW_STATUS_ERROR, error.message);
-    }
-    return store.release();
-  }
-  ~GatedStore() {
-    if (inner_ != nullptr) Inner()->on_close(inner_);
-  }
-
-  void Write(const dw_type_write_batch& batch) {
-    {
-      std::unique_lock<std::mutex> lock(g_gate->mutex);
-      g_gate->writing = g_gate->hold;
-      g_gate->changed.notify_all();
-      g_gate->changed.wait(lock, [] { return !g_gate->hold; });
-      g_gate->writing = false;
-    }
-    if (g_gate->fail) throw sdk::StorageError(DW_STATUS_IO_ERROR, "disk full (injected)");
-    Check(Inner()->on_write(inner_, &batch, &error_));
-  }
-  void ScanServices(dw_type_service_callback callback, void* context) {
-    Check(Inner()->on_scan_services(inner_, callback, context, &error_));
-  }
-  void ScanSamples(const char* id, uint64_t after, dw_type_sample_callback callback,
-                   void* context) {
-    Check(Inner()->on_scan_samples(inner_, id, after, callback, context, &error_));
-  }
-  void QueryEvents(const char* id, uint32_t limit, dw_type_event_callback callback, void* context) {
-    Check(Inner()->on_query_events(inner_, id, limit, callback, context, &error_));
-  }
-  void Stats(dw_type_storage_stats& stats) { Check(Inner()->on_stats(inner_, &stats, &error_)); }
-  uint64_t Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows) {
-    uint64_t deleted = 0;
-    Check(Inner()->on_purge(inner_, samples_before_ms, events_before_ms, max_rows, &deleted,
-                            &error_));
-    return deleted;
-  }
-
- private:
-  static const dw_type_storage* Inner() { return StorageBackend("memory"); }
-  void Check(dw_type_status status) {
-    if (status != DW_STATUS_OK) throw sdk::StorageError(status, error_.message);
-  }
-  void* inner_ = nullptr;
-  dw_type_error error_{};
-};
 
 int64_t NowMs() {
   return std::chrono::duration_cast<milliseconds>(
@@ -135,32 +69,32 @@ struct Reports {
 class CommitCallbackTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    g_gate = &gate_;
-    const Status status = Store::Open(sdk::StorageType<GatedStore>::Get(), {}, &store_);
+    g_store_faults = &faults_;
+    const Status status = Store::Open(sdk::StorageType<FaultyStore>::Get(), {}, &store_);
     ASSERT_TRUE(status.ok()) << status.message();
   }
   void TearDown() override {
     Release();
-    g_gate = nullptr;
+    g_store_faults = nullptr;
   }
 
   void Hold() {
-    std::lock_guard<std::mutex> lock(gate_.mutex);
-    gate_.hold = true;
+    std::lock_guard<std::mutex> lock(faults_.mutex);
+    faults_.hold_writes = true;
   }
   void Release() {
     {
-      std::lock_guard<std::mutex> lock(gate_.mutex);
-      gate_.hold = false;
+      std::lock_guard<std::mutex> lock(faults_.mutex);
+      faults_.hold_writes = false;
     }
-    gate_.changed.notify_all();
+    faults_.changed.notify_all();
   }
   bool WaitUntilWriting() {
-    std::unique_lock<std::mutex> lock(gate_.mutex);
-    return gate_.changed.wait_for(lock, kPatience, [&] { return gate_.writing; });
+    std::unique_lock<std::mutex> lock(faults_.mutex);
+    return faults_.changed.wait_for(lock, kPatience, [&] { return faults_.write_waiting; });
   }
 
-  Gate gate_;
+  StoreFaults faults_;
   std::unique_ptr<Store> store_;
 };
 
@@ -204,7 +138,7 @@ TEST_F(CommitCallbackTest, StopThatGivesUpReportsFailure) {
   StorageWriterOptions options;
   options.retry_interval_ms = 10;
   StorageWriter writer(store_.get(), options);
-  gate_.fail = true;
+  faults_.fail_writes = true;
   writer.Start();
   Reports reports;
   writer.Submit(SampleBatch(kServiceA, 1, 3), reports.Callback());
@@ -212,7 +146,7 @@ TEST_F(CommitCallbackTest, StopThatGivesUpReportsFailure) {
   EXPECT_FALSE(writer.Stop(milliseconds(50)));
   EXPECT_EQ(reports.failed, 2);
   EXPECT_EQ(reports.committed, 0);
-  gate_.fail = false;
+  faults_.fail_writes = false;
   EXPECT_TRUE(writer.Stop());  // the samples themselves are not dropped
   EXPECT_EQ(StoredSamples(*store_, kServiceA), 6u);
   EXPECT_EQ(reports.failed + reports.committed, 2);

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "faulty_store.h"
 #include "storage_test_support.h"
 #include "tests/support/test_dir.h"
 
@@ -60,83 +61,13 @@ WriteBatch SampleBatch(const char* service_id, uint64_t first, uint64_t last, in
   return batch;
 }
 
-// The faults a FaultyStore injects, switched by the test.
-struct Faults {
-  std::atomic<bool> fail_writes{false};
-  std::atomic<int> write_attempts{0};
-  std::mutex mutex;
-  std::condition_variable changed;
-  bool hold_purge = false;  // a purge waits while this is true
-  bool purge_waiting = false;
-};
-Faults* g_faults = nullptr;
-
-// The memory backend behind a switch that fails writes (as a full disk does) and a gate that
-// holds a purge. Built into the test (sdk::StorageType), not loaded from a file.
-class FaultyStore {
- public:
-  static constexpr const char* kName = "faulty";
-  static constexpr const char* kVersion = "1.0.0";
-
-  static FaultyStore* Open(sdk::Params& params) {
-    params.Finish();
-    auto store = std::make_unique<FaultyStore>();
-    dw_type_error error{};
-    if (Inner()->on_open(nullptr, 0, &store->inner_, &error) != DW_STATUS_OK) {
-      throw sdk::StorageError(DW_STATUS_ERROR, error.message);
-    }
-    return store.release();
-  }
-  ~FaultyStore() {
-    if (inner_ != nullptr) Inner()->on_close(inner_);
-  }
-
-  void Write(const dw_type_write_batch& batch) {
-    ++g_faults->write_attempts;
-    if (g_faults->fail_writes) throw sdk::StorageError(DW_STATUS_IO_ERROR, "disk full (injected)");
-    Check(Inner()->on_write(inner_, &batch, &error_));
-  }
-  void ScanServices(dw_type_service_callback callback, void* context) {
-    Check(Inner()->on_scan_services(inner_, callback, context, &error_));
-  }
-  void ScanSamples(const char* id, uint64_t after, dw_type_sample_callback callback,
-                   void* context) {
-    Check(Inner()->on_scan_samples(inner_, id, after, callback, context, &error_));
-  }
-  void QueryEvents(const char* id, uint32_t limit, dw_type_event_callback callback, void* context) {
-    Check(Inner()->on_query_events(inner_, id, limit, callback, context, &error_));
-  }
-  void Stats(dw_type_storage_stats& stats) { Check(Inner()->on_stats(inner_, &stats, &error_)); }
-  uint64_t Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows) {
-    {
-      std::unique_lock<std::mutex> lock(g_faults->mutex);
-      g_faults->purge_waiting = g_faults->hold_purge;
-      g_faults->changed.notify_all();
-      g_faults->changed.wait(lock, [] { return !g_faults->hold_purge; });
-      g_faults->purge_waiting = false;
-    }
-    uint64_t deleted = 0;
-    Check(Inner()->on_purge(inner_, samples_before_ms, events_before_ms, max_rows, &deleted,
-                            &error_));
-    return deleted;
-  }
-
- private:
-  static const dw_type_storage* Inner() { return StorageBackend("memory"); }
-  void Check(dw_type_status status) {
-    if (status != DW_STATUS_OK) throw sdk::StorageError(status, error_.message);
-  }
-  void* inner_ = nullptr;
-  dw_type_error error_{};
-};
-
 class StorageWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    g_faults = &faults_;
+    g_store_faults = &faults_;
     ASSERT_NE(StorageBackend("memory"), nullptr);
   }
-  void TearDown() override { g_faults = nullptr; }
+  void TearDown() override { g_store_faults = nullptr; }
 
   std::unique_ptr<Store> OpenFaulty() {
     std::unique_ptr<Store> store;
@@ -145,7 +76,7 @@ class StorageWriterTest : public ::testing::Test {
     return store;
   }
 
-  Faults faults_;
+  StoreFaults faults_;
 };
 
 TEST_F(StorageWriterTest, ManySubmissionsShareFewCommits) {
