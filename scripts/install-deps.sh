@@ -9,7 +9,7 @@ packages=(
   libboost-dev libboost-filesystem-dev libyaml-cpp-dev rapidjson-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy libclang-rt-14-dev
-  curl wrk
+  curl wrk python3
 )
 
 missing=()
