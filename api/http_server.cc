@@ -40,6 +40,12 @@ constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 // The shortest timer Pistache can arm (0 would disarm it): how late a reply made on another
 // thread leaves for the reactor thread.
 constexpr std::chrono::milliseconds kHopDelay{1};
+// After an answer with "Connection: close" the rest of the client's input is still read, and
+// dropped, for this long and up to this much; input beyond either resets the connection. Closing a
+// socket with unread input makes the kernel reset the connection, and a reset can destroy the
+// answer before the client has read it (a client typically reads only once it has sent everything).
+constexpr std::chrono::milliseconds kDrainTime{2000};
+constexpr size_t kMaxDrainBytes = 8 * 1024 * 1024;
 
 class RetryAfter : public Http::Header::Header {
  public:
@@ -79,7 +85,9 @@ struct ConnectionState {
   size_t fed = 0;              // how many of them Pistache's parser has been given
   bool continue_sent = false;  // "100 Continue" already sent for the current request
   bool closing = false;        // we answered "Connection: close": drop whatever else arrives
-  bool disconnected = false;   // the client closed the connection
+  std::chrono::steady_clock::time_point drain_until;  // when closing: see kDrainTime
+  size_t dropped = 0;                                 // bytes dropped since, up to kMaxDrainBytes
+  bool disconnected = false;                          // the client closed the connection
   // A request is answered later (durable ingest): what follows it waits in `buffer` until then.
   bool awaiting = false;
   bool overflowed = false;  // more arrived meanwhile than a request may hold: close after it
@@ -152,7 +160,13 @@ class ConnectionHandler final : public Http::Handler {
   // Replaces Pistache's own onInput (which parses one request per read and drops the rest).
   void onInput(const char* data, size_t length, const std::shared_ptr<Tcp::Peer>& peer) override {
     ConnectionState& state = StateOf(peer);
-    if (state.closing) return;
+    if (state.closing) {  // draining: see kDrainTime
+      state.dropped += length;
+      if (state.dropped > kMaxDrainBytes || std::chrono::steady_clock::now() > state.drain_until) {
+        StopDraining(*peer);
+      }
+      return;
+    }
     if (state.awaiting) {  // keep what follows, within what one request may hold, for later
       if (state.buffer.size() + length > limits_.max_header_bytes + limits_.max_body_bytes) {
         state.overflowed = true;
@@ -295,8 +309,7 @@ class ConnectionHandler final : public Http::Handler {
   static bool Continue(const std::shared_ptr<Tcp::Peer>& peer, ConnectionState& state,
                        bool keep_alive) {
     if (!keep_alive) {
-      state.closing = true;
-      state.buffer.clear();
+      StartDraining(state);
       return false;
     }
     if (!state.buffer.empty()) BeginRequest(peer);
@@ -362,19 +375,18 @@ class ConnectionHandler final : public Http::Handler {
     const std::string_view request_line =
         std::string_view(state.buffer).substr(0, state.buffer.find("\r\n"));
     const bool http10 = request_line.ends_with(" HTTP/1.0");
-    state.buffer.clear();
+    StartDraining(state);
     state.fed = 0;
-    state.closing = true;
     Http::ResponseWriter response(http10 ? Http::Version::Http10 : Http::Version::Http11,
                                   transport(), this, peer);
     Respond(response, reply, false, peer);
   }
 
-  // Sends `reply`. Without keep-alive, shuts the socket down for writing once the answer is out
-  // (the client then sees the end of the stream; Pistache closes the socket when the client
-  // does, or at the keep-alive timeout).
-  static void Respond(Http::ResponseWriter& response, const Reply& reply, bool keep_alive,
-                      const std::shared_ptr<Tcp::Peer>& peer) {
+  // Sends `reply`, on the reactor thread. Without keep-alive, once the answer is out, shuts the
+  // socket down for writing (the client sees the end of the stream): Pistache closes the socket
+  // when the client does, or when StopDraining ends the drain.
+  void Respond(Http::ResponseWriter& response, const Reply& reply, bool keep_alive,
+               const std::shared_ptr<Tcp::Peer>& peer) {
     auto& headers = response.headers();
     headers.remove<Http::Header::Connection>();
     headers.add<Http::Header::Connection>(keep_alive ? Http::ConnectionControl::KeepAlive
@@ -389,9 +401,32 @@ class ConnectionHandler final : public Http::Handler {
     auto sent = response.send(static_cast<Http::Code>(reply.status), reply.body,
                               MediaTypeOf(reply.content_type));
     if (!keep_alive && peer) {
-      auto close = [peer] { ::shutdown(peer->fd(), SHUT_WR); };
-      sent.then([close](ssize_t) { close(); }, [close](const std::exception_ptr&) { close(); });
+      sent.then([peer](ssize_t) { ::shutdown(peer->fd(), SHUT_WR); },
+                [peer](const std::exception_ptr&) { StopDraining(*peer); });
     }
+    // Pistache 0.0.5 queues the answer and writes it on an epoll event that says "writable" but
+    // not "readable": it handles an event that says both as a read only, and its edge-triggered
+    // epoll reports no other until more arrives. So while a client keeps sending (the rest of a
+    // body refused early), a queued answer could wait for as long as it does, or for ever. Writing
+    // it now does not depend on that.
+    transport()->flush();
+  }
+
+  // The connection closes after its answer: what else arrives is dropped, within kDrainTime and
+  // kMaxDrainBytes, which onInput checks whenever more arrives.
+  static void StartDraining(ConnectionState& state) {
+    state.closing = true;
+    state.buffer.clear();
+    state.drain_until = std::chrono::steady_clock::now() + kDrainTime;
+  }
+
+  // Ends the drain of a connection that was answered "Connection: close": Pistache's next read
+  // sees the end of the stream and closes the socket, which then resets the connection. A
+  // graceful close could leave the client blocked on a full window for minutes.
+  static void StopDraining(const Tcp::Peer& peer) {
+    const linger reset{1, 0};
+    ::setsockopt(peer.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::shutdown(peer.fd(), SHUT_RDWR);
   }
 
   const Router* router_;

@@ -8,6 +8,11 @@
 //    each gets an answer, in order.
 //  - Body limit: server.max_request_bytes (1 MiB), enforced from Content-Length before the body is
 //    read: 413 in JSON, then the connection is closed. Headers beyond 16 KiB: 431.
+//  - Closing after an answer: the answer is written at once (Pistache alone would hold it while
+//    the client keeps sending), then the write side is shut and what still arrives is dropped;
+//    input more than 2 s after the answer, or beyond 8 MiB, resets the connection. Closing with
+//    unread input would reset it at once, and the reset can destroy the answer before the
+//    client reads it.
 //  - Timeouts: server.header_timeout_ms / body_timeout_ms and keepalive_timeout_ms, enforced by
 //    Pistache's transport (checked every 500 ms). A request that does not arrive in time gets
 //    Pistache's own 408 with an empty body, then the connection is closed: that answer is sent
