@@ -18,8 +18,8 @@
 
 #include "api/router.h"
 #include "core/timestamp.h"
-#include "tests/api/http_test_client.h"
-#include "tests/api/server_process.h"
+#include "tests/support/http_test_client.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_dir.h"
 
 namespace driftwatch::testing {
@@ -747,7 +747,7 @@ TEST(ApiServer, ThePortInUseIsReportedClearly) {
   ASSERT_TRUE(first.started());
   TestDir dir;
   const std::string port = std::to_string(first.port());
-  RunResult second = RunToExit(
+  RunResult second = RunServiceToExit(
       {"--host", "127.0.0.1", "--port", port, "--db", dir.File("second.db")}, dir.File("second"));
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("driftwatch: cannot listen on 127.0.0.1:" + port +
@@ -761,8 +761,8 @@ TEST(ApiServer, ADatabaseInUseIsReportedClearly) {
   Server first;
   ASSERT_TRUE(first.started());
   const std::string db = first.dir().File("driftwatch.db");
-  RunResult second =
-      RunToExit({"--host", "127.0.0.1", "--port", "0", "--db", db}, first.dir().File("second"));
+  RunResult second = RunServiceToExit({"--host", "127.0.0.1", "--port", "0", "--db", db},
+                                      first.dir().File("second"));
   EXPECT_EQ(second.exit_code, 1);
   EXPECT_NE(second.err.find("'" + db + "' is in use by another DriftWatch process"),
             std::string::npos)
@@ -772,29 +772,29 @@ TEST(ApiServer, ADatabaseInUseIsReportedClearly) {
 
 TEST(ApiServer, CommandLine) {
   TestDir dir;
-  RunResult help = RunToExit({"--help"}, dir.File("help"));
+  RunResult help = RunServiceToExit({"--help"}, dir.File("help"));
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_EQ(help.out.rfind("Usage: driftwatch", 0), 0u) << help.out;
   EXPECT_NE(help.out.find("--plugin-dir"), std::string::npos);
 
-  RunResult version = RunToExit({"--version"}, dir.File("version"));
+  RunResult version = RunServiceToExit({"--version"}, dir.File("version"));
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_EQ(version.out, std::string("driftwatch ") + DRIFTWATCH_VERSION + "\n");
 
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"--bogus"}, {"--port", "70000"}, {"--port"}, {"--port", "8x"}, {"extra"}}) {
-    RunResult usage = RunToExit(args, dir.File("usage"));
+    RunResult usage = RunServiceToExit(args, dir.File("usage"));
     EXPECT_EQ(usage.exit_code, 2) << args[0];
     EXPECT_NE(usage.err.find("driftwatch: "), std::string::npos) << usage.err;
   }
 
   const std::string db = dir.File("cli.db");
-  RunResult missing_config =
-      RunToExit({"--port", "0", "--db", db, "--config", dir.File("nope.yaml")}, dir.File("cfg"));
+  RunResult missing_config = RunServiceToExit(
+      {"--port", "0", "--db", db, "--config", dir.File("nope.yaml")}, dir.File("cfg"));
   EXPECT_EQ(missing_config.exit_code, 1);
   EXPECT_NE(missing_config.err.find("nope.yaml"), std::string::npos) << missing_config.err;
 
-  RunResult missing_dir = RunToExit(
+  RunResult missing_dir = RunServiceToExit(
       {"--port", "0", "--db", db, "--plugin-dir", dir.File("no-such-dir")}, dir.File("dir"));
   EXPECT_EQ(missing_dir.exit_code, 1);
   EXPECT_NE(missing_dir.err.find("no-such-dir"), std::string::npos) << missing_dir.err;

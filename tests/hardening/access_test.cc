@@ -140,8 +140,8 @@ TEST(Access, AMistakeInTheTokenListDoesNotPrintTheToken) {
         "server:\n  auth_tokens: [" + std::string(kToken) + ", '']\n",
         "server:\n  auth_tokens: [" + std::string(kToken) + ", {a: b}]\n"}) {
     std::ofstream(config) << yaml;
-    const RunResult run =
-        RunToExit({"--port", "0", "--db", dir.File("db"), "--config", config}, dir.File("run"));
+    const RunResult run = RunServiceToExit(
+        {"--port", "0", "--db", dir.File("db"), "--config", config}, dir.File("run"));
     EXPECT_EQ(run.exit_code, 1) << yaml;
     EXPECT_NE(run.err.find("server.auth_tokens"), std::string::npos) << run.err;
     EXPECT_EQ((run.out + run.err).find(kToken), std::string::npos) << run.err;

@@ -12,8 +12,8 @@
 #include <memory>
 #include <string>
 
-#include "tests/api/http_test_client.h"
-#include "tests/api/server_process.h"
+#include "tests/support/http_test_client.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_dir.h"
 
 namespace driftwatch::testing {

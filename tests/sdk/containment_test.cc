@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/sdk/service_harness.h"
 #include "tests/sdk/telemetry.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_dir.h"
 
 namespace driftwatch::sdktest {
@@ -39,14 +39,13 @@ TEST(DetectorContainment, ThrowingDetectorIsCountedShownAndLosesNoSample) {
                              "  triggers: [zscore_severe, moderate_window, fixture_throws]\n";
   ASSERT_TRUE(WriteText(dir.File("throws.yaml"), config));
 
-  ServiceProcess service;
+  testing::ServerProcess service(dir.File("throws"));
   std::string error;
-  ASSERT_TRUE(service.Start(DRIFTWATCH_TEST_BINARY,
-                            {"--config", dir.File("throws.yaml"), "--host", "127.0.0.1", "--port",
+  ASSERT_TRUE(service.Start({"--config", dir.File("throws.yaml"), "--host", "127.0.0.1", "--port",
                              "0", "--db", dir.File("throws.db")},
-                            dir.File("throws"), &error))
+                            &error))
       << error;
-  HttpClient client(service.port());
+  const uint16_t port = service.port();
 
   StandardNormal normal(kSeed);
   std::vector<TimedSample> samples;
@@ -56,14 +55,14 @@ TEST(DetectorContainment, ThrowingDetectorIsCountedShownAndLosesNoSample) {
   AppendNormal(&samples, &normal, kSpikeSamples, kMeanMs + 20 * kStddevMs, 1.0, 0);
   AppendNormal(&samples, &normal, kDriftSamples, kMeanMs, kStddevMs, 0);
   const std::string service_id = "containment";
-  ASSERT_TRUE(SendSamples(&client, service_id, samples, &error)) << error;
-  ASSERT_TRUE(WaitForProcessed(&client, service_id, samples.size()));
+  ASSERT_TRUE(SendSamples(port, service_id, samples, &error)) << error;
+  ASSERT_TRUE(WaitForProcessed(port, service_id, samples.size()));
 
   // No sample lost: every one sent was accepted, processed and stored.
-  const rapidjson::Document health = GetJson(&client, "/v1/health/" + service_id);
+  const rapidjson::Document health = GetJson(port, "/v1/health/" + service_id);
   EXPECT_EQ(Number(health, "sample_count"), static_cast<double>(samples.size()));
   ASSERT_TRUE(WaitUntil([&] {
-    return Number(GetJson(&client, "/v1/system/status"), "total_telemetry_records") ==
+    return Number(GetJson(port, "/v1/system/status"), "total_telemetry_records") ==
            static_cast<double>(samples.size());
   })) << "the store never held every sample";
 
@@ -74,7 +73,7 @@ TEST(DetectorContainment, ThrowingDetectorIsCountedShownAndLosesNoSample) {
 
   // One failure per sample the fixture saw (every sample scored while STABLE, the firing one
   // included), counted and shown with the detector's own message.
-  const rapidjson::Document status = GetJson(&client, "/v1/system/status");
+  const rapidjson::Document status = GetJson(port, "/v1/system/status");
   EXPECT_EQ(Number(status, "samples_accepted"), static_cast<double>(samples.size()));
   EXPECT_EQ(Number(status, "samples_processed"), static_cast<double>(samples.size()));
   EXPECT_EQ(Number(status, "detector_errors"), static_cast<double>(kStableSamples + kSpikeSamples));
@@ -87,7 +86,7 @@ TEST(DetectorContainment, ThrowingDetectorIsCountedShownAndLosesNoSample) {
   EXPECT_NE(log.find("fixture_throws: unknown exception"), std::string::npos) << log;
 
   // Still serving, and it stops cleanly.
-  EXPECT_EQ(client.Get("/health").status, 200);
+  EXPECT_EQ(Fetch(port, "GET", "/health").status, 200);
   EXPECT_EQ(service.Stop(), 0) << service.Stderr();
 }
 

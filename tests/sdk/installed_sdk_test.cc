@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "tests/sdk/service_harness.h"
 #include "tests/sdk/telemetry.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_dir.h"
 
 namespace driftwatch::sdktest {
@@ -75,12 +75,12 @@ TEST(InstalledSdk, StandardLayout) {
   }
   // The headers a plugin author compiles against are the ones the host was built with.
   for (const char* header : {"plugin.h", "plugin.hpp"}) {
-    EXPECT_EQ(ReadText(Installed(std::string("include/driftwatch/") + header)),
-              ReadText((kSourceDir / "sdk/include/driftwatch" / header).string()))
+    EXPECT_EQ(testing::ReadFile(Installed(std::string("include/driftwatch/") + header)),
+              testing::ReadFile((kSourceDir / "sdk/include/driftwatch" / header).string()))
         << header;
   }
   // The example was built from the installed package, not from the source tree.
-  const std::string cache = ReadText((kExampleBuild / "CMakeCache.txt").string());
+  const std::string cache = testing::ReadFile((kExampleBuild / "CMakeCache.txt").string());
   EXPECT_NE(cache.find("DriftWatchSDK_DIR:PATH=" + Installed("lib/cmake/DriftWatchSDK")),
             std::string::npos);
   EXPECT_TRUE(fs::is_regular_file(kExampleBuild / "cusum.so"));
@@ -88,8 +88,8 @@ TEST(InstalledSdk, StandardLayout) {
 
 // One installed service on a free loopback port, with a fresh database.
 struct RunningService {
-  ServiceProcess process;
-  std::unique_ptr<HttpClient> client;
+  std::unique_ptr<testing::ServerProcess> process;
+  uint16_t port = 0;
 };
 
 void StartInstalled(const TestDir& dir, const std::string& name, const std::string& config_yaml,
@@ -100,10 +100,11 @@ void StartInstalled(const TestDir& dir, const std::string& name, const std::stri
     ASSERT_TRUE(WriteText(dir.File(name + ".yaml"), config_yaml));
     args.insert(args.end(), {"--config", dir.File(name + ".yaml")});
   }
+  service->process =
+      std::make_unique<testing::ServerProcess>(dir.File(name), Installed("bin/driftwatch"));
   std::string error;
-  ASSERT_TRUE(service->process.Start(Installed("bin/driftwatch"), args, dir.File(name), &error))
-      << error;
-  service->client = std::make_unique<HttpClient>(service->process.port());
+  ASSERT_TRUE(service->process->Start(args, &error)) << error;
+  service->port = service->process->port();
 }
 
 TEST(InstalledSdk, CusumPluginCatchesAMeanShiftTheDefaultsMiss) {
@@ -126,26 +127,24 @@ TEST(InstalledSdk, CusumPluginCatchesAMeanShiftTheDefaultsMiss) {
 
   for (RunningService* service : {&defaults, &with_cusum}) {
     std::string error;
-    ASSERT_TRUE(SendSamples(service->client.get(), service_id, samples, &error)) << error;
+    ASSERT_TRUE(SendSamples(service->port, service_id, samples, &error)) << error;
   }
   for (RunningService* service : {&defaults, &with_cusum}) {
-    ASSERT_TRUE(WaitForProcessed(service->client.get(), service_id, samples.size()));
+    ASSERT_TRUE(WaitForProcessed(service->port, service_id, samples.size()));
   }
 
   // The defaults miss it: the service is STABLE and never left STABLE.
-  const rapidjson::Document default_health =
-      GetJson(defaults.client.get(), "/v1/health/" + service_id);
+  const rapidjson::Document default_health = GetJson(defaults.port, "/v1/health/" + service_id);
   EXPECT_EQ(Text(default_health, "state"), "STABLE");
   EXPECT_EQ(Number(default_health, "sample_count"), static_cast<double>(samples.size()));
-  const rapidjson::Document default_events =
-      GetJson(defaults.client.get(), "/v1/events/" + service_id);
+  const rapidjson::Document default_events = GetJson(defaults.port, "/v1/events/" + service_id);
   ASSERT_TRUE(default_events.IsObject() && default_events.HasMember("events") &&
               default_events["events"].IsArray());
   ASSERT_EQ(default_events["events"].Size(), 1u) << "the default rules fired on this scenario";
   EXPECT_EQ(Text(default_events["events"][0], "reason"), "baseline_established");
 
   // CUSUM fires, after the shift's onset, and the event says which detector it was.
-  const rapidjson::Document health = GetJson(with_cusum.client.get(), "/v1/health/" + service_id);
+  const rapidjson::Document health = GetJson(with_cusum.port, "/v1/health/" + service_id);
   EXPECT_EQ(Text(health, "state"), "DRIFT_DETECTED");
   EXPECT_EQ(Number(health, "sample_count"), static_cast<double>(samples.size()));
   ASSERT_TRUE(health.HasMember("metadata"));
@@ -155,7 +154,7 @@ TEST(InstalledSdk, CusumPluginCatchesAMeanShiftTheDefaultsMiss) {
   EXPECT_GT(Number(health["metadata"], "cusum"), 14.0);
   EXPECT_EQ(Number(health["metadata"], "direction"), 1.0);
   // The drift event (newest first) names the sample that caused it: one after the shift's onset.
-  const rapidjson::Document events = GetJson(with_cusum.client.get(), "/v1/events/" + service_id);
+  const rapidjson::Document events = GetJson(with_cusum.port, "/v1/events/" + service_id);
   ASSERT_TRUE(events.IsObject() && events.HasMember("events") && events["events"].IsArray());
   ASSERT_EQ(events["events"].Size(), 2u);
   const rapidjson::Value& drift = events["events"][0];
@@ -169,7 +168,7 @@ TEST(InstalledSdk, CusumPluginCatchesAMeanShiftTheDefaultsMiss) {
               fired_seq - static_cast<double>(kNormalSamples));
 
   // The system status shows the plugin, the pipeline, and no detector error.
-  const rapidjson::Document status = GetJson(with_cusum.client.get(), "/v1/system/status");
+  const rapidjson::Document status = GetJson(with_cusum.port, "/v1/system/status");
   ASSERT_TRUE(status.HasMember("plugins") && status["plugins"].IsArray());
   bool listed = false;
   for (const rapidjson::Value& plugin : status["plugins"].GetArray()) {
@@ -189,7 +188,7 @@ TEST(InstalledSdk, CusumPluginCatchesAMeanShiftTheDefaultsMiss) {
   EXPECT_EQ(Number(status, "detector_errors"), 0.0);
 
   for (RunningService* service : {&defaults, &with_cusum}) {
-    EXPECT_EQ(service->process.Stop(), 0) << service->process.Stderr();
+    EXPECT_EQ(service->process->Stop(), 0) << service->process->Stderr();
   }
 }
 

@@ -8,14 +8,51 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <functional>
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
+#include <thread>
 #include <vector>
 
-#include "tests/sdk/service_harness.h"
+#include "tests/support/http_test_client.h"
 
 namespace driftwatch::sdktest {
+
+using testing::Fetch;
+using testing::HttpResponse;
+
+// Calls `done` until it returns true or the deadline passes (generous: the suite also runs under
+// the sanitizers); returns its last answer.
+inline bool WaitUntil(const std::function<bool()>& done,
+                      std::chrono::seconds deadline = std::chrono::seconds(120)) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+// "2026-01-12T10:30:45.123Z" for epoch milliseconds (the format DriftWatch writes).
+inline std::string FormatTimestamp(int64_t epoch_ms) {
+  const std::time_t seconds = static_cast<std::time_t>(epoch_ms / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[40];
+  const size_t length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  std::snprintf(text + length, sizeof text - length, ".%03dZ", static_cast<int>(epoch_ms % 1000));
+  return text;
+}
+
+inline bool WriteText(const std::string& path, std::string_view text) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file << text;
+  return static_cast<bool>(file);
+}
 
 struct TimedSample {
   int64_t timestamp_ms;
@@ -70,7 +107,7 @@ inline int64_t AnHourAgoMs() {
 
 // POSTs the samples to /v1/telemetry/batch in batches; false (with the answer in *error) when a
 // batch is not accepted.
-inline bool SendSamples(HttpClient* client, const std::string& service_id,
+inline bool SendSamples(uint16_t port, const std::string& service_id,
                         const std::vector<TimedSample>& samples, std::string* error) {
   constexpr size_t kBatchSize = 50;
   for (size_t begin = 0; begin < samples.size(); begin += kBatchSize) {
@@ -83,10 +120,10 @@ inline bool SendSamples(HttpClient* client, const std::string& service_id,
               ",\"timestamp\":\"" + FormatTimestamp(samples[i].timestamp_ms) + "\"}";
     }
     body += "]";
-    const HttpResponse response = client->Post("/v1/telemetry/batch", body);
+    const HttpResponse response = Fetch(port, "POST", "/v1/telemetry/batch", body);
     if (response.status != 202) {
       *error = "batch at " + std::to_string(begin) + ": " + std::to_string(response.status) + " " +
-               response.body + response.error;
+               response.body;
       return false;
     }
   }
@@ -94,9 +131,9 @@ inline bool SendSamples(HttpClient* client, const std::string& service_id,
 }
 
 // GET `path` as a JSON object; an empty object when the answer is not 200 with a JSON object.
-inline rapidjson::Document GetJson(HttpClient* client, const std::string& path) {
+inline rapidjson::Document GetJson(uint16_t port, const std::string& path) {
   rapidjson::Document document;
-  const HttpResponse response = client->Get(path);
+  const HttpResponse response = Fetch(port, "GET", path);
   document.Parse(response.body.c_str());
   if (response.status != 200 || document.HasParseError() ||
       (!document.IsObject() && !document.IsArray())) {
@@ -119,9 +156,9 @@ inline double Number(const rapidjson::Value& object, const char* key, double fal
 }
 
 // Waits until the service has processed `count` samples (GET /v1/health sample_count).
-inline bool WaitForProcessed(HttpClient* client, const std::string& service_id, double count) {
+inline bool WaitForProcessed(uint16_t port, const std::string& service_id, double count) {
   return WaitUntil(
-      [&] { return Number(GetJson(client, "/v1/health/" + service_id), "sample_count") >= count; });
+      [&] { return Number(GetJson(port, "/v1/health/" + service_id), "sample_count") >= count; });
 }
 
 }  // namespace driftwatch::sdktest

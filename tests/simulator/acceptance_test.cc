@@ -11,83 +11,42 @@
 #include <fstream>
 #include <optional>
 
-#include "tests/simulator/process.h"
+#include "tests/support/server_process.h"
 #include "tests/support/test_dir.h"
 
 namespace driftwatch::sim {
 namespace {
 
-using testing::Finished;
-
-constexpr std::chrono::seconds kStartLimit{60};
-constexpr std::chrono::seconds kStopLimit{60};
-constexpr std::string_view kListening = "API listening on http://";
+using driftwatch::testing::RunResult;
 
 // One driftwatch process on `db`; Start() may be called again after Stop() (a restart).
 class DriftWatchServer {
  public:
   DriftWatchServer(std::string db, std::string dir, std::vector<std::string> extra_flags = {})
       : db_(std::move(db)), dir_(std::move(dir)), extra_flags_(std::move(extra_flags)) {}
-  ~DriftWatchServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      testing::WaitForExit(pid_, kStopLimit);
-    }
-  }
 
   // Starts the service on a free port and waits for its banner to name the port.
   ::testing::AssertionResult Start() {
-    ++starts_;
-    log_path_ = dir_ + "/driftwatch-" + std::to_string(starts_) + ".log";
-    std::vector<std::string> command = {
-        DRIFTWATCH_BINARY, "--host", "127.0.0.1", "--port", "0", "--db", db_};
-    command.insert(command.end(), extra_flags_.begin(), extra_flags_.end());
-    pid_ = testing::Spawn(command, log_path_, log_path_ + ".err");
-    if (pid_ < 0) return ::testing::AssertionFailure() << "cannot start " << DRIFTWATCH_BINARY;
-    const auto deadline = std::chrono::steady_clock::now() + kStartLimit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      const std::string log = testing::ReadFile(log_path_);
-      if (const size_t at = log.find(kListening); at != std::string::npos) {
-        const size_t end = log.find('\n', at);
-        if (end != std::string::npos) {
-          const std::string address =
-              log.substr(at + kListening.size(), end - at - kListening.size());
-          port_ = address.substr(address.rfind(':') + 1);
-          return ::testing::AssertionSuccess();
-        }
-      }
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return ::testing::AssertionFailure() << "driftwatch exited at start-up:\n" << Logs();
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return ::testing::AssertionFailure()
-           << "no '" << kListening << "' banner within " << kStartLimit.count() << " s:\n"
-           << Logs();
+    process_ = std::make_unique<driftwatch::testing::ServerProcess>(dir_ + "/driftwatch-" +
+                                                                    std::to_string(++starts_));
+    std::vector<std::string> args = {"--host", "127.0.0.1", "--port", "0", "--db", db_};
+    args.insert(args.end(), extra_flags_.begin(), extra_flags_.end());
+    std::string error;
+    if (!process_->Start(args, &error)) return ::testing::AssertionFailure() << error;
+    return ::testing::AssertionSuccess();
   }
 
-  // A graceful stop (SIGTERM drains the queue); returns the exit code.
-  int Stop() {
-    ::kill(pid_, SIGTERM);
-    const int code = testing::WaitForExit(pid_, kStopLimit);
-    pid_ = -1;
-    return code;
-  }
+  // A graceful stop (SIGTERM drains the queue); returns the exit code (-1: it did not exit).
+  int Stop() { return process_->Stop().value_or(-1); }
 
-  std::string url() const { return "http://127.0.0.1:" + port_; }
-  std::string Logs() const {
-    return testing::ReadFile(log_path_) + testing::ReadFile(log_path_ + ".err");
-  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(process_->port()); }
+  std::string Logs() const { return process_ ? process_->Stdout() + process_->Stderr() : ""; }
 
  private:
   std::string db_;
   std::string dir_;
   std::vector<std::string> extra_flags_;
-  std::string log_path_;
-  std::string port_;
-  pid_t pid_ = -1;
+  std::unique_ptr<driftwatch::testing::ServerProcess> process_;
   int starts_ = 0;
 };
 
@@ -107,11 +66,11 @@ class AcceptanceTest : public ::testing::Test {
   // Runs driftwatch-sim --synthetic-time --verify --json and parses what it printed.
   rapidjson::Document Simulate(const DriftWatchServer& server, const Scenario& scenario,
                                const std::string& service = "test-payment-service") {
-    const Finished run = testing::RunProcess(
+    const RunResult run = driftwatch::testing::RunToExit(
         {DRIFTWATCH_SIM_BINARY, "--mode", scenario.mode, "--duration",
          std::to_string(scenario.duration_s), "--seed", std::to_string(scenario.seed), "--service",
          service, "--url", server.url(), "--synthetic-time", "--verify", "--json"},
-        dir_.path().string());
+        dir_.File("sim"), std::chrono::seconds(300));
     rapidjson::Document result;
     result.Parse<rapidjson::kParseFullPrecisionFlag>(run.out.c_str());
     EXPECT_EQ(run.exit_code, 0) << scenario.mode << " failed:\n"

@@ -1,8 +1,8 @@
 // The real driftwatch-sim binary: exit codes and messages that need no server.
 #include <gtest/gtest.h>
 
-#include "tests/simulator/process.h"
 #include "tests/simulator/test_http_server.h"
+#include "tests/support/child_process.h"
 #include "tests/support/test_dir.h"
 
 namespace driftwatch::sim {
@@ -10,9 +10,9 @@ namespace {
 
 class CliTest : public ::testing::Test {
  protected:
-  testing::Finished Sim(std::vector<std::string> arguments) {
+  driftwatch::testing::RunResult Sim(std::vector<std::string> arguments) {
     arguments.insert(arguments.begin(), DRIFTWATCH_SIM_BINARY);
-    return testing::RunProcess(arguments, dir_.path().string(), std::chrono::seconds(60));
+    return driftwatch::testing::RunToExit(arguments, dir_.File("run"), std::chrono::seconds(60));
   }
   driftwatch::testing::TestDir dir_;
 };

@@ -1,4 +1,4 @@
-#include "tests/api/http_test_client.h"
+#include "tests/support/http_test_client.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
