@@ -69,6 +69,56 @@ BENCHMARK(BM_BaselineCompute)
     ->Args({100, 1})
     ->Args({10000, 1});
 
+// The window's encoding costs what the values need, and so may decoding: the same refresh for the
+// values clients send. values: 0 full-precision doubles (as above), 1 as the README's client (a
+// full-precision latency, payload = whole bytes / 1024), 2 both with three decimals.
+std::vector<driftwatch::Sample> ClientSamples(size_t count, int64_t values) {
+  std::vector<driftwatch::Sample> samples = NormalSamples(count, true);
+  for (driftwatch::Sample& sample : samples) {
+    if (values == 1) {
+      sample.payload_kb = std::floor(sample.payload_kb * 1024.0) / 1024.0;
+    } else if (values == 2) {
+      sample.latency_ms = std::round(sample.latency_ms * 1000.0) / 1000.0;
+      sample.payload_kb = std::round(sample.payload_kb * 1000.0) / 1000.0;
+    }
+  }
+  return samples;
+}
+
+void BM_BaselineComputeValues(benchmark::State& state) {
+  constexpr uint32_t kWindow = 1000;
+  const std::vector<driftwatch::Sample> samples =
+      ClientSamples(kWindow * kDistinctWindows, state.range(0));
+  std::vector<driftwatch::BaselineWindow> windows(kDistinctWindows,
+                                                  driftwatch::BaselineWindow(kWindow));
+  for (size_t i = 0; i < samples.size(); ++i) windows[i / kWindow].Append(samples[i]);
+  size_t next = 0;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(windows[next].Compute(0));
+    next = (next + 1) % windows.size();
+  }
+  state.SetItemsProcessed(state.iterations() * kWindow);
+}
+BENCHMARK(BM_BaselineComputeValues)->ArgName("values")->Arg(0)->Arg(1)->Arg(2);
+
+// Append to a full 1000-sample window (encode the new sample, drop the oldest), per sample.
+void BM_BaselineAppendValues(benchmark::State& state) {
+  constexpr uint32_t kWindow = 1000;
+  const std::vector<driftwatch::Sample> samples = ClientSamples(kStreamLength, state.range(0));
+  driftwatch::BaselineWindow window(kWindow);
+  size_t index = 0;
+  for (uint32_t i = 0; i < kWindow; ++i, index = (index + 1) % samples.size()) {
+    window.Append(samples[index]);
+  }
+  for (auto _ : state) {
+    window.Append(samples[index]);
+    index = (index + 1) % samples.size();
+  }
+  benchmark::DoNotOptimize(window.size());
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_BaselineAppendValues)->ArgName("values")->Arg(0)->Arg(1)->Arg(2);
+
 // What a refresh does in ServiceMonitor: age eviction (newest timestamp, then a pass that drops
 // nothing here) and the computation.
 void BM_BaselineRefresh(benchmark::State& state) {

@@ -1,16 +1,22 @@
 // memory_bench: resident memory of the engine, idle and per monitored service with a full window.
 //
-//   memory_bench --services N [--window 1000] [--extra 20]
+//   memory_bench --services N [--window 1000] [--extra 20] [--values random|seed|decimal]
 //
 // Drives the real Engine in process with the bundled detector plugins and a storage backend that
 // keeps nothing (defined below), so what grows is the engine's own per-service state, not a
 // store's copy of the samples. Every service gets window + extra normal samples, round-robin,
 // which fills its window (SPEC 2: a few |z| > 3 samples may be held back, hence the extra).
+// Latencies are N(150, 25) ms and payloads N(2.45, 0.76) KB, sent as --values says, because the
+// window's encoding costs what the values need:
+//   random   full-precision doubles for both (the default)
+//   seed     as the README's example client: a full-precision latency, payload = whole bytes / 1024
+//   decimal  both printed with three decimals and parsed back, as a client sending "%.3f" does
 // Reads VmRSS from /proc/self/status. Prints one JSON object.
 #include <driftwatch/plugin.h>
 #include <malloc.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -90,6 +96,40 @@ uint64_t HeapBytes() {
   return info.uordblks + info.hblkhd;
 }
 
+enum class Values { kRandom, kSeed, kDecimal };
+
+bool ParseValues(std::string_view name, Values* values) {
+  if (name == "random") {
+    *values = Values::kRandom;
+  } else if (name == "seed") {
+    *values = Values::kSeed;
+  } else if (name == "decimal") {
+    *values = Values::kDecimal;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+const char* ValuesName(Values values) {
+  switch (values) {
+    case Values::kSeed:
+      return "seed";
+    case Values::kDecimal:
+      return "decimal";
+    case Values::kRandom:
+      break;
+  }
+  return "random";
+}
+
+// `value` printed with three decimals and parsed back.
+double ThreeDecimals(double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.3f", value);
+  return std::strtod(text, nullptr);
+}
+
 [[noreturn]] void Die(const std::string& message) {
   std::fprintf(stderr, "memory_bench: %s\n", message.c_str());
   std::exit(1);
@@ -101,8 +141,16 @@ int main(int argc, char** argv) {
   uint32_t services = 0;
   uint32_t window = 1000;
   uint32_t extra = 20;
+  Values values = Values::kRandom;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string_view flag = argv[i];
+    if (flag == "--values") {
+      if (!ParseValues(argv[i + 1], &values)) {
+        services = 0;
+        break;
+      }
+      continue;
+    }
     const uint32_t value = static_cast<uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
     if (flag == "--services") {
       services = value;
@@ -116,7 +164,9 @@ int main(int argc, char** argv) {
     }
   }
   if (services == 0 || window == 0 || argc % 2 == 0) {
-    std::fprintf(stderr, "usage: memory_bench --services N [--window 1000] [--extra 20]\n");
+    std::fprintf(stderr,
+                 "usage: memory_bench --services N [--window 1000] [--extra 20] "
+                 "[--values random|seed|decimal]\n");
     return 2;
   }
 
@@ -155,9 +205,15 @@ int main(int argc, char** argv) {
       std::vector<driftwatch::IncomingSample> batch;
       batch.reserve(end - begin);
       for (uint32_t s = begin; s < end; ++s) {
-        batch.push_back(
-            {names[s],
-             {timestamp_ms, std::max(1.0, latency(random)), std::max(0.0, payload(random))}});
+        double latency_ms = std::max(1.0, latency(random));
+        double payload_kb = std::max(0.0, payload(random));
+        if (values == Values::kSeed) {
+          payload_kb = std::floor(payload_kb * 1024.0) / 1024.0;  // len(payload) / 1024
+        } else if (values == Values::kDecimal) {
+          latency_ms = ThreeDecimals(latency_ms);
+          payload_kb = ThreeDecimals(payload_kb);
+        }
+        batch.push_back({names[s], {timestamp_ms, latency_ms, payload_kb}});
       }
       for (;;) {
         std::vector<driftwatch::IncomingSample> attempt = batch;
@@ -188,12 +244,12 @@ int main(int argc, char** argv) {
     return (static_cast<double>(rss) - static_cast<double>(rss_names)) / services;
   };
   std::printf(
-      "{\"services\":%u,\"window\":%u,\"samples\":%llu,\"seconds\":%.3f,"
+      "{\"services\":%u,\"values\":\"%s\",\"window\":%u,\"samples\":%llu,\"seconds\":%.3f,"
       "\"engine_samples_per_second\":%.0f,\"full_windows\":%u,\"stable\":%u,"
       "\"rss_start_bytes\":%llu,\"rss_idle_bytes\":%llu,\"rss_full_bytes\":%llu,"
       "\"rss_trimmed_bytes\":%llu,\"bytes_per_service\":%.0f,\"bytes_per_service_trimmed\":%.0f,"
       "\"heap_bytes_per_service\":%.0f}\n",
-      services, window, static_cast<unsigned long long>(samples), seconds,
+      services, ValuesName(values), window, static_cast<unsigned long long>(samples), seconds,
       static_cast<double>(samples) / seconds, full_windows, stable,
       static_cast<unsigned long long>(rss_start), static_cast<unsigned long long>(rss_idle),
       static_cast<unsigned long long>(rss_full), static_cast<unsigned long long>(rss_trimmed),

@@ -16,7 +16,7 @@ constexpr double kLargestExactInteger = 9007199254740992.0;  // 2^53
 
 // Saved-state format: magic, version, then the fields in the order Save writes them.
 constexpr char kSaveMagic[4] = {'D', 'W', 'S', 'M'};
-constexpr uint32_t kSaveVersion = 1;
+constexpr uint32_t kSaveVersion = 2;  // 2: the window as BaselineWindow::Save's encoding
 
 // ---- JSON metadata ---------------------------------------------------------------------------
 
@@ -230,7 +230,7 @@ struct SavedMonitor {
   ServiceState state = ServiceState::kInsufficientData;
   uint64_t sample_count = 0;
   uint32_t entered_since_refresh = 0;
-  std::vector<Sample> window;
+  BaselineWindow window{0};
   Baseline baseline;
   std::vector<Sample> held_back;
   std::vector<std::pair<std::string, std::string>> triggers;  // name, saved bytes
@@ -238,7 +238,8 @@ struct SavedMonitor {
   std::optional<Transition> last_transition;
 };
 
-Status ParseSaved(std::string_view bytes, SavedMonitor* saved) {
+// The window is loaded with `window_capacity` (the configured window_size).
+Status ParseSaved(std::string_view bytes, uint32_t window_capacity, SavedMonitor* saved) {
   Status truncated = Status::Error("saved service state is truncated or corrupt");
   if (bytes.size() < sizeof kSaveMagic ||
       bytes.substr(0, sizeof kSaveMagic) != std::string_view(kSaveMagic, sizeof kSaveMagic)) {
@@ -256,8 +257,9 @@ Status ParseSaved(std::string_view bytes, SavedMonitor* saved) {
   saved->state = static_cast<ServiceState>(state);
   saved->sample_count = in.U64();
   saved->entered_since_refresh = in.U32();
-  saved->window.resize(in.Count(kSavedSampleBytes));
-  for (Sample& sample : saved->window) sample = in.SampleValue();
+  const std::string window = in.Text();
+  saved->window = BaselineWindow(window_capacity);
+  if (!in.failed() && !saved->window.Load(window)) return truncated;
   saved->baseline = ReadBaseline(in);
   saved->held_back.resize(in.Count(kSavedSampleBytes));
   for (Sample& sample : saved->held_back) sample = in.SampleValue();
@@ -497,8 +499,8 @@ Transition ServiceMonitor::Reset(int64_t timestamp_ms) {
 }
 
 // Replaces *out with the saved state. Layout (little-endian): "DWSM", u32 version, u8 state,
-// u64 sample_count, u32 entered_since_refresh, window (u32 count, samples oldest first), B,
-// held-back samples, u32 trigger count and per trigger (name, bytes), recovery (name, bytes),
+// u64 sample_count, u32 entered_since_refresh, window (u32 length, BaselineWindow::Save's bytes),
+// B, held-back samples, u32 trigger count and per trigger (name, bytes), recovery (name, bytes),
 // u8 has_last_transition and the transition.
 Status ServiceMonitor::Save(std::string* out) const {
   std::string bytes(kSaveMagic, sizeof kSaveMagic);
@@ -507,8 +509,9 @@ Status ServiceMonitor::Save(std::string* out) const {
   writer.U8(static_cast<uint8_t>(state_));
   writer.U64(sample_count_);
   writer.U32(entered_since_refresh_);
-  writer.U32(window_.size());
-  for (uint32_t i = 0; i < window_.size(); ++i) writer.SampleValue(window_.at(i));
+  std::string window;
+  window_.Save(&window);
+  writer.Text(window);
   WriteBaseline(writer, baseline_);
   writer.U32(static_cast<uint32_t>(held_back_.size()));
   for (const Sample& sample : held_back_) writer.SampleValue(sample);
@@ -547,7 +550,7 @@ Status ServiceMonitor::Save(std::string* out) const {
 
 Status ServiceMonitor::Restore(std::string_view bytes) {
   SavedMonitor saved;
-  Status status = ParseSaved(bytes, &saved);
+  Status status = ParseSaved(bytes, params_.window_size, &saved);
   if (!status.ok()) return status;
 
   // The saved detector states must belong to the detectors configured now, in the same order.
@@ -604,8 +607,7 @@ Status ServiceMonitor::Restore(std::string_view bytes) {
   state_ = saved.state;
   sample_count_ = saved.sample_count;
   entered_since_refresh_ = saved.entered_since_refresh;
-  window_.Clear();
-  for (const Sample& sample : saved.window) window_.Append(sample);  // keeps the newest if smaller
+  window_ = std::move(saved.window);  // Load kept the newest if the window is smaller now
   baseline_ = saved.baseline;
   held_back_ = std::move(saved.held_back);
   last_transition_ = std::move(saved.last_transition);

@@ -7,6 +7,9 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace driftwatch {
@@ -64,7 +67,7 @@ Sample At(int64_t timestamp_ms, double latency_ms, double payload_kb = kNoPayloa
 
 std::vector<double> Latencies(const BaselineWindow& window) {
   std::vector<double> values;
-  for (uint32_t i = 0; i < window.size(); ++i) values.push_back(window.at(i).latency_ms);
+  for (const Sample& sample : window.Samples()) values.push_back(sample.latency_ms);
   return values;
 }
 
@@ -174,7 +177,7 @@ TEST(BaselineWindowTest, LargeWrappedWindowMatchesNumpy) {
   EXPECT_EQ(other.p99_latency, 141.42999999999998);
 }
 
-// ---- the compact encoding: the window's contents and statistics never change -----------------
+// ---- the encoding: the window's contents and statistics never change ---------------------------
 
 uint64_t Bits(double value) { return std::bit_cast<uint64_t>(value); }
 
@@ -184,11 +187,80 @@ void ExpectSameSample(const Sample& actual, const Sample& expected) {
   EXPECT_EQ(Bits(actual.payload_kb), Bits(expected.payload_kb));
 }
 
+// The window holds exactly `expected`, bit for bit.
+void ExpectContains(const BaselineWindow& window, const std::vector<Sample>& expected) {
+  const std::vector<Sample> samples = window.Samples();
+  ASSERT_EQ(window.size(), samples.size());
+  ASSERT_EQ(samples.size(), expected.size());
+  for (size_t i = 0; i < samples.size(); ++i) ExpectSameSample(samples[i], expected[i]);
+}
+
 // The window holds exactly the last window.size() of `appended`, bit for bit.
 void ExpectHolds(const BaselineWindow& window, const std::vector<Sample>& appended) {
   ASSERT_LE(window.size(), appended.size());
-  const size_t first = appended.size() - window.size();
-  for (uint32_t i = 0; i < window.size(); ++i) ExpectSameSample(window.at(i), appended[first + i]);
+  ExpectContains(window, std::vector<Sample>(appended.end() - window.size(), appended.end()));
+}
+
+// The samples of `appended` with timestamp_ms >= cutoff_ms, in order.
+std::vector<Sample> NotOlderThan(const std::vector<Sample>& appended, int64_t cutoff_ms) {
+  std::vector<Sample> kept;
+  for (const Sample& sample : appended) {
+    if (sample.timestamp_ms >= cutoff_ms) kept.push_back(sample);
+  }
+  return kept;
+}
+
+// Mean and sample standard deviation of plain doubles, summed the way Compute documents it: four
+// interleaved partial sums, (s0 + s1) + (s2 + s3).
+template <typename F>
+double ReferenceSum(const std::vector<double>& values, F f) {
+  double partial[4] = {0.0, 0.0, 0.0, 0.0};
+  const size_t whole = values.size() / 4 * 4;
+  for (size_t i = 0; i < values.size(); ++i) partial[i < whole ? i % 4 : 0] += f(values[i]);
+  return (partial[0] + partial[1]) + (partial[2] + partial[3]);
+}
+
+void ReferenceMoments(const std::vector<double>& values, double* mean, double* stddev) {
+  *mean = 0.0;
+  *stddev = 0.0;
+  if (values.empty()) return;
+  const double n = static_cast<double>(values.size());
+  *mean = ReferenceSum(values, [](double x) { return x; }) / n;
+  if (values.size() < 2) return;
+  const double m = *mean;
+  *stddev = std::sqrt(ReferenceSum(values, [m](double x) { return (x - m) * (x - m); }) / (n - 1));
+}
+
+// numpy's linear percentile on a sorted copy.
+double ReferencePercentile(std::vector<double> values, double q) {
+  std::sort(values.begin(), values.end());
+  const double virtual_index = static_cast<double>(values.size() - 1) * (q / 100.0);
+  if (virtual_index >= static_cast<double>(values.size() - 1)) return values.back();
+  const size_t lower = static_cast<size_t>(std::floor(virtual_index));
+  const double t = virtual_index - std::floor(virtual_index);
+  const double a = values[lower];
+  const double b = values[lower + 1];
+  return t >= 0.5 ? b - (b - a) * (1.0 - t) : a + (b - a) * t;
+}
+
+// B of `samples` from a plain std::vector<double> of their values.
+Baseline ReferenceBaseline(const std::vector<Sample>& samples) {
+  std::vector<double> latencies;
+  std::vector<double> payloads;
+  for (const Sample& sample : samples) {
+    latencies.push_back(sample.latency_ms);
+    if (!std::isnan(sample.payload_kb)) payloads.push_back(sample.payload_kb);
+  }
+  Baseline b;
+  b.valid = true;
+  b.sample_count = static_cast<uint32_t>(samples.size());
+  ReferenceMoments(latencies, &b.mean_latency, &b.stddev_latency);
+  b.p50_latency = ReferencePercentile(latencies, 50);
+  b.p95_latency = ReferencePercentile(latencies, 95);
+  b.p99_latency = ReferencePercentile(latencies, 99);
+  b.has_payload = !payloads.empty();
+  ReferenceMoments(payloads, &b.mean_payload, &b.stddev_payload);
+  return b;
 }
 
 void ExpectSameBaseline(const Baseline& actual, const Baseline& expected) {
@@ -201,139 +273,331 @@ void ExpectSameBaseline(const Baseline& actual, const Baseline& expected) {
   }
 }
 
-// Values with three decimals, as a client sending "%.3f" produces them; every 7th has no payload.
-std::vector<Sample> ThreeDecimalSamples(size_t count, int64_t first_ms) {
+class Random {
+ public:
+  explicit Random(uint64_t seed) : state_(seed) {}
+  uint64_t Next() {
+    state_ = state_ * 6364136223846793005u + 1442695040888963407u;
+    uint64_t mixed = state_ ^ (state_ >> 29);
+    mixed *= 0xbf58476d1ce4e5b9u;
+    return mixed ^ (mixed >> 32);
+  }
+  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1p-53; }
+  double Normal(double mean, double stddev) {  // Box-Muller
+    const double u = 1.0 - Uniform();
+    return mean + stddev * std::sqrt(-2.0 * std::log(u)) * std::cos(6.283185307179586 * Uniform());
+  }
+
+ private:
+  uint64_t state_;
+};
+
+enum class Values { kSeed, kDecimal, kRandom };
+
+// What clients send: kSeed like the README's client (latency a full-precision double, payload
+// whole bytes / 1024), kDecimal values printed with three decimals and parsed back, kRandom
+// full-precision doubles for both. Every 7th sample has no payload.
+std::vector<Sample> ClientSamples(Values values, size_t count, int64_t first_ms, uint64_t seed) {
+  Random random(seed);
   std::vector<Sample> samples;
-  uint64_t state = 12345;
-  auto next = [&state](uint32_t modulus) {
-    state = state * 6364136223846793005u + 1442695040888963407u;
-    return static_cast<double>((state >> 33) % modulus);
-  };
   for (size_t i = 0; i < count; ++i) {
-    const double latency_ms = (50000.0 + next(200000)) / 1000.0;  // 50.000 .. 249.999
-    const double payload_kb = i % 7 == 0 ? kNoPayload : next(5000) / 1000.0;
-    samples.push_back(At(first_ms + static_cast<int64_t>(i) * 100, latency_ms, payload_kb));
+    double latency_ms = std::max(1.0, random.Normal(150.0, 25.0));
+    double payload_kb = std::max(0.0, random.Normal(2.45, 0.76));
+    if (values == Values::kSeed) {
+      payload_kb = std::floor(payload_kb * 1024.0) / 1024.0;
+    } else if (values == Values::kDecimal) {
+      latency_ms = std::round(latency_ms * 1000.0) / 1000.0;
+      payload_kb = std::round(payload_kb * 1000.0) / 1000.0;
+    }
+    samples.push_back(At(first_ms + static_cast<int64_t>(i) * 100 + static_cast<int64_t>(i % 5),
+                         latency_ms, i % 7 == 3 ? kNoPayload : payload_kb));
   }
   return samples;
 }
 
-// The same samples held as full Samples: a first sample that cannot be encoded switches the window
-// to them, and eviction then removes it (eviction never switches back).
-BaselineWindow FullLayoutWindow(uint32_t capacity, const std::vector<Sample>& samples) {
-  BaselineWindow window(capacity);
-  window.Append(At(samples.front().timestamp_ms - 1, 0.1 + 0.2));
-  for (const Sample& sample : samples) window.Append(sample);
-  window.EvictOlderThan(samples.front().timestamp_ms);
-  return window;
-}
-
-TEST(BaselineWindowCompactTest, ThreeDecimalValuesStayCompactWithIdenticalResults) {
-  const std::vector<Sample> samples = ThreeDecimalSamples(999, 1'700'000'000'000);
-  BaselineWindow compact(1000);
-  for (const Sample& sample : samples) compact.Append(sample);
-  EXPECT_TRUE(compact.compact());
-  ExpectHolds(compact, samples);
-
-  const BaselineWindow full = FullLayoutWindow(1000, samples);
-  ASSERT_FALSE(full.compact());
-  ASSERT_EQ(full.size(), samples.size());
-  ExpectHolds(full, samples);
-  ExpectSameBaseline(compact.Compute(1), full.Compute(1));
-  EXPECT_EQ(compact.NewestTimestamp(), full.NewestTimestamp());
-}
-
-TEST(BaselineWindowCompactTest, AValueThatDoesNotRoundTripSwitchesToTheFullLayout) {
-  const double kOutOfReach = 4294967.295;  // its thousandths are the no-payload marker
-  for (const Sample& odd :
-       {At(5, 0.1 + 0.2), At(5, 1e10), At(5, 150.1234), At(5, -0.0), At(5, 1.0, -0.0),
-        At(5, 1.0, 2.0000001), At(5, 1.0, kOutOfReach), At(5, 1.0, -std::nan(""))}) {
-    std::vector<Sample> samples = ThreeDecimalSamples(300, 1'000);
-    BaselineWindow window(200);
-    for (size_t i = 0; i < 150; ++i) window.Append(samples[i]);
-    EXPECT_TRUE(window.compact());
-    const Baseline before = window.Compute(1);
-    samples.insert(samples.begin() + 150, odd);
-    window.Append(odd);
-    EXPECT_FALSE(window.compact()) << odd.latency_ms << " " << odd.payload_kb;
-    samples.resize(151);
-    ExpectHolds(window, samples);
-    // The samples that were there before are unchanged by the switch.
-    window.EvictOlderThan(6);
-    EXPECT_EQ(window.size(), 150u);
-    ExpectSameBaseline(window.Compute(1), before);
-  }
-}
-
-TEST(BaselineWindowCompactTest, ReturnsToCompactOnceTheOddValueHasLeft) {
-  const std::vector<Sample> samples = ThreeDecimalSamples(400, 1'000);
-  BaselineWindow window(100);
-  window.Append(At(0, 0.1 + 0.2));
-  EXPECT_FALSE(window.compact());
-  for (const Sample& sample : samples) window.Append(sample);
-  EXPECT_TRUE(window.compact());
-  ExpectHolds(window, samples);
-  const std::vector<Sample> last(samples.end() - 100, samples.end());
-  const BaselineWindow full = FullLayoutWindow(1000, last);
-  ASSERT_FALSE(full.compact());
-  ExpectSameBaseline(window.Compute(1), full.Compute(1));
-}
-
-TEST(BaselineWindowCompactTest, TimestampsMoreThan24DaysApartUseTheFullLayout) {
-  constexpr int64_t kDayMs = 24 * 3600 * 1000;
-  std::vector<Sample> samples = {At(1'700'000'000'000, 1.5, 2.5),
-                                 At(1'700'000'000'000 + 30 * kDayMs, 2.5, 3.5),
-                                 At(1'700'000'000'000 - 30 * kDayMs, 3.5)};
-  BaselineWindow window(10);
-  window.Append(samples[0]);
-  window.Append(samples[1]);
-  EXPECT_FALSE(window.compact());
-  window.Append(samples[2]);
-  ExpectHolds(window, samples);
-  EXPECT_EQ(window.NewestTimestamp(), samples[1].timestamp_ms);
-  window.EvictOlderThan(samples[1].timestamp_ms);
-  ExpectHolds(window, {samples[1]});
-}
-
-TEST(BaselineWindowCompactTest, ExtremeTimestampsAreKeptExactly) {
-  const std::vector<Sample> samples = {At(std::numeric_limits<int64_t>::max(), 1.0),
-                                       At(std::numeric_limits<int64_t>::min(), 2.0), At(0, 3.0)};
-  BaselineWindow window(10);
-  for (const Sample& sample : samples) window.Append(sample);
-  ExpectHolds(window, samples);
-  EXPECT_EQ(window.NewestTimestamp(), std::numeric_limits<int64_t>::max());
-}
-
-TEST(BaselineWindowCompactTest, AWindowThatMovesOnForMonthsStaysCompact) {
-  constexpr int64_t kHourMs = 3600 * 1000;
-  BaselineWindow window(100);  // about four days of hourly samples
+// Doubles of every kind the encoding distinguishes, and timestamps anywhere in int64.
+std::vector<Sample> ArbitrarySamples(size_t count, uint64_t seed) {
+  Random random(seed);
+  const double specials[] = {0.0,
+                             -0.0,
+                             std::numeric_limits<double>::denorm_min(),
+                             std::numeric_limits<double>::min() / 3.0,  // subnormal
+                             std::numeric_limits<double>::max(),
+                             1e300,
+                             -1e-300,
+                             std::numeric_limits<double>::infinity(),
+                             4294967.295,
+                             18446744073709551616.0 / 1000.0,  // k / 1000 past uint64
+                             0.1 + 0.2,
+                             1.0 / 4096.0,
+                             3.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0};
+  const int64_t extremes[] = {std::numeric_limits<int64_t>::min(),
+                              std::numeric_limits<int64_t>::max(), 0, -1, 1'700'000'000'000};
+  auto value = [&](uint64_t kind) {
+    switch (kind % 6) {
+      case 0: {  // random bits (no NaN)
+        const double x = std::bit_cast<double>(random.Next());
+        return std::isnan(x) ? 1.5 : x;
+      }
+      case 1:
+        return specials[random.Next() % std::size(specials)];
+      case 2:
+        return static_cast<double>(random.Next() % 10'000'000) / 1000.0;  // three decimals
+      case 3:
+        return static_cast<double>(random.Next() % 10'000'000) / 1024.0;
+      case 4:
+        return random.Uniform() * 300.0;  // full precision, in range
+      default:
+        return static_cast<double>(random.Next() >> 11);  // a large integer
+    }
+  };
   std::vector<Sample> samples;
-  for (int64_t hour = 0; hour < 24 * 90; ++hour) {
-    samples.push_back(At(-5 * 24 * kHourMs + hour * kHourMs, static_cast<double>(hour % 97)));
-    window.Append(samples.back());
-    ASSERT_TRUE(window.compact()) << hour;
+  int64_t timestamp_ms = 0;
+  for (size_t i = 0; i < count; ++i) {
+    switch (random.Next() % 5) {
+      case 0:
+        timestamp_ms = extremes[random.Next() % std::size(extremes)];
+        break;
+      case 1:
+        timestamp_ms = static_cast<int64_t>(random.Next());
+        break;
+      default:  // moves a little, either way (wrapping around at the extremes)
+        timestamp_ms =
+            static_cast<int64_t>(static_cast<uint64_t>(timestamp_ms) + random.Next() % 2001 - 500);
+        break;
+    }
+    const uint64_t kind = random.Next();
+    samples.push_back(At(timestamp_ms, value(kind), kind % 4 == 0 ? kNoPayload : value(kind >> 8)));
   }
-  ExpectHolds(window, samples);
-  EXPECT_EQ(window.NewestTimestamp(), samples.back().timestamp_ms);
+  return samples;
 }
 
-TEST(BaselineWindowCompactTest, TheRingGrowsAsItFills) {
-  BaselineWindow window(1000);
-  EXPECT_EQ(window.allocated(), 0u);
-  const std::vector<Sample> samples = ThreeDecimalSamples(1500, 0);
-  for (size_t i = 0; i < 10; ++i) window.Append(samples[i]);
-  EXPECT_LE(window.allocated(), 16u);
-  for (size_t i = 10; i < 300; ++i) window.Append(samples[i]);
-  EXPECT_LT(window.allocated(), 1000u);
-  EXPECT_GE(window.allocated(), 300u);
-  window.EvictOlderThan(samples[100].timestamp_ms);
-  std::vector<Sample> kept(samples.begin() + 100, samples.begin() + 300);
-  for (size_t i = 300; i < 1500; ++i) {
-    window.Append(samples[i]);
-    kept.push_back(samples[i]);
+TEST(BaselineWindowEncodingTest, ArbitraryDoublesAndTimestampsComeBackBitForBit) {
+  for (const uint32_t capacity : {1u, 2u, 7u, 100u}) {
+    const std::vector<Sample> samples = ArbitrarySamples(2000, capacity);
+    BaselineWindow window(capacity);
+    std::vector<Sample> appended;
+    for (const Sample& sample : samples) {
+      window.Append(sample);
+      appended.push_back(sample);
+      ASSERT_EQ(window.size(), std::min<size_t>(appended.size(), capacity));
+      if (appended.size() % 37 == 0) ExpectHolds(window, appended);
+      if (::testing::Test::HasFailure()) return;
+    }
+    ExpectHolds(window, appended);
+    int64_t newest = std::numeric_limits<int64_t>::min();
+    for (const Sample& sample : window.Samples()) newest = std::max(newest, sample.timestamp_ms);
+    EXPECT_EQ(window.NewestTimestamp(), newest);
   }
-  EXPECT_EQ(window.allocated(), 1000u);
-  EXPECT_EQ(window.size(), 1000u);
-  ExpectHolds(window, kept);
+}
+
+TEST(BaselineWindowEncodingTest, FifoOverManyWrapsKeepsTheLastSamples) {
+  for (const Values values : {Values::kSeed, Values::kDecimal, Values::kRandom}) {
+    const std::vector<Sample> samples = ClientSamples(values, 25'000, 1'700'000'000'000, 3);
+    BaselineWindow window(1000);
+    std::vector<Sample> appended;
+    for (const Sample& sample : samples) {
+      window.Append(sample);
+      appended.push_back(sample);
+      if (appended.size() % 997 == 0) ExpectHolds(window, appended);
+    }
+    ExpectHolds(window, appended);
+    EXPECT_EQ(window.NewestTimestamp(), samples.back().timestamp_ms);
+    ExpectSameBaseline(window.Compute(1),
+                       ReferenceBaseline(std::vector<Sample>(samples.end() - 1000, samples.end())));
+  }
+}
+
+TEST(BaselineWindowEncodingTest, ComputeMatchesAPlainVectorOfTheSameValues) {
+  for (const Values values : {Values::kSeed, Values::kDecimal, Values::kRandom}) {
+    for (const size_t count : {1, 2, 3, 5, 100, 999, 1000, 1003}) {
+      const std::vector<Sample> samples = ClientSamples(values, count, 5'000, count);
+      BaselineWindow window(1000);
+      for (const Sample& sample : samples) window.Append(sample);
+      const std::vector<Sample> held(samples.end() - window.size(), samples.end());
+      ExpectSameBaseline(window.Compute(1), ReferenceBaseline(held));
+    }
+  }
+  const std::vector<Sample> arbitrary = ArbitrarySamples(500, 11);
+  std::vector<Sample> finite;
+  for (const Sample& sample : arbitrary) {
+    if (std::isfinite(sample.latency_ms) && std::fabs(sample.latency_ms) < 1e150 &&
+        !(std::fabs(sample.payload_kb) >= 1e150)) {
+      finite.push_back(sample);
+    }
+  }
+  BaselineWindow window(1000);
+  for (const Sample& sample : finite) window.Append(sample);
+  ExpectSameBaseline(window.Compute(1), ReferenceBaseline(finite));
+}
+
+TEST(BaselineWindowEncodingTest, NoPayloadMixedWithPayloads) {
+  BaselineWindow window(50);
+  std::vector<Sample> appended;
+  Random random(5);
+  for (int i = 0; i < 400; ++i) {
+    // Runs of absent payloads between present ones of every form.
+    const bool absent = (i / 3) % 2 == 0;
+    const double payload = i % 3 == 0   ? 0.1 * i
+                           : i % 3 == 1 ? i / 1024.0
+                                        : static_cast<double>(i) / 1000.0;
+    appended.push_back(At(i, random.Uniform() * 200.0, absent ? kNoPayload : payload));
+    window.Append(appended.back());
+  }
+  ExpectHolds(window, appended);
+  ExpectSameBaseline(window.Compute(1),
+                     ReferenceBaseline(std::vector<Sample>(appended.end() - 50, appended.end())));
+  BaselineWindow none(10);
+  for (int i = 0; i < 30; ++i) none.Append(At(i, i));
+  EXPECT_FALSE(none.Compute(1).has_payload);
+}
+
+TEST(BaselineWindowEncodingTest, EvictionInTheMiddleWithTimestampsInOrderAndOutOfOrder) {
+  for (const bool in_order : {true, false}) {
+    std::vector<Sample> samples = ClientSamples(Values::kSeed, 1700, 1'000'000, 9);
+    if (!in_order) {
+      Random random(4);
+      for (Sample& sample : samples) {
+        sample.timestamp_ms += static_cast<int64_t>(random.Next() % 100'000);
+      }
+    }
+    BaselineWindow window(1000);
+    for (const Sample& sample : samples) window.Append(sample);
+    std::vector<Sample> expected(samples.end() - 1000, samples.end());
+    ExpectContains(window, expected);
+    const int64_t cutoff_ms = expected[600].timestamp_ms;
+    window.EvictOlderThan(cutoff_ms);
+    expected = NotOlderThan(expected, cutoff_ms);
+    ASSERT_LT(expected.size(), 1000u);
+    ASSERT_GT(expected.size(), 300u);
+    ExpectContains(window, expected);
+    ExpectSameBaseline(window.Compute(1), ReferenceBaseline(expected));
+    // The window fills up again from there.
+    for (int i = 0; i < 1500; ++i) {
+      expected.push_back(At(samples.back().timestamp_ms + i, 100.0 + i * 0.001, i / 1024.0));
+      window.Append(expected.back());
+    }
+    ExpectHolds(window, expected);
+    EXPECT_EQ(window.NewestTimestamp(), expected.back().timestamp_ms);
+    // Evicting nothing changes nothing; evicting everything empties the window.
+    window.EvictOlderThan(std::numeric_limits<int64_t>::min());
+    ExpectHolds(window, expected);
+    window.EvictOlderThan(std::numeric_limits<int64_t>::max());
+    EXPECT_EQ(window.size(), 0u);
+    EXPECT_EQ(window.allocated_bytes(), 0u);
+  }
+}
+
+TEST(BaselineWindowEncodingTest, ExtremeTimestampsOutOfOrder) {
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  const std::vector<Sample> samples = {At(kMax, 1.0),      At(kMin, 2.0, 0.5), At(0, 3.0),
+                                       At(kMax, 4.0),      At(kMax - 1, 5.0),  At(kMin + 1, 6.0),
+                                       At(kMin, 7.0, 1.0), At(-1, 8.0)};
+  BaselineWindow window(10);
+  for (const Sample& sample : samples) window.Append(sample);
+  ExpectHolds(window, samples);
+  EXPECT_EQ(window.NewestTimestamp(), kMax);
+  window.EvictOlderThan(0);
+  ExpectContains(window, NotOlderThan(samples, 0));
+  EXPECT_EQ(window.NewestTimestamp(), kMax);
+  window.EvictOlderThan(kMax);
+  ExpectContains(window, {samples[0], samples[3]});
+}
+
+// The encoded form of a window: what the ring holds and what a snapshot stores.
+std::string SavedWindow(const BaselineWindow& window) {
+  std::string bytes;
+  window.Save(&bytes);
+  return bytes;
+}
+
+TEST(BaselineWindowEncodingTest, SaveAndLoadRoundTrip) {
+  const std::vector<Sample> samples = ArbitrarySamples(1500, 21);
+  for (const size_t count : {0, 1, 2, 500, 1500}) {
+    BaselineWindow original(1000);
+    std::vector<Sample> appended(samples.begin(), samples.begin() + count);
+    for (const Sample& sample : appended) original.Append(sample);
+    const std::string bytes = SavedWindow(original);
+
+    BaselineWindow restored(1000);
+    restored.Append(At(1, 2.0));  // replaced
+    ASSERT_TRUE(restored.Load(bytes));
+    ExpectContains(restored, original.Samples());
+    EXPECT_EQ(SavedWindow(restored), bytes);
+    EXPECT_EQ(restored.NewestTimestamp(), original.NewestTimestamp());
+    // Both go on the same way.
+    for (int i = 0; i < 700; ++i) {
+      const Sample next = At(2'000'000 + i, i * 0.25, i % 2 ? kNoPayload : i / 1000.0);
+      original.Append(next);
+      restored.Append(next);
+      appended.push_back(next);
+    }
+    ExpectHolds(restored, appended);
+    EXPECT_EQ(SavedWindow(restored), SavedWindow(original));
+
+    // A smaller window keeps the newest samples.
+    BaselineWindow smaller(7);
+    ASSERT_TRUE(smaller.Load(bytes));
+    ExpectHolds(smaller, std::vector<Sample>(appended.begin(), appended.begin() + count));
+  }
+}
+
+TEST(BaselineWindowEncodingTest, LoadRefusesWhatSaveDidNotWrite) {
+  const std::vector<Sample> samples = ClientSamples(Values::kRandom, 300, 77, 2);
+  BaselineWindow original(1000);
+  for (const Sample& sample : samples) original.Append(sample);
+  const std::string bytes = SavedWindow(original);
+
+  BaselineWindow target(1000);
+  for (const Sample& sample : ClientSamples(Values::kDecimal, 20, 5, 5)) target.Append(sample);
+  const std::string before = SavedWindow(target);
+  std::vector<std::string> corrupt = {bytes + "!", std::string(3, '\0'), std::string(5, '\0')};
+  for (size_t size = 0; size < bytes.size(); ++size) corrupt.push_back(bytes.substr(0, size));
+  std::string bad_flag = bytes;
+  bad_flag[4 + 32] = 2;
+  corrupt.push_back(bad_flag);
+  std::string huge_count = bytes;
+  huge_count[3] = 0x7f;
+  corrupt.push_back(huge_count);
+  std::string long_varint = bytes.substr(0, 4 + 33);
+  long_varint[0] = 2;
+  long_varint[1] = long_varint[2] = long_varint[3] = 0;
+  long_varint += std::string(1, '\x03') + std::string(12, '\xff');  // a timestamp varint > 10 bytes
+  corrupt.push_back(long_varint);
+  for (const std::string& data : corrupt) {
+    // A heap block of exactly this size, so that the sanitizers see any read past it.
+    const std::vector<char> exact(data.begin(), data.end());
+    EXPECT_FALSE(target.Load(std::string_view(exact.data(), exact.size()))) << data.size();
+    EXPECT_EQ(SavedWindow(target), before);
+  }
+  // An empty window is a valid one.
+  EXPECT_TRUE(target.Load(SavedWindow(BaselineWindow(5))));
+  EXPECT_EQ(target.size(), 0u);
+}
+
+TEST(BaselineWindowEncodingTest, CostsWhatItsValuesNeed) {
+  // Per sample, in a full 1000-sample window (control byte; the timestamp, here 0-1 bytes; a
+  // full-precision latency 7 bytes, three decimals 3; a payload of whole bytes 2, three decimals
+  // 2, full precision 7), plus the ring's slack.
+  const std::pair<Values, size_t> budgets[] = {
+      {Values::kSeed, 12'000}, {Values::kDecimal, 8'000}, {Values::kRandom, 17'500}};
+  for (const auto& [values, budget] : budgets) {
+    const std::vector<Sample> samples = ClientSamples(values, 5000, 1'700'000'000'000, 8);
+    BaselineWindow window(1000);
+    EXPECT_EQ(window.allocated_bytes(), 0u);
+    for (size_t i = 0; i < 10; ++i) window.Append(samples[i]);
+    EXPECT_LE(window.allocated_bytes(), 300u);  // a young window costs what it holds
+    for (size_t i = 10; i < samples.size(); ++i) window.Append(samples[i]);
+    EXPECT_LE(window.allocated_bytes(), budget);
+    EXPECT_GE(window.allocated_bytes(), budget / 3);
+    // Once most of it is evicted, most of the memory goes back.
+    window.EvictOlderThan(samples[samples.size() - 100].timestamp_ms);
+    EXPECT_EQ(window.size(), 100u);
+    EXPECT_LE(window.allocated_bytes(), budget / 5);
+    window.Clear();
+    EXPECT_EQ(window.allocated_bytes(), 0u);
+  }
 }
 
 // The selection against a full sort with the same interpolation, on data with many ties.

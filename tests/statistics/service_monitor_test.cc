@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -165,9 +166,7 @@ TEST_F(ServiceMonitorTest, FifthConsecutiveSevereSampleFiresAndNoneEntersTheWind
   // The onset of a drift never widens the baseline.
   EXPECT_EQ(monitor.held_back_count(), 0u);
   ASSERT_EQ(monitor.window().size(), 100u);
-  for (uint32_t i = 0; i < monitor.window().size(); ++i) {
-    EXPECT_LE(monitor.window().at(i).latency_ms, 110.0);
-  }
+  for (const Sample& sample : monitor.window().Samples()) EXPECT_LE(sample.latency_ms, 110.0);
 }
 
 TEST_F(ServiceMonitorTest, ANormalSampleBreaksTheSevereRunAndReleasesHeldBackSamplesInOrder) {
@@ -180,8 +179,9 @@ TEST_F(ServiceMonitorTest, ANormalSampleBreaksTheSevereRunAndReleasesHeldBackSam
   EXPECT_EQ(monitor.held_back_count(), 0u);
   ASSERT_EQ(monitor.window().size(), 105u);
   const std::vector<double> expected = {150.0, 151.0, 152.0, 153.0, kNormal};
+  const std::vector<Sample> window = monitor.window().Samples();
   for (uint32_t i = 0; i < expected.size(); ++i) {
-    const Sample& entered = monitor.window().at(100 + i);
+    const Sample& entered = window[100 + i];
     EXPECT_EQ(entered.latency_ms, expected[i]);
     EXPECT_EQ(entered.timestamp_ms, first_held_ms + i * kSampleSpacingMs);
   }
@@ -512,10 +512,12 @@ void ExpectSameMonitor(const ServiceMonitor& a, const ServiceMonitor& b) {
   ExpectSameBaseline(a.baseline(), b.baseline());
   ExpectSameTransition(a.last_transition(), b.last_transition());
   ASSERT_EQ(a.window().size(), b.window().size());
+  const std::vector<Sample> a_window = a.window().Samples();
+  const std::vector<Sample> b_window = b.window().Samples();
   for (uint32_t i = 0; i < a.window().size(); ++i) {
-    EXPECT_EQ(a.window().at(i).timestamp_ms, b.window().at(i).timestamp_ms);
-    EXPECT_EQ(a.window().at(i).latency_ms, b.window().at(i).latency_ms);
-    EXPECT_EQ(std::isnan(a.window().at(i).payload_kb), std::isnan(b.window().at(i).payload_kb));
+    EXPECT_EQ(a_window[i].timestamp_ms, b_window[i].timestamp_ms);
+    EXPECT_EQ(a_window[i].latency_ms, b_window[i].latency_ms);
+    EXPECT_EQ(std::isnan(a_window[i].payload_kb), std::isnan(b_window[i].payload_kb));
   }
   EXPECT_EQ(Saved(a), Saved(b));  // includes the detector states and the refresh count
 }
@@ -588,6 +590,47 @@ TEST_F(ServiceMonitorSaveTest, RoundTripInDriftDetectedHalfwayToRecovery) {
   EXPECT_GE(ExpectSameFuture(monitor, future), 3);
 }
 
+// A full window of full-precision latencies and payloads of whole bytes / 1024, as the README's
+// client sends them: the snapshot stores the window's encoding, well under the 24 bytes per sample
+// of plain samples, and comes back bit for bit, also into a smaller window.
+TEST_F(ServiceMonitorSaveTest, RoundTripOfAFullWindowOfFullPrecisionValues) {
+  ServiceMonitor monitor(params_, detectors_);
+  std::vector<Sample> entered;
+  for (int i = 0; i < 1200; ++i) {
+    const double latency_ms = 100.0 + 5.0 * std::sin(i * 0.7) + 1.0 / (3.0 + i);
+    const double payload_kb = i % 2 == 0 ? (2000.0 + i % 500) / 1024.0 : kNoPayload;
+    const Sample sample = Next(latency_ms, payload_kb);
+    const ProcessResult result = monitor.Process(sample);
+    ASSERT_TRUE(i == 99 || !result.transition) << i;  // the 100th establishes the baseline
+    entered.push_back(sample);
+  }
+  ASSERT_EQ(monitor.state(), ServiceState::kStable);
+  ASSERT_EQ(monitor.window().size(), params_.window_size);
+  const std::string bytes = Saved(monitor);
+  EXPECT_LT(bytes.size(), params_.window_size * 12u);
+
+  std::vector<double> future;
+  for (int i = 0; i < 120; ++i) future.push_back(100.0 + 4.0 * std::cos(i * 0.3));
+  EXPECT_EQ(ExpectSameFuture(monitor, future), 0);
+
+  BaselineParams smaller_params = params_;
+  smaller_params.window_size = 300;
+  smaller_params.min_samples = 100;
+  ServiceMonitor smaller(smaller_params, detectors_);
+  const Status status = smaller.Restore(bytes);
+  ASSERT_TRUE(status.ok()) << status.message();
+  const std::vector<Sample> kept = smaller.window().Samples();
+  ASSERT_EQ(kept.size(), 300u);
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const Sample& expected = entered[entered.size() - 300 + i];
+    EXPECT_EQ(kept[i].timestamp_ms, expected.timestamp_ms);
+    EXPECT_EQ(std::bit_cast<uint64_t>(kept[i].latency_ms),
+              std::bit_cast<uint64_t>(expected.latency_ms));
+    EXPECT_EQ(std::bit_cast<uint64_t>(kept[i].payload_kb),
+              std::bit_cast<uint64_t>(expected.payload_kb));
+  }
+}
+
 TEST_F(ServiceMonitorSaveTest, RestoreRefusesGarbageAndLeavesTheMonitorUnchanged) {
   ServiceMonitor source(params_, detectors_);
   Establish(source);
@@ -599,7 +642,7 @@ TEST_F(ServiceMonitorSaveTest, RestoreRefusesGarbageAndLeavesTheMonitorUnchanged
   const std::string before = Saved(target);
 
   std::string wrong_version = bytes;
-  wrong_version[4] = 2;
+  wrong_version[4] = 1;  // the first format, which stored the window as 24-byte samples
   std::string bad_state = bytes;
   bad_state[8] = 7;
   std::vector<std::string> corrupt = {"", "hello", "DWSM", wrong_version, bad_state, bytes + "!"};
@@ -610,7 +653,7 @@ TEST_F(ServiceMonitorSaveTest, RestoreRefusesGarbageAndLeavesTheMonitorUnchanged
     EXPECT_FALSE(status.message().empty());
     EXPECT_EQ(Saved(target), before);
   }
-  EXPECT_NE(target.Restore(wrong_version).message().find("version 2"), std::string::npos);
+  EXPECT_NE(target.Restore(wrong_version).message().find("version 1"), std::string::npos);
   EXPECT_EQ(target.state(), ServiceState::kInsufficientData);
   EXPECT_EQ(target.sample_count(), 3u);
 }
