@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "core/storage_writer.h"
+#include "core/thread_name.h"
 #include "core/timestamp.h"
 
 namespace driftwatch {
@@ -48,8 +49,8 @@ struct ServiceEntry {
 
 namespace {
 
-// An accepted submission whose caller waits for its commit (durable ingest), shared by its samples
-// until they are committed: the last of them to be settled reports.
+// An accepted submission whose caller waits for its commit (durable ingest), shared by its
+// samples until they are committed: the last of them to be settled reports.
 struct PendingCommit {
   PendingCommit(uint64_t samples, Engine::CommitCallback callback)
       : uncommitted(samples), done(std::move(callback)) {}
@@ -333,8 +334,13 @@ void Engine::Start() {
   if (impl.started) return;
   impl.started = true;
   impl.writer.Start();
-  for (Shard& shard : impl.shards)
-    shard.worker = std::thread([&impl, &shard] { impl.Work(shard); });
+  for (size_t index = 0; index < impl.shards.size(); ++index) {
+    Shard& shard = impl.shards[index];
+    shard.worker = std::thread([&impl, &shard, index] {
+      NameThisThread("dw-engine-" + std::to_string(index));
+      impl.Work(shard);
+    });
+  }
   impl.accepting = true;
 }
 

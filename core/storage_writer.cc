@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <utility>
 
+#include "core/thread_name.h"
+
 namespace driftwatch {
 namespace {
 
@@ -33,7 +35,10 @@ void StorageWriter::Start() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (thread_.joinable() || stopping_) return;
   next_purge_ = Clock::now() + std::min(kFirstPurgeDelay, milliseconds(options_.purge_interval_ms));
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread("dw-writer");
+    Run();
+  });
 }
 
 bool StorageWriter::Stop(std::chrono::milliseconds deadline) {
