@@ -33,6 +33,15 @@ TARGET_PER_SERVICE_KB = 16.0
 TARGET_DISK_MB_PER_10K = 0.4
 
 MAIN_SERVICES = 100
+# bench/memory_bench.cc --values: seed = the seed README's example client (full-precision latency,
+# payload = bytes / 1024); decimal = values sent with three decimals; random = full-precision
+# doubles for both, the worst case.
+MEMORY_VALUE_KINDS = ("seed", "decimal", "random")
+MEMORY_VALUE_LABELS = {
+    "seed": "latency a full-precision double, payload whole bytes / 1024 (the seed README's client)",
+    "decimal": "both with three decimals",
+    "random": "both full-precision random doubles (worst case)",
+}
 ROWS_PER_SERVICE_FOR_STABLE = 120  # > baseline.min_samples, so every service gets a baseline
 
 
@@ -349,16 +358,21 @@ def core_benchmarks(bench):
 
 
 def memory_benchmarks(bench):
+    # What a window costs depends on the values (core/baseline.h): measured for each kind a client
+    # may send. `seed` (the seed README's example client) is the headline.
     results = {"engine": []}
-    for services in bench.mode.memory_services:
-        run = bench.run_json([os.path.join(bench.bin, "memory_bench"), "--services",
-                              str(services)])
-        results["engine"].append(run)
-        log(f"  memory {services} services: {run['bytes_per_service'] / 1024:.1f} KB/service RSS, "
-            f"{run['heap_bytes_per_service'] / 1024:.1f} KB heap")
+    for values in MEMORY_VALUE_KINDS:
+        for services in bench.mode.memory_services:
+            run = bench.run_json([os.path.join(bench.bin, "memory_bench"), "--services",
+                                  str(services), "--values", values])
+            results["engine"].append(run)
+            log(f"  memory {services} services, {values} values: "
+                f"{run['bytes_per_service'] / 1024:.1f} KB/service RSS, "
+                f"{run['heap_bytes_per_service'] / 1024:.1f} KB heap")
     # The same with a 100-sample window: the difference is what the window itself costs.
     results["small_window"] = bench.run_json([os.path.join(bench.bin, "memory_bench"),
-                                              "--services", "10000", "--window", "100"])
+                                              "--services", "10000", "--window", "100",
+                                              "--values", "seed"])
     return results
 
 
@@ -451,7 +465,8 @@ def render(results, mode, command):
     refresh_us = core["BM_BaselineCompute/window:1000/payload:1"]["cpu_ns"] / 1000
     idle_mb = median(results["idle_rss"]) / 1e6
     engine_mem = results["memory"]["engine"]
-    per_service_kb = {r["services"]: r["bytes_per_service"] / 1024 for r in engine_mem}
+    per_service_kb = {(r["values"], r["services"]): r["bytes_per_service"] / 1024
+                      for r in engine_mem}
     disk = main_batch["reps"][-1]["disk_driftwatch"]
     telemetry_mb_per_10k = disk["objects"]["telemetry"]["bytes"] / disk["telemetry_rows"] * 1e4 / 1e6
     file_mb_per_10k = disk["file_bytes"] / disk["telemetry_rows"] * 1e4 / 1e6
@@ -486,9 +501,9 @@ def render(results, mode, command):
         f"{verdict(refresh_us <= TARGET_REFRESH_US)} |")
     add(f"| 5 | RSS of the idle service | <= 20 MB | {idle_mb:.1f} MB | "
         f"{verdict(idle_mb <= TARGET_IDLE_RSS_MB)} |")
-    for services, kb in per_service_kb.items():
-        add(f"| 5 | RSS per monitored service with a full window, {services:,} services | "
-            f"<= 16 KB | {kb:.1f} KB | {verdict(kb <= TARGET_PER_SERVICE_KB)} |")
+    for (values, services), kb in per_service_kb.items():
+        add(f"| 5 | RSS per monitored service with a full window, {services:,} services, values: "
+            f"{values} | <= 16 KB | {kb:.1f} KB | {verdict(kb <= TARGET_PER_SERVICE_KB)} |")
     add(f"| 6 | disk per 10,000 stored samples (telemetry table) | <= 0.4 MB | "
         f"{telemetry_mb_per_10k:.3f} MB | {verdict(telemetry_mb_per_10k <= TARGET_DISK_MB_PER_10K)} |")
     add(f"| 6 | same, whole database file ({main_batch['samples'] // main_batch['services']:,} "
@@ -620,7 +635,7 @@ def render(results, mode, command):
 
     # ---- 5
     small = results["memory"]["small_window"]
-    big = next(r for r in engine_mem if r["services"] == 10_000)
+    big = next(r for r in engine_mem if r["services"] == 10_000 and r["values"] == "seed")
     per_window_sample = (big["heap_bytes_per_service"] - small["heap_bytes_per_service"]) / (
         big["window"] - small["window"])
     fixed_heap = big["heap_bytes_per_service"] - per_window_sample * big["window"]
@@ -632,26 +647,28 @@ def render(results, mode, command):
     add("Per service: `bench/memory_bench.cc` drives the real `Engine` in process, with the "
         "bundled detector plugins and a storage backend that keeps nothing (so the figure is the "
         "engine's own state, not a store's copy of the samples), sending every service 1020 "
-        "samples N(150, 25) round-robin: every window is full (checked: `window_samples` = 1000 "
-        "for every service) and every service STABLE. RSS is VmRSS; heap is what malloc has "
-        "handed out and not had back (`mallinfo2`), which leaves out fragmentation and page "
-        "rounding.")
+        "samples N(150, 25) ms with payloads N(2.45, 0.76) KB, 100 ms apart, round-robin: every "
+        "window is full (checked: `window_samples` = 1000 for every service) and every service "
+        "STABLE. The window stores each sample in the cheapest exact form its values allow "
+        "(`core/baseline.h`), so the figure depends on what clients send: "
+        + "; ".join(f"`{k}`: {v}" for k, v in MEMORY_VALUE_LABELS.items()) +
+        ". RSS is VmRSS; heap is what malloc has handed out and not had back (`mallinfo2`), "
+        "which leaves out fragmentation and page rounding.")
     add("")
-    add("| services | RSS per service | RSS per service after `malloc_trim` | live heap per service "
-        "| engine samples/s while filling |")
-    add("| --- | --- | --- | --- | --- |")
+    add("| values | services | RSS per service | RSS per service after `malloc_trim` "
+        "| live heap per service | engine samples/s while filling |")
+    add("| --- | --- | --- | --- | --- | --- |")
     for r in engine_mem:
-        add(f"| {r['services']:,} | **{r['bytes_per_service'] / 1024:.1f} KB** | "
+        add(f"| {r['values']} | {r['services']:,} | **{r['bytes_per_service'] / 1024:.1f} KB** | "
             f"{r['bytes_per_service_trimmed'] / 1024:.1f} KB | "
             f"{r['heap_bytes_per_service'] / 1024:.1f} KB | "
             f"{fmt_rate(r['engine_samples_per_second'])} |")
     add("")
-    add(f"Where it goes: the same 10,000 services with a 100-sample window take "
+    add(f"Where it goes (`seed` values): the same 10,000 services with a 100-sample window take "
         f"{small['heap_bytes_per_service'] / 1024:.1f} KB of heap each, so each window sample "
-        f"costs {per_window_sample:.1f} bytes (a `Sample` is 24: an 8-byte timestamp and two "
-        f"doubles) and everything else a service owns (its `ServiceEntry`, map node and id, "
-        f"baseline, detector states, last transition) about {fixed_heap / 1024:.1f} KB. A full "
-        f"window alone is {24 * 1000 / 1024:.1f} KB, more than the 16 KB target by itself.")
+        f"costs {per_window_sample:.1f} bytes of heap and everything else a service owns (its "
+        f"`ServiceEntry`, map node and id, baseline, detector states, last transition) about "
+        f"{fixed_heap / 1024:.1f} KB.")
     add("")
 
     # ---- 6
