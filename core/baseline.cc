@@ -396,7 +396,8 @@ template <typename Visit>
   while (in < end) {
     bool has_payload = false;
     in = DecodeRecord(in, &cursor, &has_payload);
-    assert(in != nullptr);
+    assert(in != nullptr);  // Append wrote these records, or Load checked them
+    if (in == nullptr) break;
     visit(cursor, has_payload);
   }
   return cursor;
