@@ -18,6 +18,7 @@
 
 #include "api/router.h"
 #include "core/timestamp.h"
+#include "tests/support/eventually.h"
 #include "tests/support/http_test_client.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_dir.h"
@@ -56,15 +57,6 @@ std::string BatchJson(const std::vector<std::string>& items) {
   std::string json = "[";
   for (const std::string& item : items) json += (json.size() > 1 ? "," : "") + item;
   return json + "]";
-}
-
-bool WaitUntil(const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + kWaitDeadline;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return done();
 }
 
 // numpy.percentile(values, q) with the default (linear) method.
@@ -119,7 +111,7 @@ class Server {
     return Json(response)["sample_count"].GetInt64();
   }
   bool WaitForSampleCount(const std::string& service_id, int64_t count) {
-    return WaitUntil([&] { return SampleCount(service_id) == count; });
+    return Eventually([&] { return SampleCount(service_id) == count; }, kWaitDeadline);
   }
 
  private:
@@ -436,11 +428,13 @@ TEST(ApiServer, SystemStatusCountsWhatWasStored) {
   std::vector<std::string> samples;
   for (int i = 0; i < 30; ++i) samples.push_back(SampleJson(i % 2 ? "st-a" : "st-b", i));
   ASSERT_EQ(server.Post("/v1/telemetry/batch", BatchJson(samples)).status, 202);
-  ASSERT_TRUE(WaitUntil([&] {
-    rapidjson::Document status = Json(server.Get("/v1/system/status"));
-    return status["total_telemetry_records"].IsUint64() &&
-           status["total_telemetry_records"].GetUint64() == 30;
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        rapidjson::Document status = Json(server.Get("/v1/system/status"));
+        return status["total_telemetry_records"].IsUint64() &&
+               status["total_telemetry_records"].GetUint64() == 30;
+      },
+      kWaitDeadline));
   rapidjson::Document status = Json(server.Get("/v1/system/status"));
   EXPECT_EQ(std::string(status["status"].GetString()), "healthy");
   EXPECT_GE(status["uptime_seconds"].GetInt64(), 0);
@@ -701,7 +695,8 @@ TEST(ApiServer, FullQueueAnswers503WithRetryAfterAndAcceptsNothing) {
 
   // One sample fits once the queue has room.
   EXPECT_TRUE(
-      WaitUntil([&] { return server.Post("/v1/telemetry", SampleJson("full", 1)).status == 202; }));
+      Eventually([&] { return server.Post("/v1/telemetry", SampleJson("full", 1)).status == 202; },
+                 kWaitDeadline));
   EXPECT_TRUE(server.WaitForSampleCount("full", 1));
 }
 
@@ -731,11 +726,13 @@ TEST(ApiServer, GracefulShutdownStoresEveryAcceptedSample) {
   for (const std::string& service : services) {
     EXPECT_EQ(server.SampleCount(service), kBatches * kBatchSize / 4) << service;
   }
-  EXPECT_TRUE(WaitUntil([&] {
-    rapidjson::Document status = Json(server.Get("/v1/system/status"));
-    return status["total_telemetry_records"].IsUint64() &&
-           status["total_telemetry_records"].GetUint64() == kBatches * kBatchSize;
-  }));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        rapidjson::Document status = Json(server.Get("/v1/system/status"));
+        return status["total_telemetry_records"].IsUint64() &&
+               status["total_telemetry_records"].GetUint64() == kBatches * kBatchSize;
+      },
+      kWaitDeadline));
   ASSERT_TRUE(server.process().Signal(SIGINT));
   code = server.process().WaitForExit();
   ASSERT_TRUE(code);

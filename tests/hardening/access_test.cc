@@ -119,7 +119,8 @@ TEST(Access, EveryRequestButLivenessNeedsAValidToken) {
     SCOPED_TRACE(routes[i].method + " " + routes[i].path);
     ASSERT_EQ(routes[i].path, expected[i].first);
     if (routes[i].path == "/v1/health/svc") {
-      ASSERT_TRUE(Eventually([&] { return Send(service, routes[i], header).status == 200; }));
+      ASSERT_TRUE(
+          Eventually([&] { return Send(service, routes[i], header).status == 200; }, kPatience));
       continue;
     }
     EXPECT_EQ(Send(service, routes[i], header).status, expected[i].second);
@@ -214,10 +215,12 @@ TEST(Limits, EachLimitRefusesWhatExceedsItAndShowsInTheStatus) {
   EXPECT_TRUE(slow_body.ClosedByServer());
   // Counted when the transport drops the connection (the one that hung up was dropped long
   // before: had it counted, the count would be 2).
-  EXPECT_TRUE(Eventually([&] {
-    return Limit(service, "header_timeout_ms").second >= 1 &&
-           Limit(service, "body_timeout_ms").second >= 1;
-  }));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return Limit(service, "header_timeout_ms").second >= 1 &&
+               Limit(service, "body_timeout_ms").second >= 1;
+      },
+      kPatience));
   EXPECT_EQ(Limit(service, "header_timeout_ms").second, 1u);
   EXPECT_EQ(Limit(service, "body_timeout_ms").second, 1u);
   EXPECT_EQ(service.Stop(), 0) << service.process().Stderr();

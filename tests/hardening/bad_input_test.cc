@@ -312,7 +312,7 @@ TEST(BadInput, EveryCaseGetsAClearJson4xxAndChangesNothing) {
   HttpResponse response;
   ASSERT_TRUE(plain.Read(&response));
   ASSERT_EQ(response.status, 202) << response.body;
-  ASSERT_TRUE(Eventually([&] { return service.SampleCount(kKnown) == 5; }));
+  ASSERT_TRUE(Eventually([&] { return service.SampleCount(kKnown) == 5; }, kPatience));
   ASSERT_TRUE(service.WaitForStoredSamples(5));
   const Footprint before = Measure(service);
   ASSERT_EQ(before.accepted, 5u);

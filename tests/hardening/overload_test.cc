@@ -73,7 +73,8 @@ TEST(Overload, ExcessIsRefusedWith503MemoryStaysBoundedAndEveryAcceptedSampleIsS
   // One batch at a time: the queue holds only two, and the load comes later.
   for (int i = 0; i < 5; ++i) {
     ASSERT_EQ(service.Post("/v1/telemetry/batch", BatchJson("warm-up", kBatchSize)).status, 202);
-    ASSERT_TRUE(Eventually([&] { return service.SampleCount("warm-up") == (i + 1) * kBatchSize; }));
+    ASSERT_TRUE(Eventually([&] { return service.SampleCount("warm-up") == (i + 1) * kBatchSize; },
+                           kPatience));
   }
   const uint64_t baseline_kib = service.ResidentKiB();
   ASSERT_GT(baseline_kib, 0u);

@@ -24,15 +24,6 @@ uint64_t StatusField(pid_t pid, const std::string& field) {
 
 }  // namespace
 
-bool Eventually(const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + kPatience;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return done();
-}
-
 rapidjson::Document ParseStrictJson(const std::string& body) {
   rapidjson::Document document;
   document.Parse<rapidjson::kParseValidateEncodingFlag>(body.data(), body.size());
@@ -106,12 +97,14 @@ int64_t Service::SampleCount(const std::string& service_id) const {
 }
 
 bool Service::WaitForStoredSamples(uint64_t count) const {
-  return Eventually([&] {
-    const rapidjson::Document status = Status();
-    return status.HasMember("total_telemetry_records") &&
-           status["total_telemetry_records"].IsUint64() &&
-           status["total_telemetry_records"].GetUint64() == count;
-  });
+  return Eventually(
+      [&] {
+        const rapidjson::Document status = Status();
+        return status.HasMember("total_telemetry_records") &&
+               status["total_telemetry_records"].IsUint64() &&
+               status["total_telemetry_records"].GetUint64() == count;
+      },
+      kPatience);
 }
 
 uint64_t Service::ResidentKiB() const { return StatusField(pid(), "VmRSS"); }

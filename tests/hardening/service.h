@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "tests/support/eventually.h"
 #include "tests/support/http_test_client.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_dir.h"
@@ -20,9 +21,6 @@ namespace driftwatch::testing {
 
 // Generous: the suite also runs under ASan and TSan.
 constexpr std::chrono::seconds kPatience{60};
-
-// Polls `done` every 10 ms until it holds or kPatience passes.
-bool Eventually(const std::function<bool()>& done);
 
 // Parses a body as JSON, refusing invalid UTF-8. Check HasParseError().
 rapidjson::Document ParseStrictJson(const std::string& body);

@@ -61,10 +61,13 @@ TEST(DetectorContainment, ThrowingDetectorIsCountedShownAndLosesNoSample) {
   // No sample lost: every one sent was accepted, processed and stored.
   const rapidjson::Document health = GetJson(port, "/v1/health/" + service_id);
   EXPECT_EQ(Number(health, "sample_count"), static_cast<double>(samples.size()));
-  ASSERT_TRUE(WaitUntil([&] {
-    return Number(GetJson(port, "/v1/system/status"), "total_telemetry_records") ==
-           static_cast<double>(samples.size());
-  })) << "the store never held every sample";
+  ASSERT_TRUE(testing::Eventually(
+      [&] {
+        return Number(GetJson(port, "/v1/system/status"), "total_telemetry_records") ==
+               static_cast<double>(samples.size());
+      },
+      kPatience))
+      << "the store never held every sample";
 
   // The other triggers still work: Rule 1 caught the spike.
   EXPECT_EQ(Text(health, "state"), "DRIFT_DETECTED");

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/eventually.h"
 #include "tests/support/http_test_client.h"
 
 namespace driftwatch::sdktest {
@@ -25,17 +26,8 @@ namespace driftwatch::sdktest {
 using testing::Fetch;
 using testing::HttpResponse;
 
-// Calls `done` until it returns true or the deadline passes (generous: the suite also runs under
-// the sanitizers); returns its last answer.
-inline bool WaitUntil(const std::function<bool()>& done,
-                      std::chrono::seconds deadline = std::chrono::seconds(120)) {
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  for (;;) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() >= until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
+// Generous: the suite also runs under the sanitizers.
+constexpr std::chrono::seconds kPatience{120};
 
 // "2026-01-12T10:30:45.123Z" for epoch milliseconds (the format DriftWatch writes).
 inline std::string FormatTimestamp(int64_t epoch_ms) {
@@ -157,8 +149,9 @@ inline double Number(const rapidjson::Value& object, const char* key, double fal
 
 // Waits until the service has processed `count` samples (GET /v1/health sample_count).
 inline bool WaitForProcessed(uint16_t port, const std::string& service_id, double count) {
-  return WaitUntil(
-      [&] { return Number(GetJson(port, "/v1/health/" + service_id), "sample_count") >= count; });
+  return testing::Eventually(
+      [&] { return Number(GetJson(port, "/v1/health/" + service_id), "sample_count") >= count; },
+      kPatience);
 }
 
 }  // namespace driftwatch::sdktest

@@ -17,6 +17,7 @@
 
 #include "faulty_store.h"
 #include "storage_test_support.h"
+#include "tests/support/eventually.h"
 #include "tests/support/test_dir.h"
 
 namespace driftwatch::testing {
@@ -26,16 +27,6 @@ using std::chrono::milliseconds;
 using ::testing::HasSubstr;
 
 constexpr milliseconds kPatience{30000};  // generous: only a broken writer takes this long
-
-// Polls `done` until it holds or kPatience passes.
-bool Eventually(const std::function<bool()>& done) {
-  const auto give_up = std::chrono::steady_clock::now() + kPatience;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > give_up) return false;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return true;
-}
 
 int64_t NowMs() {
   return std::chrono::duration_cast<milliseconds>(
@@ -153,9 +144,10 @@ TEST_F(StorageWriterTest, FailedCommitIsRetriedAndLosesNothing) {
   WriteBatch first = SampleBatch(kServiceA, 1, 10, 0);
   first.events = {Event(kServiceA, 10, 10, "STABLE", "baseline_established")};
   writer.Submit(std::move(first));
-  ASSERT_TRUE(Eventually([&] { return !writer.healthy(); }));
+  ASSERT_TRUE(Eventually([&] { return !writer.healthy(); }, kPatience));
   EXPECT_THAT(writer.last_error(), HasSubstr("faulty: disk full (injected)"));
-  ASSERT_TRUE(Eventually([&] { return faults_.write_attempts >= 3; }));  // it keeps retrying
+  ASSERT_TRUE(
+      Eventually([&] { return faults_.write_attempts >= 3; }, kPatience));  // it keeps retrying
 
   writer.Submit(SampleBatch(kServiceA, 11, 20, 0));  // accepted while storage is down
   EXPECT_EQ(writer.pending_samples(), 20u);
@@ -257,10 +249,12 @@ TEST_P(StorageWriterBackendTest, RetentionDeletesOldRowsAndKeepsRecentOnes) {
   StorageWriter writer(store_.get(), options);
   writer.Start();
   writer.Submit(SampleBatch(kServiceB, 1, 10, now));  // ingest goes on meanwhile
-  ASSERT_TRUE(Eventually([&] {
-    dw_type_storage_stats stats{};
-    return store_->Stats(&stats).ok() && stats.sample_count == 110 && stats.event_count == 1;
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        dw_type_storage_stats stats{};
+        return store_->Stats(&stats).ok() && stats.sample_count == 110 && stats.event_count == 1;
+      },
+      kPatience));
   ASSERT_TRUE(writer.Flush(kPatience));
   EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceA)), Range(501, 600));
   EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceB)), Range(1, 10));
