@@ -48,27 +48,17 @@ Moments ComputeMoments(const std::vector<double>& values) {
   return result;
 }
 
-// Moves values[i] < pivot to the front, keeping no order; returns how many. Branchless: the swap
-// is unconditional and the comparison only advances the index (random data defeats the predictor).
-size_t PartitionLess(double* values, size_t n, double pivot) {
+// Moves the values that `keep` accepts to the front, keeping no order; returns how many.
+// Branchless: the swap is unconditional and the comparison only advances the index (random data
+// defeats the predictor).
+template <typename Keep>
+size_t Partition(double* values, size_t n, Keep keep) {
   size_t store = 0;
   for (size_t i = 0; i < n; ++i) {
     const double value = values[i];
     values[i] = values[store];
     values[store] = value;
-    store += static_cast<size_t>(value < pivot);
-  }
-  return store;
-}
-
-// Same, for values[i] <= pivot.
-size_t PartitionNotGreater(double* values, size_t n, double pivot) {
-  size_t store = 0;
-  for (size_t i = 0; i < n; ++i) {
-    const double value = values[i];
-    values[i] = values[store];
-    values[store] = value;
-    store += static_cast<size_t>(value <= pivot);
+    store += static_cast<size_t>(keep(value));
   }
   return store;
 }
@@ -89,12 +79,13 @@ void SelectNth(double* values, size_t n, size_t k) {
     const size_t count = high - low;
     // An element of the range, so [less, high) holds at least one value equal to it: progress.
     const double pivot = MedianOfThree(range[0], range[count / 2], range[count - 1]);
-    const size_t less = low + PartitionLess(range, count, pivot);
+    const size_t less = low + Partition(range, count, [pivot](double v) { return v < pivot; });
     if (k < less) {
       high = less;
       continue;
     }
-    const size_t not_greater = less + PartitionNotGreater(values + less, high - less, pivot);
+    const size_t not_greater =
+        less + Partition(values + less, high - less, [pivot](double v) { return v <= pivot; });
     if (k < not_greater) return;  // values[k] == pivot, in place
     low = not_greater;
   }
@@ -403,6 +394,12 @@ template <typename Visit>
   return cursor;
 }
 
+// The sample a decoding cursor stands on.
+Sample SampleAt(const BaselineWindow::Cursor& cursor, bool has_payload) {
+  return {cursor.timestamp_ms, Value(cursor.latency_bits),
+          has_payload ? Value(cursor.payload_bits) : kNaN};
+}
+
 }  // namespace
 
 double LinearPercentile(std::vector<double>& values, double q) {
@@ -554,9 +551,7 @@ void BaselineWindow::EvictOlderThan(int64_t cutoff_ms) {
     if (!evicts) return;
     std::vector<Sample> kept;
     ForEach([&](const Cursor& cursor, bool has_payload) {
-      if (cursor.timestamp_ms < cutoff_ms) return;
-      kept.push_back({cursor.timestamp_ms, Value(cursor.latency_bits),
-                      has_payload ? Value(cursor.payload_bits) : kNaN});
+      if (cursor.timestamp_ms >= cutoff_ms) kept.push_back(SampleAt(cursor, has_payload));
     });
     Clear();
     for (const Sample& sample : kept) Append(sample);
@@ -568,8 +563,7 @@ std::vector<Sample> BaselineWindow::Samples() const {
   std::vector<Sample> samples;
   samples.reserve(size_);
   ForEach([&](const Cursor& cursor, bool has_payload) {
-    samples.push_back({cursor.timestamp_ms, Value(cursor.latency_bits),
-                       has_payload ? Value(cursor.payload_bits) : kNaN});
+    samples.push_back(SampleAt(cursor, has_payload));
   });
   return samples;
 }
