@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <shared_mutex>
 #include <string_view>
@@ -20,10 +21,14 @@ namespace {
 
 // Samples processed per hold of a shard's state lock, so reads never wait long behind a burst.
 constexpr size_t kSamplesPerLock = 512;
+// A submission of at most this many samples is processed by the submitting thread itself when no
+// other thread is processing its shard: no hand-off, so no context switch per request.
+constexpr size_t kInlineSamples = 64;
+// A submitting thread processes at most this many samples (its own and any queued behind them)
+// before it hands the rest to the shard's worker, so an HTTP thread is never held for long.
+constexpr size_t kInlineBudget = 256;
 // The writer may fall this many samples behind the engine before ingest answers 503.
 constexpr size_t kMaxWriterBacklogFactor = 4;
-// How long an idle worker keeps looking for samples before it sleeps until notified.
-constexpr std::chrono::microseconds kLinger(200);
 // How far back a rebuild looks for the service's last reset.
 constexpr uint32_t kMaxEventsScannedForReset = 10000;
 
@@ -71,14 +76,16 @@ struct QueuedSample {
   std::shared_ptr<PendingCommit> commit;  // set when the submitter waits for the commit
 };
 
-// A worker thread and the services it owns (by hash of the service id).
+// The services with the same hash of their id, their queue, and the worker thread that processes
+// what the submitting threads leave to it. One thread at a time processes a shard (`busy`), taking
+// its queue in order, so each service's samples are processed in the order they were accepted.
 struct Shard {
   std::mutex queue_mutex;
-  std::condition_variable queue_wake;
-  bool sleeping = false;            // guarded by queue_mutex: the worker waits for a notify
-  std::vector<QueuedSample> queue;  // guarded by queue_mutex
-  bool stopping = false;            // guarded by queue_mutex
-  std::shared_mutex state_mutex;    // exclusive: processing; shared: reads
+  std::condition_variable queue_wake;  // the worker: samples it should take, or stop
+  std::vector<QueuedSample> queue;     // guarded by queue_mutex
+  bool busy = false;                   // guarded by queue_mutex: a thread is processing the shard
+  bool stopping = false;               // guarded by queue_mutex
+  std::shared_mutex state_mutex;       // exclusive: processing; shared: reads
   std::thread worker;
 };
 
@@ -114,6 +121,10 @@ struct Engine::Impl {
   ServiceEntry* AddService(const std::string& id);  // registry_mutex held exclusively
   ServiceEntry* FindService(const std::string& id) const;
   void Work(Shard& shard);
+  // Processes the shard's queue until it is empty, or until `budget` samples are done and the rest
+  // is handed to the worker. The caller has set shard.busy; Drain clears it.
+  void Drain(Shard& shard, size_t budget);
+  void ProcessTaken(Shard& shard, const std::vector<QueuedSample>& taken);
   void ProcessOne(ServiceEntry& service, const Sample& sample, WriteBatch& batch);
   void AddSnapshot(ServiceEntry& service, WriteBatch& batch);
   void RecordDetectorError(const std::string& message);
@@ -246,52 +257,69 @@ void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, Write
 }
 
 void Engine::Impl::Work(Shard& shard) {
+  for (;;) {
+    {
+      std::unique_lock lock(shard.queue_mutex);
+      shard.queue_wake.wait(
+          lock, [&] { return !shard.busy && (!shard.queue.empty() || shard.stopping); });
+      if (shard.queue.empty()) return;  // stopping, and everything is processed
+      shard.busy = true;
+    }
+    Drain(shard, std::numeric_limits<size_t>::max());
+  }
+}
+
+void Engine::Impl::Drain(Shard& shard, size_t budget) {
   std::vector<QueuedSample> taken;
   for (;;) {
     {
       std::unique_lock lock(shard.queue_mutex);
-      // Linger un-notified first: under load more samples arrive within a moment, and taking
-      // them together saves a futex wake on the submitter and a sleep here per sample.
-      if (shard.queue.empty() && !shard.stopping) shard.queue_wake.wait_for(lock, kLinger);
-      if (shard.queue.empty() && !shard.stopping) {
-        shard.sleeping = true;
-        shard.queue_wake.wait(lock, [&] { return !shard.queue.empty() || shard.stopping; });
-        shard.sleeping = false;
+      if (shard.queue.empty() || budget == 0) {
+        shard.busy = false;
+        // The worker waits for the shard to be free: for what is left, or to stop.
+        const bool wake = !shard.queue.empty() || shard.stopping;
+        lock.unlock();
+        if (wake) shard.queue_wake.notify_one();
+        return;
       }
-      if (shard.queue.empty()) return;  // stopping, and everything is processed
       taken.swap(shard.queue);
     }
-    for (size_t begin = 0; begin < taken.size(); begin += kSamplesPerLock) {
-      const size_t end = std::min(taken.size(), begin + kSamplesPerLock);
-      WriteBatch batch;
-      batch.samples.reserve(end - begin);
-      // The waiting submissions with samples in this batch, and how many (a submission's samples
-      // are next to each other in a shard's queue).
-      std::vector<std::pair<std::shared_ptr<PendingCommit>, uint64_t>> commits;
-      std::unique_lock lock(shard.state_mutex);
-      for (size_t i = begin; i < end; ++i) {
-        ProcessOne(*taken[i].service, taken[i].sample, batch);
-        if (const std::shared_ptr<PendingCommit>& commit = taken[i].commit) {
-          if (commits.empty() || commits.back().first != commit) commits.emplace_back(commit, 0);
-          ++commits.back().second;
-        }
-      }
-      StorageWriter::CommitCallback on_committed;
-      if (!commits.empty()) {
-        on_committed = [commits = std::move(commits)](bool committed) {
-          for (const auto& [commit, count] : commits) Settle(*commit, count, committed);
-        };
-      }
-      // Submitted under the state lock, so a concurrent Reset's snapshot is always ordered after
-      // the samples it reflects (no stored state is ever ahead of its samples).
-      writer.Submit(std::move(batch), std::move(on_committed));
-    }
-    processed.fetch_add(taken.size(), std::memory_order_relaxed);
-    if (queued.fetch_sub(taken.size()) == taken.size()) {
-      std::lock_guard lock(idle_mutex);
-      idle.notify_all();
-    }
+    budget -= std::min(budget, taken.size());
+    ProcessTaken(shard, taken);
     taken.clear();
+  }
+}
+
+void Engine::Impl::ProcessTaken(Shard& shard, const std::vector<QueuedSample>& taken) {
+  for (size_t begin = 0; begin < taken.size(); begin += kSamplesPerLock) {
+    const size_t end = std::min(taken.size(), begin + kSamplesPerLock);
+    WriteBatch batch;
+    batch.samples.reserve(end - begin);
+    // The waiting submissions with samples in this batch, and how many (a submission's samples
+    // are next to each other in a shard's queue).
+    std::vector<std::pair<std::shared_ptr<PendingCommit>, uint64_t>> commits;
+    std::unique_lock lock(shard.state_mutex);
+    for (size_t i = begin; i < end; ++i) {
+      ProcessOne(*taken[i].service, taken[i].sample, batch);
+      if (const std::shared_ptr<PendingCommit>& commit = taken[i].commit) {
+        if (commits.empty() || commits.back().first != commit) commits.emplace_back(commit, 0);
+        ++commits.back().second;
+      }
+    }
+    StorageWriter::CommitCallback on_committed;
+    if (!commits.empty()) {
+      on_committed = [commits = std::move(commits)](bool committed) {
+        for (const auto& [commit, count] : commits) Settle(*commit, count, committed);
+      };
+    }
+    // Submitted under the state lock, so a concurrent Reset's snapshot is always ordered after
+    // the samples it reflects (no stored state is ever ahead of its samples).
+    writer.Submit(std::move(batch), std::move(on_committed));
+  }
+  processed.fetch_add(taken.size(), std::memory_order_relaxed);
+  if (queued.fetch_sub(taken.size()) == taken.size()) {
+    std::lock_guard lock(idle_mutex);
+    idle.notify_all();
   }
 }
 
@@ -434,10 +462,13 @@ SubmitResult Engine::Submit(std::vector<IncomingSample>&& samples, CommitCallbac
     for (QueuedSample& queued : resolved) queued.commit = commit;
   }
 
-  // Hand each shard its samples in one go, in order; wake only a worker that sleeps (one that
-  // lingers looks again by itself within kLinger).
+  impl.accepted.fetch_add(count, std::memory_order_relaxed);
+  // Hand each shard its samples in one go, in order. A small submission to a shard nobody is
+  // processing is processed right here; otherwise the thread processing the shard takes them
+  // (the worker is woken only when no thread is).
   for (size_t index = 0; index < impl.shards.size(); ++index) {
     Shard& shard = impl.shards[index];
+    bool process_here = false;
     bool wake = false;
     {
       std::lock_guard lock(shard.queue_mutex);
@@ -445,11 +476,15 @@ SubmitResult Engine::Submit(std::vector<IncomingSample>&& samples, CommitCallbac
       for (const QueuedSample& queued : resolved) {
         if (queued.service->shard == index) shard.queue.push_back(queued);
       }
-      wake = shard.sleeping && shard.queue.size() > before;
+      if (shard.queue.size() > before && !shard.busy) {
+        process_here = count <= kInlineSamples;
+        wake = !process_here;
+        shard.busy = process_here;
+      }
     }
     if (wake) shard.queue_wake.notify_one();
+    if (process_here) impl.Drain(shard, kInlineBudget);
   }
-  impl.accepted.fetch_add(count, std::memory_order_relaxed);
   return SubmitResult::kAccepted;
 }
 

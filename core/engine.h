@@ -1,9 +1,10 @@
 // The engine: every monitored service's ServiceMonitor, the bounded ingest queue that feeds them,
-// the worker threads that process each service's samples in order, and the storage writer.
+// the threads that process each service's samples in order, and the storage writer.
 // Independent of HTTP: the API, tests and benchmarks all drive it through this interface.
 //
-// Flow: Submit (any thread) -> IngestQueue shard (by service id) -> worker thread ->
-// ServiceMonitor::Process -> detectors (plugins) -> WriteBatch -> StorageWriter -> Store (plugin).
+// Flow: Submit (any thread) -> queue of the service's shard (by hash of its id) -> processed by
+// the submitting thread (small submissions) or the shard's worker -> ServiceMonitor::Process ->
+// detectors (plugins) -> WriteBatch -> StorageWriter -> Store (plugin).
 #pragma once
 
 #include <atomic>
@@ -85,7 +86,8 @@ class Engine {
 
   // All or nothing: either every sample is queued (kAccepted) or none is. `on_committed`, if any,
   // is called as described above when the result is kAccepted, and dropped otherwise; `samples`
-  // must then not be empty.
+  // must then not be empty. A small submission may be processed on the calling thread before
+  // Submit returns; the caller must hold no lock the engine or a commit callback could need.
   SubmitResult Submit(std::vector<IncomingSample>&& samples, CommitCallback on_committed = nullptr);
   // Waits until every sample accepted before the call has been processed (tests, shutdown).
   void WaitIdle();

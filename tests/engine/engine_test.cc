@@ -270,6 +270,60 @@ TEST(EngineTest, StoppedEngineHasCommittedEverySampleAndEvent) {
   }
 }
 
+// Submissions small enough to be processed on the submitting thread, batches left to the worker,
+// and threads racing for the same shard: every service's samples are still processed, and
+// stored, exactly in the order each was accepted.
+TEST(EngineTest, ConcurrentSubmittersKeepEachServicesOrder) {
+  testing::TestDir dir;
+  constexpr int kThreads = 4;
+  constexpr int kServicesPerThread = 3;
+  constexpr int kSamplesPerService = 2000;
+  Running running(dir.File("order.db"), /*snapshot_every=*/1000, /*queue=*/1 << 20);
+  auto service_id = [](int thread, int service) {
+    return "svc-" + std::to_string(thread) + "-" + std::to_string(service);
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 random(t);
+      int next = 0;  // index of the next sample of every one of this thread's services
+      while (next < kSamplesPerService) {
+        // 1 sample (processed here), a few, or a large batch (the worker's), each of them
+        // interleaving this thread's services.
+        const int sizes[] = {1, 1, 1, 5, 40, 300};
+        const int rounds = std::min(sizes[random() % 6], kSamplesPerService - next);
+        std::vector<IncomingSample> batch;
+        for (int i = 0; i < rounds; ++i, ++next) {
+          for (int s = 0; s < kServicesPerThread; ++s) {
+            batch.push_back(
+                {service_id(t, s), Sample{kStartMs + next * kStepMs, 100.0 + next, 1.0}});
+          }
+        }
+        ASSERT_EQ(running.engine().Submit(std::move(batch)), SubmitResult::kAccepted);
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  running.engine().WaitIdle();
+  ASSERT_TRUE(running.engine().Stop());
+  for (int t = 0; t < kThreads; ++t) {
+    for (int s = 0; s < kServicesPerThread; ++s) {
+      int64_t expected = 0;
+      const Status scanned = running.store().ScanSamples(
+          service_id(t, s), 0, [&](const dw_type_stored_sample& stored) {
+            EXPECT_EQ(stored.seq, static_cast<uint64_t>(expected + 1));
+            EXPECT_EQ(stored.timestamp_ms, kStartMs + expected * kStepMs) << service_id(t, s);
+            ++expected;
+          });
+      ASSERT_TRUE(scanned.ok()) << scanned.message();
+      EXPECT_EQ(expected, kSamplesPerService) << service_id(t, s);
+    }
+  }
+  const EngineStatus status = running.engine().GetStatus();
+  EXPECT_EQ(status.samples_processed, status.samples_accepted);
+  EXPECT_EQ(status.samples_accepted, uint64_t{kThreads} * kServicesPerThread * kSamplesPerService);
+}
+
 TEST(EngineTest, FullQueueRefusesTheWholeBatch) {
   testing::TestDir dir;
   Running running(dir.File("queue.db"), 1000, /*queue=*/8);
