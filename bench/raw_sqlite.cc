@@ -2,11 +2,13 @@
 //
 //   raw_sqlite insert --db PATH --samples N --services S
 //     Inserts the rows the batch benchmark sends to DriftWatch (bench_rows.h) straight into SQLite:
-//     the service's telemetry schema and PRAGMAs (plugins/sqlite), one prepared INSERT, 1000 rows
-//     per transaction. Prints {"rows":..., "seconds":..., "rows_per_second":...}.
+//     one row per sample (the layout of the service's schema 2; schema 3 stores blocks of samples),
+//     the service's PRAGMAs (plugins/sqlite), one prepared INSERT, 1000 rows per transaction.
+//     Prints {"rows":..., "seconds":..., "rows_per_second":...}.
 //   raw_sqlite disk --db PATH
-//     Prints the file's size, the telemetry rows and the bytes each table and index takes (SQLite's
-//     dbstat), as JSON.
+//     Prints the file's size, the samples it stores (telemetry_rows: the rows of this program's
+//     telemetry table, or the samples in DriftWatch's telemetry_blocks) and the bytes each table
+//     and index takes (SQLite's dbstat), as JSON.
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -42,7 +44,7 @@ int64_t FileSize(const std::string& path) {
 int Insert(const std::string& path, uint64_t samples, uint32_t services) {
   sqlite3* db = nullptr;
   Check(db, sqlite3_open(path.c_str(), &db), "open");
-  // As plugins/sqlite opens its store, and the same tables as its schema.sql.
+  // As plugins/sqlite opens its store, with a row per sample as its schema 2 stored them.
   Exec(db, "PRAGMA journal_mode = WAL");
   Exec(db, "PRAGMA synchronous = NORMAL");
   Exec(db, "PRAGMA cache_size = -32768");
@@ -109,8 +111,20 @@ int Disk(const std::string& path) {
   const int64_t file_bytes = FileSize(path) + FileSize(path + "-wal");
   sqlite3* db = nullptr;
   Check(db, sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), "open");
+  // DriftWatch's schema 3 stores blocks of samples; this program's reference table, a row each.
   sqlite3_stmt* count = nullptr;
-  Check(db, sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM telemetry", -1, &count, nullptr), "count");
+  Check(db,
+        sqlite3_prepare_v2(db,
+                           "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = "
+                           "'telemetry_blocks'",
+                           -1, &count, nullptr),
+        "schema");
+  Check(db, sqlite3_step(count), "schema");
+  const bool blocks = sqlite3_column_int64(count, 0) > 0;
+  sqlite3_finalize(count);
+  const char* count_sql = blocks ? "SELECT COALESCE(SUM(sample_count), 0) FROM telemetry_blocks"
+                                 : "SELECT COUNT(*) FROM telemetry";
+  Check(db, sqlite3_prepare_v2(db, count_sql, -1, &count, nullptr), "count");
   Check(db, sqlite3_step(count), "count");
   const int64_t rows = sqlite3_column_int64(count, 0);
   sqlite3_finalize(count);

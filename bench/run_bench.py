@@ -468,7 +468,8 @@ def render(results, mode, command):
     per_service_kb = {(r["values"], r["services"]): r["bytes_per_service"] / 1024
                       for r in engine_mem}
     disk = main_batch["reps"][-1]["disk_driftwatch"]
-    telemetry_mb_per_10k = disk["objects"]["telemetry"]["bytes"] / disk["telemetry_rows"] * 1e4 / 1e6
+    telemetry_mb_per_10k = (disk["objects"]["telemetry_blocks"]["bytes"] / disk["telemetry_rows"]
+                            * 1e4 / 1e6)
     file_mb_per_10k = disk["file_bytes"] / disk["telemetry_rows"] * 1e4 / 1e6
 
     add("## Summary")
@@ -504,7 +505,7 @@ def render(results, mode, command):
     for (values, services), kb in per_service_kb.items():
         add(f"| 5 | RSS per monitored service with a full window, {services:,} services, values: "
             f"{values} | <= 16 KB | {kb:.1f} KB | {verdict(kb <= TARGET_PER_SERVICE_KB)} |")
-    add(f"| 6 | disk per 10,000 stored samples (telemetry table) | <= 0.4 MB | "
+    add(f"| 6 | disk per 10,000 stored samples (telemetry_blocks table) | <= 0.4 MB | "
         f"{telemetry_mb_per_10k:.3f} MB | {verdict(telemetry_mb_per_10k <= TARGET_DISK_MB_PER_10K)} |")
     add(f"| 6 | same, whole database file ({main_batch['samples'] // main_batch['services']:,} "
         f"samples per service) | <= 0.4 MB | {file_mb_per_10k:.3f} MB | "
@@ -688,11 +689,12 @@ def render(results, mode, command):
     add(f"| raw SQLite reference, whole file (telemetry only) | {raw_disk['file_bytes']:,} | "
         f"{raw_disk['file_bytes'] / raw_disk['telemetry_rows'] * 1e4 / 1e6:.3f} MB |")
     add("")
-    telemetry = disk["objects"]["telemetry"]
+    telemetry = disk["objects"]["telemetry_blocks"]
     snapshots = disk["objects"].get("snapshots", {"bytes": 0})
-    add(f"A telemetry row is {telemetry['payload'] / rows:.1f} bytes of record (key, seq, "
-        f"timestamp, two REALs and SQLite's record header), and pages are "
-        f"{telemetry['payload'] / telemetry['bytes']:.0%} full, hence "
+    add(f"A row of `telemetry_blocks` is one service's samples of one commit (schema.sql): "
+        f"{telemetry['payload'] / rows:.1f} bytes of record per sample (a timestamp delta and "
+        f"two doubles, a payload bit, and the row's key and header shared by its samples), and "
+        f"pages are {telemetry['payload'] / telemetry['bytes']:.0%} full, hence "
         f"{telemetry['bytes'] / rows:.1f} bytes per sample. The snapshots table holds one "
         f"snapshot per service, {snapshots['bytes'] / main_batch['services'] / 1024:.1f} KB each "
         f"(the full window is most of it): a fixed cost per service, not per sample, so the "

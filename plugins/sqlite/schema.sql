@@ -1,9 +1,10 @@
--- DriftWatch SQLite schema, version 2 (the current one).
+-- DriftWatch SQLite schema, version 3 (the current one).
 --
 -- A new database gets this script in one transaction; an older one is brought here by the
--- migrations (migrate_v1_to_v2.sql), which end in exactly the same tables. The plugin reads
--- application_id and user_version from the two PRAGMAs at the end (at build time): a file with
--- another application_id is refused, and so is one with a newer user_version.
+-- migrations (migrate_v1_to_v2.sql, then migrate_v2_to_v3.sql with its C++ step), which end in
+-- exactly the same tables. The plugin reads application_id and user_version from the two PRAGMAs
+-- at the end (at build time): a file with another application_id is refused, and so is one with a
+-- newer user_version.
 --
 -- Timestamps are Unix epoch milliseconds (UTC), as INTEGER; measurements are REAL.
 
@@ -13,16 +14,29 @@ CREATE TABLE services (
   service_id TEXT NOT NULL UNIQUE
 );
 
--- Accepted samples: the log the engine replays after a service's snapshot. The primary key is the
--- table (WITHOUT ROWID), so there is no second copy of the key in an index. payload_kb is NULL
--- when the sample carried none.
-CREATE TABLE telemetry (
+-- Accepted samples: the log the engine replays after a service's snapshot. One row is a block of
+-- one service's samples with contiguous seqs, last_seq - sample_count + 1 .. last_seq, written by
+-- one commit (a commit writes one row per service and run of contiguous seqs, at most 1024 samples
+-- a row). The primary key is the table (WITHOUT ROWID): a scan from any seq is one seek.
+--
+-- data, the samples in seq order, each as
+--   the timestamp: zigzag varint of (timestamp_ms - the previous sample's timestamp_ms), the first
+--     relative to 0 (zigzag: n >= 0 -> 2n, n < 0 -> -2n - 1, in wrapping 64-bit arithmetic;
+--     varint: 7 bits a byte, low bits first, high bit set on every byte but the last, at most 10
+--     bytes);
+--   latency_ms: the 8 bytes of the IEEE 754 double, little-endian;
+--   payload_kb: the same 8 bytes, only when the sample's bit in the bitmap below is set;
+-- then a bitmap of ceil(sample_count / 8) bytes, bit i (byte i / 8, bit i % 8, low bit first) set
+-- when sample i carries payload bytes; unused high bits are 0. A clear bit means no payload (the
+-- host's quiet NaN); any other value, another NaN included, is stored as its 8 bytes, so every
+-- sample reads back bit for bit. A block that does not decode to exactly sample_count samples is
+-- reported as corrupt.
+CREATE TABLE telemetry_blocks (
   service_key INTEGER NOT NULL,
-  seq INTEGER NOT NULL,
-  timestamp_ms INTEGER NOT NULL,
-  latency_ms REAL NOT NULL,
-  payload_kb REAL,
-  PRIMARY KEY (service_key, seq)
+  last_seq INTEGER NOT NULL,
+  sample_count INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (service_key, last_seq)
 ) WITHOUT ROWID;
 
 -- Drift events (state transitions) in the order they were made; metadata_json is a JSON object.
@@ -47,4 +61,4 @@ CREATE TABLE snapshots (
 );
 
 PRAGMA application_id = 1146569044;
-PRAGMA user_version = 2;
+PRAGMA user_version = 3;

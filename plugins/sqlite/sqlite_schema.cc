@@ -6,20 +6,25 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iterator>
+#include <limits>
+#include <string>
 #include <system_error>
+#include <vector>
 
+#include "sample_block.h"
 #include "sqlite_schema_sql.h"
+#include "sqlite_statement.h"
 
 namespace driftwatch::sqlite_plugin {
 namespace {
 
 using sdk::StorageError;
-
-static_assert(kSchemaVersion == 1 + static_cast<int>(std::size(kMigrations)),
-              "every schema version before the current one needs a migration");
 
 constexpr int kBusyTimeoutSeconds = 5;  // wait this long for a lock another connection holds
 
@@ -76,6 +81,100 @@ int ResultCode(const soci::soci_error& error) {
   const auto* sqlite_error = dynamic_cast<const soci::sqlite3_soci_error*>(&error);
   return sqlite_error == nullptr ? 0 : (sqlite_error->result() & 0xff);
 }
+
+// Schema v2 -> v3, after migrate_v2_to_v3.sql: the v2 telemetry rows, read in (service_key, seq)
+// order a page at a time, become blocks of contiguous seqs exactly as the store writes them.
+void MoveSamplesIntoBlocks(soci::session& session, const std::string& path) {
+  constexpr long long kRowsPerPage = 65536;
+  constexpr long long kProgressEvery = 1000000;  // samples; a small file migrates silently
+  const auto started = std::chrono::steady_clock::now();
+  long long total = 0;
+  session << "SELECT count(*) FROM telemetry", soci::into(total);
+  if (total >= kProgressEvery) {
+    std::fprintf(stderr, "sqlite: '%s': migrating %lld samples to schema v3 (sample blocks)...\n",
+                 path.c_str(), total);
+  }
+  Statement page(session,
+                 "SELECT service_key, seq, timestamp_ms, latency_ms, payload_kb FROM telemetry "
+                 "WHERE (service_key, seq) > (?1, ?2) ORDER BY service_key, seq LIMIT ?3");
+  Statement insert(session,
+                   "INSERT INTO telemetry_blocks (service_key, last_seq, sample_count, data) "
+                   "VALUES (?1, ?2, ?3, ?4)");
+  BlockEncoder block;
+  long long block_key = 0;
+  long long block_last = 0;
+  const auto flush = [&] {
+    if (block.count() == 0) return;
+    const std::vector<uint8_t>& data = block.Finish();
+    insert.Bind(1, block_key).Bind(2, block_last).Bind(3, block.count());
+    insert.BindBlob(4, data.data(), data.size()).Execute();
+    block.Clear();
+  };
+  long long after_key = LLONG_MIN;
+  long long after_seq = LLONG_MIN;
+  long long moved = 0;
+  for (long long rows = kRowsPerPage; rows == kRowsPerPage;) {
+    rows = 0;
+    page.Bind(1, after_key).Bind(2, after_seq).Bind(3, kRowsPerPage);
+    page.ForEach([&] {
+      const long long key = page.Int(0);
+      const long long seq = page.Int(1);
+      if (seq < 1) {
+        throw StorageError(DW_STATUS_CORRUPT,
+                           "'" + path + "': cannot migrate to schema v3: service key " +
+                               std::to_string(key) + " has a sample with seq " +
+                               std::to_string(seq) + " (seqs start at 1); the file is unchanged");
+      }
+      const bool continues = block.count() > 0 && key == block_key && seq == block_last + 1 &&
+                             block.count() < kMaxBlockSamples;
+      if (!continues) flush();
+      block_key = key;
+      block_last = seq;
+      block.Add(page.Int(2), page.Double(3),
+                page.IsNull(4) ? std::numeric_limits<double>::quiet_NaN() : page.Double(4));
+      after_key = key;
+      after_seq = seq;
+      ++rows;
+      if (++moved % kProgressEvery == 0) {
+        std::fprintf(stderr, "sqlite: '%s': %lld of %lld samples migrated\n", path.c_str(), moved,
+                     total);
+      }
+      return true;
+    });
+  }
+  flush();
+  ExecScript(session, "DROP TABLE telemetry");
+  if (total >= kProgressEvery) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::fprintf(stderr, "sqlite: '%s': %lld samples migrated in %.1f s\n", path.c_str(), moved,
+                 seconds);
+  }
+}
+
+// One step from schema version `from` to `from` + 1: a SQL script, then (if not null) C++ for what
+// SQL cannot do, in the same transaction as every other step.
+struct Migration {
+  int from;
+  const char* sql;
+  void (*code)(soci::session& session, const std::string& path);
+};
+
+constexpr Migration kMigrations[] = {
+    {1, kMigrationSql[0], nullptr},
+    {2, kMigrationSql[1], &MoveSamplesIntoBlocks},
+};
+
+constexpr bool MigrationsChainUp() {
+  for (size_t i = 0; i < std::size(kMigrations); ++i) {
+    if (kMigrations[i].from != static_cast<int>(i) + 1) return false;
+  }
+  return true;
+}
+static_assert(std::size(kMigrations) == std::size(kMigrationSql),
+              "every migrate_v*.sql needs its entry in kMigrations");
+static_assert(kSchemaVersion == 1 + static_cast<int>(std::size(kMigrations)) && MigrationsChainUp(),
+              "every schema version before the current one needs a migration, in order");
 
 }  // namespace
 
@@ -152,7 +251,9 @@ void PrepareSchema(soci::session& session, const std::string& path) {
         ExecScript(session, kSchemaSql);
       } else {
         for (int version = header.schema_version; version < kSchemaVersion; ++version) {
-          ExecScript(session, kMigrations[version - 1]);
+          const Migration& migration = kMigrations[version - 1];
+          ExecScript(session, migration.sql);
+          if (migration.code != nullptr) migration.code(session, path);
         }
       }
       ExecScript(session, "COMMIT");

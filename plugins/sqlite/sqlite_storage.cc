@@ -10,6 +10,9 @@
 // the writer). Reads go in pages: a page is read under the read lock and handed to the callback
 // without it, so a slow or re-entrant callback never keeps a transaction open.
 //
+// Samples are stored as blocks (schema.sql, sample_block.h): a commit inserts one row per service
+// and run of contiguous seqs instead of one per sample.
+//
 // Every statement is prepared once and bound to parameters; only the constant schema scripts and
 // PRAGMAs are run as text.
 #include <soci/soci.h>
@@ -19,19 +22,23 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
-#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "sample_block.h"
 #include "sqlite_schema.h"
+#include "sqlite_statement.h"
 
 namespace driftwatch::sqlite_plugin {
 namespace {
@@ -93,19 +100,14 @@ class Transaction {
   bool committed_ = false;
 };
 
-// The write session's statements, prepared once. Each is bound to the members declared above it,
-// which are set before every execution.
+// The write session's statements, prepared once. Each SOCI statement is bound to the members
+// declared above it, which are set before every execution; the telemetry_blocks statements
+// (SQLite's own API, see sqlite_statement.h) are bound at each execution.
 struct WriteStatements {
   explicit WriteStatements(soci::session& session)
       : snapshot_data(session),
         insert_service(
             (session.prepare << "INSERT INTO services (service_id) VALUES (:id)", use(service_id))),
-        insert_samples((session.prepare
-                            << "INSERT INTO telemetry (service_key, seq, timestamp_ms, "
-                               "latency_ms, payload_kb) VALUES (:key, :seq, :ts, :latency, "
-                               ":payload)",
-                        use(sample_keys), use(sample_seqs), use(sample_timestamps),
-                        use(sample_latencies), use(sample_payloads, sample_payload_flags))),
         insert_event((session.prepare << "INSERT INTO events (service_key, seq, timestamp_ms, "
                                          "from_state, to_state, reason, metadata_json) VALUES "
                                          "(:key, :seq, :ts, :from, :to, :reason, :metadata)",
@@ -126,33 +128,19 @@ struct WriteStatements {
                                           "ORDER BY service_key LIMIT :limit",
                        into(row_id), into(row_seq), use(purge_after), use(purge_upto),
                        use(purge_limit))),
-        newest_seq((session.prepare << "SELECT MAX(seq) FROM telemetry WHERE service_key = :key",
-                    into(row_seq, row_flag), use(purge_key))),
-        oldest_samples((session.prepare << "SELECT seq, timestamp_ms FROM telemetry "
-                                           "WHERE service_key = :key AND seq <= :bound "
-                                           "ORDER BY seq LIMIT :limit",
-                        into(row_seq), into(row_timestamp), use(purge_key), use(purge_bound),
-                        use(purge_limit))),
-        delete_samples((session.prepare << "DELETE FROM telemetry "
-                                           "WHERE service_key = :key AND seq <= :last",
-                        use(purge_key), use(purge_last))) {}
-
-  void ClearSamples() {
-    sample_keys.clear();
-    sample_seqs.clear();
-    sample_timestamps.clear();
-    sample_latencies.clear();
-    sample_payloads.clear();
-    sample_payload_flags.clear();
-  }
+        insert_block(session,
+                     "INSERT INTO telemetry_blocks (service_key, last_seq, sample_count, data) "
+                     "VALUES (?1, ?2, ?3, ?4)"),
+        oldest_blocks(session,
+                      "SELECT last_seq, sample_count, data FROM telemetry_blocks "
+                      "WHERE service_key = ?1 ORDER BY last_seq"),
+        delete_blocks(session,
+                      "DELETE FROM telemetry_blocks WHERE service_key = ?1 AND last_seq <= ?2"),
+        rewrite_block(session,
+                      "UPDATE telemetry_blocks SET sample_count = ?3, data = ?4 "
+                      "WHERE service_key = ?1 AND last_seq = ?2") {}
 
   std::string service_id;
-  std::vector<long long> sample_keys;
-  std::vector<long long> sample_seqs;
-  std::vector<long long> sample_timestamps;
-  std::vector<double> sample_latencies;
-  std::vector<double> sample_payloads;
-  std::vector<soci::indicator> sample_payload_flags;
   long long event_key = 0;
   long long event_seq = 0;
   long long event_timestamp = 0;
@@ -168,23 +156,20 @@ struct WriteStatements {
   long long purge_last = 0;
   long long purge_after = 0;
   long long purge_upto = 0;
-  long long purge_key = 0;
-  long long purge_bound = 0;
   long long row_id = 0;
   long long row_seq = 0;
   long long row_timestamp = 0;
-  soci::indicator row_flag = soci::i_ok;
 
   soci::statement insert_service;
-  soci::statement insert_samples;
   soci::statement insert_event;
   soci::statement upsert_snapshot;
   soci::statement oldest_events;
   soci::statement delete_events;
   soci::statement snapshot_keys;
-  soci::statement newest_seq;
-  soci::statement oldest_samples;
-  soci::statement delete_samples;
+  Statement insert_block;
+  Statement oldest_blocks;
+  Statement delete_blocks;
+  Statement rewrite_block;
 };
 
 // The read session's statements, prepared once (bound like WriteStatements).
@@ -193,7 +178,7 @@ struct ReadStatements {
       : snapshot_data(session),
         services_page((session.prepare
                            << "SELECT s.service_key, s.service_id, p.last_seq, p.data, "
-                              "(SELECT MAX(t.seq) FROM telemetry AS t "
+                              "(SELECT MAX(t.last_seq) FROM telemetry_blocks AS t "
                               "WHERE t.service_key = s.service_key) "
                               "FROM services AS s "
                               "LEFT JOIN snapshots AS p ON p.service_key = s.service_key "
@@ -201,13 +186,6 @@ struct ReadStatements {
                        into(row_key), into(row_service_id), into(row_last_seq, row_last_seq_flag),
                        into(snapshot_data, snapshot_flag), into(row_max_seq, row_max_seq_flag),
                        use(after_key), use(limit))),
-        samples_page((session.prepare << "SELECT seq, timestamp_ms, latency_ms, payload_kb "
-                                         "FROM telemetry WHERE service_key = "
-                                         "(SELECT service_key FROM services WHERE service_id = :id)"
-                                         " AND seq > :after ORDER BY seq LIMIT :limit",
-                      into(row_seq), into(row_timestamp), into(row_latency),
-                      into(row_payload, row_payload_flag), use(service_id), use(after_seq),
-                      use(limit))),
         events_page((session.prepare << "SELECT event_id, seq, timestamp_ms, from_state, to_state, "
                                         "reason, metadata_json FROM events WHERE service_key = "
                                         "(SELECT service_key FROM services WHERE service_id = :id)"
@@ -217,11 +195,14 @@ struct ReadStatements {
                      into(row_to), into(row_reason), into(row_metadata), use(service_id),
                      use(before_id), use(limit))),
         page_count((session.prepare << "PRAGMA page_count", into(row_seq))),
-        page_size((session.prepare << "PRAGMA page_size", into(row_key))) {}
+        page_size((session.prepare << "PRAGMA page_size", into(row_key))),
+        sample_blocks(session,
+                      "SELECT last_seq, sample_count, data FROM telemetry_blocks WHERE "
+                      "service_key = (SELECT service_key FROM services WHERE service_id = ?1) "
+                      "AND last_seq > ?2 ORDER BY last_seq") {}
 
   std::string service_id;
   long long after_key = 0;
-  long long after_seq = 0;
   long long before_id = 0;
   long long limit = 0;
   long long row_key = 0;
@@ -234,20 +215,49 @@ struct ReadStatements {
   soci::indicator row_max_seq_flag = soci::i_ok;
   long long row_seq = 0;
   long long row_timestamp = 0;
-  double row_latency = 0;
-  double row_payload = 0;
-  soci::indicator row_payload_flag = soci::i_ok;
   std::string row_from;
   std::string row_to;
   std::string row_reason;
   std::string row_metadata;
 
   soci::statement services_page;
-  soci::statement samples_page;
   soci::statement events_page;
   soci::statement page_count;
   soci::statement page_size;
+  Statement sample_blocks;
+  std::vector<BlockSample> decoded;  // one block, reused
 };
+
+// Lets the service id cache be searched with a C string, without building a std::string.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view text) const { return std::hash<std::string_view>()(text); }
+};
+
+// A sample of a write batch, by service key and position in the batch.
+struct SampleRef {
+  long long key;
+  size_t index;
+  bool operator<(const SampleRef& other) const {
+    return key != other.key ? key < other.key : index < other.index;
+  }
+};
+
+// Decodes one block row (last_seq, sample_count, data) of `statement` into *out. Names the service
+// by its id, or by its key when service_id is null.
+void DecodeRow(const Statement& statement, const char* service_id, long long service_key,
+               std::vector<BlockSample>* out) {
+  const long long last_seq = statement.Int(0);
+  const char* problem =
+      DecodeBlock(statement.Blob(2), statement.Bytes(2), last_seq, statement.Int(1), out);
+  if (problem != nullptr) {
+    const std::string service = service_id != nullptr
+                                    ? "'" + std::string(service_id) + "'"
+                                    : "service key " + std::to_string(service_key);
+    throw StorageError(DW_STATUS_CORRUPT, "the sample block of " + service + " ending at seq " +
+                                              std::to_string(last_seq) + " is corrupt: " + problem);
+  }
+}
 
 class SqliteStore {
  public:
@@ -274,24 +284,7 @@ class SqliteStore {
     std::vector<std::pair<std::string, long long>> created;  // cached only once committed
     try {
       Transaction transaction(write_session_);
-      w.ClearSamples();
-      const char* last_id = nullptr;
-      long long last_key = 0;
-      for (size_t i = 0; i < batch.sample_count; ++i) {
-        const dw_type_stored_sample& sample = batch.samples[i];
-        if (last_id == nullptr || std::strcmp(last_id, ServiceId(sample.service_id)) != 0) {
-          last_key = KeyOf(sample.service_id, created);
-          last_id = sample.service_id;
-        }
-        w.sample_keys.push_back(last_key);
-        w.sample_seqs.push_back(static_cast<long long>(sample.seq));
-        w.sample_timestamps.push_back(sample.timestamp_ms);
-        w.sample_latencies.push_back(sample.latency_ms);
-        const bool has_payload = !std::isnan(sample.payload_kb);
-        w.sample_payloads.push_back(has_payload ? sample.payload_kb : 0.0);
-        w.sample_payload_flags.push_back(has_payload ? soci::i_ok : soci::i_null);
-      }
-      if (!w.sample_keys.empty()) w.insert_samples.execute(true);
+      WriteSamples(batch, created);
       for (size_t i = 0; i < batch.event_count; ++i) {
         const dw_type_stored_event& event = batch.events[i];
         w.event_key = KeyOf(event.service_id, created);
@@ -319,6 +312,7 @@ class SqliteStore {
       throw Translate(e, "write failed");
     }
     for (auto& entry : created) keys_.insert(std::move(entry));
+    for (const auto& [key, max_seq] : batch_max_seqs_) max_seqs_[key] = max_seq;
     sample_count_ += batch.sample_count;
     event_count_ += batch.event_count;
   }
@@ -371,26 +365,31 @@ class SqliteStore {
     std::vector<dw_type_stored_sample> page;
     for (;;) {
       page.clear();
+      bool more = false;  // the page stopped before the last block
       {
         std::lock_guard<std::mutex> lock(read_mutex_);
         ReadStatements& r = *read_;
-        r.service_id = id;
-        r.after_seq = static_cast<long long>(after_seq);
-        r.limit = kSamplesPerPage;
         Read("sample scan", [&] {
-          ForEachRow(r.samples_page, [&] {
-            page.push_back(
-                {id.c_str(), static_cast<uint64_t>(r.row_seq), r.row_timestamp, r.row_latency,
-                 r.row_payload_flag == soci::i_ok ? r.row_payload
-                                                  : std::numeric_limits<double>::quiet_NaN()});
+          // seqs above INT64_MAX are never stored
+          r.sample_blocks.Bind(1, id).Bind(
+              2, static_cast<long long>(std::min<uint64_t>(after_seq, LLONG_MAX)));
+          r.sample_blocks.ForEach([&] {
+            DecodeRow(r.sample_blocks, id.c_str(), 0, &r.decoded);
+            for (const BlockSample& sample : r.decoded) {
+              if (sample.seq <= after_seq) continue;  // the first block may start earlier
+              page.push_back({id.c_str(), sample.seq, sample.timestamp_ms, sample.latency_ms,
+                              sample.payload_kb});
+            }
+            more = static_cast<long long>(page.size()) >= kSamplesPerPage;
+            return !more;
           });
         });
       }
       for (const dw_type_stored_sample& sample : page) {
         if (callback(context, &sample) != 0) return;
       }
-      if (static_cast<long long>(page.size()) < kSamplesPerPage) return;
-      after_seq = page.back().seq;
+      if (!more) return;
+      after_seq = page.back().seq;  // a whole block's last seq: the next page starts at a block
     }
   }
 
@@ -498,9 +497,21 @@ class SqliteStore {
                                                           "FROM services",
                                 into(key), into(service_id));
     ForEachRow(services, [&] { keys_.emplace(service_id, key); });
+    // Once, at open; then kept up to date by every commit. Reads no BLOB: sample_count and the key
+    // are in the rows' leading bytes.
+    long long max_seq = 0;
+    long long samples = 0;
+    uint64_t total = 0;
+    soci::statement blocks = (write_session_.prepare << "SELECT service_key, MAX(last_seq), "
+                                                        "SUM(sample_count) FROM telemetry_blocks "
+                                                        "GROUP BY service_key",
+                              into(key), into(max_seq), into(samples));
+    ForEachRow(blocks, [&] {
+      max_seqs_.emplace(key, max_seq);
+      total += static_cast<uint64_t>(samples);
+    });
+    sample_count_ = total;
     long long count = 0;
-    write_session_ << "SELECT count(*) FROM telemetry", into(count);  // once, at open
-    sample_count_ = static_cast<uint64_t>(count);
     write_session_ << "SELECT count(*) FROM events", into(count);
     event_count_ = static_cast<uint64_t>(count);
 
@@ -521,7 +532,7 @@ class SqliteStore {
 
   // The key of a service, adding it (inside the caller's transaction) when it is new.
   long long KeyOf(const char* service_id, std::vector<std::pair<std::string, long long>>& created) {
-    const std::string id = ServiceId(service_id);
+    const std::string_view id = ServiceId(service_id);
     const auto known = keys_.find(id);
     if (known != keys_.end()) return known->second;
     for (const auto& entry : created) {
@@ -531,10 +542,64 @@ class SqliteStore {
     write_->insert_service.execute(true);
     long long key = 0;
     if (!write_session_.get_last_insert_id("services", key)) {
-      throw StorageError(DW_STATUS_IO_ERROR, "no key for new service '" + id + "'");
+      throw StorageError(DW_STATUS_IO_ERROR, "no key for new service '" + std::string(id) + "'");
     }
     created.emplace_back(id, key);
     return key;
+  }
+
+  // Groups the batch's samples by service, each in its batch order, and inserts one block per run
+  // of contiguous seqs. A service's seqs must rise above its highest stored seq: a block's primary
+  // key is its last seq, so an older seq written again would not collide with the block holding it.
+  // Sets batch_max_seqs_, for the caller to apply once committed.
+  void WriteSamples(const dw_type_write_batch& batch,
+                    std::vector<std::pair<std::string, long long>>& created) {
+    batch_max_seqs_.clear();
+    order_.clear();
+    const char* last_id = nullptr;
+    long long last_key = 0;
+    for (size_t i = 0; i < batch.sample_count; ++i) {
+      const char* id = batch.samples[i].service_id;
+      if (last_id == nullptr || (id != last_id && std::strcmp(last_id, ServiceId(id)) != 0)) {
+        last_key = KeyOf(id, created);
+      }
+      last_id = id;
+      order_.push_back({last_key, i});
+    }
+    std::sort(order_.begin(), order_.end());  // by service key, then batch position
+    for (size_t next = 0; next < order_.size();) {
+      const long long key = order_[next].key;
+      const auto stored = max_seqs_.find(key);
+      long long previous = stored == max_seqs_.end() ? 0 : stored->second;
+      encoder_.Clear();
+      for (; next < order_.size() && order_[next].key == key; ++next) {
+        const dw_type_stored_sample& sample = batch.samples[order_[next].index];
+        if (sample.seq <= static_cast<uint64_t>(previous) || sample.seq > LLONG_MAX) {
+          throw StorageError(DW_STATUS_INVALID_ARGUMENT,
+                             "sample " + std::to_string(sample.seq) + " of '" + sample.service_id +
+                                 "' does not follow seq " + std::to_string(previous) +
+                                 " (stored, or earlier in the batch): a service's seqs must "
+                                 "increase");
+        }
+        const auto seq = static_cast<long long>(sample.seq);
+        if (encoder_.count() == kMaxBlockSamples || (encoder_.count() > 0 && seq != previous + 1)) {
+          InsertBlock(key, previous);
+        }
+        encoder_.Add(sample.timestamp_ms, sample.latency_ms, sample.payload_kb);
+        previous = seq;
+      }
+      InsertBlock(key, previous);
+      batch_max_seqs_.emplace_back(key, previous);
+    }
+  }
+
+  // Inserts the encoder's block, whose last sample is last_seq, and starts a new one.
+  void InsertBlock(long long key, long long last_seq) {
+    if (encoder_.count() == 0) return;
+    const std::vector<uint8_t>& data = encoder_.Finish();
+    write_->insert_block.Bind(1, key).Bind(2, last_seq).Bind(3, encoder_.count());
+    write_->insert_block.BindBlob(4, data.data(), data.size()).Execute();
+    encoder_.Clear();
   }
 
   uint64_t PurgeEvents(int64_t before_ms, uint64_t budget) {
@@ -584,26 +649,52 @@ class SqliteStore {
     return deleted;
   }
 
+  // Deletes the service's oldest samples, in seq order, while they are expired and within the
+  // bound: whole blocks, then at most one block rewritten with the samples it keeps.
   uint64_t PurgeService(long long key, long long snapshot_seq, int64_t before_ms, uint64_t budget) {
+    const auto newest = max_seqs_.find(key);
+    const long long bound =
+        std::min(snapshot_seq, (newest == max_seqs_.end() ? 0 : newest->second) - 1);
+    if (bound < 1) return 0;
     WriteStatements& w = *write_;
-    w.purge_key = key;
-    long long newest = 0;
-    ForEachRow(w.newest_seq, [&] { newest = w.row_flag == soci::i_ok ? w.row_seq : 0; });
-    w.purge_bound = std::min(snapshot_seq, newest - 1);
-    if (w.purge_bound < 1) return 0;
-    w.purge_limit = static_cast<long long>(budget);
-    uint64_t expired = 0;
-    bool young_seen = false;
-    ForEachRow(w.oldest_samples, [&] {
-      if (young_seen || w.row_timestamp >= before_ms) {
-        young_seen = true;
-        return;
+    uint64_t deleted = 0;
+    long long whole_upto = 0;    // the last block deleted whole (0: none)
+    long long partial_last = 0;  // the block that loses only its oldest samples (0: none)
+    size_t partial_kept = 0;     // the first of its samples it keeps
+    w.oldest_blocks.Bind(1, key);
+    w.oldest_blocks.ForEach([&] {
+      DecodeRow(w.oldest_blocks, nullptr, key, &decoded_);
+      size_t expired = 0;
+      for (const BlockSample& sample : decoded_) {
+        if (deleted + expired == budget || sample.seq > static_cast<uint64_t>(bound) ||
+            sample.timestamp_ms >= before_ms) {
+          break;
+        }
+        ++expired;
       }
-      w.purge_last = w.row_seq;
-      ++expired;
+      deleted += expired;
+      if (expired == decoded_.size()) {
+        whole_upto = w.oldest_blocks.Int(0);
+        return deleted < budget;
+      }
+      if (expired > 0) {
+        partial_last = w.oldest_blocks.Int(0);
+        partial_kept = expired;
+      }
+      return false;
     });
-    if (expired > 0) w.delete_samples.execute(true);
-    return expired;
+    if (whole_upto > 0) w.delete_blocks.Bind(1, key).Bind(2, whole_upto).Execute();
+    if (partial_last > 0) {  // decoded_ still holds that block: it was the last one read
+      encoder_.Clear();
+      for (size_t i = partial_kept; i < decoded_.size(); ++i) {
+        encoder_.Add(decoded_[i].timestamp_ms, decoded_[i].latency_ms, decoded_[i].payload_kb);
+      }
+      const std::vector<uint8_t>& data = encoder_.Finish();
+      w.rewrite_block.Bind(1, key).Bind(2, partial_last).Bind(3, encoder_.count());
+      w.rewrite_block.BindBlob(4, data.data(), data.size()).Execute();
+      encoder_.Clear();
+    }
+    return deleted;
   }
 
   const std::string path_;
@@ -611,9 +702,16 @@ class SqliteStore {
   std::mutex write_mutex_;   // the write session and everything below it
   soci::session write_session_;
   std::unique_ptr<WriteStatements> write_;
-  std::unordered_map<std::string, long long> keys_;  // service id -> key, committed ones only
-  long long purge_cursor_ = 0;                       // the service key retention goes on after
-  std::mutex read_mutex_;                            // the read session and its statements
+  // service id -> key, and key -> its highest stored seq: committed ones only
+  std::unordered_map<std::string, long long, StringHash, std::equal_to<>> keys_;
+  std::unordered_map<long long, long long> max_seqs_;
+  long long purge_cursor_ = 0;  // the service key retention goes on after
+  // Scratch space of writes and retention, reused so that a commit allocates little.
+  std::vector<SampleRef> order_;
+  std::vector<std::pair<long long, long long>> batch_max_seqs_;  // (service key, max seq)
+  BlockEncoder encoder_;
+  std::vector<BlockSample> decoded_;
+  std::mutex read_mutex_;  // the read session and its statements
   std::unique_ptr<soci::session> read_session_;
   std::unique_ptr<ReadStatements> read_;
   std::atomic<uint64_t> sample_count_{0};

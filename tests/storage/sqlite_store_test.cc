@@ -9,11 +9,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -97,6 +101,32 @@ class RawDatabase {
   std::string Value(const std::string& sql) {
     const auto rows = Rows(sql);
     return rows.empty() ? "" : rows[0];
+  }
+
+  // Inserts samples into a schema v2 file's telemetry table, binding the doubles so that they go
+  // in bit for bit (a NaN payload as NULL, as v2 stored it).
+  void InsertV2Samples(long long service_key, const std::vector<dw_type_stored_sample>& samples) {
+    sqlite3_stmt* insert = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db_,
+                                 "INSERT INTO telemetry (service_key, seq, timestamp_ms, "
+                                 "latency_ms, payload_kb) VALUES (?, ?, ?, ?, ?)",
+                                 -1, &insert, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db_);
+    for (const dw_type_stored_sample& sample : samples) {
+      sqlite3_bind_int64(insert, 1, service_key);
+      sqlite3_bind_int64(insert, 2, static_cast<sqlite3_int64>(sample.seq));
+      sqlite3_bind_int64(insert, 3, sample.timestamp_ms);
+      sqlite3_bind_double(insert, 4, sample.latency_ms);
+      if (std::isnan(sample.payload_kb)) {
+        sqlite3_bind_null(insert, 5);
+      } else {
+        sqlite3_bind_double(insert, 5, sample.payload_kb);
+      }
+      EXPECT_EQ(sqlite3_step(insert), SQLITE_DONE) << sqlite3_errmsg(db_);
+      sqlite3_reset(insert);
+    }
+    sqlite3_finalize(insert);
   }
 
  private:
@@ -192,9 +222,9 @@ TEST(SqliteStoreTest, NewFileIsAWalDriftWatchDatabase) {
   EXPECT_EQ(db.Value("PRAGMA integrity_check"), "ok");
   // The compact layout: an integer service key, telemetry without a rowid, no telemetry index.
   EXPECT_EQ(db.Value("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = "
-                     "'telemetry'"),
+                     "'telemetry_blocks'"),
             "0");
-  EXPECT_THAT(db.Value("SELECT sql FROM sqlite_master WHERE name = 'telemetry'"),
+  EXPECT_THAT(db.Value("SELECT sql FROM sqlite_master WHERE name = 'telemetry_blocks'"),
               HasSubstr("WITHOUT ROWID"));
 }
 
@@ -249,6 +279,121 @@ TEST(SqliteStoreTest, MigratesASchemaV1File) {
   RawDatabase db(path);
   EXPECT_EQ(db.Value("PRAGMA user_version"), std::to_string(SchemaPragma("user_version")));
   EXPECT_EQ(db.Value("PRAGMA integrity_check"), "ok");
+}
+
+// Every sample of `expected` reads back from `store`, bit for bit and in order.
+void ExpectSamples(Store& store, const std::string& service_id,
+                   const std::vector<dw_type_stored_sample>& expected, uint64_t after_seq = 0) {
+  SCOPED_TRACE(service_id + " after seq " + std::to_string(after_seq));
+  std::vector<dw_type_stored_sample> wanted;
+  for (const auto& sample : expected) {
+    if (sample.seq > after_seq) wanted.push_back(sample);
+  }
+  const auto read = ReadSamples(store, service_id, after_seq);
+  ASSERT_EQ(read.size(), wanted.size());
+  for (size_t i = 0; i < read.size(); ++i) {
+    ASSERT_EQ(read[i].seq, wanted[i].seq) << i;
+    ASSERT_EQ(read[i].timestamp_ms, wanted[i].timestamp_ms) << i;
+    ASSERT_EQ(std::memcmp(&read[i].latency_ms, &wanted[i].latency_ms, sizeof(double)), 0) << i;
+    ASSERT_EQ(std::memcmp(&read[i].payload_kb, &wanted[i].payload_kb, sizeof(double)), 0) << i;
+  }
+}
+
+// A v2 file (one telemetry row per sample) becomes blocks: every sample reads back bit for bit,
+// runs longer than a block and gaps in the seqs split blocks, and the file ends where a new one
+// starts.
+TEST(SqliteStoreTest, MigratesASchemaV2File) {
+  TestDir dir;
+  const std::string path = dir.File("v2.db");
+  auto long_run = Samples("svc-long", 1, 2500, kNow);  // > 2 blocks, every third without payload
+  long_run[10].timestamp_ms = kNow - 5000;             // the clock stepped back
+  auto with_gap = Samples("svc-gap", 1, 10, kNow);
+  const auto after_gap = Samples("svc-gap", 20, 25, kNow + 100);
+  with_gap.insert(with_gap.end(), after_gap.begin(), after_gap.end());
+  const auto single = Samples("svc-one", 7, 7, kNow);
+  {
+    RawDatabase db(path);
+    db.Exec(ReadText(kSqliteSourceDir + "/schema_v2.sql"));
+    db.Exec(
+        "INSERT INTO services VALUES (1, 'svc-long'), (2, 'svc-gap'), (3, 'svc-one'), "
+        "(4, 'svc-quiet');"
+        "INSERT INTO events (service_key, seq, timestamp_ms, from_state, to_state, reason, "
+        "metadata_json) VALUES (1, 100, 1000, 'INSUFFICIENT_DATA', 'STABLE', "
+        "'baseline_established', '{}');"
+        "INSERT INTO snapshots VALUES (1, 2400, x'00ff10'), (4, 0, NULL);");
+    db.Exec("BEGIN");
+    db.InsertV2Samples(1, long_run);
+    db.InsertV2Samples(2, with_gap);
+    db.InsertV2Samples(3, single);
+    db.Exec("COMMIT");
+    ASSERT_EQ(db.Value("PRAGMA user_version"), "2");
+    ASSERT_EQ(db.Value("SELECT count(*) FROM telemetry"), "2517");
+  }
+  {
+    auto store = OpenStore("sqlite", path);
+    ASSERT_NE(store, nullptr);
+    ExpectSamples(*store, "svc-long", long_run);
+    ExpectSamples(*store, "svc-long", long_run, 1024);
+    ExpectSamples(*store, "svc-long", long_run, 1500);
+    ExpectSamples(*store, "svc-gap", with_gap);
+    ExpectSamples(*store, "svc-gap", with_gap, 10);
+    ExpectSamples(*store, "svc-one", single);
+    EXPECT_EQ(ReadStats(*store).sample_count, 2517u);
+    EXPECT_EQ(ReadStats(*store).event_count, 1u);
+    const auto services = ReadServices(*store);
+    ASSERT_EQ(services.size(), 4u);
+    EXPECT_EQ(services[0].service_id, "svc-long");
+    EXPECT_EQ(services[0].max_seq, 2500u);
+    EXPECT_EQ(services[0].snapshot_seq, 2400u);
+    EXPECT_EQ(services[0].snapshot_data, std::string("\x00\xff\x10", 3));
+    EXPECT_EQ(services[1].max_seq, 25u);
+    EXPECT_EQ(services[2].max_seq, 7u);
+    EXPECT_EQ(services[3].max_seq, 0u);
+    EXPECT_TRUE(services[3].has_snapshot);
+
+    WriteBatch more;  // the stored seqs carry on: the next one goes in, an old one does not
+    more.samples = Samples("svc-long", 2501, 2502, kNow);
+    Write(*store, more);
+    more.samples = Samples("svc-gap", 25, 25, kNow);
+    const Status status = store->Write(more);
+    EXPECT_FALSE(status.ok());
+    EXPECT_THAT(status.message(), HasSubstr("sample 25 of 'svc-gap'"));
+  }
+  RawDatabase db(path);
+  EXPECT_EQ(db.Rows("SELECT service_key, last_seq, sample_count FROM telemetry_blocks "
+                    "ORDER BY service_key, last_seq"),
+            (std::vector<std::string>{"1|1024|1024", "1|2048|1024", "1|2500|452", "1|2502|2",
+                                      "2|10|10", "2|25|6", "3|7|1"}));
+  const std::string fresh = dir.File("fresh.db");
+  ASSERT_NE(OpenStore("sqlite", fresh), nullptr);
+  EXPECT_EQ(SchemaOf(path), SchemaOf(fresh));
+  EXPECT_EQ(db.Value("PRAGMA user_version"), std::to_string(SchemaPragma("user_version")));
+  EXPECT_EQ(db.Value("PRAGMA integrity_check"), "ok");
+}
+
+// A migration that fails (here: a seq the block format cannot hold) changes nothing in the file.
+TEST(SqliteStoreTest, FailedMigrationLeavesTheFileUntouched) {
+  TestDir dir;
+  const std::string path = dir.File("v2.db");
+  {
+    RawDatabase db(path);
+    db.Exec("PRAGMA journal_mode = WAL");  // as DriftWatch left it: opening it changes no byte
+    db.Exec(ReadText(kSqliteSourceDir + "/schema_v2.sql"));
+    db.Exec("BEGIN; INSERT INTO services VALUES (1, 'svc-a'), (2, 'svc-b')");
+    db.InsertV2Samples(1, Samples("svc-a", 1, 3000, kNow));
+    db.InsertV2Samples(2, {Sample("svc-b", 0, kNow, 1.0)});
+    db.Exec("COMMIT");
+  }
+  const std::string before = FileBytes(path);
+  std::string error;
+  EXPECT_EQ(OpenStore("sqlite", path, &error), nullptr);
+  EXPECT_THAT(error, HasSubstr(path));
+  EXPECT_THAT(error, HasSubstr("seq 0"));
+  EXPECT_EQ(FileBytes(path), before);
+  RawDatabase db(path);
+  EXPECT_EQ(db.Value("PRAGMA user_version"), "2");
+  EXPECT_EQ(db.Value("SELECT count(*) FROM telemetry"), "3001");
+  EXPECT_EQ(db.Value("SELECT count(*) FROM sqlite_master WHERE name = 'telemetry_blocks'"), "0");
 }
 
 // Opening `path` fails with a message containing `reason` and leaves its bytes as they were.
@@ -443,6 +588,380 @@ TEST(SqliteStoreTest, StorageIsCompact) {
   EXPECT_LE(one_service, kTargetBytesPer10k);
   EXPECT_LE(many_services, kTargetBytesPer10k);
   EXPECT_LT(no_payload, one_service);
+}
+
+// The plugin through its C functions, for the status codes that Store keeps only as messages.
+class PluginStore {
+ public:
+  explicit PluginStore(const std::string& path) : vtable_(StorageBackend("sqlite")) {
+    const dw_type_param param = {"path", path.c_str()};
+    dw_type_error error = {};
+    error.param_index = -1;
+    const dw_type_status status = vtable_->on_open(&param, 1, &handle_, &error);
+    EXPECT_EQ(status, DW_STATUS_OK) << error.message;
+  }
+  ~PluginStore() {
+    if (handle_ != nullptr) vtable_->on_close(handle_);
+  }
+  PluginStore(const PluginStore&) = delete;
+  PluginStore& operator=(const PluginStore&) = delete;
+
+  // Scans the service's samples after `after_seq`; *visited counts the samples it was given.
+  dw_type_status Scan(const char* service_id, uint64_t after_seq, size_t* visited,
+                      std::string* message) {
+    dw_type_error error = {};
+    error.param_index = -1;
+    *visited = 0;
+    const auto count = +[](void* context, const dw_type_stored_sample*) -> int {
+      ++*static_cast<size_t*>(context);
+      return 0;
+    };
+    const dw_type_status status =
+        vtable_->on_scan_samples(handle_, service_id, after_seq, count, visited, &error);
+    *message = error.message;
+    return status;
+  }
+
+  dw_type_status Write(const std::vector<dw_type_stored_sample>& samples, std::string* message) {
+    dw_type_write_batch batch = {};
+    batch.struct_size = sizeof batch;
+    batch.samples = samples.data();
+    batch.sample_count = samples.size();
+    dw_type_error error = {};
+    error.param_index = -1;
+    const dw_type_status status = vtable_->on_write(handle_, &batch, &error);
+    *message = error.message;
+    return status;
+  }
+
+  dw_type_status Purge(int64_t samples_before_ms, uint32_t max_rows, std::string* message) {
+    dw_type_error error = {};
+    error.param_index = -1;
+    uint64_t deleted = 0;
+    const dw_type_status status =
+        vtable_->on_purge(handle_, samples_before_ms, 0, max_rows, &deleted, &error);
+    *message = error.message;
+    return status;
+  }
+
+ private:
+  const dw_type_storage* vtable_;
+  void* handle_ = nullptr;
+};
+
+// (service key, last seq, sample count) of every stored block, in key order.
+std::vector<std::string> Blocks(const std::string& path) {
+  return RawDatabase(path).Rows(
+      "SELECT service_key, last_seq, sample_count FROM telemetry_blocks ORDER BY 1, 2");
+}
+
+// How many blocks a commit of these seqs of one service makes: one per run of contiguous seqs,
+// split every 1024 samples.
+size_t BlocksFor(const std::vector<uint64_t>& seqs) {
+  size_t blocks = 0;
+  size_t in_block = 0;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    if (i == 0 || seqs[i] != seqs[i - 1] + 1 || in_block == 1024) {
+      ++blocks;
+      in_block = 0;
+    }
+    ++in_block;
+  }
+  return blocks;
+}
+
+// Samples written in many commits of several interleaved services, some of them longer than a
+// block and some with gaps in their seqs, read back exactly from any seq: from the start, inside a
+// block, at either edge of one, past the end. A commit stores one block per service and run.
+TEST(SqliteStoreTest, BlocksReadBackFromAnySeq) {
+  TestDir dir;
+  const std::string path = dir.File("blocks.db");
+  const std::vector<std::string> ids = {"svc-0", "svc-1", "svc-2", "svc-3"};
+  std::vector<std::vector<dw_type_stored_sample>> written(ids.size());
+  std::vector<uint64_t> next_seq(ids.size(), 1);
+  size_t expected_blocks = 0;
+  {
+    auto store = OpenStore("sqlite", path);
+    ASSERT_NE(store, nullptr);
+    for (int commit = 0; commit < 40; ++commit) {
+      std::vector<std::vector<uint64_t>> seqs(ids.size());
+      for (size_t s = 0; s < ids.size(); ++s) {
+        size_t count = (commit * 7 + s * 3) % 13;  // 0 now and then: not in this commit
+        if (s == 0 && commit == 5) count = 2100;   // three blocks
+        for (size_t n = 0; n < count; ++n) {
+          if (s == 2 && n == 4) next_seq[s] += 3;  // a gap inside a commit: two blocks
+          seqs[s].push_back(next_seq[s]++);
+        }
+        if (s == 3) next_seq[s] += 5;  // gaps between commits
+        expected_blocks += BlocksFor(seqs[s]);
+      }
+      WriteBatch batch;  // the services interleaved, as the engine's workers hand them over
+      for (size_t n = 0; n < 2100; ++n) {
+        for (size_t s = 0; s < ids.size(); ++s) {
+          if (n >= seqs[s].size()) continue;
+          const uint64_t seq = seqs[s][n];
+          const int64_t timestamp =
+              kNow + static_cast<int64_t>(seq) * 10 - (seq % 17 == 0 ? 5000 : 0);
+          const double payload = seq % 3 == 0 ? kNoPayload : 2.45 + static_cast<double>(seq) * 1e-7;
+          batch.samples.push_back(Sample(ids[s].c_str(), seq, timestamp,
+                                         100.0 + static_cast<double>(seq + s) / 3.0, payload));
+          written[s].push_back(batch.samples.back());
+        }
+      }
+      Write(*store, batch);
+    }
+  }
+  EXPECT_EQ(Blocks(path).size(), expected_blocks);
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  size_t total = 0;
+  for (size_t s = 0; s < ids.size(); ++s) {
+    total += written[s].size();
+    std::vector<uint64_t> after = {0, written[s].back().seq, written[s].back().seq + 1, UINT64_MAX};
+    for (const std::string& row : RawDatabase(path).Rows(
+             "SELECT b.last_seq, b.sample_count FROM telemetry_blocks AS b JOIN services AS s "
+             "USING (service_key) WHERE s.service_id = '" +
+             ids[s] + "'")) {
+      const uint64_t last = std::stoull(row.substr(0, row.find('|')));
+      const uint64_t first = last + 1 - std::stoull(row.substr(row.find('|') + 1));
+      for (const uint64_t seq : {first - 1, first, first + 1, last - 1, last, last + 1}) {
+        after.push_back(seq);
+      }
+    }
+    for (const uint64_t seq : after) ExpectSamples(*store, ids[s], written[s], seq);
+  }
+  EXPECT_EQ(ReadStats(*store).sample_count, total);
+  for (const ScannedService& service : ReadServices(*store)) {
+    const size_t s = static_cast<size_t>(service.service_id.back() - '0');
+    EXPECT_EQ(service.max_seq, written[s].back().seq) << service.service_id;
+  }
+}
+
+// Whatever the host hands over comes back bit for bit: any NaN (the host's "no payload" is only
+// one of them), infinities, -0.0, denormals, and timestamps at both ends of int64 and going back.
+TEST(SqliteStoreTest, ExtremeValuesRoundTripBitForBit) {
+  TestDir dir;
+  const std::string path = dir.File("extreme.db");
+  const uint64_t doubles[] = {0x7ff8000000000000, 0x7ff8000000000001, 0xfff8000000000000,
+                              0x7ff0000000000001, 0x8000000000000000, 0x7ff0000000000000,
+                              0xfff0000000000000, 0x0000000000000001, 0x3ff0000000000000};
+  const int64_t timestamps[] = {0,         INT64_MAX, INT64_MIN, -1,        kNow, kNow - 1,
+                                INT64_MAX, 1,         INT64_MIN, INT64_MAX, 0};
+  std::vector<dw_type_stored_sample> samples;
+  for (uint64_t i = 0; i < 60; ++i) {
+    samples.push_back(Sample(kServiceA, i + 1, timestamps[i % std::size(timestamps)],
+                             std::bit_cast<double>(doubles[i % std::size(doubles)]),
+                             std::bit_cast<double>(doubles[(i * 4 + 1) % std::size(doubles)])));
+  }
+  {
+    auto store = OpenStore("sqlite", path);
+    ASSERT_NE(store, nullptr);
+    WriteBatch batch;
+    batch.samples.assign(samples.begin(), samples.begin() + 23);
+    Write(*store, batch);
+    batch.samples.assign(samples.begin() + 23, samples.end());
+    Write(*store, batch);
+    ExpectSamples(*store, kServiceA, samples);
+  }
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  ExpectSamples(*store, kServiceA, samples);
+  ExpectSamples(*store, kServiceA, samples, 30);
+}
+
+// A service's seqs must increase, within a batch and above what is stored (an older seq would not
+// collide with the block that holds it): a batch that breaks this fails whole, with
+// DW_STATUS_INVALID_ARGUMENT naming the service and the seq.
+TEST(SqliteStoreTest, SeqsThatDoNotIncreaseFailTheBatch) {
+  TestDir dir;
+  PluginStore store(dir.File("seqs.db"));
+  std::string message;
+  ASSERT_EQ(store.Write(Samples(kServiceA, 1, 10, kNow), &message), DW_STATUS_OK) << message;
+  const std::vector<std::vector<dw_type_stored_sample>> bad = {
+      {Sample(kServiceA, 11, kNow, 1.0), Sample(kServiceA, 11, kNow, 1.0)},  // twice
+      {Sample(kServiceA, 12, kNow, 1.0), Sample(kServiceA, 11, kNow, 1.0)},  // backwards
+      {Sample(kServiceB, 1, kNow, 1.0), Sample(kServiceA, 10, kNow, 1.0)},   // stored
+      {Sample(kServiceA, 5, kNow, 1.0)},                                     // older than stored
+      {Sample(kServiceB, 0, kNow, 1.0)},                                     // seqs start at 1
+  };
+  for (const auto& samples : bad) {
+    const uint64_t seq = samples.back().seq;
+    SCOPED_TRACE(seq);
+    EXPECT_EQ(store.Write(samples, &message), DW_STATUS_INVALID_ARGUMENT);
+    EXPECT_THAT(message, HasSubstr("sample " + std::to_string(seq) + " of '" +
+                                   samples.back().service_id + "'"));
+  }
+  size_t visited = 0;
+  EXPECT_EQ(store.Scan(kServiceA, 0, &visited, &message), DW_STATUS_OK);
+  EXPECT_EQ(visited, 10u);
+  EXPECT_EQ(store.Scan(kServiceB, 0, &visited, &message), DW_STATUS_OK);
+  EXPECT_EQ(visited, 0u);
+  const std::vector<dw_type_stored_sample> with_gap = {Sample(kServiceA, 12, kNow, 1.0),
+                                                       Sample(kServiceA, 15, kNow, 1.0)};
+  EXPECT_EQ(store.Write(with_gap, &message), DW_STATUS_OK) << message;
+  EXPECT_EQ(store.Scan(kServiceA, 11, &visited, &message), DW_STATUS_OK);
+  EXPECT_EQ(visited, 2u);
+}
+
+// Retention deletes samples one by one even inside a block: a block it empties goes, one it
+// empties in part is rewritten with the samples it keeps (same last seq, smaller count).
+TEST(SqliteStoreTest, PurgeRewritesAPartlyExpiredBlock) {
+  TestDir dir;
+  const std::string path = dir.File("purge.db");
+  const int64_t old_ms = kNow - 10 * kMsPerDay;
+  const int64_t cutoff_ms = kNow - 7 * kMsPerDay;
+  auto a = Samples(kServiceA, 1, 60, old_ms);
+  const auto recent = Samples(kServiceA, 61, 100, kNow - kMsPerDay);
+  a.insert(a.end(), recent.begin(), recent.end());
+  const auto b = Samples(kServiceB, 1, 30, old_ms);
+  const auto tail = [](const std::vector<dw_type_stored_sample>& samples, uint64_t after) {
+    std::vector<dw_type_stored_sample> kept;
+    for (const auto& sample : samples) {
+      if (sample.seq > after) kept.push_back(sample);
+    }
+    return kept;
+  };
+  const auto purge = [&](Store& store, uint32_t max_rows) {
+    uint64_t deleted = 0;
+    const Status status = store.Purge(cutoff_ms, 0, max_rows, &deleted);
+    EXPECT_TRUE(status.ok()) << status.message();
+    return deleted;
+  };
+  {
+    auto store = OpenStore("sqlite", path);
+    ASSERT_NE(store, nullptr);
+    WriteBatch batch;
+    batch.samples = a;  // one block, 1..100
+    batch.snapshots = {Snapshot(kServiceA, 100, "a")};
+    Write(*store, batch);
+
+    EXPECT_EQ(purge(*store, 25), 25u);
+    EXPECT_EQ(Blocks(path), std::vector<std::string>{"1|100|75"});
+    ExpectSamples(*store, kServiceA, tail(a, 25));
+    EXPECT_EQ(ReadStats(*store).sample_count, 75u);
+    EXPECT_EQ(purge(*store, 25), 25u);
+    EXPECT_EQ(Blocks(path), std::vector<std::string>{"1|100|50"});
+    EXPECT_EQ(purge(*store, 25), 10u);  // 51..60; 61 is recent
+    EXPECT_EQ(purge(*store, 25), 0u);
+    EXPECT_EQ(Blocks(path), std::vector<std::string>{"1|100|40"});
+    ExpectSamples(*store, kServiceA, tail(a, 60));
+    ExpectSamples(*store, kServiceA, tail(a, 60), 70);
+
+    for (uint64_t first = 1; first <= 21; first += 10) {  // three blocks: 10, 20, 30
+      WriteBatch more;
+      more.samples.assign(b.begin() + static_cast<long>(first - 1),
+                          b.begin() + static_cast<long>(first + 9));
+      if (first == 21) more.snapshots = {Snapshot(kServiceB, 25, "b")};
+      Write(*store, more);
+    }
+    EXPECT_EQ(purge(*store, 100), 25u);  // up to its snapshot: two blocks whole, one in part
+    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|100|40", "2|30|5"}));
+    ExpectSamples(*store, kServiceB, tail(b, 25));
+    EXPECT_EQ(ReadStats(*store).sample_count, 45u);
+  }
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(ReadStats(*store).sample_count, 45u);
+  ExpectSamples(*store, kServiceA, tail(a, 60));
+  ExpectSamples(*store, kServiceB, tail(b, 25));
+  const auto services = ReadServices(*store);
+  ASSERT_EQ(services.size(), 2u);
+  EXPECT_EQ(services[0].max_seq, 100u);
+  EXPECT_EQ(services[1].max_seq, 30u);
+}
+
+// A block that does not decode is reported as DW_STATUS_CORRUPT, naming the service and the
+// block, by a scan and by retention; it is never read past its end, and the rest still reads.
+TEST(SqliteStoreTest, CorruptBlockIsReportedNotRead) {
+  TestDir dir;
+  const std::string pristine = dir.File("pristine.db");
+  {
+    auto store = OpenStore("sqlite", pristine);
+    ASSERT_NE(store, nullptr);
+    WriteBatch batch;
+    batch.samples = Samples(kServiceA, 1, 50, kNow);
+    Write(*store, batch);
+    batch.samples = Samples(kServiceA, 51, 60, kNow);
+    batch.snapshots = {Snapshot(kServiceA, 60, "a")};
+    const auto b = Samples(kServiceB, 1, 5, kNow);
+    batch.samples.insert(batch.samples.end(), b.begin(), b.end());
+    Write(*store, batch);
+  }
+  const std::string block_50 = " WHERE service_key = 1 AND last_seq = 50";
+  const std::vector<std::string> damages = {
+      "UPDATE telemetry_blocks SET data = x'0102030405'" + block_50,
+      "UPDATE telemetry_blocks SET data = 'not a block'" + block_50,
+      "UPDATE telemetry_blocks SET data = x''" + block_50,
+      "UPDATE telemetry_blocks SET data = substr(data, 1, length(data) - 3)" + block_50,
+      "UPDATE telemetry_blocks SET data = substr(data, 1, 9)" + block_50,
+      "UPDATE telemetry_blocks SET sample_count = 51" + block_50,
+      "UPDATE telemetry_blocks SET sample_count = 49" + block_50,
+      "UPDATE telemetry_blocks SET sample_count = 5000" + block_50,
+      "UPDATE telemetry_blocks SET sample_count = 0" + block_50,
+      "UPDATE telemetry_blocks SET sample_count = -3" + block_50,
+      "UPDATE telemetry_blocks SET data = x'ffffffffffffffffffffff'" + block_50,
+      "UPDATE telemetry_blocks SET last_seq = 20, sample_count = 50" + block_50,
+  };
+  for (size_t i = 0; i < damages.size(); ++i) {
+    SCOPED_TRACE(damages[i]);
+    const std::string path = dir.File("damaged-" + std::to_string(i) + ".db");
+    std::filesystem::copy_file(pristine, path);
+    RawDatabase(path).Exec(damages[i]);
+    PluginStore store(path);
+    std::string message;
+    size_t visited = 0;
+    EXPECT_EQ(store.Scan(kServiceA, 0, &visited, &message), DW_STATUS_CORRUPT);
+    EXPECT_THAT(message, HasSubstr(std::string("'") + kServiceA + "'"));
+    EXPECT_THAT(message, HasSubstr("corrupt"));
+    EXPECT_EQ(visited, 0u);  // the damaged block is the first one, and a page is checked whole
+    EXPECT_EQ(store.Scan(kServiceA, 50, &visited, &message), DW_STATUS_OK) << message;
+    EXPECT_EQ(visited, 10u);  // the blocks after it
+    EXPECT_EQ(store.Scan(kServiceB, 0, &visited, &message), DW_STATUS_OK) << message;
+    EXPECT_EQ(visited, 5u);
+    EXPECT_EQ(store.Purge(kNow + kMsPerDay, 100, &message), DW_STATUS_CORRUPT);
+    EXPECT_THAT(message, HasSubstr("corrupt"));
+  }
+}
+
+// Damaged blocks, byte by byte: any damage either still decodes or is reported as corrupt, and a
+// decoder that read out of bounds would stop the ASan build.
+TEST(SqliteStoreTest, DamagedBlockBytesNeverCrashAScan) {
+  TestDir dir;
+  const std::string path = dir.File("damaged.db");
+  {
+    auto store = OpenStore("sqlite", path);
+    ASSERT_NE(store, nullptr);
+    WriteBatch batch;
+    batch.samples = Samples(kServiceA, 1, 40, kNow);
+    Write(*store, batch);
+  }
+  RawDatabase db(path);
+  db.Exec("PRAGMA synchronous = OFF");
+  const std::string pristine = db.Value("SELECT hex(data) FROM telemetry_blocks");
+  ASSERT_FALSE(pristine.empty());
+  std::vector<std::string> variants;  // as hex
+  for (size_t bytes = 0; bytes < pristine.size() / 2; ++bytes) {
+    variants.push_back(pristine.substr(0, bytes * 2));
+  }
+  uint32_t random = 12345;
+  for (int n = 0; n < 200; ++n) {
+    std::string damaged = pristine;
+    for (int flips = 0; flips <= n % 3; ++flips) {
+      random = random * 1103515245 + 12345;
+      const size_t at = (random >> 8) % damaged.size();
+      damaged[at] = "0123456789ABCDEF"[(random >> 4) % 16];
+    }
+    variants.push_back(damaged);
+  }
+  PluginStore store(path);
+  for (const std::string& hex : variants) {
+    db.Exec("UPDATE telemetry_blocks SET data = x'" + hex + "'");
+    std::string message;
+    size_t visited = 0;
+    const dw_type_status status = store.Scan(kServiceA, 0, &visited, &message);
+    ASSERT_TRUE(status == DW_STATUS_OK || status == DW_STATUS_CORRUPT) << hex << ": " << message;
+    EXPECT_EQ(visited, status == DW_STATUS_OK ? 40u : 0u) << hex;
+  }
 }
 
 }  // namespace

@@ -1,0 +1,120 @@
+#include "sample_block.h"
+
+#include <bit>
+#include <limits>
+
+namespace driftwatch::sqlite_plugin {
+namespace {
+
+// The host's "no payload" (plugin.h). Only these exact bits are stored as an absent payload; any
+// other NaN is kept as its 8 bytes, so every double comes back bit for bit.
+constexpr uint64_t kNoPayloadBits =
+    std::bit_cast<uint64_t>(std::numeric_limits<double>::quiet_NaN());
+constexpr size_t kMaxVarintBytes = 10;  // 64 bits, 7 per byte
+
+void PutVarint(uint64_t value, std::vector<uint8_t>& out) {
+  while (value >= 0x80) {
+    out.push_back(static_cast<uint8_t>(value | 0x80));
+    value >>= 7;
+  }
+  out.push_back(static_cast<uint8_t>(value));
+}
+
+void PutBits(uint64_t bits, std::vector<uint8_t>& out) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(bits >> (8 * i)));
+}
+
+// False when the varint runs past `end` or does not fit 64 bits.
+bool GetVarint(const uint8_t* data, size_t end, size_t* pos, uint64_t* value) {
+  uint64_t result = 0;
+  for (size_t i = 0; i < kMaxVarintBytes && *pos < end; ++i) {
+    const uint8_t byte = data[(*pos)++];
+    if (i == kMaxVarintBytes - 1 && byte > 1) return false;  // bits beyond the 64th
+    result |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
+    if ((byte & 0x80) == 0) {
+      *value = result;
+      return true;
+    }
+  }
+  return false;
+}
+
+uint64_t GetBits(const uint8_t* data) {
+  uint64_t bits = 0;
+  for (int i = 0; i < 8; ++i) bits |= static_cast<uint64_t>(data[i]) << (8 * i);
+  return bits;
+}
+
+// Zigzag maps small negative deltas (a clock stepping back) to small unsigned numbers. The
+// arithmetic is unsigned and wraps, so any two int64 timestamps round-trip.
+uint64_t ZigZag(uint64_t delta) { return (delta << 1) ^ (0 - (delta >> 63)); }
+uint64_t UnZigZag(uint64_t value) { return (value >> 1) ^ (0 - (value & 1)); }
+
+}  // namespace
+
+void BlockEncoder::Clear() {
+  bytes_.clear();
+  has_payload_.clear();
+  previous_timestamp_ = 0;
+  count_ = 0;
+}
+
+void BlockEncoder::Add(int64_t timestamp_ms, double latency_ms, double payload_kb) {
+  const auto timestamp = static_cast<uint64_t>(timestamp_ms);
+  PutVarint(ZigZag(timestamp - previous_timestamp_), bytes_);
+  previous_timestamp_ = timestamp;
+  PutBits(std::bit_cast<uint64_t>(latency_ms), bytes_);
+  if (count_ % 8 == 0) has_payload_.push_back(0);
+  const auto payload = std::bit_cast<uint64_t>(payload_kb);
+  if (payload != kNoPayloadBits) {
+    has_payload_.back() |= static_cast<uint8_t>(1u << (count_ % 8));
+    PutBits(payload, bytes_);
+  }
+  ++count_;
+}
+
+const std::vector<uint8_t>& BlockEncoder::Finish() {
+  bytes_.insert(bytes_.end(), has_payload_.begin(), has_payload_.end());
+  return bytes_;
+}
+
+const char* DecodeBlock(const uint8_t* data, size_t size, int64_t last_seq, int64_t count,
+                        std::vector<BlockSample>* out) {
+  out->clear();
+  if (count < 1 || count > kMaxBlockSamples) return "its sample count is out of range";
+  if (last_seq < count) return "its seqs would start below 1";
+  const auto samples = static_cast<size_t>(count);
+  const size_t bitmap_bytes = (samples + 7) / 8;
+  if (data == nullptr || size < bitmap_bytes) return "it is truncated";
+  const size_t end = size - bitmap_bytes;  // the samples; the bitmap follows
+  const uint8_t* has_payload = data + end;
+  if (samples % 8 != 0 && (has_payload[bitmap_bytes - 1] >> (samples % 8)) != 0) {
+    return "its payload bitmap has bits past the last sample";
+  }
+  out->reserve(samples);
+  uint64_t seq = static_cast<uint64_t>(last_seq - count + 1);
+  uint64_t timestamp = 0;
+  size_t pos = 0;
+  for (size_t i = 0; i < samples; ++i, ++seq) {
+    uint64_t delta = 0;
+    if (!GetVarint(data, end, &pos, &delta)) return "it is truncated or has a malformed timestamp";
+    timestamp += UnZigZag(delta);
+    const bool payload = ((has_payload[i / 8] >> (i % 8)) & 1) != 0;
+    if (end - pos < (payload ? 16u : 8u)) return "it is truncated";
+    BlockSample sample;
+    sample.seq = seq;
+    sample.timestamp_ms = static_cast<int64_t>(timestamp);
+    sample.latency_ms = std::bit_cast<double>(GetBits(data + pos));
+    pos += 8;
+    sample.payload_kb = std::bit_cast<double>(kNoPayloadBits);
+    if (payload) {
+      sample.payload_kb = std::bit_cast<double>(GetBits(data + pos));
+      pos += 8;
+    }
+    out->push_back(sample);
+  }
+  if (pos != end) return "it holds more bytes than its sample count";
+  return nullptr;
+}
+
+}  // namespace driftwatch::sqlite_plugin
