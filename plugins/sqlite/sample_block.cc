@@ -73,6 +73,13 @@ void BlockEncoder::Add(int64_t timestamp_ms, double latency_ms, double payload_k
   ++count_;
 }
 
+bool BlockEncoder::full() const {
+  // The largest sample: a 10-byte timestamp, two doubles, and a new bitmap byte.
+  constexpr size_t kMaxSampleBytes = kMaxVarintBytes + 16 + 1;
+  return count_ >= kMaxBlockSamples ||
+         bytes_.size() + has_payload_.size() + kMaxSampleBytes > kMaxBlockBytes;
+}
+
 const std::vector<uint8_t>& BlockEncoder::Finish() {
   bytes_.insert(bytes_.end(), has_payload_.begin(), has_payload_.end());
   return bytes_;

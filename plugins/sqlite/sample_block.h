@@ -12,6 +12,11 @@ namespace driftwatch::sqlite_plugin {
 // A longer run of samples is split into several blocks, so that a scan that starts inside a block
 // decodes at most this many samples it skips, and a retention step rewrites at most one block.
 inline constexpr uint32_t kMaxBlockSamples = 1024;
+// A block ends before its data could pass this many bytes. SQLite keeps a record of up to about
+// 1000 bytes inside a 4 KiB page of a WITHOUT ROWID table; a larger one spills into overflow pages
+// of its own, which a block of a few hundred samples leaves mostly empty (up to 2.3x the bytes per
+// sample). Blocks this small fill their pages: about 50 samples, 19 bytes each with a payload.
+inline constexpr size_t kMaxBlockBytes = 960;
 
 struct BlockSample {
   uint64_t seq = 0;
@@ -31,6 +36,8 @@ class BlockEncoder {
   // Ends the block and returns its bytes, valid until the next Clear(); Add() must not follow.
   const std::vector<uint8_t>& Finish();
   uint32_t count() const { return count_; }
+  // True when another sample might take the block past kMaxBlockSamples or kMaxBlockBytes.
+  bool full() const;
 
  private:
   std::vector<uint8_t> bytes_;

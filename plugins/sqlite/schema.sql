@@ -16,8 +16,9 @@ CREATE TABLE services (
 
 -- Accepted samples: the log the engine replays after a service's snapshot. One row is a block of
 -- one service's samples with contiguous seqs, last_seq - sample_count + 1 .. last_seq, written by
--- one commit (a commit writes one row per service and run of contiguous seqs, at most 1024 samples
--- a row). The primary key is the table (WITHOUT ROWID): a scan from any seq is one seek.
+-- one commit (a commit writes one row per service and run of contiguous seqs, split so that data
+-- stays within 960 bytes, about 50 samples: a longer record would spill into overflow pages). The
+-- primary key is the table (WITHOUT ROWID): a scan from any seq is one seek.
 --
 -- data, the samples in seq order, each as
 --   the timestamp: zigzag varint of (timestamp_ms - the previous sample's timestamp_ms), the first

@@ -125,8 +125,8 @@ void MoveSamplesIntoBlocks(soci::session& session, const std::string& path) {
                                std::to_string(key) + " has a sample with seq " +
                                std::to_string(seq) + " (seqs start at 1); the file is unchanged");
       }
-      const bool continues = block.count() > 0 && key == block_key && seq == block_last + 1 &&
-                             block.count() < kMaxBlockSamples;
+      const bool continues =
+          block.count() > 0 && key == block_key && seq == block_last + 1 && !block.full();
       if (!continues) flush();
       block_key = key;
       block_last = seq;

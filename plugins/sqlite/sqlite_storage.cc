@@ -582,7 +582,7 @@ class SqliteStore {
                                  "increase");
         }
         const auto seq = static_cast<long long>(sample.seq);
-        if (encoder_.count() == kMaxBlockSamples || (encoder_.count() > 0 && seq != previous + 1)) {
+        if (encoder_.full() || (encoder_.count() > 0 && seq != previous + 1)) {
           InsertBlock(key, previous);
         }
         encoder_.Add(sample.timestamp_ms, sample.latency_ms, sample.payload_kb);

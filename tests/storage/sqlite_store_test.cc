@@ -299,6 +299,44 @@ void ExpectSamples(Store& store, const std::string& service_id,
   }
 }
 
+// The blocks one commit makes of one service's samples, as "key|last seq|sample count": the split
+// documented in sample_block.h and schema.sql, worked out here from the encoding. A block ends at
+// a gap in the seqs, at 1024 samples, or when one more sample of the largest encoding (a 10-byte
+// timestamp, two doubles and a new bitmap byte) could take its data past 960 bytes.
+std::vector<std::string> ExpectedBlocks(int key,
+                                        const std::vector<dw_type_stored_sample>& samples) {
+  constexpr size_t kMaxBytes = 960;
+  constexpr size_t kLargestSample = 10 + 16 + 1;
+  std::vector<std::string> blocks;
+  size_t count = 0;
+  size_t bytes = 0;  // the samples' bytes, without the bitmap
+  uint64_t last_seq = 0;
+  uint64_t previous_ms = 0;
+  for (const dw_type_stored_sample& sample : samples) {
+    const bool full = count == 1024 || bytes + (count + 7) / 8 + kLargestSample > kMaxBytes;
+    if (count > 0 && (sample.seq != last_seq + 1 || full)) {
+      blocks.push_back(std::to_string(key) + "|" + std::to_string(last_seq) + "|" +
+                       std::to_string(count));
+      count = 0;
+      bytes = 0;
+      previous_ms = 0;
+    }
+    const uint64_t delta = static_cast<uint64_t>(sample.timestamp_ms) - previous_ms;
+    uint64_t zigzag = (delta << 1) ^ (0 - (delta >> 63));
+    for (++bytes; zigzag >= 0x80; zigzag >>= 7) ++bytes;  // the varint
+    bytes +=
+        std::bit_cast<uint64_t>(sample.payload_kb) == std::bit_cast<uint64_t>(kNoPayload) ? 8 : 16;
+    previous_ms = static_cast<uint64_t>(sample.timestamp_ms);
+    last_seq = sample.seq;
+    ++count;
+  }
+  if (count > 0) {
+    blocks.push_back(std::to_string(key) + "|" + std::to_string(last_seq) + "|" +
+                     std::to_string(count));
+  }
+  return blocks;
+}
+
 // A v2 file (one telemetry row per sample) becomes blocks: every sample reads back bit for bit,
 // runs longer than a block and gaps in the seqs split blocks, and the file ends where a new one
 // starts.
@@ -360,10 +398,15 @@ TEST(SqliteStoreTest, MigratesASchemaV2File) {
     EXPECT_THAT(status.message(), HasSubstr("sample 25 of 'svc-gap'"));
   }
   RawDatabase db(path);
+  std::vector<std::string> expected = ExpectedBlocks(1, long_run);
+  expected.push_back("1|2502|2");  // the write after the migration
+  for (const std::string& block : ExpectedBlocks(2, with_gap)) expected.push_back(block);
+  for (const std::string& block : ExpectedBlocks(3, single)) expected.push_back(block);
+  EXPECT_EQ(expected.size(), ExpectedBlocks(1, long_run).size() + 4);  // 2 for svc-gap's gap
   EXPECT_EQ(db.Rows("SELECT service_key, last_seq, sample_count FROM telemetry_blocks "
                     "ORDER BY service_key, last_seq"),
-            (std::vector<std::string>{"1|1024|1024", "1|2048|1024", "1|2500|452", "1|2502|2",
-                                      "2|10|10", "2|25|6", "3|7|1"}));
+            expected);
+  EXPECT_EQ(db.Value("SELECT max(length(data)) <= 960 FROM telemetry_blocks"), "1");
   const std::string fresh = dir.File("fresh.db");
   ASSERT_NE(OpenStore("sqlite", fresh), nullptr);
   EXPECT_EQ(SchemaOf(path), SchemaOf(fresh));
@@ -546,7 +589,7 @@ TEST(SqliteStoreTest, HardKillLeavesAConsistentFile) {
 }
 
 // Bytes per 10,000 stored samples, written in commit-sized batches and measured on the closed file.
-uint64_t FileBytesPer10kSamples(int services, bool with_payload) {
+uint64_t FileBytesPer10kSamples(int services, bool with_payload, size_t per_commit = 500) {
   TestDir dir;
   const std::string path = dir.File("size.db");
   constexpr uint64_t kSamples = 50000;
@@ -564,7 +607,7 @@ uint64_t FileBytesPer10kSamples(int services, bool with_payload) {
       batch.samples.push_back(
           Sample(id.c_str(), seq, kNow + static_cast<int64_t>(n) * 100, latency,
                  with_payload ? 2.45 + static_cast<double>(n % 97) / 50.0 : kNoPayload));
-      if (batch.samples.size() == 500) {  // about one commit interval at 10k samples/s
+      if (batch.samples.size() == per_commit) {  // 500: one commit interval at 10k samples/s
         if (!store->Write(batch).ok()) return 0;
         batch.Clear();
       }
@@ -577,16 +620,23 @@ TEST(SqliteStoreTest, StorageIsCompact) {
   constexpr uint64_t kTargetBytesPer10k = 400 * 1000;  // 0.4 MB
   const uint64_t one_service = FileBytesPer10kSamples(1, true);
   const uint64_t many_services = FileBytesPer10kSamples(50, true);
+  // A few hundred samples per service and commit would spill past a page (sample_block.h).
+  const uint64_t one_service_100 = FileBytesPer10kSamples(1, true, 100);
+  const uint64_t many_services_100_each = FileBytesPer10kSamples(50, true, 5000);
   const uint64_t no_payload = FileBytesPer10kSamples(1, false);
   std::printf(
-      "bytes per 10,000 samples: %llu (1 service), %llu (50 services interleaved), %llu "
-      "(no payload)\n",
+      "bytes per 10,000 samples: %llu (1 service), %llu (50 services interleaved), %llu and %llu "
+      "(100 samples a service per commit, 1 and 50 services), %llu (no payload)\n",
       static_cast<unsigned long long>(one_service), static_cast<unsigned long long>(many_services),
+      static_cast<unsigned long long>(one_service_100),
+      static_cast<unsigned long long>(many_services_100_each),
       static_cast<unsigned long long>(no_payload));
   RecordProperty("bytes_per_10k_samples", std::to_string(one_service));
   EXPECT_GT(one_service, 0u);
   EXPECT_LE(one_service, kTargetBytesPer10k);
   EXPECT_LE(many_services, kTargetBytesPer10k);
+  EXPECT_LE(one_service_100, kTargetBytesPer10k);
+  EXPECT_LE(many_services_100_each, kTargetBytesPer10k);
   EXPECT_LT(no_payload, one_service);
 }
 
@@ -655,21 +705,6 @@ std::vector<std::string> Blocks(const std::string& path) {
       "SELECT service_key, last_seq, sample_count FROM telemetry_blocks ORDER BY 1, 2");
 }
 
-// How many blocks a commit of these seqs of one service makes: one per run of contiguous seqs,
-// split every 1024 samples.
-size_t BlocksFor(const std::vector<uint64_t>& seqs) {
-  size_t blocks = 0;
-  size_t in_block = 0;
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    if (i == 0 || seqs[i] != seqs[i - 1] + 1 || in_block == 1024) {
-      ++blocks;
-      in_block = 0;
-    }
-    ++in_block;
-  }
-  return blocks;
-}
-
 // Samples written in many commits of several interleaved services, some of them longer than a
 // block and some with gaps in their seqs, read back exactly from any seq: from the start, inside a
 // block, at either edge of one, past the end. A commit stores one block per service and run.
@@ -687,14 +722,14 @@ TEST(SqliteStoreTest, BlocksReadBackFromAnySeq) {
       std::vector<std::vector<uint64_t>> seqs(ids.size());
       for (size_t s = 0; s < ids.size(); ++s) {
         size_t count = (commit * 7 + s * 3) % 13;  // 0 now and then: not in this commit
-        if (s == 0 && commit == 5) count = 2100;   // three blocks
+        if (s == 0 && commit == 5) count = 2100;   // many blocks
         for (size_t n = 0; n < count; ++n) {
           if (s == 2 && n == 4) next_seq[s] += 3;  // a gap inside a commit: two blocks
           seqs[s].push_back(next_seq[s]++);
         }
         if (s == 3) next_seq[s] += 5;  // gaps between commits
-        expected_blocks += BlocksFor(seqs[s]);
       }
+      std::vector<std::vector<dw_type_stored_sample>> in_commit(ids.size());
       WriteBatch batch;  // the services interleaved, as the engine's workers hand them over
       for (size_t n = 0; n < 2100; ++n) {
         for (size_t s = 0; s < ids.size(); ++s) {
@@ -706,9 +741,13 @@ TEST(SqliteStoreTest, BlocksReadBackFromAnySeq) {
           batch.samples.push_back(Sample(ids[s].c_str(), seq, timestamp,
                                          100.0 + static_cast<double>(seq + s) / 3.0, payload));
           written[s].push_back(batch.samples.back());
+          in_commit[s].push_back(batch.samples.back());
         }
       }
       Write(*store, batch);
+      for (size_t s = 0; s < ids.size(); ++s) {
+        expected_blocks += ExpectedBlocks(static_cast<int>(s) + 1, in_commit[s]).size();
+      }
     }
   }
   EXPECT_EQ(Blocks(path).size(), expected_blocks);
@@ -831,19 +870,22 @@ TEST(SqliteStoreTest, PurgeRewritesAPartlyExpiredBlock) {
     auto store = OpenStore("sqlite", path);
     ASSERT_NE(store, nullptr);
     WriteBatch batch;
-    batch.samples = a;  // one block, 1..100
+    batch.samples = a;
     batch.snapshots = {Snapshot(kServiceA, 100, "a")};
     Write(*store, batch);
+    // Two blocks, 1..64 (full: 960 bytes at most) and 65..100.
+    ASSERT_EQ(Blocks(path), (std::vector<std::string>{"1|64|64", "1|100|36"}));
+    ASSERT_EQ(Blocks(path), ExpectedBlocks(1, a));
 
     EXPECT_EQ(purge(*store, 25), 25u);
-    EXPECT_EQ(Blocks(path), std::vector<std::string>{"1|100|75"});
+    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|39", "1|100|36"}));
     ExpectSamples(*store, kServiceA, tail(a, 25));
     EXPECT_EQ(ReadStats(*store).sample_count, 75u);
     EXPECT_EQ(purge(*store, 25), 25u);
-    EXPECT_EQ(Blocks(path), std::vector<std::string>{"1|100|50"});
+    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|14", "1|100|36"}));
     EXPECT_EQ(purge(*store, 25), 10u);  // 51..60; 61 is recent
     EXPECT_EQ(purge(*store, 25), 0u);
-    EXPECT_EQ(Blocks(path), std::vector<std::string>{"1|100|40"});
+    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|4", "1|100|36"}));
     ExpectSamples(*store, kServiceA, tail(a, 60));
     ExpectSamples(*store, kServiceA, tail(a, 60), 70);
 
@@ -855,7 +897,7 @@ TEST(SqliteStoreTest, PurgeRewritesAPartlyExpiredBlock) {
       Write(*store, more);
     }
     EXPECT_EQ(purge(*store, 100), 25u);  // up to its snapshot: two blocks whole, one in part
-    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|100|40", "2|30|5"}));
+    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|4", "1|100|36", "2|30|5"}));
     ExpectSamples(*store, kServiceB, tail(b, 25));
     EXPECT_EQ(ReadStats(*store).sample_count, 45u);
   }
