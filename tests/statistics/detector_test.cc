@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
+#include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -165,6 +168,40 @@ TEST(ModerateWindowTest, ParametersChangeBehaviour) {
   EXPECT_EQ(Field(verdict, "anomaly_count"), 3.0);
   EXPECT_EQ(Field(verdict, "window_size"), 5.0);
   EXPECT_EQ(Field(verdict, "max_zscore"), 4.5);
+}
+
+// The plugin keeps its window as a ring with a running count; a plain list of the last `window`
+// values, counted afresh every time, must give the same verdict and fields at every step, across
+// many wraps of the ring, resets, and saves restored into a new state (which continues from it).
+TEST(ModerateWindowTest, AnswersLikeAPlainListOfTheLastValues) {
+  auto detector =
+      Configure("moderate_window", {{"threshold", "2.0"}, {"count", "4"}, {"window", "7"}});
+  std::mt19937 random(11);
+  std::uniform_real_distribution<double> zscore(-3.5, 3.5);
+  auto driver = std::make_unique<Driver>(*detector);
+  std::deque<double> recent;
+  for (int step = 0; step < 5000; ++step) {
+    if (step % 997 == 500) {
+      driver->Reset();
+      recent.clear();
+    }
+    if (step % 313 == 100) {  // carry on in a new state restored from this one's save
+      const std::string bytes = driver->Save();
+      driver = std::make_unique<Driver>(*detector);
+      ASSERT_TRUE(driver->Restore(bytes).ok());
+    }
+    const double z = zscore(random);
+    recent.push_back(std::fabs(z));
+    if (recent.size() > 7) recent.pop_front();
+    const auto above =
+        std::count_if(recent.begin(), recent.end(), [](double v) { return v > 2.0; });
+    const dw_type_verdict verdict = driver->Feed(z);
+    ASSERT_EQ(verdict.kind, above >= 4 ? DW_VERDICT_FIRE : DW_VERDICT_NONE) << "step " << step;
+    if (above >= 4) {
+      EXPECT_EQ(Field(verdict, "anomaly_count"), static_cast<double>(above));
+      EXPECT_EQ(Field(verdict, "max_zscore"), *std::max_element(recent.begin(), recent.end()));
+    }
+  }
 }
 
 // ---- recovery ---------------------------------------------------------------------------------
