@@ -49,7 +49,7 @@ class Mode:
     def __init__(self, quick):
         self.quick = quick
         self.name = "quick" if quick else "full"
-        self.reps = 1 if quick else 3
+        self.reps = 1 if quick else 5  # the shared machine moves single runs by +-10 %
         self.wrk_seconds = 2 if quick else 5
         self.warmup_seconds = 1
         self.batch_samples = 100_000 if quick else 500_000
@@ -747,7 +747,7 @@ def render(results, mode, command):
     add("## Reproducing")
     add("")
     add("```")
-    add("bench/run.sh            # Release build in build-bench/, every benchmark (~10 min)")
+    add("bench/run.sh            # Release build in build-bench/, every benchmark (~15 min)")
     add("bench/run.sh --quick    # one run of each, smaller sizes, no scaling matrix (~2 min)")
     add("bench/run.sh --build-dir DIR --output FILE")
     add("```")
