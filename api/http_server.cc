@@ -128,14 +128,6 @@ Http::Method MethodFromName(const std::string& name) {
   return name == "POST" ? Http::Method::Post : Http::Method::Get;
 }
 
-ApiError MakeError(int status, std::string code, std::string message) {
-  ApiError error;
-  error.http_status = status;
-  error.code = std::move(code);
-  error.message = std::move(message);
-  return error;
-}
-
 const Http::Mime::MediaType& MediaTypeOf(const std::string& content_type) {
   static const Http::Mime::MediaType kJson(Http::Mime::Type::Application,
                                            Http::Mime::Subtype::Json);

@@ -327,6 +327,14 @@ std::string Finish(const rapidjson::StringBuffer& buffer) {
 
 }  // namespace
 
+ApiError MakeError(int status, std::string code, std::string message) {
+  ApiError error;
+  error.http_status = status;
+  error.code = std::move(code);
+  error.message = std::move(message);
+  return error;
+}
+
 bool IsValidServiceId(std::string_view service_id) {
   if (service_id.empty() || service_id.size() > kMaxServiceIdLength) return false;
   for (char c : service_id) {

@@ -25,6 +25,9 @@ struct ApiError {
   std::vector<std::pair<std::string, uint64_t>> numbers;
 };
 
+// An error with no field or index (most of the API's own refusals).
+ApiError MakeError(int status, std::string code, std::string message);
+
 // The longest service id, and the characters it may use (SPEC 3).
 constexpr size_t kMaxServiceIdLength = 128;
 bool IsValidServiceId(std::string_view service_id);

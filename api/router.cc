@@ -34,14 +34,6 @@ Reply Json(int status, std::string body) {
   return reply;
 }
 
-ApiError MakeError(int status, std::string code, std::string message) {
-  ApiError error;
-  error.http_status = status;
-  error.code = std::move(code);
-  error.message = std::move(message);
-  return error;
-}
-
 Reply Unavailable(std::string code, std::string message) {
   Reply reply = Router::Error(MakeError(kHttpUnavailable, std::move(code), std::move(message)));
   reply.retry_after_seconds = kRetryAfterSeconds;

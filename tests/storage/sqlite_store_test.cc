@@ -17,11 +17,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
 #include "storage_test_support.h"
+#include "tests/support/child_process.h"
 #include "tests/support/test_dir.h"
 
 namespace driftwatch::testing {
@@ -32,14 +32,9 @@ using ::testing::HasSubstr;
 constexpr int64_t kNow = 1767225600000;  // 2026-01-01T00:00:00Z
 const std::string kSqliteSourceDir = DRIFTWATCH_SQLITE_SOURCE_DIR;
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 // The value a PRAGMA at the end of plugins/sqlite/schema.sql sets (-1 if it has none).
 int SchemaPragma(const std::string& name) {
-  const std::string schema = ReadText(kSqliteSourceDir + "/schema.sql");
+  const std::string schema = ReadFile(kSqliteSourceDir + "/schema.sql");
   const std::string prefix = "PRAGMA " + name + " = ";
   const size_t at = schema.find(prefix);
   return at == std::string::npos ? -1 : std::atoi(schema.c_str() + at + prefix.size());
@@ -144,18 +139,6 @@ std::vector<std::string> SchemaOf(const std::string& path) {
   return schema;
 }
 
-std::vector<uint64_t> Seqs(const std::vector<dw_type_stored_sample>& samples) {
-  std::vector<uint64_t> seqs;
-  for (const auto& sample : samples) seqs.push_back(sample.seq);
-  return seqs;
-}
-
-std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
-  std::vector<uint64_t> seqs;
-  for (uint64_t seq = first; seq <= last; ++seq) seqs.push_back(seq);
-  return seqs;
-}
-
 void Write(Store& store, const WriteBatch& batch) {
   const Status status = store.Write(batch);
   ASSERT_TRUE(status.ok()) << status.message();
@@ -233,7 +216,7 @@ TEST(SqliteStoreTest, MigratesASchemaV1File) {
   const std::string path = dir.File("v1.db");
   {
     RawDatabase db(path);
-    db.Exec(ReadText(kSqliteSourceDir + "/schema_v1.sql"));
+    db.Exec(ReadFile(kSqliteSourceDir + "/schema_v1.sql"));
     db.Exec(
         "INSERT INTO telemetry VALUES ('svc-a', 1, 1000, 150.25, 2.5), ('svc-a', 2, 2000, 151.5, "
         "NULL), ('svc-b', 1, 1500, 99.0, 1.0);"
@@ -351,7 +334,7 @@ TEST(SqliteStoreTest, MigratesASchemaV2File) {
   const auto single = Samples("svc-one", 7, 7, kNow);
   {
     RawDatabase db(path);
-    db.Exec(ReadText(kSqliteSourceDir + "/schema_v2.sql"));
+    db.Exec(ReadFile(kSqliteSourceDir + "/schema_v2.sql"));
     db.Exec(
         "INSERT INTO services VALUES (1, 'svc-long'), (2, 'svc-gap'), (3, 'svc-one'), "
         "(4, 'svc-quiet');"
@@ -421,18 +404,18 @@ TEST(SqliteStoreTest, FailedMigrationLeavesTheFileUntouched) {
   {
     RawDatabase db(path);
     db.Exec("PRAGMA journal_mode = WAL");  // as DriftWatch left it: opening it changes no byte
-    db.Exec(ReadText(kSqliteSourceDir + "/schema_v2.sql"));
+    db.Exec(ReadFile(kSqliteSourceDir + "/schema_v2.sql"));
     db.Exec("BEGIN; INSERT INTO services VALUES (1, 'svc-a'), (2, 'svc-b')");
     db.InsertV2Samples(1, Samples("svc-a", 1, 3000, kNow));
     db.InsertV2Samples(2, {Sample("svc-b", 0, kNow, 1.0)});
     db.Exec("COMMIT");
   }
-  const std::string before = FileBytes(path);
+  const std::string before = ReadFile(path);
   std::string error;
   EXPECT_EQ(OpenStore("sqlite", path, &error), nullptr);
   EXPECT_THAT(error, HasSubstr(path));
   EXPECT_THAT(error, HasSubstr("seq 0"));
-  EXPECT_EQ(FileBytes(path), before);
+  EXPECT_EQ(ReadFile(path), before);
   RawDatabase db(path);
   EXPECT_EQ(db.Value("PRAGMA user_version"), "2");
   EXPECT_EQ(db.Value("SELECT count(*) FROM telemetry"), "3001");
@@ -441,14 +424,14 @@ TEST(SqliteStoreTest, FailedMigrationLeavesTheFileUntouched) {
 
 // Opening `path` fails with a message containing `reason` and leaves its bytes as they were.
 void ExpectRefusedAndUntouched(const std::string& path, const std::string& reason) {
-  const std::string before = FileBytes(path);
+  const std::string before = ReadFile(path);
   ASSERT_FALSE(before.empty());
   std::string error;
   EXPECT_EQ(OpenStore("sqlite", path, &error), nullptr);
   EXPECT_THAT(error, HasSubstr("sqlite: "));
   EXPECT_THAT(error, HasSubstr(path));
   EXPECT_THAT(error, HasSubstr(reason));
-  EXPECT_EQ(FileBytes(path), before);
+  EXPECT_EQ(ReadFile(path), before);
 }
 
 TEST(SqliteStoreTest, RefusesAFileThatIsNotSQLite) {

@@ -43,18 +43,6 @@ class StorageBackendTest : public ::testing::TestWithParam<std::string> {
     return events;
   }
 
-  std::vector<uint64_t> Seqs(const std::vector<dw_type_stored_sample>& samples) {
-    std::vector<uint64_t> seqs;
-    for (const auto& sample : samples) seqs.push_back(sample.seq);
-    return seqs;
-  }
-
-  std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
-    std::vector<uint64_t> seqs;
-    for (uint64_t seq = first; seq <= last; ++seq) seqs.push_back(seq);
-    return seqs;
-  }
-
   TestDir dir_;
   std::unique_ptr<Store> store_;
 };

@@ -7,8 +7,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <limits>
 #include <memory>
 #include <string>
@@ -134,9 +132,16 @@ inline bool SameDouble(double a, double b) {
   return (std::isnan(a) && std::isnan(b)) || std::memcmp(&a, &b, sizeof a) == 0;
 }
 
-inline std::string FileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+// The seqs of `samples`, in order; the seqs first..last.
+inline std::vector<uint64_t> Seqs(const std::vector<dw_type_stored_sample>& samples) {
+  std::vector<uint64_t> seqs;
+  for (const auto& sample : samples) seqs.push_back(sample.seq);
+  return seqs;
+}
+inline std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
+  std::vector<uint64_t> seqs;
+  for (uint64_t seq = first; seq <= last; ++seq) seqs.push_back(seq);
+  return seqs;
 }
 
 }  // namespace driftwatch::testing

@@ -34,18 +34,6 @@ int64_t NowMs() {
       .count();
 }
 
-std::vector<uint64_t> Seqs(const std::vector<dw_type_stored_sample>& samples) {
-  std::vector<uint64_t> seqs;
-  for (const auto& sample : samples) seqs.push_back(sample.seq);
-  return seqs;
-}
-
-std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
-  std::vector<uint64_t> seqs;
-  for (uint64_t seq = first; seq <= last; ++seq) seqs.push_back(seq);
-  return seqs;
-}
-
 WriteBatch SampleBatch(const char* service_id, uint64_t first, uint64_t last, int64_t start_ms) {
   WriteBatch batch;
   batch.samples = Samples(service_id, first, last, start_ms);
