@@ -85,6 +85,14 @@ const std::vector<uint8_t>& BlockEncoder::Finish() {
   return bytes_;
 }
 
+std::vector<uint8_t> BlockEncoder::FinishedCopy() const {
+  std::vector<uint8_t> bytes;
+  bytes.reserve(bytes_.size() + has_payload_.size());
+  bytes.insert(bytes.end(), bytes_.begin(), bytes_.end());
+  bytes.insert(bytes.end(), has_payload_.begin(), has_payload_.end());
+  return bytes;
+}
+
 const char* DecodeBlock(const uint8_t* data, size_t size, int64_t last_seq, int64_t count,
                         std::vector<BlockSample>* out) {
   out->clear();
@@ -121,6 +129,65 @@ const char* DecodeBlock(const uint8_t* data, size_t size, int64_t last_seq, int6
     out->push_back(sample);
   }
   if (pos != end) return "it holds more bytes than its sample count";
+  return nullptr;
+}
+
+void LogRowEncoder::Clear() {
+  bytes_.clear();
+  block_.Clear();
+}
+
+void LogRowEncoder::Add(int64_t service_key, int64_t seq, int64_t timestamp_ms, double latency_ms,
+                        double payload_kb) {
+  if (block_.count() > 0 &&
+      (service_key != service_key_ || seq != last_seq_ + 1 || block_.full())) {
+    EndEntry();
+  }
+  service_key_ = service_key;
+  last_seq_ = seq;
+  block_.Add(timestamp_ms, latency_ms, payload_kb);
+}
+
+void LogRowEncoder::EndEntry() {
+  const std::vector<uint8_t>& block = block_.Finish();
+  PutVarint(static_cast<uint64_t>(service_key_), bytes_);
+  PutVarint(static_cast<uint64_t>(last_seq_), bytes_);
+  PutVarint(block_.count(), bytes_);
+  PutVarint(block.size(), bytes_);
+  bytes_.insert(bytes_.end(), block.begin(), block.end());
+  block_.Clear();
+}
+
+const std::vector<uint8_t>& LogRowEncoder::Finish() {
+  if (block_.count() > 0) EndEntry();
+  return bytes_;
+}
+
+const char* DecodeLogRow(const uint8_t* data, size_t size, std::vector<LogEntry>* out) {
+  out->clear();
+  if (data == nullptr || size == 0) return "it is empty";
+  size_t pos = 0;
+  while (pos < size) {
+    uint64_t key = 0;
+    uint64_t last_seq = 0;
+    uint64_t count = 0;
+    uint64_t bytes = 0;
+    if (!GetVarint(data, size, &pos, &key) || !GetVarint(data, size, &pos, &last_seq) ||
+        !GetVarint(data, size, &pos, &count) || !GetVarint(data, size, &pos, &bytes)) {
+      return "an entry's header is truncated or malformed";
+    }
+    if (key > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+        last_seq > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+        count > kMaxBlockSamples || bytes > size - pos) {
+      return "an entry's header is out of range";
+    }
+    LogEntry& entry = out->emplace_back();
+    entry.service_key = static_cast<int64_t>(key);
+    const char* problem = DecodeBlock(data + pos, bytes, static_cast<int64_t>(last_seq),
+                                      static_cast<int64_t>(count), &entry.samples);
+    if (problem != nullptr) return problem;
+    pos += bytes;
+  }
   return nullptr;
 }
 

@@ -1,6 +1,7 @@
-// A block of one service's samples with contiguous seqs, as stored in telemetry_blocks.data (the
-// format is described in schema.sql). Self-contained: no SQLite, no host types, so the migration
-// and the store share it and it can be tested on its own.
+// A block of one service's samples with contiguous seqs, as stored in telemetry_blocks.data, and a
+// telemetry_log row of blocks of several services (the formats are described in schema.sql).
+// Self-contained: no SQLite, no host types, so the migration and the store share it and it can be
+// tested on its own.
 #pragma once
 
 #include <cstddef>
@@ -38,6 +39,8 @@ class BlockEncoder {
   uint32_t count() const { return count_; }
   // True when another sample might take the block past kMaxBlockSamples or kMaxBlockBytes.
   bool full() const;
+  // The bytes Finish() would return, leaving this block open for more samples.
+  std::vector<uint8_t> FinishedCopy() const;
 
  private:
   std::vector<uint8_t> bytes_;
@@ -51,5 +54,34 @@ class BlockEncoder {
 // trusted), in which case *out holds no meaningful samples.
 const char* DecodeBlock(const uint8_t* data, size_t size, int64_t last_seq, int64_t count,
                         std::vector<BlockSample>* out);
+
+// One entry of a telemetry_log row: a block of one service's samples.
+struct LogEntry {
+  int64_t service_key = 0;
+  std::vector<BlockSample> samples;
+};
+
+// Builds one telemetry_log row from samples given in order, grouped by service. Reuse one encoder:
+// Clear() keeps the buffers' capacity.
+class LogRowEncoder {
+ public:
+  void Clear();
+  void Add(int64_t service_key, int64_t seq, int64_t timestamp_ms, double latency_ms,
+           double payload_kb);
+  bool empty() const { return bytes_.empty() && block_.count() == 0; }
+  // Ends the row and returns its bytes, valid until the next Clear(); Add() must not follow.
+  const std::vector<uint8_t>& Finish();
+
+ private:
+  void EndEntry();
+
+  std::vector<uint8_t> bytes_;
+  BlockEncoder block_;
+  int64_t service_key_ = 0;
+  int64_t last_seq_ = 0;
+};
+
+// Decodes a telemetry_log row into *out (cleared first). Returns nullptr, or what is wrong with it.
+const char* DecodeLogRow(const uint8_t* data, size_t size, std::vector<LogEntry>* out);
 
 }  // namespace driftwatch::sqlite_plugin

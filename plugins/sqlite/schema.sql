@@ -1,8 +1,8 @@
--- DriftWatch SQLite schema, version 3 (the current one).
+-- DriftWatch SQLite schema, version 4 (the current one).
 --
 -- A new database gets this script in one transaction; an older one is brought here by the
--- migrations (migrate_v1_to_v2.sql, then migrate_v2_to_v3.sql with its C++ step), which end in
--- exactly the same tables. The plugin reads application_id and user_version from the two PRAGMAs
+-- migrations (migrate_v1_to_v2.sql, migrate_v2_to_v3.sql with its C++ step, migrate_v3_to_v4.sql),
+-- which end in exactly the same tables. The plugin reads application_id and user_version from the two PRAGMAs
 -- at the end (at build time): a file with another application_id is refused, and so is one with a
 -- newer user_version.
 --
@@ -15,10 +15,12 @@ CREATE TABLE services (
 );
 
 -- Accepted samples: the log the engine replays after a service's snapshot. One row is a block of
--- one service's samples with contiguous seqs, last_seq - sample_count + 1 .. last_seq, written by
--- one commit (a commit writes one row per service and run of contiguous seqs, split so that data
--- stays within 960 bytes, about 50 samples: a longer record would spill into overflow pages). The
--- primary key is the table (WITHOUT ROWID): a scan from any seq is one seek.
+-- one service's samples with contiguous seqs, last_seq - sample_count + 1 .. last_seq. A block is
+-- filled across commits (in telemetry_log meanwhile) and written once full: its data within 960
+-- bytes, about 50 samples (a longer record would spill into overflow pages), or earlier when its
+-- seqs stop being contiguous, when it has waited for 600 commits, when retention or a clean close
+-- needs it. A service's blocks hold its oldest samples, telemetry_log the rest. The primary key is
+-- the table (WITHOUT ROWID): a scan from any seq is one seek.
 --
 -- data, the samples in seq order, each as
 --   the timestamp: zigzag varint of (timestamp_ms - the previous sample's timestamp_ms), the first
@@ -39,6 +41,21 @@ CREATE TABLE telemetry_blocks (
   data BLOB NOT NULL,
   PRIMARY KEY (service_key, last_seq)
 ) WITHOUT ROWID;
+
+-- Samples committed but not yet in telemetry_blocks, in commit order: one row per commit that had
+-- samples, so that a commit writes a few pages at the end of this table instead of one page per
+-- service. The store keeps each service's unfinished block in memory and rebuilds it from here
+-- when it opens the file after a crash (a clean close leaves this table empty). A row is deleted
+-- once every sample in it is in telemetry_blocks; a sample here whose seq is not above its
+-- service's highest last_seq in telemetry_blocks is already there (retention always keeps a
+-- service's newest block).
+--
+-- data: entries, each a service_key, last_seq, sample_count and byte length (varints as above),
+-- then that many bytes: a block of that service's samples in the telemetry_blocks.data format.
+CREATE TABLE telemetry_log (
+  log_id INTEGER PRIMARY KEY,
+  data BLOB NOT NULL
+);
 
 -- Drift events (state transitions) in the order they were made; metadata_json is a JSON object.
 CREATE TABLE events (
@@ -62,4 +79,4 @@ CREATE TABLE snapshots (
 );
 
 PRAGMA application_id = 1146569044;
-PRAGMA user_version = 3;
+PRAGMA user_version = 4;

@@ -163,6 +163,7 @@ struct Migration {
 constexpr Migration kMigrations[] = {
     {1, kMigrationSql[0], nullptr},
     {2, kMigrationSql[1], &MoveSamplesIntoBlocks},
+    {3, kMigrationSql[2], nullptr},
 };
 
 constexpr bool MigrationsChainUp() {

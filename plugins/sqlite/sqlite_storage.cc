@@ -8,10 +8,16 @@
 // Threads: the host writes and purges from one thread, through the write session. Reads use a
 // second, read-only session, so they run while a write is in progress (WAL readers do not wait for
 // the writer). Reads go in pages: a page is read under the read lock and handed to the callback
-// without it, so a slow or re-entrant callback never keeps a transaction open.
+// without it, so a slow or re-entrant callback never keeps a transaction open. The open blocks
+// (below) are in memory: readers copy them under open_mutex_, which a commit holds while it
+// applies its changes to them.
 //
-// Samples are stored as blocks (schema.sql, sample_block.h): a commit inserts one row per service
-// and run of contiguous seqs instead of one per sample.
+// Samples are stored as blocks (schema.sql, sample_block.h). Each service's newest block is filled
+// in memory (its "open block") across commits; a commit appends its samples to telemetry_log as
+// one row, and writes to telemetry_blocks only the blocks that became full. So a commit writes a
+// few pages at the end of the file rather than one page per service it carries, whose cost grew
+// with the number of services. Opening a file after a crash rebuilds the open blocks from
+// telemetry_log and writes them out; a clean close writes them out too.
 //
 // Every statement is prepared once and bound to parameters; only the constant schema scripts and
 // PRAGMAs are run as text.
@@ -23,16 +29,19 @@
 #include <atomic>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -51,6 +60,10 @@ constexpr long long kServicesPerPage = 64;  // with their snapshots, so kept sma
 constexpr long long kSamplesPerPage = 1024;
 constexpr long long kEventsPerPage = 256;
 constexpr long long kPurgeServicesPerPage = 256;
+// An open block is written out, full or not, once this many telemetry_log rows are newer than its
+// first sample's (30 s at the default commit interval), so a quiet service does not keep old rows
+// of the log, which are deleted only once no open block needs them.
+constexpr long long kMaxOpenBlockAge = 600;
 
 const char* Text(const char* text) { return text == nullptr ? "" : text; }
 
@@ -138,7 +151,11 @@ struct WriteStatements {
                       "DELETE FROM telemetry_blocks WHERE service_key = ?1 AND last_seq <= ?2"),
         rewrite_block(session,
                       "UPDATE telemetry_blocks SET sample_count = ?3, data = ?4 "
-                      "WHERE service_key = ?1 AND last_seq = ?2") {}
+                      "WHERE service_key = ?1 AND last_seq = ?2"),
+        newest_block(session, "SELECT max(last_seq) FROM telemetry_blocks WHERE service_key = ?1"),
+        insert_log(session, "INSERT INTO telemetry_log (log_id, data) VALUES (?1, ?2)"),
+        delete_log(session, "DELETE FROM telemetry_log WHERE log_id < ?1"),
+        log_rows(session, "SELECT log_id, data FROM telemetry_log ORDER BY log_id") {}
 
   std::string service_id;
   long long event_key = 0;
@@ -170,6 +187,10 @@ struct WriteStatements {
   Statement oldest_blocks;
   Statement delete_blocks;
   Statement rewrite_block;
+  Statement newest_block;
+  Statement insert_log;
+  Statement delete_log;
+  Statement log_rows;
 };
 
 // The read session's statements, prepared once (bound like WriteStatements).
@@ -234,6 +255,14 @@ struct StringHash {
   size_t operator()(std::string_view text) const { return std::hash<std::string_view>()(text); }
 };
 
+// A service's newest samples: committed (in telemetry_log), not yet in telemetry_blocks.
+struct OpenBlock {
+  BlockEncoder encoder;
+  long long last_seq = 0;
+  long long first_log_id = 0;       // the oldest telemetry_log row with one of its samples
+  int64_t oldest_timestamp_ms = 0;  // for retention
+};
+
 // A sample of a write batch, by service key and position in the batch.
 struct SampleRef {
   long long key;
@@ -282,6 +311,7 @@ class SqliteStore {
     std::lock_guard<std::mutex> lock(write_mutex_);
     WriteStatements& w = *write_;
     std::vector<std::pair<std::string, long long>> created;  // cached only once committed
+    StartStaging();
     try {
       Transaction transaction(write_session_);
       WriteSamples(batch, created);
@@ -307,15 +337,26 @@ class SqliteStore {
         w.snapshot_flag = snapshot.size > 0 ? soci::i_ok : soci::i_null;  // NULL: empty
         w.upsert_snapshot.execute(true);
       }
-      transaction.Commit();
+      CommitAndApply(transaction, &created);
     } catch (const soci::soci_error& e) {
       throw Translate(e, "write failed");
     }
-    for (auto& entry : created) keys_.insert(std::move(entry));
-    for (const auto& [key, max_seq] : batch_max_seqs_) max_seqs_[key] = max_seq;
     sample_count_ += batch.sample_count;
     event_count_ += batch.event_count;
   }
+
+  // A clean close writes the open blocks out, leaving telemetry_log empty. Should that fail, the
+  // log still has their samples: the next open moves them.
+  ~SqliteStore() {
+    try {
+      WriteOutAll();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "sqlite: '%s': open blocks left in telemetry_log at close: %s\n",
+                   path_.c_str(), e.what());
+    }
+  }
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
 
   void ScanServices(dw_type_service_callback callback, void* context) {
     struct Row {
@@ -345,6 +386,13 @@ class SqliteStore {
           });
         });
       }
+      {
+        std::lock_guard<std::mutex> lock(open_mutex_);  // samples in open blocks count too
+        for (Row& row : page) {
+          const auto newest = max_seqs_.find(row.key);
+          if (newest != max_seqs_.end()) row.max_seq = std::max(row.max_seq, newest->second);
+        }
+      }
       for (const Row& row : page) {
         const dw_type_stored_snapshot snapshot = {
             row.service_id.c_str(), static_cast<uint64_t>(row.last_seq),
@@ -362,6 +410,10 @@ class SqliteStore {
   void ScanSamples(const char* service_id, uint64_t after_seq, dw_type_sample_callback callback,
                    void* context) {
     const std::string id = ServiceId(service_id);
+    // The open block first: should a write move it into telemetry_blocks meanwhile, the blocks
+    // read below stop where it starts.
+    const std::vector<BlockSample> open = OpenSamples(id);
+    const uint64_t open_first = open.empty() ? UINT64_MAX : open.front().seq;
     std::vector<dw_type_stored_sample> page;
     for (;;) {
       page.clear();
@@ -376,6 +428,7 @@ class SqliteStore {
           r.sample_blocks.ForEach([&] {
             DecodeRow(r.sample_blocks, id.c_str(), 0, &r.decoded);
             for (const BlockSample& sample : r.decoded) {
+              if (sample.seq >= open_first) return false;
               if (sample.seq <= after_seq) continue;  // the first block may start earlier
               page.push_back({id.c_str(), sample.seq, sample.timestamp_ms, sample.latency_ms,
                               sample.payload_kb});
@@ -388,8 +441,14 @@ class SqliteStore {
       for (const dw_type_stored_sample& sample : page) {
         if (callback(context, &sample) != 0) return;
       }
-      if (!more) return;
+      if (!more) break;
       after_seq = page.back().seq;  // a whole block's last seq: the next page starts at a block
+    }
+    for (const BlockSample& sample : open) {
+      if (sample.seq <= after_seq) continue;
+      const dw_type_stored_sample stored = {id.c_str(), sample.seq, sample.timestamp_ms,
+                                            sample.latency_ms, sample.payload_kb};
+      if (callback(context, &stored) != 0) return;
     }
   }
 
@@ -452,7 +511,8 @@ class SqliteStore {
 
   // Deletes the oldest rows first and stops at the first one that is still young: events in the
   // order they were stored; each service's samples in seq order, only those its snapshot already
-  // reflects, and never its newest (so a restart can always replay, and seqs keep counting).
+  // reflects, and never the newest of its blocks (so a restart can always replay, and seqs keep
+  // counting).
   // Every lookup goes through a primary key; services are visited from where the last step
   // stopped.
   uint64_t Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows) {
@@ -460,11 +520,13 @@ class SqliteStore {
     uint64_t events_deleted = 0;
     uint64_t samples_deleted = 0;
     long long cursor = purge_cursor_;
+    StartStaging();
     try {
       Transaction transaction(write_session_);
       events_deleted = PurgeEvents(events_before_ms, max_rows);
       samples_deleted = PurgeSamples(samples_before_ms, max_rows - events_deleted, &cursor);
-      transaction.Commit();
+      TrimLog(next_log_id_);  // open blocks written out may free rows
+      CommitAndApply(transaction, nullptr);
     } catch (const soci::soci_error& e) {
       throw Translate(e, "retention failed");
     }
@@ -486,8 +548,8 @@ class SqliteStore {
                          "cannot use WAL mode for '" + path + "' (got '" + journal_mode + "')");
     }
     write_session_ << "PRAGMA synchronous = NORMAL";  // see the top of this file
-    // Samples are clustered by service, so a commit touches one leaf page per service it carries:
-    // a 32 MiB page cache keeps those pages in memory instead of re-reading them each commit.
+    // Blocks are clustered by service, so the blocks a commit writes out touch one leaf page per
+    // service: a 32 MiB page cache keeps those pages in memory instead of re-reading them.
     write_session_ << "PRAGMA cache_size = -32768";
     PrepareSchema(write_session_, path);
 
@@ -510,12 +572,12 @@ class SqliteStore {
       max_seqs_.emplace(key, max_seq);
       total += static_cast<uint64_t>(samples);
     });
-    sample_count_ = total;
     long long count = 0;
     write_session_ << "SELECT count(*) FROM events", into(count);
     event_count_ = static_cast<uint64_t>(count);
 
     write_ = std::make_unique<WriteStatements>(write_session_);
+    sample_count_ = total + RecoverLog();
     read_session_ =
         std::make_unique<soci::session>(*soci::factory_sqlite3(), ConnectString(path, true));
     read_ = std::make_unique<ReadStatements>(*read_session_);
@@ -548,14 +610,15 @@ class SqliteStore {
     return key;
   }
 
-  // Groups the batch's samples by service, each in its batch order, and inserts one block per run
-  // of contiguous seqs. A service's seqs must rise above its highest stored seq: a block's primary
-  // key is its last seq, so an older seq written again would not collide with the block holding it.
-  // Sets batch_max_seqs_, for the caller to apply once committed.
+  // Groups the batch's samples by service, each in its batch order; appends them to the services'
+  // open blocks (writing out those that fill up) and to one new telemetry_log row. A service's seqs
+  // must rise above its highest stored seq: a block's primary key is its last seq, so an older seq
+  // written again would not collide with the block holding it. Stages the open blocks and sets
+  // batch_max_seqs_ and batch_log_id_, for the caller to apply once committed.
   void WriteSamples(const dw_type_write_batch& batch,
                     std::vector<std::pair<std::string, long long>>& created) {
-    batch_max_seqs_.clear();
     order_.clear();
+    log_.Clear();
     const char* last_id = nullptr;
     long long last_key = 0;
     for (size_t i = 0; i < batch.sample_count; ++i) {
@@ -567,11 +630,12 @@ class SqliteStore {
       order_.push_back({last_key, i});
     }
     std::sort(order_.begin(), order_.end());  // by service key, then batch position
+    const long long log_id = next_log_id_;
     for (size_t next = 0; next < order_.size();) {
       const long long key = order_[next].key;
       const auto stored = max_seqs_.find(key);
       long long previous = stored == max_seqs_.end() ? 0 : stored->second;
-      encoder_.Clear();
+      OpenBlock& open = Stage(key);
       for (; next < order_.size() && order_[next].key == key; ++next) {
         const dw_type_stored_sample& sample = batch.samples[order_[next].index];
         if (sample.seq <= static_cast<uint64_t>(previous) || sample.seq > LLONG_MAX) {
@@ -581,25 +645,207 @@ class SqliteStore {
                                  " (stored, or earlier in the batch): a service's seqs must "
                                  "increase");
         }
-        const auto seq = static_cast<long long>(sample.seq);
-        if (encoder_.full() || (encoder_.count() > 0 && seq != previous + 1)) {
-          InsertBlock(key, previous);
-        }
-        encoder_.Add(sample.timestamp_ms, sample.latency_ms, sample.payload_kb);
-        previous = seq;
+        previous = static_cast<long long>(sample.seq);
+        Append(key, open, log_id, previous, sample.timestamp_ms, sample.latency_ms,
+               sample.payload_kb);
+        log_.Add(key, previous, sample.timestamp_ms, sample.latency_ms, sample.payload_kb);
       }
-      InsertBlock(key, previous);
       batch_max_seqs_.emplace_back(key, previous);
+    }
+    if (log_.empty()) return;
+    const std::vector<uint8_t>& data = log_.Finish();
+    write_->insert_log.Bind(1, log_id).BindBlob(2, data.data(), data.size()).Execute();
+    batch_log_id_ = log_id;
+    // Open blocks that waited long enough are written out, full or not.
+    for (const auto& [first_log_id, key] : open_by_age_) {
+      if (first_log_id > log_id - kMaxOpenBlockAge) break;
+      OpenBlock& open = Stage(key);
+      if (open.encoder.count() > 0 && open.first_log_id <= log_id - kMaxOpenBlockAge) {
+        WriteOut(key, open);
+      }
+    }
+    TrimLog(log_id + 1);
+  }
+
+  // Appends a sample to a service's open block, first writing the block out when it is full or
+  // the seq does not follow its last.
+  void Append(long long key, OpenBlock& open, long long log_id, long long seq, int64_t timestamp_ms,
+              double latency_ms, double payload_kb) {
+    if (open.encoder.count() > 0 && (open.encoder.full() || seq != open.last_seq + 1)) {
+      WriteOut(key, open);
+    }
+    if (open.encoder.count() == 0) {
+      open.first_log_id = log_id;
+      open.oldest_timestamp_ms = timestamp_ms;
+    }
+    open.encoder.Add(timestamp_ms, latency_ms, payload_kb);
+    open.last_seq = seq;
+    open.oldest_timestamp_ms = std::min(open.oldest_timestamp_ms, timestamp_ms);
+  }
+
+  // Inserts the open block into telemetry_blocks and empties it.
+  void WriteOut(long long key, OpenBlock& open) {
+    const std::vector<uint8_t>& data = open.encoder.Finish();
+    write_->insert_block.Bind(1, key).Bind(2, open.last_seq).Bind(3, open.encoder.count());
+    write_->insert_block.BindBlob(4, data.data(), data.size()).Execute();
+    open.encoder = BlockEncoder();  // frees its buffers: a quiet service keeps next to nothing
+  }
+
+  // Changes to open blocks are made to copies (staged_), applied only once their transaction has
+  // committed, so a failed write or purge leaves the open blocks as they were.
+  void StartStaging() {
+    staged_.clear();
+    staged_log_floor_ = log_floor_;
+    batch_max_seqs_.clear();
+    batch_log_id_ = 0;
+  }
+
+  // The service's open block as this transaction has it so far, or nullptr when it has none.
+  const OpenBlock* CurrentOpenBlock(long long key) const {
+    if (const auto staged = staged_.find(key); staged != staged_.end()) {
+      return staged->second.encoder.count() > 0 ? &staged->second : nullptr;
+    }
+    const auto open = open_.find(key);
+    return open != open_.end() ? &open->second : nullptr;
+  }
+
+  OpenBlock& Stage(long long key) {
+    auto [staged, added] = staged_.try_emplace(key);
+    if (added) {
+      const auto open = open_.find(key);
+      if (open != open_.end()) staged->second = open->second;
+    }
+    return staged->second;
+  }
+
+  // Deletes the telemetry_log rows that no open block needs once the staged changes apply.
+  // `none_needed`: the floor when no open block is left.
+  void TrimLog(long long none_needed) {
+    long long floor = none_needed;
+    for (const auto& [key, open] : staged_) {
+      if (open.encoder.count() > 0) floor = std::min(floor, open.first_log_id);
+    }
+    for (const auto& [first_log_id, key] : open_by_age_) {
+      if (first_log_id >= floor) break;
+      if (!staged_.contains(key)) floor = first_log_id;  // unchanged by this transaction
+    }
+    if (floor <= staged_log_floor_) return;
+    write_->delete_log.Bind(1, floor).Execute();
+    staged_log_floor_ = floor;
+  }
+
+  // Commits, and makes what was staged take effect at the same moment for readers, who look at
+  // it under open_mutex_: they never see the committed rows without it (a snapshot ahead of the
+  // samples, say).
+  void CommitAndApply(Transaction& transaction,
+                      std::vector<std::pair<std::string, long long>>* created) {
+    std::lock_guard<std::mutex> lock(open_mutex_);
+    transaction.Commit();
+    if (created != nullptr) {
+      for (auto& entry : *created) keys_.insert(std::move(entry));
+    }
+    for (const auto& [key, max_seq] : batch_max_seqs_) max_seqs_[key] = max_seq;
+    if (batch_log_id_ != 0) next_log_id_ = batch_log_id_ + 1;
+    for (auto& [key, staged] : staged_) {
+      const auto open = open_.find(key);
+      if (open != open_.end()) open_by_age_.erase({open->second.first_log_id, key});
+      if (staged.encoder.count() == 0) {
+        if (open != open_.end()) open_.erase(open);
+        continue;
+      }
+      open_by_age_.emplace(staged.first_log_id, key);
+      if (open != open_.end()) {
+        open->second = std::move(staged);
+      } else {
+        open_.emplace(key, std::move(staged));
+      }
+    }
+    staged_.clear();
+    log_floor_ = staged_log_floor_;
+  }
+
+  void WriteOutAll() {
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    if (open_.empty() && log_floor_ >= next_log_id_) return;
+    StartStaging();
+    try {
+      Transaction transaction(write_session_);
+      for (const auto& [key, open] : open_) WriteOut(key, Stage(key));
+      TrimLog(next_log_id_);
+      CommitAndApply(transaction, nullptr);
+    } catch (const soci::soci_error& e) {
+      throw Translate(e, "writing out the open blocks failed");
     }
   }
 
-  // Inserts the encoder's block, whose last sample is last_seq, and starts a new one.
-  void InsertBlock(long long key, long long last_seq) {
-    if (encoder_.count() == 0) return;
-    const std::vector<uint8_t>& data = encoder_.Finish();
-    write_->insert_block.Bind(1, key).Bind(2, last_seq).Bind(3, encoder_.count());
-    write_->insert_block.BindBlob(4, data.data(), data.size()).Execute();
-    encoder_.Clear();
+  // The samples of the service's open block (none if it has none), copied under open_mutex_.
+  std::vector<BlockSample> OpenSamples(const std::string& service_id) {
+    std::vector<uint8_t> data;
+    long long last_seq = 0;
+    long long count = 0;
+    {
+      std::lock_guard<std::mutex> lock(open_mutex_);
+      const auto key = keys_.find(service_id);
+      if (key == keys_.end()) return {};
+      const auto open = open_.find(key->second);
+      if (open == open_.end()) return {};
+      data = open->second.encoder.FinishedCopy();
+      last_seq = open->second.last_seq;
+      count = open->second.encoder.count();
+    }
+    std::vector<BlockSample> samples;
+    if (DecodeBlock(data.data(), data.size(), last_seq, count, &samples) != nullptr) {
+      throw StorageError(DW_STATUS_ERROR, "the open block of '" + service_id + "' is damaged");
+    }
+    return samples;
+  }
+
+  // At open, after a crash: the samples telemetry_log holds that are not in telemetry_blocks yet
+  // go there, and the log is emptied, in one transaction. Returns how many samples were moved.
+  uint64_t RecoverLog() {
+    WriteStatements& w = *write_;
+    uint64_t recovered = 0;
+    StartStaging();
+    Transaction transaction(write_session_);
+    std::vector<LogEntry> entries;
+    std::unordered_set<long long> known_keys;
+    for (const auto& [id, key] : keys_) known_keys.insert(key);
+    w.log_rows.ForEach([&] {
+      const char* problem = DecodeLogRow(w.log_rows.Blob(1), w.log_rows.Bytes(1), &entries);
+      if (problem != nullptr) {
+        throw StorageError(DW_STATUS_CORRUPT, "'" + path_ + "': telemetry_log row " +
+                                                  std::to_string(w.log_rows.Int(0)) +
+                                                  " is corrupt: " + problem +
+                                                  "; the file is unchanged");
+      }
+      for (const LogEntry& entry : entries) {
+        if (!known_keys.contains(entry.service_key)) {
+          throw StorageError(DW_STATUS_CORRUPT,
+                             "'" + path_ + "': telemetry_log row " +
+                                 std::to_string(w.log_rows.Int(0)) + " is corrupt: it names " +
+                                 "service key " + std::to_string(entry.service_key) +
+                                 ", which is not in services; the file is unchanged");
+        }
+        long long& newest = max_seqs_[entry.service_key];
+        OpenBlock& open = Stage(entry.service_key);
+        for (const BlockSample& sample : entry.samples) {
+          const auto seq = static_cast<long long>(sample.seq);
+          if (seq <= newest) continue;  // written out before the crash
+          Append(entry.service_key, open, 0, seq, sample.timestamp_ms, sample.latency_ms,
+                 sample.payload_kb);
+          newest = seq;
+          ++recovered;
+        }
+      }
+      return true;
+    });
+    for (auto& [key, open] : staged_) {
+      if (open.encoder.count() > 0) WriteOut(key, open);
+    }
+    w.delete_log.Bind(1, LLONG_MAX).Execute();
+    transaction.Commit();
+    staged_.clear();
+    return recovered;
   }
 
   uint64_t PurgeEvents(int64_t before_ms, uint64_t budget) {
@@ -652,11 +898,23 @@ class SqliteStore {
   // Deletes the service's oldest samples, in seq order, while they are expired and within the
   // bound: whole blocks, then at most one block rewritten with the samples it keeps.
   uint64_t PurgeService(long long key, long long snapshot_seq, int64_t before_ms, uint64_t budget) {
-    const auto newest = max_seqs_.find(key);
-    const long long bound =
-        std::min(snapshot_seq, (newest == max_seqs_.end() ? 0 : newest->second) - 1);
-    if (bound < 1) return 0;
+    // An open block holding an expired sample the snapshot covers is written out first, so that
+    // its samples can go like any others.
+    if (const OpenBlock* open = CurrentOpenBlock(key);
+        open != nullptr && open->oldest_timestamp_ms < before_ms &&
+        open->last_seq - open->encoder.count() < snapshot_seq) {
+      WriteOut(key, Stage(key));
+    }
+    // Never the last sample of the newest block: telemetry_log may still hold the samples of a
+    // block written out, and recovery tells them by their seq not being above that one.
     WriteStatements& w = *write_;
+    long long newest_block = 0;
+    w.newest_block.Bind(1, key).ForEach([&] {
+      newest_block = w.newest_block.IsNull(0) ? 0 : w.newest_block.Int(0);
+      return false;
+    });
+    const long long bound = std::min(snapshot_seq, newest_block - 1);
+    if (bound < 1) return 0;
     uint64_t deleted = 0;
     long long whole_upto = 0;    // the last block deleted whole (0: none)
     long long partial_last = 0;  // the block that loses only its oldest samples (0: none)
@@ -702,9 +960,20 @@ class SqliteStore {
   std::mutex write_mutex_;   // the write session and everything below it
   soci::session write_session_;
   std::unique_ptr<WriteStatements> write_;
-  // service id -> key, and key -> its highest stored seq: committed ones only
+  // service id -> key (also read by readers, under open_mutex_), and key -> its highest stored
+  // seq: committed ones only
   std::unordered_map<std::string, long long, StringHash, std::equal_to<>> keys_;
   std::unordered_map<long long, long long> max_seqs_;
+  // Each service's open block (only services that have one); changed under both mutexes.
+  std::mutex open_mutex_;
+  std::unordered_map<long long, OpenBlock> open_;
+  std::set<std::pair<long long, long long>> open_by_age_;  // (first_log_id, service key)
+  std::unordered_map<long long, OpenBlock> staged_;        // this transaction's open blocks
+  long long next_log_id_ = 1;  // the log is empty once the store is open
+  long long log_floor_ = 1;    // no telemetry_log row below this one
+  long long staged_log_floor_ = 1;
+  long long batch_log_id_ = 0;  // the row this write adds to telemetry_log (0: none)
+  LogRowEncoder log_;
   long long purge_cursor_ = 0;  // the service key retention goes on after
   // Scratch space of writes and retention, reused so that a commit allocates little.
   std::vector<SampleRef> order_;

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -257,7 +258,7 @@ TEST(SqliteStoreTest, MigratesASchemaV1File) {
   const std::string fresh = dir.File("fresh.db");
   ASSERT_NE(OpenStore("sqlite", fresh), nullptr);
   const auto fresh_schema = SchemaOf(fresh);
-  EXPECT_EQ(fresh_schema.size(), 6u);       // 4 tables, services' unique index, events_by_service
+  EXPECT_EQ(fresh_schema.size(), 7u);       // 5 tables, services' unique index, events_by_service
   EXPECT_EQ(SchemaOf(path), fresh_schema);  // the migration ends where a new file starts
   RawDatabase db(path);
   EXPECT_EQ(db.Value("PRAGMA user_version"), std::to_string(SchemaPragma("user_version")));
@@ -690,14 +691,14 @@ std::vector<std::string> Blocks(const std::string& path) {
 
 // Samples written in many commits of several interleaved services, some of them longer than a
 // block and some with gaps in their seqs, read back exactly from any seq: from the start, inside a
-// block, at either edge of one, past the end. A commit stores one block per service and run.
+// block, at either edge of one, past the end, while their newest blocks are still open (in
+// memory and telemetry_log) and after they were written out at close.
 TEST(SqliteStoreTest, BlocksReadBackFromAnySeq) {
   TestDir dir;
   const std::string path = dir.File("blocks.db");
   const std::vector<std::string> ids = {"svc-0", "svc-1", "svc-2", "svc-3"};
   std::vector<std::vector<dw_type_stored_sample>> written(ids.size());
   std::vector<uint64_t> next_seq(ids.size(), 1);
-  size_t expected_blocks = 0;
   {
     auto store = OpenStore("sqlite", path);
     ASSERT_NE(store, nullptr);
@@ -712,7 +713,6 @@ TEST(SqliteStoreTest, BlocksReadBackFromAnySeq) {
         }
         if (s == 3) next_seq[s] += 5;  // gaps between commits
       }
-      std::vector<std::vector<dw_type_stored_sample>> in_commit(ids.size());
       WriteBatch batch;  // the services interleaved, as the engine's workers hand them over
       for (size_t n = 0; n < 2100; ++n) {
         for (size_t s = 0; s < ids.size(); ++s) {
@@ -724,16 +724,23 @@ TEST(SqliteStoreTest, BlocksReadBackFromAnySeq) {
           batch.samples.push_back(Sample(ids[s].c_str(), seq, timestamp,
                                          100.0 + static_cast<double>(seq + s) / 3.0, payload));
           written[s].push_back(batch.samples.back());
-          in_commit[s].push_back(batch.samples.back());
         }
       }
       Write(*store, batch);
-      for (size_t s = 0; s < ids.size(); ++s) {
-        expected_blocks += ExpectedBlocks(static_cast<int>(s) + 1, in_commit[s]).size();
+    }
+    for (size_t s = 0; s < ids.size(); ++s) {  // the open blocks read back too
+      for (const uint64_t seq : {0ul, 2000ul, written[s].back().seq - 3, written[s].back().seq}) {
+        ExpectSamples(*store, ids[s], written[s], seq);
       }
     }
   }
+  // Blocks span commits: each service's blocks are those of all its samples in one go.
+  size_t expected_blocks = 0;
+  for (size_t s = 0; s < ids.size(); ++s) {
+    expected_blocks += ExpectedBlocks(static_cast<int>(s) + 1, written[s]).size();
+  }
   EXPECT_EQ(Blocks(path).size(), expected_blocks);
+  EXPECT_EQ(RawDatabase(path).Value("SELECT count(*) FROM telemetry_log"), "0");
   auto store = OpenStore("sqlite", path);
   ASSERT_NE(store, nullptr);
   size_t total = 0;
@@ -757,6 +764,311 @@ TEST(SqliteStoreTest, BlocksReadBackFromAnySeq) {
     const size_t s = static_cast<size_t>(service.service_id.back() - '0');
     EXPECT_EQ(service.max_seq, written[s].back().seq) << service.service_id;
   }
+}
+
+// What a hard kill leaves while `path` is open: its files as they are, the WAL with them.
+std::string CrashCopy(const std::string& path, const std::string& copy) {
+  std::filesystem::copy_file(path, copy);
+  std::filesystem::copy_file(path + "-wal", copy + "-wal");
+  return copy;
+}
+
+// Samples wait in telemetry_log until their block is full: a commit writes one log row, not a row
+// per service. After a crash they are all there, in the same blocks a clean close would write.
+TEST(SqliteStoreTest, OpenBlocksSurviveACrash) {
+  TestDir dir;
+  const std::string path = dir.File("open.db");
+  std::vector<std::vector<dw_type_stored_sample>> written(3);
+  const char* ids[] = {"svc-0", "svc-1", "svc-2"};
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  std::vector<uint64_t> next(3, 1);
+  for (int64_t commit = 0; commit < 10; ++commit) {
+    WriteBatch batch;
+    for (size_t s = 0; s < 3; ++s) {  // 10, 9 and 8 samples a commit
+      const auto samples = Samples(ids[s], next[s], next[s] + 9 - s, kNow + commit * 1000);
+      next[s] += 10 - s;
+      batch.samples.insert(batch.samples.end(), samples.begin(), samples.end());
+      written[s].insert(written[s].end(), samples.begin(), samples.end());
+    }
+    Write(*store, batch);
+  }
+  RawDatabase db(path);
+  // One full block each; the rest is open, and the log keeps the rows that hold it.
+  EXPECT_EQ(db.Value("SELECT count(*) FROM telemetry_blocks"), "3");
+  const int log_rows = std::stoi(db.Value("SELECT count(*) FROM telemetry_log"));
+  EXPECT_GT(log_rows, 0);
+  EXPECT_LT(log_rows, 10);  // the older ones are in blocks
+  for (size_t s = 0; s < 3; ++s) ExpectSamples(*store, ids[s], written[s]);
+  const auto services = ReadServices(*store);
+  ASSERT_EQ(services.size(), 3u);
+  for (size_t s = 0; s < 3; ++s) EXPECT_EQ(services[s].max_seq, written[s].back().seq);
+
+  const std::string crashed = CrashCopy(path, dir.File("crashed.db"));
+  store.reset();  // a clean close
+  const auto clean_blocks = Blocks(path);
+  EXPECT_EQ(db.Value("SELECT count(*) FROM telemetry_log"), "0");
+  std::vector<std::string> expected;
+  for (size_t s = 0; s < 3; ++s) {
+    for (const auto& block : ExpectedBlocks(static_cast<int>(s) + 1, written[s])) {
+      expected.push_back(block);
+    }
+  }
+  EXPECT_EQ(clean_blocks, expected);
+
+  ASSERT_GT(std::stoi(RawDatabase(crashed).Value("SELECT count(*) FROM telemetry_log")), 0);
+  auto reopened = OpenStore("sqlite", crashed);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_EQ(RawDatabase(crashed).Value("SELECT count(*) FROM telemetry_log"), "0");
+  EXPECT_EQ(Blocks(crashed), clean_blocks);
+  for (size_t s = 0; s < 3; ++s) ExpectSamples(*reopened, ids[s], written[s]);
+  EXPECT_EQ(ReadStats(*reopened).sample_count, 270u);
+  WriteBatch more;  // and the seqs go on
+  more.samples = Samples(ids[0], 101, 101, kNow);
+  Write(*reopened, more);
+  more.samples = Samples(ids[1], 90, 90, kNow);
+  EXPECT_FALSE(reopened->Write(more).ok());
+}
+
+// A write that fails leaves the open blocks as they were, though it had added to some of them.
+TEST(SqliteStoreTest, FailedWriteLeavesOpenBlocksAsTheyWere) {
+  TestDir dir;
+  const std::string path = dir.File("failed.db");
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  batch.samples = Samples(kServiceA, 1, 10, kNow);
+  const auto b = Samples(kServiceB, 1, 10, kNow);
+  batch.samples.insert(batch.samples.end(), b.begin(), b.end());
+  Write(*store, batch);
+  batch.samples = Samples(kServiceA, 11, 70, kNow);           // fills and writes out a block of A's
+  batch.samples.push_back(Sample(kServiceB, 10, kNow, 1.0));  // then B's seq does not increase
+  const Status status = store->Write(batch);
+  ASSERT_FALSE(status.ok());
+  EXPECT_THAT(status.message(), HasSubstr("sample 10 of '" + std::string(kServiceB) + "'"));
+  ExpectSamples(*store, kServiceA, Samples(kServiceA, 1, 10, kNow));
+  EXPECT_EQ(Blocks(path), std::vector<std::string>{});
+  batch.samples = Samples(kServiceA, 11, 70, kNow);
+  Write(*store, batch);
+  ExpectSamples(*store, kServiceA, Samples(kServiceA, 1, 70, kNow));
+  store.reset();
+  auto expected = ExpectedBlocks(1, Samples(kServiceA, 1, 70, kNow));
+  expected.push_back(ExpectedBlocks(2, b).at(0));
+  EXPECT_EQ(Blocks(path), expected);
+}
+
+// A quiet service's open block is written out after 600 newer commits, so that the log rows it
+// holds can go: the log stays short whatever the services do.
+TEST(SqliteStoreTest, QuietServicesDoNotHoldTheLog) {
+  TestDir dir;
+  const std::string path = dir.File("quiet.db");
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  batch.samples = Samples("svc-quiet", 1, 3, kNow);
+  Write(*store, batch);
+  RawDatabase db(path);
+  for (uint64_t seq = 1; seq <= 700; ++seq) {
+    batch.samples = Samples("svc-busy", seq, seq, kNow);
+    Write(*store, batch);
+    const int rows = std::stoi(db.Value("SELECT count(*) FROM telemetry_log"));
+    if (seq < 600) {
+      ASSERT_EQ(rows, static_cast<int>(seq) + 1) << seq;
+    } else {
+      ASSERT_LE(rows, 80) << seq;  // only what svc-busy's open block needs
+    }
+  }
+  EXPECT_EQ(db.Rows("SELECT service_key, last_seq, sample_count FROM telemetry_blocks "
+                    "WHERE service_key = 1"),
+            std::vector<std::string>{"1|3|3"});
+  ExpectSamples(*store, "svc-quiet", Samples("svc-quiet", 1, 3, kNow));
+  ExpectSamples(*store, "svc-busy", Samples("svc-busy", 1, 700, kNow));
+}
+
+// A log row that does not decode stops the open with DW_STATUS_CORRUPT, naming the row, and
+// leaves the file as it was; any damage is either refused or read without reading out of bounds.
+TEST(SqliteStoreTest, DamagedLogRowsAreRefused) {
+  TestDir dir;
+  const std::string path = dir.File("log.db");
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  WriteBatch batch;
+  batch.samples = Samples(kServiceA, 1, 20, kNow);
+  const auto b = Samples(kServiceB, 1, 5, kNow);
+  batch.samples.insert(batch.samples.end(), b.begin(), b.end());
+  Write(*store, batch);
+  const std::string pristine = CrashCopy(path, dir.File("pristine.db"));
+  store.reset();
+  // Closing SQLite's last connection to the copy moves its WAL into it: one file to copy.
+  const std::string hex = RawDatabase(pristine).Value("SELECT hex(data) FROM telemetry_log");
+  ASSERT_FALSE(hex.empty());
+  {
+    const std::string damaged = dir.File("damaged.db");
+    std::filesystem::copy_file(pristine, damaged);
+    RawDatabase(damaged).Exec("UPDATE telemetry_log SET data = x'01020304'");
+    const std::string before = ReadFile(damaged);
+    std::string error;
+    EXPECT_EQ(OpenStore("sqlite", damaged, &error), nullptr);
+    EXPECT_THAT(error, HasSubstr("telemetry_log row 1 is corrupt"));
+    EXPECT_EQ(ReadFile(damaged), before);
+  }
+  uint32_t random = 12345;
+  int refused = 0;
+  int opened_count = 0;
+  for (int attempt = 0; attempt < 60; ++attempt) {
+    std::string bytes = hex;
+    for (int flips = 0; flips < 1 + attempt % 4; ++flips) {
+      random = random * 1103515245u + 12345u;
+      const size_t at = (random >> 8) % bytes.size();
+      bytes[at] = "0123456789ABCDEF"[(random >> 4) % 16];
+    }
+    if (attempt % 5 == 4) bytes.resize(bytes.size() - 2 * (1 + attempt % 7));
+    const std::string damaged = dir.File("random-" + std::to_string(attempt) + ".db");
+    std::filesystem::copy_file(pristine, damaged);
+    RawDatabase(damaged).Exec("UPDATE telemetry_log SET data = x'" + bytes + "'");
+    std::string error;
+    auto opened = OpenStore("sqlite", damaged, &error);
+    if (opened == nullptr) {
+      EXPECT_THAT(error, HasSubstr("is corrupt")) << bytes;
+      ++refused;
+      continue;
+    }
+    ++opened_count;
+    for (const char* id : {kServiceA, kServiceB}) {  // what decoded reads back in order
+      const auto samples = ReadSamples(*opened, id);
+      for (size_t i = 1; i < samples.size(); ++i) ASSERT_GT(samples[i].seq, samples[i - 1].seq);
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(opened_count, 0);  // damage to a measurement's bytes still decodes
+}
+
+// A model run: five services write in random runs with gaps, snapshots and retention steps of
+// small budgets; one is quiet. At random points a crash copy (what a hard kill leaves) must read
+// back exactly what the live store reads.
+TEST(SqliteStoreTest, CrashAtAnyPointReadsBackWhatWasCommitted) {
+  TestDir dir;
+  const std::string path = dir.File("model.db");
+  const char* ids[] = {"s0", "s1", "s2", "s3", "s4"};
+  std::mt19937 rng(7);
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  std::vector<uint64_t> next(5, 1);
+  int64_t now = kNow;
+  int copies = 0;
+  uint64_t purged = 0;
+  for (int commit = 0; commit < 1500; ++commit) {
+    WriteBatch batch;
+    for (int s = 0; s < 5; ++s) {
+      // s4 is quiet (one sample every 700 commits): its open block ages out
+      const bool write = s == 4 ? commit % 700 == 0 : rng() % (s + 1) == 0;
+      if (!write) continue;
+      if (rng() % 20 == 0) next[s] += 1 + rng() % 5;  // gap
+      const int n = 1 + rng() % 30;
+      for (int i = 0; i < n; ++i) {
+        batch.samples.push_back(
+            Sample(ids[s], next[s]++, now + i, 1.0 + i, i % 2 ? kNoPayload : 2.0));
+      }
+      if (rng() % 3 == 0) batch.snapshots.push_back(Snapshot(ids[s], next[s] - 1, "x"));
+    }
+    now += 100;
+    if (!batch.empty()) Write(*store, batch);
+    if (rng() % 10 == 0) {
+      uint64_t deleted = 0;
+      ASSERT_TRUE(store->Purge(now - 20000, 0, 1 + rng() % 40, &deleted).ok());
+      purged += deleted;
+    }
+    if (rng() % 100 == 0) {
+      std::vector<std::vector<dw_type_stored_sample>> live;
+      for (const char* id : ids) live.push_back(ReadSamples(*store, id));
+      const uint64_t live_count = ReadStats(*store).sample_count;
+      const std::string copy =
+          CrashCopy(path, dir.File("copy-" + std::to_string(copies++) + ".db"));
+      auto reopened = OpenStore("sqlite", copy);
+      ASSERT_NE(reopened, nullptr);
+      size_t total = 0;
+      for (int s = 0; s < 5; ++s) {
+        const auto got = ReadSamples(*reopened, ids[s]);
+        ASSERT_EQ(Seqs(got), Seqs(live[s])) << "commit " << commit << " service " << s;
+        total += got.size();
+      }
+      EXPECT_EQ(ReadStats(*reopened).sample_count, live_count);
+      EXPECT_EQ(total, live_count);
+    }
+  }
+  EXPECT_GE(copies, 5);
+  EXPECT_GT(purged, 0u);
+}
+
+// SQL that fails after some of a transaction's statements ran (made to by triggers): in a write
+// after its blocks and log row, in retention, in the close. Nothing is lost or written twice.
+TEST(SqliteStoreTest, SqlFailuresLeaveNothingHalfDone) {
+  TestDir dir;
+  const std::string path = dir.File("faults.db");
+  std::vector<dw_type_stored_sample> all;
+  {
+    auto store = OpenStore("sqlite", path);
+    ASSERT_NE(store, nullptr);
+    WriteBatch batch;
+    batch.samples = Samples(kServiceA, 1, 40, kNow);
+    Write(*store, batch);
+    RawDatabase db(path);
+    db.Exec("CREATE TRIGGER no_events BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'x'); END");
+    batch.samples = Samples(kServiceA, 41, 140, kNow);  // writes out blocks, then the event fails
+    batch.events = {Event(kServiceA, 140, kNow, "DRIFT", "r")};
+    EXPECT_FALSE(store->Write(batch).ok());
+    ExpectSamples(*store, kServiceA, Samples(kServiceA, 1, 40, kNow));
+    db.Exec("DROP TRIGGER no_events");
+    Write(*store, batch);
+    ExpectSamples(*store, kServiceA, Samples(kServiceA, 1, 140, kNow));
+    batch.events.clear();
+    batch.samples = Samples(kServiceA, 141, 150, kNow);
+    batch.snapshots = {Snapshot(kServiceA, 150, "a")};
+    Write(*store, batch);
+    db.Exec(
+        "CREATE TRIGGER no_purge BEFORE DELETE ON telemetry_blocks BEGIN "
+        "SELECT RAISE(ABORT, 'y'); END");
+    uint64_t deleted = 0;
+    EXPECT_FALSE(store->Purge(kNow + 1000, 0, 1000, &deleted).ok());
+    ExpectSamples(*store, kServiceA, Samples(kServiceA, 1, 150, kNow));
+    db.Exec("DROP TRIGGER no_purge");
+    db.Exec(
+        "CREATE TRIGGER no_blocks BEFORE INSERT ON telemetry_blocks BEGIN "
+        "SELECT RAISE(ABORT, 'z'); END");
+    store.reset();  // the close fails: the log keeps the open block
+    EXPECT_NE(db.Value("SELECT count(*) FROM telemetry_log"), "0");
+    db.Exec("DROP TRIGGER no_blocks");
+  }
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  ExpectSamples(*store, kServiceA, Samples(kServiceA, 1, 150, kNow));
+  EXPECT_EQ(ReadStats(*store).sample_count, 150u);
+}
+
+// A v3 file (no telemetry_log) opens as v4 and reads back what it held.
+TEST(SqliteStoreTest, MigratesASchemaV3File) {
+  TestDir dir;
+  const std::string path = dir.File("v3.db");
+  const auto samples = Samples(kServiceA, 1, 150, kNow);
+  {
+    auto store = OpenStore("sqlite", path);
+    ASSERT_NE(store, nullptr);
+    WriteBatch batch;
+    batch.samples = samples;
+    Write(*store, batch);
+  }
+  RawDatabase(path).Exec("DROP TABLE telemetry_log; PRAGMA user_version = 3");
+  const std::string v3 = dir.File("v3-schema.db");
+  RawDatabase(v3).Exec(ReadFile(kSqliteSourceDir + "/schema_v3.sql"));
+  ASSERT_EQ(SchemaOf(path), SchemaOf(v3));  // the blocks a v3 store writes, in a v3 file
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  ExpectSamples(*store, kServiceA, samples);
+  const std::string fresh = dir.File("fresh.db");
+  ASSERT_NE(OpenStore("sqlite", fresh), nullptr);
+  EXPECT_EQ(SchemaOf(path), SchemaOf(fresh));
+  EXPECT_EQ(RawDatabase(path).Value("PRAGMA user_version"),
+            std::to_string(SchemaPragma("user_version")));
 }
 
 // Whatever the host hands over comes back bit for bit: any NaN (the host's "no payload" is only
@@ -856,34 +1168,40 @@ TEST(SqliteStoreTest, PurgeRewritesAPartlyExpiredBlock) {
     batch.samples = a;
     batch.snapshots = {Snapshot(kServiceA, 100, "a")};
     Write(*store, batch);
-    // Two blocks, 1..64 (full: 960 bytes at most) and 65..100.
-    ASSERT_EQ(Blocks(path), (std::vector<std::string>{"1|64|64", "1|100|36"}));
-    ASSERT_EQ(Blocks(path), ExpectedBlocks(1, a));
+    // 1..64 is a full block (960 bytes at most); 65..100, recent, waits in the open block.
+    ASSERT_EQ(Blocks(path), (std::vector<std::string>{"1|64|64"}));
 
     EXPECT_EQ(purge(*store, 25), 25u);
-    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|39", "1|100|36"}));
+    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|39"}));
     ExpectSamples(*store, kServiceA, tail(a, 25));
     EXPECT_EQ(ReadStats(*store).sample_count, 75u);
     EXPECT_EQ(purge(*store, 25), 25u);
-    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|14", "1|100|36"}));
+    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|14"}));
     EXPECT_EQ(purge(*store, 25), 10u);  // 51..60; 61 is recent
     EXPECT_EQ(purge(*store, 25), 0u);
-    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|4", "1|100|36"}));
+    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|4"}));
     ExpectSamples(*store, kServiceA, tail(a, 60));
     ExpectSamples(*store, kServiceA, tail(a, 60), 70);
 
-    for (uint64_t first = 1; first <= 21; first += 10) {  // three blocks: 10, 20, 30
+    for (uint64_t first = 1; first <= 21; first += 10) {  // three commits, one open block
       WriteBatch more;
       more.samples.assign(b.begin() + static_cast<long>(first - 1),
                           b.begin() + static_cast<long>(first + 9));
       if (first == 21) more.snapshots = {Snapshot(kServiceB, 25, "b")};
       Write(*store, more);
+      if (first == 11) {  // expired, but no snapshot covers them yet: they stay open
+        EXPECT_EQ(purge(*store, 100), 0u);
+        EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|4"}));
+      }
     }
-    EXPECT_EQ(purge(*store, 100), 25u);  // up to its snapshot: two blocks whole, one in part
-    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|4", "1|100|36", "2|30|5"}));
+    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|4"}));
+    // Expired samples in an open block: it is written out, then purged up to the snapshot.
+    EXPECT_EQ(purge(*store, 100), 25u);
+    EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|4", "2|30|5"}));
     ExpectSamples(*store, kServiceB, tail(b, 25));
     EXPECT_EQ(ReadStats(*store).sample_count, 45u);
   }
+  EXPECT_EQ(Blocks(path), (std::vector<std::string>{"1|64|4", "1|100|36", "2|30|5"}));
   auto store = OpenStore("sqlite", path);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(ReadStats(*store).sample_count, 45u);
@@ -906,8 +1224,8 @@ TEST(SqliteStoreTest, CorruptBlockIsReportedNotRead) {
     WriteBatch batch;
     batch.samples = Samples(kServiceA, 1, 50, kNow);
     Write(*store, batch);
-    batch.samples = Samples(kServiceA, 51, 60, kNow);
-    batch.snapshots = {Snapshot(kServiceA, 60, "a")};
+    batch.samples = Samples(kServiceA, 52, 61, kNow);  // the gap ends the first block
+    batch.snapshots = {Snapshot(kServiceA, 61, "a")};
     const auto b = Samples(kServiceB, 1, 5, kNow);
     batch.samples.insert(batch.samples.end(), b.begin(), b.end());
     Write(*store, batch);

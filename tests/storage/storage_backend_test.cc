@@ -3,8 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "storage_test_support.h"
@@ -300,6 +302,42 @@ TEST_P(StorageBackendTest, UnknownParameterIsRefused) {
   EXPECT_FALSE(status.ok());
   EXPECT_THAT(status.message(), HasSubstr(GetParam() + ": "));
   EXPECT_THAT(status.message(), HasSubstr("cache_size"));
+}
+
+// A reader on another thread while batches commit, each with its samples and a snapshot as of its
+// last one: a batch is seen whole, so a snapshot is never ahead of the samples a scan finds (the
+// host restores a service from its snapshot and the samples after it).
+TEST_P(StorageBackendTest, ReadersSeeWholeBatches) {
+  std::atomic<bool> writing{true};
+  std::atomic<int> torn{0};
+  std::atomic<int> scans{0};
+  std::thread reader([&] {
+    while (writing) {
+      uint64_t snapshot_seq = 0;
+      const Status services = store_->ScanServices(
+          [&](const std::string&, const StoredSnapshot* snapshot, uint64_t max_seq) {
+            if (snapshot == nullptr) return;
+            snapshot_seq = snapshot->last_seq;
+            if (snapshot->last_seq > max_seq) ++torn;
+          });
+      const auto samples = ReadSamples(*store_, kServiceA);
+      if (!services.ok() || samples.size() < snapshot_seq ||
+          Seqs(samples) != Range(1, samples.size())) {
+        ++torn;
+      }
+      ++scans;
+    }
+  });
+  for (uint64_t round = 0; round < 4000; ++round) {
+    WriteBatch batch;
+    batch.samples = Samples(kServiceA, round * 7 + 1, round * 7 + 7, kNow);
+    batch.snapshots = {Snapshot(kServiceA, round * 7 + 7, "s")};
+    Write(batch);
+  }
+  writing = false;
+  reader.join();
+  EXPECT_GT(scans, 0);
+  EXPECT_EQ(torn, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StorageBackendTest, ::testing::Values("memory", "sqlite"),

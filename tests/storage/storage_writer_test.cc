@@ -253,7 +253,8 @@ TEST_P(StorageWriterBackendTest, RetentionDeletesOldRowsAndKeepsRecentOnes) {
 }
 
 // Reads (scans, event queries, stats) run on other threads while the writer commits: every read
-// sees a consistent prefix of what was written, never an error.
+// sees a consistent prefix of what was written, never an error, and a batch is seen whole: never
+// its snapshot without its samples.
 TEST_P(StorageWriterBackendTest, ReadsRunWhileWritesCommit) {
   StorageWriterOptions options;
   options.commit_interval_ms = 1;
@@ -266,9 +267,18 @@ TEST_P(StorageWriterBackendTest, ReadsRunWhileWritesCommit) {
   std::thread reader([&] {
     uint64_t seen = 0;
     while (writing) {
+      uint64_t snapshot_seq = 0;
+      bool snapshot_ahead = false;
+      const Status services = store_->ScanServices(
+          [&](const std::string&, const StoredSnapshot* snapshot, uint64_t max_seq) {
+            if (snapshot == nullptr) return;
+            snapshot_seq = snapshot->last_seq;
+            snapshot_ahead = snapshot->last_seq > max_seq;
+          });
       std::vector<uint64_t> seqs;
       const Status status = store_->ScanSamples(
           kServiceA, 0, [&](const dw_type_stored_sample& s) { seqs.push_back(s.seq); });
+      if (!services.ok() || snapshot_ahead || seqs.size() < snapshot_seq) ++failures;
       std::vector<StoredEvent> events;
       dw_type_storage_stats stats{};
       if (!status.ok() || !store_->QueryEvents(kServiceA, 5, &events).ok() ||

@@ -1,0 +1,69 @@
+-- DriftWatch SQLite schema, version 3 (historical). Kept so the v3 -> v4 migration can be tested
+-- from a real v3 file; a new database is created with schema.sql. Never edit a released version:
+-- add a migration instead.
+--
+-- v3 wrote each commit's samples straight into telemetry_blocks, one row per service.
+--
+-- A new database gets this script in one transaction; an older one is brought here by the
+-- migrations (migrate_v1_to_v2.sql, then migrate_v2_to_v3.sql with its C++ step), which end in
+-- exactly the same tables. The plugin reads application_id and user_version from the two PRAGMAs
+-- at the end (at build time): a file with another application_id is refused, and so is one with a
+-- newer user_version.
+--
+-- Timestamps are Unix epoch milliseconds (UTC), as INTEGER; measurements are REAL.
+
+-- Every service ever stored, with the small integer key the other tables use instead of its id.
+CREATE TABLE services (
+  service_key INTEGER PRIMARY KEY,
+  service_id TEXT NOT NULL UNIQUE
+);
+
+-- Accepted samples: the log the engine replays after a service's snapshot. One row is a block of
+-- one service's samples with contiguous seqs, last_seq - sample_count + 1 .. last_seq, written by
+-- one commit (a commit writes one row per service and run of contiguous seqs, split so that data
+-- stays within 960 bytes, about 50 samples: a longer record would spill into overflow pages). The
+-- primary key is the table (WITHOUT ROWID): a scan from any seq is one seek.
+--
+-- data, the samples in seq order, each as
+--   the timestamp: zigzag varint of (timestamp_ms - the previous sample's timestamp_ms), the first
+--     relative to 0 (zigzag: n >= 0 -> 2n, n < 0 -> -2n - 1, in wrapping 64-bit arithmetic;
+--     varint: 7 bits a byte, low bits first, high bit set on every byte but the last, at most 10
+--     bytes);
+--   latency_ms: the 8 bytes of the IEEE 754 double, little-endian;
+--   payload_kb: the same 8 bytes, only when the sample's bit in the bitmap below is set;
+-- then a bitmap of ceil(sample_count / 8) bytes, bit i (byte i / 8, bit i % 8, low bit first) set
+-- when sample i carries payload bytes; unused high bits are 0. A clear bit means no payload (the
+-- host's quiet NaN); any other value, another NaN included, is stored as its 8 bytes, so every
+-- sample reads back bit for bit. A block that does not decode to exactly sample_count samples is
+-- reported as corrupt.
+CREATE TABLE telemetry_blocks (
+  service_key INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  sample_count INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (service_key, last_seq)
+) WITHOUT ROWID;
+
+-- Drift events (state transitions) in the order they were made; metadata_json is a JSON object.
+CREATE TABLE events (
+  event_id INTEGER PRIMARY KEY,
+  service_key INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  timestamp_ms INTEGER NOT NULL,
+  from_state TEXT NOT NULL,
+  to_state TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  metadata_json TEXT NOT NULL
+);
+-- One service's events, newest first (the index entries end in event_id, the rowid).
+CREATE INDEX events_by_service ON events (service_key);
+
+-- Each service's last snapshot: the host's serialised state as of sample last_seq (NULL: empty).
+CREATE TABLE snapshots (
+  service_key INTEGER PRIMARY KEY,
+  last_seq INTEGER NOT NULL,
+  data BLOB
+);
+
+PRAGMA application_id = 1146569044;
+PRAGMA user_version = 3;
