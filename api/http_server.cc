@@ -35,7 +35,8 @@ namespace {
 namespace Http = Pistache::Http;
 namespace Tcp = Pistache::Tcp;
 
-constexpr char kConnectionStateKey[] = "driftwatch.connection";
+// Short enough for std::string's inline buffer: Pistache takes the key as a std::string each time.
+constexpr char kConnectionStateKey[] = "dw.connection";
 constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
 // The shortest timer Pistache can arm (0 would disarm it): how late a reply made on another
 // thread leaves for the reactor thread.
@@ -128,7 +129,7 @@ Http::Method MethodFromName(const std::string& name) {
   return name == "POST" ? Http::Method::Post : Http::Method::Get;
 }
 
-const Http::Mime::MediaType& MediaTypeOf(const std::string& content_type) {
+const Http::Mime::MediaType& MediaTypeOf(std::string_view content_type) {
   static const Http::Mime::MediaType kJson(Http::Mime::Type::Application,
                                            Http::Mime::Subtype::Json);
   static const Http::Mime::MediaType kHtml =

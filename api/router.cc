@@ -62,37 +62,54 @@ bool IsPublic(const ApiRequest& request) {
   return request.method == "GET" && request.path == "/health";
 }
 
-std::vector<std::string_view> Split(std::string_view path) {
-  std::vector<std::string_view> segments;
-  if (path.empty() || path.front() != '/') return segments;
-  path.remove_prefix(1);
-  for (;;) {
-    const size_t slash = path.find('/');
-    segments.push_back(path.substr(0, slash));
-    if (slash == std::string_view::npos) break;
-    path.remove_prefix(slash + 1);
+// A path's segments, one at a time and without copies: "/v1/health/x" gives "v1", "health", "x".
+class Segments {
+ public:
+  explicit Segments(std::string_view path)
+      : rest_(path), done_(path.empty() || path.front() != '/') {
+    if (!done_) rest_.remove_prefix(1);
   }
-  return segments;
-}
 
-// Matches request path segments against a route path such as "/v1/health/{service_id}"; a
-// parameter matches any non-empty segment and is stored decoded (a bad escape is kept as sent,
-// which no valid service id can contain).
-bool Matches(std::string_view pattern, const std::vector<std::string_view>& segments,
-             std::vector<std::string>* params) {
-  const std::vector<std::string_view> expected = Split(pattern);
-  if (expected.size() != segments.size()) return false;
-  for (size_t i = 0; i < expected.size(); ++i) {
-    std::string decoded;
-    if (!PercentDecode(segments[i], &decoded)) decoded.assign(segments[i]);
-    if (expected[i].starts_with('{')) {
-      if (decoded.empty()) return false;
-      params->push_back(std::move(decoded));
-    } else if (decoded != expected[i]) {
+  // False once every segment was taken.
+  bool Next(std::string_view* segment) {
+    if (done_) return false;
+    const size_t slash = rest_.find('/');
+    *segment = rest_.substr(0, slash);
+    done_ = slash == std::string_view::npos;
+    if (!done_) rest_.remove_prefix(slash + 1);
+    return true;
+  }
+
+ private:
+  std::string_view rest_;
+  bool done_;
+};
+
+// Matches a request path against a route path such as "/v1/health/{service_id}"; a parameter
+// matches any non-empty segment and is stored decoded (a bad escape is kept as sent, which no
+// valid service id can contain).
+bool Matches(std::string_view pattern, std::string_view path, std::vector<std::string>* params) {
+  Segments expected(pattern);
+  Segments actual(path);
+  std::string_view want;
+  std::string_view got;
+  std::string decoded;
+  for (;;) {
+    const bool more = expected.Next(&want);
+    if (more != actual.Next(&got)) return false;  // not as many segments
+    if (!more) return true;
+    std::string_view value = got;  // decoded, when it has escapes
+    if (got.find('%') != std::string_view::npos) {
+      if (!PercentDecode(got, &decoded)) decoded.assign(got);
+      value = decoded;
+    }
+    if (want.starts_with('{')) {
+      if (value.empty()) return false;
+      params->emplace_back(value);
+    } else if (value != want) {
       return false;
     }
   }
-  return true;
 }
 
 }  // namespace
@@ -188,11 +205,10 @@ Reply Router::Dispatch(const ApiRequest& request, const ReplyCallback& later) co
     reply.challenge = true;
     return reply;
   }
-  const std::vector<std::string_view> segments = Split(request.path);
   std::vector<std::string> allow;
   for (const Route& route : kRoutes) {
     Params params;
-    if (!Matches(route.path, segments, &params)) continue;
+    if (!Matches(route.path, request.path, &params)) continue;
     if (route.method == request.method) return (this->*route.handler)(request, params, later);
     allow.emplace_back(route.method);
   }

@@ -32,11 +32,11 @@ struct ApiRequest {
 struct Reply {
   int status = 200;
   std::string body;
-  std::string content_type = "application/json";
-  uint32_t retry_after_seconds = 0;  // > 0: send a Retry-After header
-  std::vector<std::string> allow;    // 405: the methods the path accepts
-  bool challenge = false;            // 401: send "WWW-Authenticate: Bearer"
-  bool deferred = false;             // no answer yet: it comes later through a ReplyCallback
+  std::string_view content_type = "application/json";  // always a string literal
+  uint32_t retry_after_seconds = 0;                    // > 0: send a Retry-After header
+  std::vector<std::string> allow;                      // 405: the methods the path accepts
+  bool challenge = false;                              // 401: send "WWW-Authenticate: Bearer"
+  bool deferred = false;  // no answer yet: it comes later through a ReplyCallback
 };
 
 // Where an answer that is not ready at once goes (durable ingest: once the samples are committed).

@@ -27,6 +27,9 @@ constexpr size_t kInlineSamples = 64;
 // A submitting thread processes at most this many samples (its own and any queued behind them)
 // before it hands the rest to the shard's worker, so an HTTP thread is never held for long.
 constexpr size_t kInlineBudget = 256;
+// A shard keeps a buffer of its queue up to this many samples; a larger one, left by a burst, is
+// freed once processed.
+constexpr size_t kKeptQueueCapacity = 4096;
 // The writer may fall this many samples behind the engine before ingest answers 503.
 constexpr size_t kMaxWriterBacklogFactor = 4;
 // How far back a rebuild looks for the service's last reset.
@@ -84,8 +87,11 @@ struct Shard {
   std::condition_variable queue_wake;  // the worker: samples it should take, or stop
   std::vector<QueuedSample> queue;     // guarded by queue_mutex
   bool busy = false;                   // guarded by queue_mutex: a thread is processing the shard
-  bool stopping = false;               // guarded by queue_mutex
-  std::shared_mutex state_mutex;       // exclusive: processing; shared: reads
+  // What that thread took from the queue; swapped with it, so the two buffers are reused instead
+  // of allocating one for every submission.
+  std::vector<QueuedSample> taken;
+  bool stopping = false;          // guarded by queue_mutex
+  std::shared_mutex state_mutex;  // exclusive: processing; shared: reads
   std::thread worker;
 };
 
@@ -270,7 +276,7 @@ void Engine::Impl::Work(Shard& shard) {
 }
 
 void Engine::Impl::Drain(Shard& shard, size_t budget) {
-  std::vector<QueuedSample> taken;
+  std::vector<QueuedSample>& taken = shard.taken;
   for (;;) {
     {
       std::unique_lock lock(shard.queue_mutex);
@@ -287,6 +293,7 @@ void Engine::Impl::Drain(Shard& shard, size_t budget) {
     budget -= std::min(budget, taken.size());
     ProcessTaken(shard, taken);
     taken.clear();
+    if (taken.capacity() > kKeptQueueCapacity) taken = {};  // after a burst: not kept for ever
   }
 }
 
