@@ -82,6 +82,8 @@ struct ConnectionState {
   ConnectionState& operator=(const ConnectionState&) = delete;
 
   std::shared_ptr<ServerShared> shared;
+  // Pistache's parser of this connection, looked up once (Pistache finds it by name each time).
+  std::shared_ptr<Http::Private::ParserImpl<Http::Request>> parser;
   std::string buffer;          // the current request's bytes, then any pipelined after it
   size_t fed = 0;              // how many of them Pistache's parser has been given
   bool continue_sent = false;  // "100 Continue" already sent for the current request
@@ -168,7 +170,7 @@ class ConnectionHandler final : public Http::Handler {
       }
       return;
     }
-    if (state.buffer.empty()) BeginRequest(peer);
+    if (state.buffer.empty()) BeginRequest(peer, state);
     state.buffer.append(data, length);
     AnswerSafely(peer, state);
   }
@@ -189,7 +191,9 @@ class ConnectionHandler final : public Http::Handler {
   ConnectionState& StateOf(const std::shared_ptr<Tcp::Peer>& peer) const {
     std::shared_ptr<void> data = peer->tryGetData(kConnectionStateKey);
     if (!data) {
-      data = std::make_shared<ConnectionState>(shared_);
+      auto state = std::make_shared<ConnectionState>(shared_);
+      state->parser = getParser(peer);
+      data = state;
       peer->putData(kConnectionStateKey, data);
     }
     return *std::static_pointer_cast<ConnectionState>(data);
@@ -197,8 +201,8 @@ class ConnectionHandler final : public Http::Handler {
 
   // The first bytes of a request: restart Pistache's request clock (header and body timeouts
   // count from here, not from the previous answer) and mark the connection busy, not idle.
-  static void BeginRequest(const std::shared_ptr<Tcp::Peer>& peer) {
-    getParser(peer)->reset();
+  static void BeginRequest(const std::shared_ptr<Tcp::Peer>& peer, ConnectionState& state) {
+    state.parser->reset();
     peer->setIdle(false);
   }
 
@@ -270,7 +274,7 @@ class ConnectionHandler final : public Http::Handler {
           break;
       }
 
-      auto parser = getParser(peer);
+      Http::Private::ParserImpl<Http::Request>* parser = state.parser.get();
       if (!parser->feed(state.buffer.data() + state.fed, frame.length - state.fed) ||
           parser->parse() != Http::Private::State::Done) {
         Fail(peer, state,
@@ -305,7 +309,7 @@ class ConnectionHandler final : public Http::Handler {
       StartDraining(state);
       return false;
     }
-    if (!state.buffer.empty()) BeginRequest(peer);
+    if (!state.buffer.empty()) BeginRequest(peer, state);
     return true;
   }
 
@@ -348,7 +352,7 @@ class ConnectionHandler final : public Http::Handler {
                    const Frame& frame) {
     if (frame.header_length == 0) return;
     if (state.fed == 0) {
-      auto parser = getParser(peer);
+      Http::Private::ParserImpl<Http::Request>* parser = state.parser.get();
       if (!parser->feed(state.buffer.data(), frame.header_length)) {
         Fail(peer, state, Router::Error(MakeError(431, "headers_too_large", "headers too large")));
         return;

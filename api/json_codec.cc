@@ -19,6 +19,8 @@ namespace {
 using rapidjson::SizeType;
 using rapidjson::Value;
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
+// Stack space for the parsed values of one sample's body (a few members; more spills to the heap).
+constexpr size_t kSampleValueBytes = 2048;
 
 constexpr int kHttpBadRequest = 400;
 constexpr int kHttpUnprocessable = 422;
@@ -347,7 +349,11 @@ bool IsValidServiceId(std::string_view service_id) {
 
 std::optional<ApiError> ParseSampleBody(std::string_view body, int64_t now_ms,
                                         IncomingSample* out) {
-  rapidjson::Document document;
+  // A sample's values fit in a buffer on the stack: RapidJSON's default pool would allocate a
+  // 64 KiB chunk for every request (and a larger body still gets chunks from the heap).
+  char values[kSampleValueBytes];
+  rapidjson::MemoryPoolAllocator<> allocator(values, sizeof values);
+  rapidjson::Document document(&allocator);
   if (auto error = ParseJson(body, false, &document)) return error;
   if (!document.IsObject()) return Unprocessable("(body)", "the body must be a JSON object");
   return ReadSample(document, now_ms, out);
