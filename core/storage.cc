@@ -24,10 +24,13 @@ Status Failure(const dw_type_storage* vtable, dw_type_status status, dw_type_err
   return Status::Error(std::string(vtable->name) + ": " + message);
 }
 
+// Takes `from`'s buffer only when `to` has no room for it, and gives it `to`'s in exchange: the
+// writer's two batches and the engine's are refilled many times a second, and a buffer kept is one
+// not allocated (and freed on another thread) again.
 template <typename T>
 void MoveAppend(std::vector<T>& to, std::vector<T>& from) {
-  if (to.empty()) {
-    to = std::move(from);
+  if (to.empty() && to.capacity() < from.size()) {
+    to.swap(from);
   } else {
     to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
   }
