@@ -1,6 +1,7 @@
 #include "api/http_framing.h"
 
 #include <cstdint>
+#include <iterator>
 #include <optional>
 
 namespace driftwatch::api {
@@ -63,6 +64,95 @@ std::optional<uint64_t> ParseHex(std::string_view text) {
     value = value * 16 + digit;
   }
   return value;
+}
+
+// RFC 9110 "tchar": what a header name (and a method) may be made of.
+bool IsTokenChar(char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool IsToken(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    if (!IsTokenChar(c)) return false;
+  }
+  return true;
+}
+
+// A path of a plain target: "/" then RFC 3986 pchars and slashes, no query or fragment.
+bool IsPlainPath(std::string_view target) {
+  if (target.empty() || target.front() != '/') return false;
+  for (char c : target) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alnum && std::string_view("-._~%!$&'()*+,;=:@/").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Visible ASCII and spaces: no control character (tab included), nothing beyond ASCII.
+bool IsPrintable(std::string_view value) {
+  for (char c : value) {
+    if (c < ' ' || c > '~') return false;
+  }
+  return true;
+}
+
+// "name" or "name:port", the name of letters, digits, dots and dashes.
+bool IsPlainHost(std::string_view host) {
+  const size_t colon = host.find(':');
+  const std::string_view name = host.substr(0, colon);
+  if (name.empty()) return false;
+  for (char c : name) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alnum && c != '.' && c != '-') return false;
+  }
+  if (colon == std::string_view::npos) return true;
+  const std::string_view port = host.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return false;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+  }
+  return true;
+}
+
+// The headers a plain request may have (Frame::plain), each at most once, with the values
+// Pistache's parser takes as they are; X-* headers besides. Content-Length is checked by the
+// framing itself.
+struct PlainHeader {
+  std::string_view name;
+  bool (*accepts)(std::string_view value);
+};
+constexpr PlainHeader kPlainHeaders[] = {
+    {"host", &IsPlainHost},
+    {"user-agent", [](std::string_view) { return true; }},
+    {"authorization", [](std::string_view) { return true; }},
+    {"content-length", [](std::string_view) { return true; }},
+    {"accept", [](std::string_view v) { return v == "*/*" || v == "application/json"; }},
+    {"content-type", [](std::string_view v) { return v == "application/json"; }},
+    {"connection",
+     [](std::string_view v) {
+       return EqualsIgnoringCase(v, "keep-alive") || EqualsIgnoringCase(v, "close");
+     }},
+    {"expect", [](std::string_view v) { return EqualsIgnoringCase(v, "100-continue"); }},
+};
+
+// Whether a header keeps the request plain; `raw` is its value as sent, `value` trimmed; `seen`
+// marks the kPlainHeaders already there.
+bool IsPlainHeader(std::string_view name, std::string_view raw, std::string_view value,
+                   unsigned* seen) {
+  if (!IsToken(name) || !IsPrintable(raw)) return false;
+  if (name.size() > 2 && EqualsIgnoringCase(name.substr(0, 2), "x-")) return true;
+  for (size_t i = 0; i < std::size(kPlainHeaders); ++i) {
+    if (!EqualsIgnoringCase(name, kPlainHeaders[i].name)) continue;
+    const unsigned bit = 1u << i;
+    if ((*seen & bit) != 0 || !kPlainHeaders[i].accepts(value)) return false;
+    *seen |= bit;
+    return true;
+  }
+  return false;
 }
 
 Frame Fail(Frame frame, FrameStatus status, std::string error) {
@@ -147,6 +237,21 @@ Frame FindRequest(std::string_view bytes, const FrameLimits& limits) {
   frame.http10 = request_line.ends_with(" HTTP/1.0");
   head = request_line_end == std::string_view::npos ? std::string_view()
                                                     : head.substr(request_line_end + 2);
+  // "METHOD SP target SP version", exactly.
+  const size_t method_end = request_line.find(' ');
+  const size_t target_end = request_line.find(' ', method_end + 1);
+  bool plain = method_end != std::string_view::npos && target_end != std::string_view::npos;
+  unsigned plain_headers_seen = 0;
+  std::string_view method;
+  std::string_view target;
+  std::string_view authorization;
+  if (plain) {
+    method = request_line.substr(0, method_end);
+    target = request_line.substr(method_end + 1, target_end - method_end - 1);
+    const std::string_view version = request_line.substr(target_end + 1);
+    plain = (method == "GET" || method == "POST") && IsPlainPath(target) &&
+            (version == "HTTP/1.1" || version == "HTTP/1.0");
+  }
 
   std::optional<uint64_t> content_length;
   bool chunked = false;
@@ -161,6 +266,9 @@ Frame FindRequest(std::string_view bytes, const FrameLimits& limits) {
     }
     const std::string_view name = line.substr(0, colon);
     const std::string_view value = Trim(line.substr(colon + 1));
+    // Pistache keeps a value's trailing spaces (in Authorization, say): not plain.
+    plain = plain && !line.ends_with(' ') &&
+            IsPlainHeader(name, line.substr(colon + 1), value, &plain_headers_seen);
     if (EqualsIgnoringCase(name, "content-length")) {
       const std::optional<uint64_t> length = ParseDecimal(value);
       if (!length || (content_length && *content_length != *length)) {
@@ -180,6 +288,8 @@ Frame FindRequest(std::string_view bytes, const FrameLimits& limits) {
       });
     } else if (EqualsIgnoringCase(name, "expect")) {
       frame.expects_continue = EqualsIgnoringCase(value, "100-continue");
+    } else if (EqualsIgnoringCase(name, "authorization")) {
+      authorization = value;
     }
   }
   if (chunked && content_length) {
@@ -188,6 +298,12 @@ Frame FindRequest(std::string_view bytes, const FrameLimits& limits) {
   }
   frame.header_length = header_length;
   if (chunked) return FrameChunked(bytes, header_length, limits, frame);
+  if (plain) {
+    frame.plain = true;
+    frame.method = method;
+    frame.target = target;
+    frame.authorization = authorization;
+  }
 
   const uint64_t body_length = content_length.value_or(0);
   if (body_length > limits.max_body_bytes) {

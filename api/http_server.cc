@@ -206,6 +206,15 @@ class ConnectionHandler final : public Http::Handler {
     peer->setIdle(false);
   }
 
+  static ApiRequest PlainRequest(std::string_view bytes, const Frame& frame) {
+    ApiRequest api;
+    api.method = frame.method;
+    api.path = frame.target;
+    api.body = bytes.substr(frame.header_length, frame.length - frame.header_length);
+    api.authorization = frame.authorization;
+    return api;
+  }
+
   static ApiRequest ToApiRequest(const Http::Request& request) {
     ApiRequest api;
     api.method = Http::methodString(request.method());
@@ -275,17 +284,23 @@ class ConnectionHandler final : public Http::Handler {
       }
 
       Http::Private::ParserImpl<Http::Request>* parser = state.parser.get();
-      if (!parser->feed(state.buffer.data() + state.fed, frame.length - state.fed) ||
-          parser->parse() != Http::Private::State::Done) {
-        Fail(peer, state,
-             Router::Error(MakeError(400, "bad_request", "the request could not be parsed")));
-        return;
+      Http::Version version = frame.http10 ? Http::Version::Http10 : Http::Version::Http11;
+      ApiRequest request;
+      if (frame.plain) {  // the framing read all of it (http_framing.h)
+        request = PlainRequest(state.buffer, frame);
+      } else {
+        if (!parser->feed(state.buffer.data() + state.fed, frame.length - state.fed) ||
+            parser->parse() != Http::Private::State::Done) {
+          Fail(peer, state,
+               Router::Error(MakeError(400, "bad_request", "the request could not be parsed")));
+          return;
+        }
+        version = parser->request.version();
+        request = ToApiRequest(parser->request);
       }
       const bool keep_alive = KeepsAlive(frame);
-      const Http::Version version = parser->request.version();
-      std::optional<Reply> reply =
-          router_->HandleAsync(ToApiRequest(parser->request),
-                               router_->may_defer() ? Later(peer, version, keep_alive) : nullptr);
+      std::optional<Reply> reply = router_->HandleAsync(
+          request, router_->may_defer() ? Later(peer, version, keep_alive) : nullptr);
       parser->reset();  // frees the body now; also starts the keep-alive clock
 
       state.buffer.erase(0, frame.length);
