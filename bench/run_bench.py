@@ -691,14 +691,19 @@ def render(results, mode, command):
     add("")
     telemetry = disk["objects"]["telemetry_blocks"]
     snapshots = disk["objects"].get("snapshots", {"bytes": 0})
-    add(f"A row of `telemetry_blocks` is one service's samples of one commit (schema.sql): "
+    listed = sum(entry["bytes"] for entry in disk["objects"].values())
+    add(f"A row of `telemetry_blocks` is a block of one service's consecutive samples, filled "
+        f"across commits up to 960 bytes (schema.sql): "
         f"{telemetry['payload'] / rows:.1f} bytes of record per sample (a timestamp delta and "
         f"two doubles, a payload bit, and the row's key and header shared by its samples), and "
         f"pages are {telemetry['payload'] / telemetry['bytes']:.0%} full, hence "
         f"{telemetry['bytes'] / rows:.1f} bytes per sample. The snapshots table holds one "
         f"snapshot per service, {snapshots['bytes'] / main_batch['services'] / 1024:.1f} KB each "
         f"(the full window is most of it): a fixed cost per service, not per sample, so the "
-        f"whole-file figure approaches the telemetry figure as samples per service grow.")
+        f"whole-file figure approaches the telemetry figure as samples per service grow. The "
+        f"rest of the file, {(disk['file_bytes'] - listed) / 1e6:.1f} MB, is free pages: "
+        f"mostly those `telemetry_log` used while the samples waited for their blocks, which "
+        f"later writes reuse.")
     add("")
 
     # ---- 7
