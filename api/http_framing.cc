@@ -67,8 +67,12 @@ std::optional<uint64_t> ParseHex(std::string_view text) {
 }
 
 // RFC 9110 "tchar": what a header name (and a method) may be made of.
+bool IsAlnum(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
 bool IsTokenChar(char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  if (IsAlnum(c)) return true;
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
@@ -84,8 +88,7 @@ bool IsToken(std::string_view text) {
 bool IsPlainPath(std::string_view target) {
   if (target.empty() || target.front() != '/') return false;
   for (char c : target) {
-    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (!alnum && std::string_view("-._~%!$&'()*+,;=:@/").find(c) == std::string_view::npos) {
+    if (!IsAlnum(c) && std::string_view("-._~%!$&'()*+,;=:@/").find(c) == std::string_view::npos) {
       return false;
     }
   }
@@ -106,16 +109,11 @@ bool IsPlainHost(std::string_view host) {
   const std::string_view name = host.substr(0, colon);
   if (name.empty()) return false;
   for (char c : name) {
-    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (!alnum && c != '.' && c != '-') return false;
+    if (!IsAlnum(c) && c != '.' && c != '-') return false;
   }
   if (colon == std::string_view::npos) return true;
   const std::string_view port = host.substr(colon + 1);
-  if (port.empty() || port.size() > 5) return false;
-  for (char c : port) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
+  return port.size() <= 5 && ParseDecimal(port).has_value();
 }
 
 // The headers a plain request may have (Frame::plain), each at most once, with the values

@@ -808,23 +808,25 @@ class SqliteStore {
     StartStaging();
     Transaction transaction(write_session_);
     std::vector<LogEntry> entries;
-    std::unordered_set<long long> known_keys;
-    for (const auto& [id, key] : keys_) known_keys.insert(key);
+    std::unordered_set<long long> known_keys;  // filled at the first row: a clean close left none
+    bool any_row = false;
+    const auto corrupt = [&](const std::string& problem) {
+      return StorageError(DW_STATUS_CORRUPT, "'" + path_ + "': telemetry_log row " +
+                                                 std::to_string(w.log_rows.Int(0)) +
+                                                 " is corrupt: " + problem +
+                                                 "; the file is unchanged");
+    };
     w.log_rows.ForEach([&] {
-      const char* problem = DecodeLogRow(w.log_rows.Blob(1), w.log_rows.Bytes(1), &entries);
-      if (problem != nullptr) {
-        throw StorageError(DW_STATUS_CORRUPT, "'" + path_ + "': telemetry_log row " +
-                                                  std::to_string(w.log_rows.Int(0)) +
-                                                  " is corrupt: " + problem +
-                                                  "; the file is unchanged");
+      if (!any_row) {
+        any_row = true;
+        for (const auto& [id, key] : keys_) known_keys.insert(key);
       }
+      const char* problem = DecodeLogRow(w.log_rows.Blob(1), w.log_rows.Bytes(1), &entries);
+      if (problem != nullptr) throw corrupt(problem);
       for (const LogEntry& entry : entries) {
         if (!known_keys.contains(entry.service_key)) {
-          throw StorageError(DW_STATUS_CORRUPT,
-                             "'" + path_ + "': telemetry_log row " +
-                                 std::to_string(w.log_rows.Int(0)) + " is corrupt: it names " +
-                                 "service key " + std::to_string(entry.service_key) +
-                                 ", which is not in services; the file is unchanged");
+          throw corrupt("it names service key " + std::to_string(entry.service_key) +
+                        ", which is not in services");
         }
         long long& newest = max_seqs_[entry.service_key];
         OpenBlock& open = Stage(entry.service_key);
@@ -839,6 +841,7 @@ class SqliteStore {
       }
       return true;
     });
+    if (!any_row) return 0;  // nothing to write
     for (auto& [key, open] : staged_) {
       if (open.encoder.count() > 0) WriteOut(key, open);
     }
