@@ -1,15 +1,13 @@
-// Finds where one HTTP/1.x request ends in the bytes a connection has sent, so the server can hand
-// Pistache's parser exactly one request at a time. Pistache 0.0.5 parses one request per read and
-// throws away whatever follows it in the same read: pipelined requests would be lost or, worse,
-// mis-framed. Framing them here first makes every pipelined request get its own answer, in order.
-//
-// A request the framing finds plain (see Frame::plain) is taken from what it read, without
-// Pistache's parser: that parser costs about 40 % of the CPU of a bare Pistache handler's request,
-// and the framing has read everything the API needs already. Anything less ordinary goes through
-// Pistache's parser as before, so its behaviour (what it refuses, and how) is unchanged.
+// Reads one HTTP/1.x request from the bytes a connection has sent: where it ends (so pipelined
+// requests are each answered, in order) and what it says (method, path, query, body, the few
+// headers the API uses). Strict to RFC 9112: whatever two readers of the same bytes could frame
+// differently (a space before a colon, a bare CR or LF, two Host headers, an obs-fold) is refused,
+// so that no proxy in front of DriftWatch can be made to see other requests than it does. The
+// rules, with the status each refusal gets, are in docs/api.md ("HTTP").
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -17,48 +15,72 @@ namespace driftwatch::api {
 
 // Request line and headers, blank line included: beyond this, 431.
 constexpr size_t kMaxHeaderBytes = 16 * 1024;
+// The request-target: beyond this, 414.
+constexpr size_t kMaxTargetBytes = 8 * 1024;
 
 struct FrameLimits {
   size_t max_header_bytes = kMaxHeaderBytes;
-  size_t max_body_bytes = 1024 * 1024;  // Content-Length, or a chunked body as sent
+  size_t max_target_bytes = kMaxTargetBytes;
+  size_t max_body_bytes = 1024 * 1024;  // Content-Length, or a chunked body's data
 };
 
 enum class FrameStatus {
-  kIncomplete,      // wait for more bytes
-  kComplete,        // `length` bytes hold one whole request
-  kHeaderTooLarge,  // 431
-  kBodyTooLarge,    // 413
-  kMalformed,       // 400: the request cannot be framed (bad Content-Length, chunk size, ...)
-  kUnsupported,     // 501: a Transfer-Encoding other than chunked
+  kIncomplete,          // wait for more bytes
+  kComplete,            // `length` bytes hold one whole request
+  kMalformed,           // 400: not a request RFC 9112 allows (`error` says why)
+  kTargetTooLong,       // 414
+  kBodyTooLarge,        // 413
+  kHeaderTooLarge,      // 431
+  kUnsupported,         // 501: a Transfer-Encoding other than chunked
+  kVersionUnsupported,  // 505: a well-formed HTTP version other than 1.0 and 1.1
+};
+
+// A part of the request's bytes, by position: it stays valid when the buffer holding the bytes
+// grows (and moves) while the rest of the request arrives.
+struct Span {
+  uint32_t offset = 0;
+  uint32_t length = 0;
+  std::string_view In(std::string_view bytes) const { return bytes.substr(offset, length); }
 };
 
 struct Frame {
   FrameStatus status = FrameStatus::kIncomplete;
+  std::string error;         // why, when refused
   size_t header_length = 0;  // bytes up to and including the blank line; 0 while not all here
   size_t length = 0;         // the whole request, when kComplete
-  // What the headers say (valid once header_length > 0).
-  bool http10 = false;            // "HTTP/1.0" request line
-  bool connection_close = false;  // Connection: close
+  // What the request line and headers say (valid once header_length > 0).
+  bool http10 = false;  // "HTTP/1.0"; otherwise HTTP/1.1
+  bool connection_close = false;
   bool connection_keep_alive = false;
-  bool expects_continue = false;  // Expect: 100-continue
-  std::string error;              // why, for kMalformed / kUnsupported
-  // The request line's method and target, and the Authorization header's value: views into the
-  // bytes given to FindRequest, set when `plain`.
-  std::string_view method;
-  std::string_view target;
-  std::string_view authorization;
-  // A GET or POST of HTTP/1.0 or 1.1 whose target is a plain path (no query), with a body of
-  // Content-Length bytes (or none), and only headers Pistache's parser takes without a question:
-  // Host, User-Agent, Accept (*/* or application/json), Content-Type (application/json),
-  // Content-Length, Connection (keep-alive or close), Expect (100-continue), Authorization, and
-  // X-* headers, with printable values, no tab and no trailing space. Such a request means exactly
-  // what these fields say.
-  bool plain = false;
+  bool expects_continue = false;  // Expect: 100-continue (HTTP/1.1 only)
+  bool chunked = false;           // Transfer-Encoding: chunked
+  Span method;
+  Span path;   // from an origin-form or absolute-form target, still percent-encoded
+  Span query;  // after '?', without it ("" when none)
+  Span authorization;
 };
 
-// Looks at the start of `bytes` (which begins with a request line) and says whether a whole
-// request is there and how long it is. Pure: no state, no allocation beyond `error`.
+// Where reading the current request got to, so that the next call, with more bytes, goes on from
+// there instead of from the start: a request that arrives in many small pieces costs time in
+// proportion to its size. Reset it (= {}) when a request has been taken from the buffer.
+struct FrameProgress {
+  size_t head_scanned = 0;  // how far the blank line was searched for
+  Frame head;               // the request line and headers, once read (head.header_length > 0)
+  size_t chunk_next = 0;    // chunked: where the next chunk-size or trailer line starts
+  size_t chunk_data = 0;    // chunked: data bytes so far
+  bool in_trailers = false;
+};
+
+// Looks at `bytes`, which begin with a request (blank lines before it already skipped), and says
+// whether a whole request is there and how long it is. `progress` must be the one used with the
+// same request's earlier, shorter bytes (or a fresh one).
+Frame FindRequest(std::string_view bytes, const FrameLimits& limits, FrameProgress* progress);
+// The same without remembering: for one-off reads and tests.
 Frame FindRequest(std::string_view bytes, const FrameLimits& limits);
+
+// The body of a complete request: a view of its Content-Length bytes, or a chunked body's data
+// joined into *scratch.
+std::string_view RequestBody(std::string_view bytes, const Frame& frame, std::string* scratch);
 
 // Whether the connection stays open after answering: HTTP/1.1 unless "Connection: close";
 // HTTP/1.0 only with "Connection: keep-alive".

@@ -1,54 +1,42 @@
-// The HTTP front end: a Pistache 0.0.5 endpoint whose connection handler frames requests itself
-// and answers through the Router. What it does about Pistache 0.0.5's defaults (measured):
-//  - HTTP/1.1 keep-alive is the default: Pistache answers "Connection: Close" to a request without
-//    a Connection header but keeps the socket open; we send the right header for the request's
-//    version instead, and really close (after the answer is written) when we say "close".
-//  - Pipelined requests: Pistache parses one request per read and drops the rest of the read. We
-//    frame requests ourselves (api/http_framing.h) and feed Pistache's parser one at a time, so
-//    each gets an answer, in order.
-//  - Body limit: server.max_request_bytes (1 MiB), enforced from Content-Length before the body is
-//    read: 413 in JSON, then the connection is closed. Headers beyond 16 KiB: 431.
-//  - Closing after an answer: the answer is written at once (Pistache alone would hold it while
-//    the client keeps sending), then the write side is shut and what still arrives is dropped;
-//    input more than 2 s after the answer, or beyond 8 MiB, resets the connection. Closing with
-//    unread input would reset it at once, and the reset can destroy the answer before the
-//    client reads it.
-//  - Timeouts: server.header_timeout_ms / body_timeout_ms and keepalive_timeout_ms, enforced by
-//    Pistache's transport (checked every 500 ms). A request that does not arrive in time gets
-//    Pistache's own 408 with an empty body, then the connection is closed: that answer is sent
-//    by the transport and never reaches a handler, so it is the one answer that is not JSON.
-//    An idle kept-alive connection is closed without an answer.
-//  - Every other answer, error or not, is JSON (except /docs); no exception escapes a handler.
-//  - Durable ingest (ingest.durable): the answer is made on the storage writer's thread once the
-//    samples are committed. It goes back to the connection's own reactor thread (Pistache 0.0.5
-//    has no call for that, but a timer armed from any thread fires there), and out only if the
-//    connection is still the one that asked. Requests pipelined behind it wait until then, so
-//    answers stay in order; no reactor thread ever waits for a commit.
-//  - Limits it enforces itself (413, 431, 408) are counted in the router's LimitCounters, for
-//    /v1/system/status. A 408 is Pistache's: it is counted when Pistache drops the connection.
+// The HTTP front end: a listening socket, the thread that accepts connections, and the reactor
+// threads (Pistache's) whose transports read and answer them (api/http_transport.h). Its promises
+// to an operator, in docs/operations.md ("Connections and memory"):
+//  - at most server.max_connections connections at once (default: what the open-file limit
+//    allows, less a reserve for the database and the service's own descriptors); a connection
+//    beyond it is answered 503 with "Connection: close" and closed at once;
+//  - when the process runs out of file descriptors anyway, a connection is accepted on a spare
+//    descriptor and closed at once, and accepting pauses briefly: never a busy loop;
+//  - idle connections close after server.keepalive_timeout_ms, slow requests get 408 after
+//    server.header_timeout_ms / body_timeout_ms, and a client that leaves its answers unread for
+//    server.keepalive_timeout_ms is cut off;
+//  - each connection holds at most one request, one read and a bounded amount of unwritten
+//    answers in memory (api/http_transport.h), and returns it when it closes.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "api/router.h"
 #include "core/config.h"
 #include "core/status.h"
 
-namespace Pistache::Http {
-class Endpoint;
+namespace Pistache::Aio {
+class Reactor;
 }
 
 namespace driftwatch::api {
 
-struct ServerShared;
+struct HttpShared;
+class ConnectionTransport;
 
 class HttpServer {
  public:
   // Binds config.host:config.port (0: any free port) and serves on config.threads reactor
   // threads. `router` must outlive the server. On failure returns "cannot listen on HOST:PORT:
-  // <reason>" (e.g. "address already in use").
+  // <reason>" (e.g. "address already in use"), or why the access log cannot be opened.
   static Status Start(const ServerConfig& config, const Router* router,
                       std::unique_ptr<HttpServer>* out);
   ~HttpServer();  // Stop()
@@ -64,11 +52,28 @@ class HttpServer {
 
  private:
   HttpServer() = default;
-  std::unique_ptr<Pistache::Http::Endpoint> endpoint_;
-  std::shared_ptr<ServerShared> shared_;
-  std::string host_;
+  Status Listen(const ServerConfig& config);
+  void AcceptLoop();
+  void AcceptReady();
+  void Refuse(int fd);
+  void ShedWithSpareDescriptor();
+
+  std::shared_ptr<HttpShared> shared_;
+  std::shared_ptr<Pistache::Aio::Reactor> reactor_;
+  std::vector<ConnectionTransport*> transports_;  // owned by reactor_, one per thread
+  size_t next_transport_ = 0;
+  uint64_t max_connections_ = 0;
+  int listen_fd_ = -1;
+  int stop_fd_ = -1;   // eventfd: tells the accepting thread to stop
+  int spare_fd_ = -1;  // kept open to accept with when no other descriptor is left
+  std::thread acceptor_;
+  std::string host_;  // as clients write it
   uint16_t port_ = 0;
   bool stopped_ = false;
 };
+
+// The connection limit server.max_connections = 0 stands for: the soft open-file limit less a
+// reserve (an eighth of it, at least 32) for the service's other descriptors.
+uint64_t DefaultMaxConnections();
 
 }  // namespace driftwatch::api

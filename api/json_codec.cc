@@ -648,6 +648,8 @@ std::string StatusJson(const SystemStatus& status) {
   writer.Bool(status.auth_required);
   writer.Key("rejected_unauthorized");
   writer.Uint64(status.rejected_unauthorized);
+  writer.Key("open_connections");
+  writer.Uint64(status.open_connections);
   writer.Key("limits");
   writer.StartObject();
   for (const LimitStatus& limit : status.limits) {

@@ -75,6 +75,7 @@ struct SystemStatus {
   bool durable = false;        // ingest.durable: 202 only once committed
   bool auth_required = false;  // server.auth_tokens is set
   uint64_t rejected_unauthorized = 0;
+  uint64_t open_connections = 0;
 };
 std::string StatusJson(const SystemStatus& status);
 

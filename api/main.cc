@@ -3,6 +3,7 @@
 // drain the ingest queue, flush storage, exit 0.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -104,6 +105,15 @@ std::optional<std::string> ParseFlags(int argc, char** argv, Flags* flags) {
     }
   }
   return std::nullopt;
+}
+
+// Every connection is a file descriptor, and a soft limit of 1024 is still common: take what the
+// hard limit allows, as most servers do. server.max_connections defaults from the result.
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
 }
 
 int Fail(const std::string& message) {
@@ -261,6 +271,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  RaiseOpenFileLimit();
 
   return Run(flags, stop_signals);
 }

@@ -385,7 +385,11 @@ Reply Router::GetSystemStatus(const ApiRequest&, const Params&, const ReplyCallb
       {"max_header_bytes", kMaxHeaderBytes, hits.headers_too_large.load()},
       {"header_timeout_ms", config.server.header_timeout_ms, hits.header_timeouts.load()},
       {"body_timeout_ms", config.server.body_timeout_ms, hits.body_timeouts.load()},
+      {"max_connections", hits.max_connections.load(), hits.connections_refused.load()},
+      {"keepalive_timeout_ms", config.server.keepalive_timeout_ms,
+       hits.unread_answers_cutoffs.load()},
   };
+  status.open_connections = hits.connections_open.load();
   status.durable = config.ingest.durable;
   status.auth_required = !config.server.auth_tokens.empty();
   status.rejected_unauthorized = hits.unauthorized.load();

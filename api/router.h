@@ -50,6 +50,13 @@ struct LimitCounters {
   std::atomic<uint64_t> header_timeouts{0};    // 408: headers not complete in time
   std::atomic<uint64_t> body_timeouts{0};      // 408: body not complete in time
   std::atomic<uint64_t> unauthorized{0};       // 401
+  // Connections: the limit in force (server.max_connections, or what the open-file limit allows),
+  // how many are open, how many were refused for it, and how many were cut off because their
+  // client left its answers unread for server.keepalive_timeout_ms.
+  std::atomic<uint64_t> max_connections{0};
+  std::atomic<uint64_t> connections_open{0};
+  std::atomic<uint64_t> connections_refused{0};
+  std::atomic<uint64_t> unread_answers_cutoffs{0};
 };
 
 // One entry of the route table (and of the OpenAPI document's paths).

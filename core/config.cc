@@ -28,6 +28,7 @@ constexpr uint32_t kMaxWindowSize = 1000000;
 constexpr double kMaxWindowHours = 1e6;      // keeps hours -> milliseconds far from overflow
 constexpr double kMaxRetentionDays = 36500;  // a hundred years, for the same reason
 constexpr uint32_t kMaxServerThreads = 64;
+constexpr uint32_t kMaxConnections = 1000000;
 constexpr uint32_t kMaxRequestBytes = 1u << 30;       // 1 GiB
 constexpr uint32_t kMaxTimeoutMs = 24 * 3600 * 1000;  // a day
 constexpr uint32_t kMaxCommitIntervalMs = 60 * 1000;  // a minute
@@ -361,6 +362,11 @@ class ConfigParser {
          {"header_timeout_ms", timeout(&s.header_timeout_ms)},
          {"body_timeout_ms", timeout(&s.body_timeout_ms)},
          {"keepalive_timeout_ms", timeout(&s.keepalive_timeout_ms)},
+         {"max_connections",
+          [&](const Entry& e) {
+            return ReadInteger<uint32_t>(e, 0, kMaxConnections, &s.max_connections);
+          }},
+         {"access_log", [&](const Entry& e) { return ReadText(e, &s.access_log); }},
          {"auth_tokens", [&](const Entry& e) {
             // Never quoted in a message: a token on a line of its own would end up in a log.
             if (e.value.IsScalar()) return Fail(e, "expected a list of tokens, got a single text");

@@ -33,8 +33,10 @@ struct ServerConfig {
   uint32_t max_request_bytes = 1024 * 1024;  // larger bodies get 413
   uint32_t header_timeout_ms = 10000;        // slow clients are cut off after these
   uint32_t body_timeout_ms = 30000;
-  uint32_t keepalive_timeout_ms = 60000;
-  std::vector<std::string> auth_tokens;  // empty: no authentication (the seed's default)
+  uint32_t keepalive_timeout_ms = 60000;  // idle connections, and answers left unread, this long
+  uint32_t max_connections = 0;           // 0: sized from the open-file limit at start
+  std::string access_log;                 // "": none; "-": standard output; else a file
+  std::vector<std::string> auth_tokens;   // empty: no authentication (the seed's default)
 };
 
 struct StorageConfig {

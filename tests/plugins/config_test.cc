@@ -185,6 +185,7 @@ TEST_F(ConfigTest, UnknownKeysNameKeyAndLine) {
   EXPECT_EQ(ErrorFor("\n\nserver: {host: a, colour: blue}\n"),
             "cfg.yaml:3: server.colour: unknown key (expected one of: host, port, threads, "
             "max_request_bytes, header_timeout_ms, body_timeout_ms, keepalive_timeout_ms, "
+            "max_connections, access_log, "
             "auth_tokens)");
   EXPECT_EQ(ErrorFor("ingest:\n  durable: true\n  durable: false\n"),
             "cfg.yaml:3: ingest.durable: appears twice");
