@@ -117,6 +117,12 @@ TEST(OpenApi, DocsPageShowsEveryOperationAndSchemaWithoutExternalResources) {
   }
   rapidjson::Document document;
   document.Parse(json.c_str());
+  for (const auto& path : document["paths"].GetObject()) {
+    for (const auto& operation : path.value.GetObject()) {
+      const std::string id = operation.value["operationId"].GetString();
+      EXPECT_NE(html.find("operationId: <code>" + id + "</code>"), std::string::npos) << id;
+    }
+  }
   for (const auto& schema : document["components"]["schemas"].GetObject()) {
     EXPECT_NE(html.find(std::string("id=\"schema-") + schema.name.GetString() + "\""),
               std::string::npos)
