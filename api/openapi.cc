@@ -167,6 +167,9 @@ class Renderer {
              Escape(path) + "</code></h3>";
     html_ += "<p><strong>" + Escape(Str(operation, "summary")) + ".</strong> " +
              Escape(Str(operation, "description")) + "</p>";
+    if (!Str(operation, "operationId").empty()) {
+      html_ += "<p>operationId: <code>" + Escape(Str(operation, "operationId")) + "</code></p>";
+    }
     Parameters(operation);
     RequestBody(operation);
     Responses(operation);

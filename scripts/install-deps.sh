@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs everything DriftWatch needs to build, test and benchmark, from Debian 12's packages only.
-# Idempotent; run as root (or with sudo) on a fresh machine.
+# Installs everything DriftWatch needs to build, test and benchmark: Debian 12's packages, and the
+# OpenAPI linter that the test suite runs (npm's @redocly/cli, pinned in tests/openapi/package.json).
+# Idempotent, and quick when everything is there; run as root (or with sudo) on a fresh machine.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake ninja-build pkg-config git
@@ -11,6 +13,8 @@ packages=(
   clang clang-format clang-tidy libclang-rt-14-dev
   curl wrk python3
 )
+# Node.js and npm for the linter: the machine's own when it has npm, else Debian's.
+command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -18,12 +22,29 @@ for package in "${packages[@]}"; do
     missing+=("$package")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: everything is installed"
-  exit 0
+  echo "install-deps: every Debian package is installed"
+else
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "install-deps: installing ${missing[*]}"
+  $sudo apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "install-deps: installing ${missing[*]}"
-$sudo apt-get update -q
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The linter: `npm ci` in tests/openapi, skipped while its node_modules is the one installed from
+# the package-lock.json there now (the stamp file holds that lock file's checksum).
+lint_dir=tests/openapi
+stamp=$lint_dir/node_modules/.driftwatch-lock.sha256
+lock_sum=$(sha256sum "$lint_dir/package-lock.json" | cut -d' ' -f1)
+if [ -x "$lint_dir/node_modules/.bin/redocly" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$lock_sum" ]; then
+  echo "install-deps: the OpenAPI linter is installed"
+else
+  echo "install-deps: npm ci in $lint_dir"
+  (cd "$lint_dir" && npm ci --no-audit --no-fund)
+  echo "$lock_sum" >"$stamp"
+fi
+node_major=$(node --version | sed 's/^v\([0-9]*\).*/\1/')
+if [ "$node_major" -lt 20 ]; then
+  echo "install-deps: warning: Node.js $(node --version) is older than the 20.19 that" \
+    "@redocly/cli needs; the test OpenApiLint.* may fail" >&2
+fi

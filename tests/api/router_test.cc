@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <cctype>
 #include <set>
 #include <string>
 #include <utility>
@@ -47,6 +48,43 @@ TEST(OpenApi, DocumentsExactlyTheRegisteredRoutes) {
   EXPECT_EQ(RegisteredRoutes().size(), Routes().size()) << "a route is registered twice";
 }
 
+bool IsLowerCamelCase(const std::string& id) {
+  if (id.empty() || !std::islower(static_cast<unsigned char>(id[0]))) return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+// Client generators name their calls by operationId, and the HTTP layer (api/http_server.cc)
+// answers these for any request before the router sees it, so every operation lists them; every
+// operation but the liveness probe also needs the token when server.auth_tokens is set.
+TEST(OpenApi, EveryOperationHasAnIdAndListsTheHttpLayersAnswers) {
+  const std::string json = OpenApiDocument("1");
+  rapidjson::Document document;
+  document.Parse(json.c_str());
+  ASSERT_FALSE(document.HasParseError());
+  std::set<std::string> ids;
+  for (const auto& path : document["paths"].GetObject()) {
+    for (const auto& operation : path.value.GetObject()) {
+      const std::string where =
+          std::string(operation.name.GetString()) + " " + path.name.GetString();
+      ASSERT_TRUE(operation.value.HasMember("operationId")) << where;
+      const std::string id = operation.value["operationId"].GetString();
+      EXPECT_TRUE(IsLowerCamelCase(id)) << where << ": " << id;
+      EXPECT_TRUE(ids.insert(id).second) << "operationId " << id << " is used twice";
+
+      const rapidjson::Value& responses = operation.value["responses"];
+      for (const char* status : {"400", "408", "413", "431", "500", "501"}) {
+        EXPECT_TRUE(responses.HasMember(status)) << where << " does not list " << status;
+      }
+      const bool is_public = where == "get /health";
+      EXPECT_EQ(responses.HasMember("401"), !is_public) << where;
+    }
+  }
+  EXPECT_EQ(ids.size(), Routes().size());
+}
+
 TEST(OpenApi, EveryReferenceResolves) {
   const std::string json = OpenApiDocument("1");
   // Every "#/components/<kind>/<name>" in the text must name an existing component.
@@ -79,6 +117,12 @@ TEST(OpenApi, DocsPageShowsEveryOperationAndSchemaWithoutExternalResources) {
   }
   rapidjson::Document document;
   document.Parse(json.c_str());
+  for (const auto& path : document["paths"].GetObject()) {
+    for (const auto& operation : path.value.GetObject()) {
+      const std::string id = operation.value["operationId"].GetString();
+      EXPECT_NE(html.find("operationId: <code>" + id + "</code>"), std::string::npos) << id;
+    }
+  }
   for (const auto& schema : document["components"]["schemas"].GetObject()) {
     EXPECT_NE(html.find(std::string("id=\"schema-") + schema.name.GetString() + "\""),
               std::string::npos)
