@@ -44,7 +44,7 @@ std::string BatchJson(const std::string& service_id, int count, double first_lat
   return json + "]";
 }
 
-Service::Service(std::string config_yaml) {
+Service::Service(std::string config_yaml, int open_file_limit) : open_file_limit_(open_file_limit) {
   if (!config_yaml.empty()) {
     config_path_ = dir_.File("config.yaml");
     std::ofstream(config_path_) << config_yaml;
@@ -52,9 +52,18 @@ Service::Service(std::string config_yaml) {
 }
 
 bool Service::Start(std::string* error) {
-  process_ = std::make_unique<ServerProcess>(dir_.File("driftwatch" + std::to_string(runs_++)));
-  std::vector<std::string> args = {"--host", "127.0.0.1", "--port",
-                                   "0",      "--db",      dir_.File("driftwatch.db")};
+  const std::string output = dir_.File("driftwatch" + std::to_string(runs_++));
+  std::vector<std::string> args;
+  if (open_file_limit_ > 0) {
+    // The shell sets the limit, then becomes the service (same process, same pid).
+    process_ = std::make_unique<ServerProcess>(output, "/bin/sh");
+    args = {"-c", "ulimit -n " + std::to_string(open_file_limit_) + " && exec \"$0\" \"$@\"",
+            DriftwatchBinary()};
+  } else {
+    process_ = std::make_unique<ServerProcess>(output);
+  }
+  args.insert(args.end(),
+              {"--host", "127.0.0.1", "--port", "0", "--db", dir_.File("driftwatch.db")});
   if (!config_path_.empty()) {
     args.push_back("--config");
     args.push_back(config_path_);

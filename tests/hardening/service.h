@@ -32,7 +32,8 @@ std::string BatchJson(const std::string& service_id, int count, double first_lat
 
 class Service {
  public:
-  explicit Service(std::string config_yaml = "");
+  // `open_file_limit` > 0: the service runs under that limit (ulimit -n), soft and hard.
+  explicit Service(std::string config_yaml = "", int open_file_limit = 0);
 
   // Starts driftwatch (again) on the same database; false with the reason in *error.
   bool Start(std::string* error);
@@ -65,6 +66,7 @@ class Service {
   TestDir dir_;
   std::string config_path_;
   std::unique_ptr<ServerProcess> process_;
+  int open_file_limit_ = 0;
   int runs_ = 0;
 };
 

@@ -24,7 +24,8 @@ bool SameName(std::string_view a, std::string_view b) {
 }
 
 // Parses a response at the start of `bytes`; returns its length, or 0 if it is not all there.
-size_t ParseResponse(std::string_view bytes, HttpResponse* response) {
+// `head`: the answer to a HEAD request, which has no body.
+size_t ParseResponse(std::string_view bytes, HttpResponse* response, bool no_body = false) {
   const size_t head_end = bytes.find("\r\n\r\n");
   if (head_end == std::string_view::npos) return 0;
   HttpResponse parsed;
@@ -43,7 +44,8 @@ size_t ParseResponse(std::string_view bytes, HttpResponse* response) {
     while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
     parsed.headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
   }
-  const size_t length = static_cast<size_t>(std::atoll(parsed.Header("Content-Length").c_str()));
+  const size_t length =
+      no_body ? 0 : static_cast<size_t>(std::atoll(parsed.Header("Content-Length").c_str()));
   const size_t total = head_end + 4 + length;
   if (bytes.size() < total) return 0;
   parsed.body = std::string(bytes.substr(head_end + 4, length));
@@ -141,6 +143,20 @@ bool HttpConnection::Read(HttpResponse* response, std::chrono::milliseconds time
     if (!Fill(deadline)) return false;
   }
 }
+
+bool HttpConnection::ReadHead(HttpResponse* response, std::chrono::milliseconds timeout) {
+  *response = HttpResponse{};
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (const size_t length = ParseResponse(buffer_, response, true)) {
+      buffer_.erase(0, length);
+      return true;
+    }
+    if (!Fill(deadline)) return false;
+  }
+}
+
+bool HttpConnection::ShutdownWrite() { return fd_ >= 0 && ::shutdown(fd_, SHUT_WR) == 0; }
 
 bool HttpConnection::ClosedByServer(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -40,6 +40,12 @@ class HttpConnection {
   bool Send(std::string_view bytes);
   // Reads the next response; false (and status 0) on timeout, error or end of stream.
   bool Read(HttpResponse* response, std::chrono::milliseconds timeout = kDefaultTimeout);
+  // Reads the next answer to a HEAD request: its headers, and no body whatever Content-Length
+  // says.
+  bool ReadHead(HttpResponse* response, std::chrono::milliseconds timeout = kDefaultTimeout);
+  // Shuts the sending side (the server sees the end of the stream); reading goes on.
+  bool ShutdownWrite();
+  int fd() const { return fd_; }
   // True when the server closes the connection (end of stream) before `timeout`, with nothing
   // more to read.
   bool ClosedByServer(std::chrono::milliseconds timeout = kDefaultTimeout);
