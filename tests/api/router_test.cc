@@ -56,9 +56,19 @@ bool IsLowerCamelCase(const std::string& id) {
   return true;
 }
 
-// Client generators name their calls by operationId, and the HTTP layer (api/http_server.cc)
-// answers these for any request before the router sees it, so every operation lists them; every
-// operation but the liveness probe also needs the token when server.auth_tokens is set.
+// A response of the document, following a "$ref" to #/components/responses.
+const rapidjson::Value& Resolved(const rapidjson::Document& document,
+                                 const rapidjson::Value& response) {
+  if (!response.HasMember("$ref")) return response;
+  const std::string ref = response["$ref"].GetString();
+  return document["components"]["responses"][ref.substr(ref.rfind('/') + 1).c_str()];
+}
+
+// Client generators name their calls by operationId, and the HTTP layer (api/http_server.cc,
+// api/http_transport.cc) answers these for any request before the router sees it, each with the
+// JSON error body, so every operation lists them; its 503 names too_many_connections (the answer
+// beyond server.max_connections) besides any 503 of its own. Every operation but the liveness probe
+// also needs the token when server.auth_tokens is set.
 TEST(OpenApi, EveryOperationHasAnIdAndListsTheHttpLayersAnswers) {
   const std::string json = OpenApiDocument("1");
   rapidjson::Document document;
@@ -75,8 +85,20 @@ TEST(OpenApi, EveryOperationHasAnIdAndListsTheHttpLayersAnswers) {
       EXPECT_TRUE(ids.insert(id).second) << "operationId " << id << " is used twice";
 
       const rapidjson::Value& responses = operation.value["responses"];
-      for (const char* status : {"400", "408", "413", "431", "500", "501"}) {
-        EXPECT_TRUE(responses.HasMember(status)) << where << " does not list " << status;
+      for (const char* status : {"400", "408", "413", "414", "431", "500", "501", "503", "505"}) {
+        if (!responses.HasMember(status)) {
+          ADD_FAILURE() << where << " does not list " << status;
+          continue;
+        }
+        const rapidjson::Value& response = Resolved(document, responses[status]);
+        EXPECT_TRUE(response.HasMember("content") &&
+                    response["content"].HasMember("application/json"))
+            << where << ": " << status << " is not documented as a JSON error";
+      }
+      if (responses.HasMember("503")) {
+        const std::string unavailable =
+            Resolved(document, responses["503"])["description"].GetString();
+        EXPECT_NE(unavailable.find("too_many_connections"), std::string::npos) << where;
       }
       const bool is_public = where == "get /health";
       EXPECT_EQ(responses.HasMember("401"), !is_public) << where;
