@@ -115,10 +115,6 @@ void WriteAnswer(const Reply& reply, const AnswerShape& shape, std::string* out)
       if (i > 0) out->append(", ");
       out->append(reply.allow[i]);
     }
-    // Every path that answers GET answers HEAD too.
-    for (const std::string& method : reply.allow) {
-      if (method == "GET") out->append(", HEAD");
-    }
     out->append("\r\n");
   }
   out->append("\r\n");

@@ -300,7 +300,7 @@ bool ConnectionTransport::AnswerOne(Connection& c, const Frame& frame, std::stri
   }
   const bool head = method == "HEAD";
   ApiRequest request;
-  request.method = head ? "GET" : method;  // HEAD is GET without the body (RFC 9110 9.3.2)
+  request.method = method;
   request.path = frame.path.In(bytes);
   if (request.path.empty()) request.path = "/";
   request.query = SplitQuery(frame.query.In(bytes));

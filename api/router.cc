@@ -59,7 +59,12 @@ bool SameSecret(std::string_view given, std::string_view secret) {
 // Only liveness probes need no token: everything else, the documentation included, may tell an
 // anonymous client more than it should know.
 bool IsPublic(const ApiRequest& request) {
-  return request.method == "GET" && request.path == "/health";
+  return (request.method == "GET" || request.method == "HEAD") && request.path == "/health";
+}
+
+// HEAD is GET without the body (RFC 9110 9.3.2): the HTTP layer drops the body.
+std::string_view RouteMethodOf(std::string_view method) {
+  return method == "HEAD" ? "GET" : method;
 }
 
 // A path's segments, one at a time and without copies: "/v1/health/x" gives "v1", "health", "x".
@@ -209,8 +214,11 @@ Reply Router::Dispatch(const ApiRequest& request, const ReplyCallback& later) co
   for (const Route& route : kRoutes) {
     Params params;
     if (!Matches(route.path, request.path, &params)) continue;
-    if (route.method == request.method) return (this->*route.handler)(request, params, later);
+    if (route.method == RouteMethodOf(request.method)) {
+      return (this->*route.handler)(request, params, later);
+    }
     allow.emplace_back(route.method);
+    if (route.method == "GET") allow.emplace_back("HEAD");
   }
   if (!allow.empty()) {
     std::string methods;

@@ -178,6 +178,12 @@ class RouterTest : public ::testing::Test {
     return json.IsObject() && json.HasMember("error") ? json["error"].GetString() : "";
   }
 
+  static std::string ErrorMessage(const Reply& reply) {
+    rapidjson::Document json;
+    json.Parse(reply.body.c_str());
+    return json.IsObject() && json.HasMember("message") ? json["message"].GetString() : "";
+  }
+
   Config config_;
 };
 
@@ -195,8 +201,15 @@ TEST_F(RouterTest, UnknownPathsAre404AndWrongMethodsAre405WithAllow) {
   EXPECT_EQ(reply.allow, std::vector<std::string>{"POST"});
   reply = Handle("DELETE", "/v1/baseline/x");
   EXPECT_EQ(reply.status, 405);
-  EXPECT_EQ(reply.allow, std::vector<std::string>{"GET"});
+  EXPECT_EQ(reply.allow, (std::vector<std::string>{"GET", "HEAD"}));
+  EXPECT_NE(ErrorMessage(reply).find("(allowed: GET, HEAD)"), std::string::npos);
   EXPECT_EQ(Handle("PUT", "/v1/baseline/x/reset").allow, std::vector<std::string>{"POST"});
+
+  // HEAD is GET without the body, which the HTTP layer drops.
+  EXPECT_EQ(Handle("HEAD", "/health").status, 200);
+  reply = Handle("HEAD", "/v1/telemetry");
+  EXPECT_EQ(reply.status, 405);
+  EXPECT_NE(ErrorMessage(reply).find("HEAD is not allowed"), std::string::npos);
 }
 
 TEST_F(RouterTest, ServesLivenessAndDocs) {
