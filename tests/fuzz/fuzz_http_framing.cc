@@ -3,6 +3,7 @@
 // never claims more bytes than arrived, and that what decodes to a valid service id is one.
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -26,6 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Small limits, so the fuzzer reaches them.
   driftwatch::api::FrameLimits limits;
   limits.max_header_bytes = 512;
+  limits.max_target_bytes = 128;
   limits.max_body_bytes = 1024;
   const driftwatch::api::Frame frame = driftwatch::api::FindRequest(bytes, limits);
   Require(frame.header_length <= size);
@@ -33,15 +35,34 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Require(frame.header_length > 0 && frame.header_length <= frame.length);
     Require(frame.length <= size);
     Require(frame.header_length <= limits.max_header_bytes);
+    Require(frame.path.offset + frame.path.length <= frame.header_length);
+    Require(frame.method.length > 0);
     // Framing the request alone gives the same answer.
     const driftwatch::api::Frame again =
         driftwatch::api::FindRequest(bytes.substr(0, frame.length), limits);
     Require(again.status == FrameStatus::kComplete && again.length == frame.length);
+    std::string scratch;
+    Require(driftwatch::api::RequestBody(bytes, frame, &scratch).size() <= limits.max_body_bytes);
   }
-  if (frame.status == FrameStatus::kMalformed || frame.status == FrameStatus::kUnsupported) {
+  if (frame.status != FrameStatus::kComplete && frame.status != FrameStatus::kIncomplete) {
     Require(!frame.error.empty());
   }
   (void)driftwatch::api::KeepsAlive(frame);
+
+  // The same bytes arriving in pieces (cut where the first byte says) are read the same: the
+  // progress kept between the pieces never changes the outcome.
+  if (size > 1) {
+    const size_t step = 1 + data[0] % 16;
+    driftwatch::api::FrameProgress progress;
+    driftwatch::api::Frame piecewise;
+    for (size_t end = step;; end += step) {
+      piecewise = driftwatch::api::FindRequest(bytes.substr(0, std::min(end, size)), limits,
+                                               &progress);
+      if (piecewise.status != FrameStatus::kIncomplete || end >= size) break;
+    }
+    Require(piecewise.status == frame.status);
+    if (frame.status == FrameStatus::kComplete) Require(piecewise.length == frame.length);
+  }
 
   std::string decoded;
   if (driftwatch::api::PercentDecode(bytes, &decoded)) {
