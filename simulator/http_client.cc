@@ -328,7 +328,7 @@ Status HttpClient::Request(std::string_view method, std::string_view path, std::
   request.reserve(256 + body.size());
   request.append(method).append(" ").append(base_.path).append(path).append(" HTTP/1.1\r\n");
   request.append("Host: ").append(base_.Origin().substr(7)).append("\r\n");
-  // Pistache 0.0.5 closes connections that do not ask to be kept alive, even over HTTP/1.1.
+  // HTTP/1.1 keeps the connection by default; said anyway, for proxies in between that would not.
   request.append("Connection: keep-alive\r\n");
   request.append("Accept: application/json\r\n");
   if (!body.empty() || method == "POST" || method == "PUT") {

@@ -65,7 +65,7 @@ TEST(HttpClientTest, KeepsOneConnectionAliveForManyRequests) {
   ASSERT_EQ(requests.size(), 3u);
   for (const auto& request : requests) {
     EXPECT_EQ(request.head.substr(0, request.head.find("\r\n")), "GET /prefix/health HTTP/1.1");
-    // Pistache 0.0.5 closes the connection unless asked to keep it.
+    // Said explicitly, for proxies in between that would close the connection otherwise.
     EXPECT_NE(request.head.find("\r\nConnection: keep-alive"), std::string::npos);
     EXPECT_NE(request.head.find("\r\nHost: 127.0.0.1:"), std::string::npos);
   }
