@@ -36,7 +36,8 @@ bool IsValidServiceId(std::string_view service_id);
 // Returns the error to answer with, or nothing when *out holds the sample.
 std::optional<ApiError> ParseSampleBody(std::string_view body, int64_t now_ms, IncomingSample* out);
 
-// POST /v1/telemetry/batch: a non-empty JSON array of samples, all valid or none taken.
+// POST /v1/telemetry/batch: a non-empty JSON array of samples, all valid or none taken. Items are
+// validated as they are read, so memory follows the samples the body holds, not its JSON values.
 std::optional<ApiError> ParseBatchBody(std::string_view body, int64_t now_ms,
                                        std::vector<IncomingSample>* out);
 

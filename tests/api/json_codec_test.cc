@@ -72,6 +72,30 @@ TEST(ParseSampleBody, WhenAKeyRepeatsTheLastOneCounts) {
   EXPECT_EQ(sample.sample.latency_ms, 7.0);
 }
 
+TEST(ParseSampleBody, WhenAKeyRepeatsTheLastOneCountsWhateverItsType) {
+  IncomingSample sample;
+  ASSERT_FALSE(ParseSampleBody(
+      R"({"service_id":"bad id","latency_ms":1,"timestamp":"yesterday","service_id":"ok",)"
+      R"("timestamp":null})",
+      kNow, &sample));
+  EXPECT_EQ(sample.service_id, "ok");
+  EXPECT_EQ(sample.sample.timestamp_ms, kNow);
+  auto error =
+      ParseSampleBody(R"({"service_id":"a","latency_ms":1,"service_id":["a"]})", kNow, &sample);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->field, "service_id");
+  EXPECT_EQ(error->message, "service_id must be a string");
+}
+
+TEST(ParseSampleBody, KnownKeysInsideAnUnknownFieldAreNotTheSamples) {
+  IncomingSample sample;
+  ASSERT_FALSE(ParseSampleBody(R"({"x":{"service_id":7,"latency_ms":-1},"service_id":"a",)"
+                               R"("y":[{"latency_ms":"z"}],"latency_ms":2})",
+                               kNow, &sample));
+  EXPECT_EQ(sample.service_id, "a");
+  EXPECT_EQ(sample.sample.latency_ms, 2.0);
+}
+
 TEST(ParseSampleBody, ServiceIdLengthLimits) {
   IncomingSample sample;
   const std::string longest(kMaxServiceIdLength, 'x');
@@ -211,6 +235,45 @@ TEST(ParseBatchBody, ANumberTooLargeForADoubleIsNamedByIndexAndField) {
   ASSERT_TRUE(error);
   EXPECT_EQ(error->index, 1);
   EXPECT_EQ(error->field, "(item)");
+}
+
+TEST(ParseBatchBody, AfterAnInvalidItemTheRestIsStillCheckedForSyntax) {
+  std::vector<IncomingSample> samples;
+  auto error = ParseBatchBody(R"([1,{"service_id":"a","latency_ms":1},{)", kNow, &samples);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->http_status, 400);
+  EXPECT_EQ(error->code, "malformed_json");
+
+  // A number too large for a double is a syntax error to the parser: it is named where it is.
+  error = ParseBatchBody(R"([{"service_id":"a"},{"service_id":"a","latency_ms":1e999}])", kNow,
+                         &samples);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->index, 1);
+  EXPECT_EQ(error->field, "latency_ms");
+  EXPECT_TRUE(samples.empty());
+}
+
+TEST(ParseBatchBody, ManyValuesThatAreNotSamplesAreRefusedAtTheFirst) {
+  std::string ones = "[1";
+  for (int i = 0; i < 500000; ++i) ones += ",1";
+  std::vector<IncomingSample> samples;
+  auto error = ParseBatchBody(ones + "]", kNow, &samples);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->http_status, 422);
+  EXPECT_EQ(error->index, 0);
+  EXPECT_EQ(error->field, "(item)");
+  EXPECT_EQ(error->message, "item 0: the item must be a JSON object");
+}
+
+TEST(ParseBatchBody, TheShortestValidItemsFillTheBody) {
+  const std::string item = R"({"service_id":"a","latency_ms":0})";
+  std::string body = "[" + item;
+  for (int i = 1; i < 1000; ++i) body += "," + item;
+  std::vector<IncomingSample> samples;
+  ASSERT_FALSE(ParseBatchBody(body + "]", kNow, &samples));
+  ASSERT_EQ(samples.size(), 1000u);
+  EXPECT_EQ(samples[999].service_id, "a");
+  EXPECT_TRUE(std::isnan(samples[999].sample.payload_kb));
 }
 
 TEST(ResponseJson, HealthBeforeAndAfterTheFirstBaseline) {
