@@ -25,6 +25,7 @@ using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
 constexpr int kHttpBadRequest = 400;
 constexpr int kHttpUnprocessable = 422;
 constexpr double kBytesPerMegabyte = 1024.0 * 1024.0;
+constexpr int64_t kMsPerSecond = 1000;
 // A sample is two levels deep; unknown fields may nest, but not without bound (each level costs
 // memory while parsing).
 constexpr size_t kMaxNestingDepth = 64;
@@ -101,9 +102,22 @@ std::optional<ApiError> ReadAmount(const Field& value, const char* field, bool r
   return std::nullopt;
 }
 
+// A timestamp far ahead would stay its service's newest sample until the server's clock caught up
+// with it: the baseline window's 24 h eviction measures from it, and retention stops at it
+// (docs/behaviour.md).
+std::optional<ApiError> CheckNotTooFarAhead(int64_t timestamp_ms, const AcceptanceClock& clock) {
+  if (timestamp_ms <= clock.now_ms + clock.max_future_ms) return std::nullopt;
+  const std::string limit = std::to_string(clock.max_future_ms / kMsPerSecond);
+  return Unprocessable("timestamp", "timestamp must be at most " + limit +
+                                        " s ahead of the server's clock "
+                                        "(ingest.max_future_seconds), got " +
+                                        FormatTimestamp(timestamp_ms) + " at " +
+                                        FormatTimestamp(clock.now_ms));
+}
+
 // Checks a sample's fields in the documented order; out->service_id already holds the id's text
 // when the id is a string. On success out->sample holds the sample.
-std::optional<ApiError> ReadSample(const SampleFields& fields, int64_t now_ms,
+std::optional<ApiError> ReadSample(const SampleFields& fields, const AcceptanceClock& clock,
                                    IncomingSample* out) {
   const FieldType id_type = fields.service_id.type;
   if (id_type == FieldType::kAbsent || id_type == FieldType::kNull) {
@@ -129,7 +143,7 @@ std::optional<ApiError> ReadSample(const SampleFields& fields, int64_t now_ms,
   }
   if (!present) sample.payload_kb = std::nan("");
 
-  sample.timestamp_ms = now_ms;
+  sample.timestamp_ms = clock.now_ms;
   const FieldType timestamp_type = fields.timestamp.type;
   if (timestamp_type != FieldType::kAbsent && timestamp_type != FieldType::kNull) {
     if (timestamp_type != FieldType::kString || !fields.timestamp_ms) {
@@ -137,6 +151,7 @@ std::optional<ApiError> ReadSample(const SampleFields& fields, int64_t now_ms,
                            "timestamp must be an RFC 3339 date-time string, e.g. "
                            "\"2026-01-12T10:30:45.123Z\" or \"2026-01-12T12:30:45+02:00\"");
     }
+    if (auto error = CheckNotTooFarAhead(*fields.timestamp_ms, clock)) return error;
     sample.timestamp_ms = *fields.timestamp_ms;
   }
   out->sample = sample;
@@ -159,8 +174,9 @@ class SampleReader {
 
   // A body of one sample, built into *single; or, when `single` is null, a batch whose valid
   // samples are appended to *batch.
-  SampleReader(int64_t now_ms, IncomingSample* single, std::vector<IncomingSample>* batch)
-      : now_ms_(now_ms),
+  SampleReader(const AcceptanceClock& clock, IncomingSample* single,
+               std::vector<IncomingSample>* batch)
+      : clock_(clock),
         single_(single),
         batch_(batch),
         item_depth_(single != nullptr ? 0 : 1),
@@ -282,7 +298,7 @@ class SampleReader {
 
   void FinishItem() {
     in_item_ = false;
-    if (auto error = ReadSample(fields_, now_ms_, target_)) {
+    if (auto error = ReadSample(fields_, clock_, target_)) {
       error_ = batch_ != nullptr ? AtItem(std::move(*error)) : std::move(*error);
     } else if (batch_ != nullptr) {
       batch_->push_back(std::move(scratch_));
@@ -295,7 +311,7 @@ class SampleReader {
     return error;
   }
 
-  const int64_t now_ms_;
+  const AcceptanceClock clock_;
   IncomingSample* const single_;
   std::vector<IncomingSample>* const batch_;
   const size_t item_depth_;  // how many containers hold a sample's object: 0 alone, 1 in a batch
@@ -465,20 +481,20 @@ bool IsValidServiceId(std::string_view service_id) {
   return true;
 }
 
-std::optional<ApiError> ParseSampleBody(std::string_view body, int64_t now_ms,
+std::optional<ApiError> ParseSampleBody(std::string_view body, const AcceptanceClock& clock,
                                         IncomingSample* out) {
-  SampleReader reader(now_ms, out, nullptr);
+  SampleReader reader(clock, out, nullptr);
   if (auto error = ReadBody(body, false, &reader)) return error;
   return reader.Verdict();
 }
 
-std::optional<ApiError> ParseBatchBody(std::string_view body, int64_t now_ms,
+std::optional<ApiError> ParseBatchBody(std::string_view body, const AcceptanceClock& clock,
                                        std::vector<IncomingSample>* out) {
   // Room for every sample the body can hold, so that the vector never grows by copying; only the
   // pages its samples fill become resident.
   std::vector<IncomingSample> samples;
   samples.reserve(MaxSamplesIn(body.size()));
-  SampleReader reader(now_ms, nullptr, &samples);
+  SampleReader reader(clock, nullptr, &samples);
   if (auto error = ReadBody(body, true, &reader)) return error;
   if (auto error = reader.Verdict()) return error;
   *out = std::move(samples);
