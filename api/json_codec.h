@@ -32,12 +32,22 @@ ApiError MakeError(int status, std::string code, std::string message);
 constexpr size_t kMaxServiceIdLength = 128;
 bool IsValidServiceId(std::string_view service_id);
 
-// POST /v1/telemetry: one JSON object. A sample without a timestamp gets `now_ms`.
-// Returns the error to answer with, or nothing when *out holds the sample.
-std::optional<ApiError> ParseSampleBody(std::string_view body, int64_t now_ms, IncomingSample* out);
+// The server's clock as a request's samples are accepted: a sample without a timestamp gets
+// `now_ms`, and one timestamped after now_ms + max_future_ms (ingest.max_future_seconds) is
+// refused.
+struct AcceptanceClock {
+  int64_t now_ms = 0;
+  int64_t max_future_ms = 0;
+};
 
-// POST /v1/telemetry/batch: a non-empty JSON array of samples, all valid or none taken.
-std::optional<ApiError> ParseBatchBody(std::string_view body, int64_t now_ms,
+// POST /v1/telemetry: one JSON object.
+// Returns the error to answer with, or nothing when *out holds the sample.
+std::optional<ApiError> ParseSampleBody(std::string_view body, const AcceptanceClock& clock,
+                                        IncomingSample* out);
+
+// POST /v1/telemetry/batch: a non-empty JSON array of samples, all valid or none taken. Items are
+// validated as they are read, so memory follows the samples the body holds, not its JSON values.
+std::optional<ApiError> ParseBatchBody(std::string_view body, const AcceptanceClock& clock,
                                        std::vector<IncomingSample>* out);
 
 // --- Response bodies --------------------------------------------------------------------------

@@ -275,10 +275,15 @@ Reply Router::Submit(std::vector<IncomingSample>&& samples, Reply accepted,
   return Error(MakeError(kHttpInternalError, "internal_error", "internal server error"));
 }
 
+AcceptanceClock Router::Clock() const {
+  constexpr int64_t kMsPerSecond = 1000;
+  return {NowMs(), static_cast<int64_t>(context_.config->ingest.max_future_seconds) * kMsPerSecond};
+}
+
 Reply Router::PostTelemetry(const ApiRequest& request, const Params&,
                             const ReplyCallback& later) const {
   IncomingSample sample;
-  if (auto error = ParseSampleBody(request.body, NowMs(), &sample)) return Error(*error);
+  if (auto error = ParseSampleBody(request.body, Clock(), &sample)) return Error(*error);
   Reply accepted = Json(kHttpAccepted, AcceptedJson(sample));
   std::vector<IncomingSample> samples;
   samples.push_back(std::move(sample));
@@ -288,7 +293,7 @@ Reply Router::PostTelemetry(const ApiRequest& request, const Params&,
 Reply Router::PostTelemetryBatch(const ApiRequest& request, const Params&,
                                  const ReplyCallback& later) const {
   std::vector<IncomingSample> samples;
-  if (auto error = ParseBatchBody(request.body, NowMs(), &samples)) return Error(*error);
+  if (auto error = ParseBatchBody(request.body, Clock(), &samples)) return Error(*error);
   Reply accepted = Json(kHttpAccepted, BatchAcceptedJson(samples.size()));
   return Submit(std::move(samples), std::move(accepted), later);
 }

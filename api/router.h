@@ -141,6 +141,8 @@ class Router {
   bool Authorized(const ApiRequest& request) const;
   Reply Submit(std::vector<IncomingSample>&& samples, Reply accepted,
                const ReplyCallback& later) const;
+  // The server's clock now, and how far ahead of it a sample's timestamp may be.
+  AcceptanceClock Clock() const;
 
   ApiContext context_;
   std::shared_ptr<LimitCounters> counters_ = std::make_shared<LimitCounters>();

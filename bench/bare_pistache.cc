@@ -14,11 +14,15 @@
 #include <string_view>
 
 #include "api/json_codec.h"
+#include "core/config.h"
 #include "core/timestamp.h"
 
 namespace {
 
 namespace Http = Pistache::Http;
+
+// ingest.max_future_seconds as the service has it by default.
+constexpr int64_t kMaxFutureMs = int64_t{driftwatch::IngestConfig{}.max_future_seconds} * 1000;
 
 class BareHandler final : public Http::Handler {
  public:
@@ -31,8 +35,8 @@ class BareHandler final : public Http::Handler {
       return;
     }
     driftwatch::IncomingSample sample;
-    const auto error =
-        driftwatch::api::ParseSampleBody(request.body(), driftwatch::NowMs(), &sample);
+    const driftwatch::api::AcceptanceClock clock{driftwatch::NowMs(), kMaxFutureMs};
+    const auto error = driftwatch::api::ParseSampleBody(request.body(), clock, &sample);
     if (error) {
       response.send(static_cast<Http::Code>(error->http_status), driftwatch::api::ErrorJson(*error),
                     json);

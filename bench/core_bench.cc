@@ -22,6 +22,8 @@ namespace {
 
 constexpr int64_t kSampleSpacingMs = 100;  // 10 samples/s, the simulator's rate
 constexpr size_t kStreamLength = 4096;     // pre-generated samples, cycled
+// ingest.max_future_seconds as the service has it by default.
+constexpr int64_t kMaxFutureMs = int64_t{driftwatch::IngestConfig{}.max_future_seconds} * 1000;
 
 std::vector<driftwatch::Sample> NormalSamples(size_t count, bool with_payload) {
   std::mt19937_64 random(42);
@@ -181,10 +183,10 @@ BENCHMARK(BM_ServiceMonitorProcess);
 void BM_ParseSampleBody(benchmark::State& state) {
   const std::string body =
       R"({"service_id":"bench-svc-000042","latency_ms":152.123,"payload_kb":2.451})";
-  const int64_t now_ms = driftwatch::NowMs();
+  const driftwatch::api::AcceptanceClock clock{driftwatch::NowMs(), kMaxFutureMs};
   for (auto _ : state) {
     driftwatch::IncomingSample sample;
-    benchmark::DoNotOptimize(driftwatch::api::ParseSampleBody(body, now_ms, &sample));
+    benchmark::DoNotOptimize(driftwatch::api::ParseSampleBody(body, clock, &sample));
   }
 }
 BENCHMARK(BM_ParseSampleBody);
@@ -202,10 +204,10 @@ void BM_ParseBatchBody(benchmark::State& state) {
     body += item;
   }
   body += "]";
-  const int64_t now_ms = driftwatch::NowMs();
+  const driftwatch::api::AcceptanceClock clock{driftwatch::NowMs(), kMaxFutureMs};
   for (auto _ : state) {
     std::vector<driftwatch::IncomingSample> samples;
-    benchmark::DoNotOptimize(driftwatch::api::ParseBatchBody(body, now_ms, &samples));
+    benchmark::DoNotOptimize(driftwatch::api::ParseBatchBody(body, clock, &samples));
   }
   state.SetItemsProcessed(state.iterations() * kItems);
 }

@@ -32,6 +32,8 @@ constexpr uint32_t kMaxConnections = 1000000;
 constexpr uint32_t kMaxRequestBytes = 1u << 30;       // 1 GiB
 constexpr uint32_t kMaxTimeoutMs = 24 * 3600 * 1000;  // a day
 constexpr uint32_t kMaxCommitIntervalMs = 60 * 1000;  // a minute
+// Ten years: the limit in milliseconds stays far from overflow when added to the clock.
+constexpr uint32_t kMaxFutureSeconds = 10 * 365 * 24 * 3600;
 constexpr uint32_t kUInt32Max = std::numeric_limits<uint32_t>::max();
 constexpr double kNoMax = std::numeric_limits<double>::infinity();
 
@@ -398,7 +400,10 @@ class ConfigParser {
           }},
          {"max_services",
           [&](const Entry& e) { return ReadInteger<uint32_t>(e, 1, kUInt32Max, &i.max_services); }},
-         {"durable", [&](const Entry& e) { return ReadBool(e, &i.durable); }}});
+         {"durable", [&](const Entry& e) { return ReadBool(e, &i.durable); }},
+         {"max_future_seconds", [&](const Entry& e) {
+            return ReadInteger<uint32_t>(e, 0, kMaxFutureSeconds, &i.max_future_seconds);
+          }}});
   }
 
   Status ReadPlugins(const Entry& section) {

@@ -50,6 +50,9 @@ struct IngestConfig {
   uint32_t queue_capacity = 65536;  // samples waiting for the engine; beyond: 503
   uint32_t max_services = 200000;   // a new service beyond this gets 429
   bool durable = false;             // answer 202 only after the sample is committed
+  // A sample timestamped further ahead of the server's clock gets 422: it would be its service's
+  // newest sample for that long, holding back the baseline window's eviction and retention.
+  uint32_t max_future_seconds = 3600;
 };
 
 struct Config {

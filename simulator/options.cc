@@ -52,8 +52,8 @@ the acceptance criteria against it.
   --service ID        service_id to report as (default test-payment-service)
   --url URL           DriftWatch's address (default http://localhost:8000)
   --seed N            random seed; the same seed sends the same samples (default 42)
-  --synthetic-time    do not wait: timestamps spaced 1/rate from now, sent as fast as the
-                      server takes them (a 90 s scenario runs in about a second)
+  --synthetic-time    do not wait: timestamps spaced 1/rate and ending now, sent as fast
+                      as the server takes them (a 90 s scenario runs in about a second)
   --verify            check the acceptance criteria; exit 1 when one fails
   --json              print the result as one JSON object on stdout
   --help              show this text

@@ -14,16 +14,29 @@ Simulation::Simulation(const Options& options, DriftWatchApi* api, Progress* pro
       progress_(progress),
       generator_(options.mode, options.TotalSamples(), options.seed) {}
 
-int64_t Simulation::TimestampOf(int64_t index) const {
-  return start_ms_ + std::llround(static_cast<double>(index) * 1000.0 / options_.rate_per_s);
+int64_t Simulation::OffsetOf(int64_t index) const {
+  return std::llround(static_cast<double>(index) * 1000.0 / options_.rate_per_s);
+}
+
+int64_t Simulation::TimestampOf(int64_t index) const { return start_ms_ + OffsetOf(index); }
+
+int64_t Simulation::StartMs() const {
+  const int64_t now_ms = NowMs();
+  if (!options_.synthetic_time) return now_ms;
+  // SPIKE with --verify may send NORMAL samples after the scheduled ones, until it recovers.
+  const bool may_add = options_.verify && options_.mode == Mode::kSpike;
+  const int64_t most = options_.TotalSamples() + (may_add ? kMaxExtraRecoverySamples : 0);
+  return now_ms - OffsetOf(most - 1);
 }
 
 Status Simulation::Run(RunResult* result) {
   if (Status got = api_->GetHealth(&initial_); !got.ok()) return got;
   shown_state_ = initial_.state;
-  // Sample k carries start + k/rate. In real time it is also sent at that moment; in synthetic
-  // time at once. Either way a run starts at the current wall-clock time (docs/simulator.md).
-  start_ms_ = NowMs();
+  // Sample k carries start + k/rate. In real time it is also sent at that moment, so it is never
+  // ahead of the clock. In synthetic time all are sent at once, and the server refuses timestamps
+  // too far ahead of its clock (ingest.max_future_seconds): such a run ends, rather than starts, at
+  // the current wall-clock time (docs/simulator.md).
+  start_ms_ = StartMs();
   start_ = std::chrono::steady_clock::now();
   state_polled_ = start_;
   progress_->Update(0, shown_state_, true);

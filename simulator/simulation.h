@@ -52,7 +52,12 @@ class Simulation {
   // Polls the service's state for the progress line, at most every kStatePoll*.
   Status RefreshShownState();
   Status CollectTransitions(std::vector<Transition>* transitions);
+  // Sample `index`'s timestamp, and how far after the run's start it lies.
   int64_t TimestampOf(int64_t index) const;
+  int64_t OffsetOf(int64_t index) const;
+  // The first sample's timestamp: now in real time; in synthetic time, early enough that the last
+  // sample the run may send is stamped now.
+  int64_t StartMs() const;
 
   const Options& options_;
   DriftWatchApi* api_;

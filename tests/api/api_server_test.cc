@@ -235,6 +235,68 @@ TEST(ApiServer, BatchIsAllOrNothing) {
   EXPECT_EQ(server.SampleCount("aon"), 6);
 }
 
+// A sample `offset_ms` after the test's clock, which is the server's (the same machine).
+std::string SampleAhead(const std::string& service_id, int64_t offset_ms) {
+  return SampleJson(service_id, 100, NowMs() + offset_ms);
+}
+
+std::string MessageOf(const HttpResponse& response) {
+  rapidjson::Document json = Json(response);
+  return json.IsObject() && json.HasMember("message") ? json["message"].GetString() : "";
+}
+
+TEST(ApiServer, TimestampsMoreThanAnHourAheadAreRefusedByDefault) {
+  Server server;
+  ASSERT_TRUE(server.started());
+  constexpr int64_t kMinuteMs = 60 * 1000;
+  HttpResponse response = server.Post("/v1/telemetry", SampleAhead("future", 59 * kMinuteMs));
+  ASSERT_EQ(response.status, 202) << response.body;
+
+  for (const std::string& body :
+       {SampleAhead("future", 61 * kMinuteMs),
+        std::string(
+            R"({"service_id":"future","latency_ms":1,"timestamp":"3000-01-01T00:00:00Z"})")}) {
+    response = server.Post("/v1/telemetry", body);
+    ASSERT_EQ(response.status, 422) << body << "\n" << response.body;
+    rapidjson::Document json = Json(response);
+    EXPECT_EQ(std::string(json["error"].GetString()), "validation_failed");
+    EXPECT_EQ(std::string(json["field"].GetString()), "timestamp");
+    EXPECT_EQ(MessageOf(response).rfind("timestamp must be at most 3600 s ahead of the server's "
+                                        "clock (ingest.max_future_seconds), got ",
+                                        0),
+              0u)
+        << response.body;
+  }
+
+  // In a batch the item is named, and nothing of the batch is taken.
+  response = server.Post(
+      "/v1/telemetry/batch",
+      BatchJson({SampleAhead("future", 0), SampleAhead("future-new", -kMinuteMs),
+                 R"({"service_id":"future","latency_ms":1,"timestamp":"3000-01-01T00:00:00Z"})",
+                 SampleAhead("future", 0)}));
+  ASSERT_EQ(response.status, 422) << response.body;
+  rapidjson::Document json = Json(response);
+  EXPECT_EQ(json["index"].GetInt(), 2);
+  EXPECT_EQ(std::string(json["field"].GetString()), "timestamp");
+  EXPECT_EQ(MessageOf(response).rfind("item 2: timestamp must be at most 3600 s ahead", 0), 0u)
+      << response.body;
+
+  ASSERT_EQ(server.Post("/v1/telemetry", SampleAhead("future", 0)).status, 202);
+  ASSERT_TRUE(server.WaitForSampleCount("future", 2));
+  EXPECT_EQ(server.Get("/v1/health/future-new").status, 404);
+}
+
+TEST(ApiServer, TheFutureLimitIsConfigurable) {
+  Server server("ingest:\n  max_future_seconds: 60\n");
+  ASSERT_TRUE(server.started());
+  ASSERT_EQ(server.Post("/v1/telemetry", SampleAhead("soon", 30 * 1000)).status, 202);
+  HttpResponse response = server.Post("/v1/telemetry", SampleAhead("soon", 5 * 60 * 1000));
+  ASSERT_EQ(response.status, 422) << response.body;
+  EXPECT_EQ(std::string(Json(response)["field"].GetString()), "timestamp");
+  EXPECT_NE(MessageOf(response).find("at most 60 s ahead"), std::string::npos) << response.body;
+  ASSERT_TRUE(server.WaitForSampleCount("soon", 1));
+}
+
 // --- SPEC 2 through HTTP ------------------------------------------------------------------------
 
 TEST(ApiServer, TransitionsHappenAtTheExactSample) {

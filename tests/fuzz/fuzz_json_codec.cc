@@ -1,7 +1,8 @@
 // libFuzzer target: request bodies, as POST /v1/telemetry and /v1/telemetry/batch parse and
 // validate them (api/json_codec), and the error answers written from what they refuse. Beyond
 // "no crash, leak or undefined behaviour" it checks what the API promises: a sample that passes
-// is valid (SPEC 3), a refusal is a 400 or a 422, and every answer is valid UTF-8 JSON.
+// is valid (SPEC 3, and not timestamped too far ahead), a refusal is a 400 or a 422, and every
+// answer is valid UTF-8 JSON.
 #include <rapidjson/document.h>
 
 #include <cmath>
@@ -19,7 +20,8 @@ namespace {
 using driftwatch::IncomingSample;
 using driftwatch::api::ApiError;
 
-constexpr int64_t kNowMs = 1768176000000;  // 2026-01-12T00:00:00.000Z
+// 2026-01-12T00:00:00.000Z; timestamps up to an hour later are accepted (the default).
+constexpr driftwatch::api::AcceptanceClock kClock{1768176000000, 3600 * 1000};
 
 void Require(bool condition) {
   if (!condition) std::abort();  // libFuzzer reports the input that broke a promise
@@ -34,6 +36,7 @@ void RequireJsonObject(const std::string& json) {
 void CheckSample(const IncomingSample& sample) {
   Require(driftwatch::api::IsValidServiceId(sample.service_id));
   Require(std::isfinite(sample.sample.latency_ms) && sample.sample.latency_ms >= 0);
+  Require(sample.sample.timestamp_ms <= kClock.now_ms + kClock.max_future_ms);
   Require(std::isnan(sample.sample.payload_kb) ||
           (std::isfinite(sample.sample.payload_kb) && sample.sample.payload_kb >= 0));
   RequireJsonObject(driftwatch::api::AcceptedJson(sample));
@@ -53,14 +56,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);
 
   IncomingSample sample;
-  if (auto error = driftwatch::api::ParseSampleBody(body, kNowMs, &sample)) {
+  if (auto error = driftwatch::api::ParseSampleBody(body, kClock, &sample)) {
     CheckError(*error, false, 0);
   } else {
     CheckSample(sample);
   }
 
   std::vector<IncomingSample> samples;
-  if (auto error = driftwatch::api::ParseBatchBody(body, kNowMs, &samples)) {
+  if (auto error = driftwatch::api::ParseBatchBody(body, kClock, &samples)) {
     Require(samples.empty());  // all or nothing
     CheckError(*error, true, size);
   } else {

@@ -95,6 +95,9 @@ std::vector<Case> Matrix() {
         "\"2026-01-12T10:30:45\"", "\"12/01/2026\""}) {
     add(Invalid(std::string("timestamp ") + value, With("timestamp", value), "timestamp"));
   }
+  // More than ingest.max_future_seconds (an hour) ahead of the server's clock.
+  add(Invalid("timestamp in the year 3000", With("timestamp", "\"3000-01-01T00:00:00Z\""),
+              "timestamp"));
   // An unpaired low surrogate escape is valid JSON syntax (RFC 8259 8.2), but no valid id.
   add(Invalid("service_id with a lone low surrogate", With("service_id", R"("a\udc00")"),
               "service_id"));
@@ -123,6 +126,10 @@ std::vector<Case> Matrix() {
               "latency_ms", 3));
   add(Invalid("batch item 1 with a bad id", "[" + good + R"(,{"service_id":"a/b","latency_ms":1}])",
               "service_id", 1));
+  add(Invalid("batch item 2 in the year 3000",
+              "[" + good + "," + good +
+                  R"(,{"service_id":"m","latency_ms":1,"timestamp":"3000-01-01T00:00:00Z"}])",
+              "timestamp", 2));
 
   // --- Not JSON at all.
   for (const char* body :

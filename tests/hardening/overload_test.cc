@@ -18,7 +18,7 @@ constexpr int kRequestsPerClient = 400;
 constexpr int kBatchSize = 32;
 // docs/operations.md: at most about 560 bytes of queued and uncommitted samples per sample of
 // ingest.queue_capacity, plus 2 x (max_request_bytes + 16 KiB) per connection and about
-// 5 x max_request_bytes per HTTP thread while a body is parsed. For this config (64 samples,
+// 2 x max_request_bytes per HTTP thread while a body is parsed. For this config (64 samples,
 // 64 KiB bodies, 8 connections, 2 threads) that is under 2 MiB; the bound below leaves room for
 // the allocator and the thread stacks of a loaded process.
 constexpr uint64_t kMaxGrowthKiB = 64 * 1024;

@@ -31,8 +31,8 @@ std::string Dump(const Config& c) {
   for (const std::string& token : c.server.auth_tokens) out << " " << token;
   out << "\nstorage " << c.storage.plugin << " " << c.storage.path << " "
       << c.storage.commit_interval_ms << " " << c.storage.snapshot_every << "\ningest "
-      << c.ingest.queue_capacity << " " << c.ingest.max_services << " " << c.ingest.durable
-      << "\nplugin dirs:";
+      << c.ingest.queue_capacity << " " << c.ingest.max_services << " " << c.ingest.durable << " "
+      << c.ingest.max_future_seconds << "\nplugin dirs:";
   for (const std::string& dir : c.plugin_dirs) out << " " << dir;
   return out.str();
 }
@@ -94,6 +94,7 @@ TEST_F(ConfigTest, DefaultsAreSpecSection1) {
   EXPECT_EQ(c.server.port, 8000);
   EXPECT_EQ(c.storage.plugin, "sqlite");
   EXPECT_EQ(c.storage.path, "driftwatch.db");
+  EXPECT_EQ(c.ingest.max_future_seconds, 3600u);  // ours: SPEC section 1 has no such limit
   EXPECT_EQ(c.source, "");
 }
 
@@ -145,7 +146,7 @@ server:
   keepalive_timeout_ms: 300
   auth_tokens: [alpha, beta]
 storage: {plugin: memory, path: /tmp/x.db, commit_interval_ms: 5, snapshot_every: 9}
-ingest: {queue_capacity: 16, max_services: 3, durable: true}
+ingest: {queue_capacity: 16, max_services: 3, durable: true, max_future_seconds: 0}
 plugins:
   dirs: [/opt/dw/plugins, ./more]
 )",
@@ -157,7 +158,7 @@ plugins:
             "retention 0.5 90\n"
             "server 127.0.0.1 9100 8 4096 100 200 300 tokens: alpha beta\n"
             "storage memory /tmp/x.db 5 9\n"
-            "ingest 16 3 1\n"
+            "ingest 16 3 1 0\n"
             "plugin dirs: /opt/dw/plugins ./more");
   EXPECT_EQ(config.triggers[0].line, 12);
   EXPECT_EQ(config.triggers[1].line, 12);
@@ -244,6 +245,12 @@ TEST_F(ConfigTest, OutOfRangeValuesNameKeyAndLine) {
             "'60001'");
   EXPECT_EQ(ErrorFor("storage:\n  snapshot_every: 0\n"),
             "cfg.yaml:2: storage.snapshot_every: expected a whole number >= 1, got '0'");
+  EXPECT_EQ(ErrorFor("ingest:\n  max_future_seconds: -1\n"),
+            "cfg.yaml:2: ingest.max_future_seconds: expected a whole number in [0, 315360000], "
+            "got '-1'");
+  EXPECT_EQ(ErrorFor("ingest:\n  max_future_seconds: 315360001\n"),
+            "cfg.yaml:2: ingest.max_future_seconds: expected a whole number in [0, 315360000], "
+            "got '315360001'");
 }
 
 TEST_F(ConfigTest, MinSamplesMustFitTheWindow) {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <optional>
 
+#include "core/timestamp.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_dir.h"
 
@@ -176,6 +177,35 @@ TEST_F(AcceptanceTest, AnOverloadedServerLosesNoSample) {
   EXPECT_EQ(result["final"]["sample_count"].GetInt64(), 120);
   EXPECT_EQ(Measure(result, "stable_at_sample"), 100);
   EXPECT_EQ(server.Stop(), 0);
+}
+
+// In synthetic time every sample is sent at once, while the server refuses timestamps more than
+// ingest.max_future_seconds (an hour by default) ahead of its clock: a run with more sample time
+// than that must still get every sample accepted, and so must a SPIKE's extra NORMAL traffic on
+// a server that accepts nothing ahead of its clock.
+TEST_F(AcceptanceTest, SyntheticTimeStaysWithinTheServersLimitOnFutureTimestamps) {
+  DriftWatchServer server(dir_.File("long.db"), dir_.path().string());
+  ASSERT_TRUE(server.Start());
+  constexpr int kSeconds = 3700;  // 37000 samples at 10/s, more than an hour of sample time
+  const auto result = Simulate(server, {"NORMAL", kSeconds, 7});
+  const int64_t finished_ms = NowMs();
+  ASSERT_TRUE(result.HasMember("samples")) << server.Logs();
+  EXPECT_EQ(result["samples"]["sent"].GetInt64(), kSeconds * 10);
+  EXPECT_EQ(result["final"]["sample_count"].GetInt64(), kSeconds * 10);
+  const std::optional<int64_t> first_ms = ParseTimestamp(result["first_timestamp"].GetString());
+  ASSERT_TRUE(first_ms);
+  const int64_t last_ms = *first_ms + (kSeconds * 10 - 1) * 100;
+  EXPECT_LE(last_ms, finished_ms) << "the run's last sample is stamped after it ended";
+  EXPECT_EQ(server.Stop(), 0);
+
+  const std::string config = dir_.File("no-future.yaml");
+  std::ofstream(config) << "ingest:\n  max_future_seconds: 0\n";
+  DriftWatchServer strict(dir_.File("no-future.db"), dir_.path().string(), {"--config", config});
+  ASSERT_TRUE(strict.Start());
+  Simulate(strict, {"NORMAL", 60, 8});
+  const auto spike = Simulate(strict, {"SPIKE", 9, 9});  // recovers on extra NORMAL traffic
+  EXPECT_GT(Measure(spike, "extra_normal_samples"), 0);
+  EXPECT_EQ(strict.Stop(), 0);
 }
 
 TEST_F(AcceptanceTest, SeedSequenceOnOneService) {
