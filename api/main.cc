@@ -232,22 +232,6 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
 
 }  // namespace
 
-#if defined(__SANITIZE_THREAD__)
-// ThreadSanitizer builds only (CI's TSan run). Pistache is not built with TSan, so the atomic
-// reference counts it drops are invisible to it. When its listener thread drops the last
-// reference to a connection a reactor thread has already closed, the connection is destroyed on
-// the listener thread, and TSan reports the reactor's earlier accesses to it as races: inside
-// Pistache's peer data, and between our onDisconnection (which releases its reference) and our
-// ConnectionState's destructor. The counts are atomic: there is no race. Suppressed by those
-// frames, nothing wider.
-extern "C" const char* __tsan_default_suppressions() {
-  // GCC's TSan names our own frames without their scope ("onDisconnection").
-  return "race:Pistache::Tcp::Peer::tryGetData\n"
-         "race:onDisconnection\n"
-         "race:~ConnectionState\n";
-}
-#endif
-
 int main(int argc, char** argv) {
   Flags flags;
   if (std::optional<std::string> error = ParseFlags(argc, argv, &flags)) {
