@@ -170,38 +170,41 @@ Connection* ConnectionTransport::Find(int fd, uint64_t id) {
   return it->second.get();
 }
 
-// Reads are DriftWatch's; everything else (writes, Pistache's queues) is Pistache's.
+// Reads are DriftWatch's; everything else (writes, Pistache's queues) is Pistache's, and goes
+// first: Pistache throws on a "writable" event for a descriptor whose answers are all written, and
+// the reads below may write them all (a closing answer is flushed at once).
 void ConnectionTransport::onReady(const Aio::FdSet& fds) {
   std::vector<Polling::Event> theirs;
+  std::vector<uint64_t> ours;
   for (const auto& entry : fds) {
     const uint64_t tag = entry.getTag().value();
-    if (tag == static_cast<uint64_t>(wake_fd_)) {
-      OnWake();
-      continue;
-    }
-    if (tag == static_cast<uint64_t>(tick_fd_)) {
-      OnTick();
-      continue;
-    }
-    const auto it = connections_.find(static_cast<int>(tag));
-    if (it == connections_.end() || !(entry.isReadable() || entry.isHangup())) {
-      Polling::Event event(entry.getTag());
-      if (entry.isReadable()) event.flags.setFlag(Polling::NotifyOn::Read);
-      if (entry.isWritable()) event.flags.setFlag(Polling::NotifyOn::Write);
-      if (entry.isHangup()) event.flags.setFlag(Polling::NotifyOn::Hangup);
-      theirs.push_back(event);
-      continue;
+    const bool connection = connections_.contains(static_cast<int>(tag));
+    const bool readable = entry.isReadable() || entry.isHangup();
+    if (tag == static_cast<uint64_t>(wake_fd_) || tag == static_cast<uint64_t>(tick_fd_) ||
+        (connection && readable)) {
+      ours.push_back(tag);
     }
     // Pistache 0.0.5 takes an event that says "readable" and "writable" as a read only, and its
-    // edge-triggered epoll may not report "writable" again: hand it the write half on its own.
-    if (entry.isWritable()) {
-      Polling::Event event(entry.getTag());
-      event.flags.setFlag(Polling::NotifyOn::Write);
-      theirs.push_back(event);
-    }
-    if (!it->second->doomed) ReadFrom(*it->second);
+    // edge-triggered epoll may not report "writable" again: it gets the write half on its own.
+    if (connection && readable && !entry.isWritable()) continue;
+    if (tag == static_cast<uint64_t>(wake_fd_) || tag == static_cast<uint64_t>(tick_fd_)) continue;
+    Polling::Event event(entry.getTag());
+    if (entry.isWritable()) event.flags.setFlag(Polling::NotifyOn::Write);
+    if (!connection && entry.isReadable()) event.flags.setFlag(Polling::NotifyOn::Read);
+    if (!connection && entry.isHangup()) event.flags.setFlag(Polling::NotifyOn::Hangup);
+    theirs.push_back(event);
   }
   if (!theirs.empty()) Tcp::Transport::onReady(Aio::FdSet(std::move(theirs)));
+  for (const uint64_t tag : ours) {
+    if (tag == static_cast<uint64_t>(wake_fd_)) {
+      OnWake();
+    } else if (tag == static_cast<uint64_t>(tick_fd_)) {
+      OnTick();
+    } else if (const auto it = connections_.find(static_cast<int>(tag));
+               it != connections_.end() && !it->second->doomed) {
+      ReadFrom(*it->second);
+    }
+  }
   FinishCloses();
 }
 
