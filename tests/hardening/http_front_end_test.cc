@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -187,6 +188,77 @@ TEST(Flood, AReadingFlooderIsAnsweredAndSharesTheThread) {
   reader.join();
   EXPECT_GT(received_while_flooding.load(), 100000u);
   EXPECT_LT(probe.longest(), kProbeBound);
+  EXPECT_EQ(service.Stop(), 0) << service.process().Stderr();
+}
+
+// More answers than a connection may leave unwritten (256 KiB) pause its reading, and reading
+// goes on as the client reads them: every answer arrives, in order. (This rests on Pistache
+// telling when an answer is written: api/http_transport.h.)
+TEST(Flood, AnswersBeyondWhatMayWaitUnwrittenAllArrive) {
+  Service service;
+  StartOrFail(&service);
+  const size_t document = service.Get("/openapi.json").body.size();
+  ASSERT_GT(document, 1000u);
+  const int count = static_cast<int>(4 * 256 * 1024 / document) + 2;
+  HttpConnection connection;
+  ASSERT_TRUE(connection.Connect(service.port()));
+  ASSERT_TRUE(connection.Send(Repeat("GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n", count) +
+                              BuildRequest("GET", "/health", "")));
+  HttpResponse response;
+  for (int i = 0; i < count; ++i) {
+    ASSERT_TRUE(connection.Read(&response)) << i;
+    ASSERT_EQ(response.body.size(), document) << i;
+  }
+  ASSERT_TRUE(connection.Read(&response));
+  EXPECT_EQ(response.body, R"({"status":"ok"})");
+  EXPECT_EQ(service.Stop(), 0) << service.process().Stderr();
+}
+
+// Every connection the server closes, whichever way, gives its descriptor back (Pistache's
+// removePeer closes it: api/http_transport.cc).
+TEST(Connections, ClosingGivesEveryDescriptorBack) {
+  Service service("server:\n  keepalive_timeout_ms: 300\n");
+  StartOrFail(&service);
+  const auto descriptors = [&] {
+    int count = 0;
+    for (const auto& entry :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(service.pid()) + "/fd")) {
+      (void)entry;
+      ++count;
+    }
+    return count;
+  };
+  EXPECT_EQ(service.Get("/health").status, 200);
+  std::this_thread::sleep_for(milliseconds(kSanitized ? 2000 : 500));
+  const int before = descriptors();
+  std::vector<std::unique_ptr<HttpConnection>> idle;
+  for (int i = 0; i < 100; ++i) {
+    idle.push_back(std::make_unique<HttpConnection>());
+    HttpConnection& connection = *idle.back();
+    ASSERT_TRUE(connection.Connect(service.port()));
+    switch (i % 4) {
+      case 0:  // answered, then closed by the client
+        ASSERT_TRUE(connection.Send(BuildRequest("GET", "/health", "")));
+        break;
+      case 1:  // refused: closed by the server
+        ASSERT_TRUE(connection.Send("GET /health HTTP/7.0\r\nHost: x\r\n\r\n"));
+        break;
+      case 2:  // half-closed
+        ASSERT_TRUE(connection.Send(BuildRequest("GET", "/health", "")));
+        ASSERT_TRUE(connection.ShutdownWrite());
+        break;
+      default:  // idle: closed by the server after keepalive_timeout_ms
+        break;
+    }
+    if (i % 4 != 3) {
+      HttpResponse response;
+      ASSERT_TRUE(connection.Read(&response)) << i;
+      idle.pop_back();  // closed by the client
+    }
+  }
+  for (auto& connection : idle) EXPECT_TRUE(connection->ClosedByServer());
+  EXPECT_TRUE(Eventually([&] { return descriptors() <= before; }, kPatience))
+      << before << " descriptors before, " << descriptors() << " after";
   EXPECT_EQ(service.Stop(), 0) << service.process().Stderr();
 }
 
