@@ -14,7 +14,9 @@
 #include <utility>
 #include <vector>
 
-#include "api/json_codec.h"
+#include "api/api_error.h"
+#include "api/response_json.h"
+#include "api/sample_parser.h"
 #include "core/config.h"
 #include "core/engine.h"
 #include "core/plugin_loader.h"

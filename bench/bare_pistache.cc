@@ -1,6 +1,6 @@
 // bare_pistache: the reference the service's single-sample ingest is measured against. A Pistache
 // 0.0.5 endpoint with the service's threads and socket options whose one handler parses
-// POST /v1/telemetry exactly as DriftWatch does (api/json_codec.h) and answers 202 with the same
+// POST /v1/telemetry exactly as DriftWatch does (api/sample_parser.h) and answers 202 with the same
 // JSON. No engine, no routing table, no request framing of its own: what is left is the floor.
 //
 //   bare_pistache [--port N] [--threads N]     (prints "listening on http://127.0.0.1:PORT")
@@ -13,7 +13,8 @@
 #include <string>
 #include <string_view>
 
-#include "api/json_codec.h"
+#include "api/response_json.h"
+#include "api/sample_parser.h"
 #include "core/config.h"
 #include "core/timestamp.h"
 

@@ -10,7 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "api/json_codec.h"
+#include "api/response_json.h"
+#include "api/sample_parser.h"
 #include "core/baseline.h"
 #include "core/config.h"
 #include "core/pipeline.h"

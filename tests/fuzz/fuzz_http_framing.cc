@@ -1,16 +1,16 @@
 // libFuzzer target: the bytes a connection sends, as the HTTP layer frames them into requests
 // (api/http_framing) and decodes the service ids in their paths (api/router). Checks that a frame
 // never claims more bytes than arrived, and that what decodes to a valid service id is one.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
 #include "api/http_framing.h"
-#include "api/json_codec.h"
 #include "api/router.h"
+#include "api/sample_parser.h"
 
 namespace {
 
@@ -56,8 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     driftwatch::api::FrameProgress progress;
     driftwatch::api::Frame piecewise;
     for (size_t end = step;; end += step) {
-      piecewise = driftwatch::api::FindRequest(bytes.substr(0, std::min(end, size)), limits,
-                                               &progress);
+      piecewise =
+          driftwatch::api::FindRequest(bytes.substr(0, std::min(end, size)), limits, &progress);
       if (piecewise.status != FrameStatus::kIncomplete || end >= size) break;
     }
     Require(piecewise.status == frame.status);

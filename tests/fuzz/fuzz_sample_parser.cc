@@ -1,8 +1,8 @@
 // libFuzzer target: request bodies, as POST /v1/telemetry and /v1/telemetry/batch parse and
-// validate them (api/json_codec), and the error answers written from what they refuse. Beyond
-// "no crash, leak or undefined behaviour" it checks what the API promises: a sample that passes
-// is valid (SPEC 3, and not timestamped too far ahead), a refusal is a 400 or a 422, and every
-// answer is valid UTF-8 JSON.
+// validate them (api/sample_parser, api/response_json), and the error answers written from what
+// they refuse. Beyond "no crash, leak or undefined behaviour" it checks what the API promises: a
+// sample that passes is valid (SPEC 3, and not timestamped too far ahead), a refusal is a 400 or a
+// 422, and every answer is valid UTF-8 JSON.
 #include <rapidjson/document.h>
 
 #include <cmath>
@@ -13,7 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "api/json_codec.h"
+#include "api/response_json.h"
+#include "api/sample_parser.h"
 
 namespace {
 

@@ -1,0 +1,52 @@
+// Every JSON body the API answers with, written with RapidJSON's writer: errors, accepted samples,
+// health, baselines, events, services, the system status. No HTTP here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "api/api_error.h"
+#include "core/engine.h"
+#include "core/plugin_loader.h"
+
+namespace driftwatch::api {
+
+std::string ErrorJson(const ApiError& error);
+std::string AcceptedJson(const IncomingSample& sample);
+std::string BatchAcceptedJson(size_t accepted);
+std::string HealthJson(const ServiceHealth& health);
+std::string BaselineJson(const ServiceHealth& health);  // requires health.baseline.valid
+std::string ResetJson(const std::string& service_id);
+std::string EventsJson(const std::string& service_id, const std::vector<StoredEvent>& events);
+std::string ServicesJson(const std::vector<ServiceHealth>& services);
+
+// A limit as configured, and how many requests it refused since start.
+struct LimitStatus {
+  std::string name;  // the config key without its section, e.g. "max_request_bytes"
+  uint64_t limit = 0;
+  uint64_t rejected = 0;
+};
+
+// Everything GET /v1/system/status shows.
+struct SystemStatus {
+  EngineStatus engine;
+  int64_t uptime_seconds = 0;
+  bool have_store_stats = false;  // false until the store answered its first Stats call
+  uint64_t stored_samples = 0;
+  uint64_t stored_events = 0;
+  uint64_t database_size_bytes = 0;
+  std::string version;
+  std::string storage_plugin;
+  std::vector<LoadedPlugin> plugins;
+  std::vector<std::string> trigger_detectors;
+  std::string recovery_detector;
+  std::vector<LimitStatus> limits;
+  bool durable = false;        // ingest.durable: 202 only once committed
+  bool auth_required = false;  // server.auth_tokens is set
+  uint64_t rejected_unauthorized = 0;
+  uint64_t open_connections = 0;
+};
+std::string StatusJson(const SystemStatus& status);
+
+}  // namespace driftwatch::api
