@@ -41,6 +41,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", default="32,128")
     args = parser.parse_args()
+    args.a, args.b = os.path.abspath(args.a), os.path.abspath(args.b)
+    args.bare = os.path.abspath(args.bare) if args.bare else None
 
     with tempfile.TemporaryDirectory(prefix="dw-ab-") as workdir:
         bench = run_bench.Bench(os.path.dirname(os.path.dirname(args.b)), run_bench.Mode(False),
