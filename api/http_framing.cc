@@ -156,7 +156,8 @@ bool ReadTarget(std::string_view target, std::string_view bytes, Frame* frame) {
     if (!IsHostValue(rest.substr(0, path_start)) || rest.substr(0, path_start).empty()) {
       return false;
     }
-    rest = path_start == std::string_view::npos ? std::string_view() : rest.substr(path_start);
+    // No path ("http://host"): an empty one where the target ends, so its span stays inside it.
+    rest = rest.substr(path_start == std::string_view::npos ? rest.size() : path_start);
   }
   const size_t question = rest.find('?');
   frame->path = SpanOf(rest.substr(0, question), bytes);

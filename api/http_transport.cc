@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <exception>
 #include <utility>
 
 #include "api/http_response.h"
@@ -254,8 +255,20 @@ void ConnectionTransport::Input(Connection& c, const char* data, size_t length) 
   }
   if (!c.InRequest()) c.request_started = Clock::now();
   c.buffer.append(data, length);
-  if (AnswerBuffered(c) == Outcome::kBlocked && !c.paused && !c.awaiting && !c.draining) {
+  if (AnswerSafely(c) == Outcome::kBlocked && !c.paused && !c.awaiting && !c.draining) {
     Schedule(c);  // this turn's answers are used up: go on in the next
+  }
+}
+
+// A fault of ours while answering (an exception the code above does not expect) costs the
+// connection a 500 and its end, never the reactor thread and every connection on it.
+ConnectionTransport::Outcome ConnectionTransport::AnswerSafely(Connection& c) {
+  try {
+    return AnswerBuffered(c);
+  } catch (const std::exception&) {
+    Respond(c, Router::Error(MakeError(500, "internal_error", "internal server error")), false);
+    StartDraining(c);
+    return Outcome::kBlocked;
   }
 }
 
@@ -496,7 +509,7 @@ void ConnectionTransport::OnWake() {
     Connection* c = Find(fd, id);
     if (c == nullptr) continue;
     c->scheduled = false;
-    if (AnswerBuffered(*c) == Outcome::kBlocked) {
+    if (AnswerSafely(*c) == Outcome::kBlocked) {
       if (!c->paused && !c->awaiting && !c->draining) Schedule(*c);
       continue;
     }

@@ -75,6 +75,7 @@ class ConnectionTransport final : public Pistache::Tcp::Transport {
   void ReadFrom(Connection& c);
   void FinishIfHalfClosed(Connection& c);
   void Input(Connection& c, const char* data, size_t length);
+  Outcome AnswerSafely(Connection& c);
   Outcome AnswerBuffered(Connection& c);
   bool AnswerOne(Connection& c, const Frame& frame, std::string_view bytes);
   void HandleIncomplete(Connection& c, const Frame& frame);

@@ -1,11 +1,14 @@
 #include "core/service_monitor.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <algorithm>
-#include <bit>
-#include <charconv>
 #include <cmath>
 #include <stdexcept>
 #include <utility>
+
+#include "core/monitor_snapshot.h"
 
 namespace driftwatch {
 namespace {
@@ -14,72 +17,41 @@ constexpr double kSigmaFloorFraction = 0.001;  // s >= 0.001 * max(|mean|, 1.0)
 constexpr double kMsPerHour = 3600.0 * 1000.0;
 constexpr double kLargestExactInteger = 9007199254740992.0;  // 2^53
 
-// Saved-state format: magic, version, then the fields in the order Save writes them.
-constexpr char kSaveMagic[4] = {'D', 'W', 'S', 'M'};
-constexpr uint32_t kSaveVersion = 2;  // 2: the window as BaselineWindow::Save's encoding
-
 // ---- JSON metadata ---------------------------------------------------------------------------
 
-void AppendJsonString(std::string* out, std::string_view text) {
-  out->push_back('"');
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out->push_back('\\');
-      out->push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out->append("\\u00");
-      out->push_back(kHex[(c >> 4) & 0xf]);
-      out->push_back(kHex[c & 0xf]);
+// A transition's metadata object, written with RapidJSON (docs/api.md "Drift events").
+class MetadataObject {
+ public:
+  MetadataObject() : writer_(buffer_) { writer_.StartObject(); }
+  void Add(std::string_view key, std::string_view value) {
+    writer_.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+    writer_.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+  }
+  // Integers without a decimal point (5, not 5.0); NaN and infinities, which JSON lacks, as null.
+  void Add(std::string_view key, double value) {
+    writer_.Key(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+    if (!std::isfinite(value)) {
+      writer_.Null();
+    } else if (value == std::trunc(value) && std::fabs(value) < kLargestExactInteger) {
+      writer_.Int64(static_cast<int64_t>(value));
     } else {
-      out->push_back(c);
+      writer_.Double(value);
     }
   }
-  out->push_back('"');
-}
-
-// Integers without a decimal point (5, not 5.0); other values in shortest round-trip form.
-void AppendJsonNumber(std::string* out, double value) {
-  if (!std::isfinite(value)) {
-    out->append("null");  // JSON has no NaN or infinity
-    return;
+  std::string Finish() {
+    writer_.EndObject();
+    return std::string(buffer_.GetString(), buffer_.GetSize());
   }
-  char text[32];
-  std::to_chars_result written;
-  if (value == std::trunc(value) && std::fabs(value) < kLargestExactInteger) {
-    written = std::to_chars(text, text + sizeof text, static_cast<int64_t>(value));
-  } else {
-    written = std::to_chars(text, text + sizeof text, value);
-  }
-  out->append(text, written.ptr);
-}
-
-class JsonObject {
- public:
-  JsonObject() : text_("{") {}
-  void Add(std::string_view key, std::string_view value) {
-    Key(key);
-    AppendJsonString(&text_, value);
-  }
-  void Add(std::string_view key, double value) {
-    Key(key);
-    AppendJsonNumber(&text_, value);
-  }
-  std::string Finish() { return std::move(text_) + "}"; }
 
  private:
-  void Key(std::string_view key) {
-    if (text_.size() > 1) text_.push_back(',');
-    AppendJsonString(&text_, key);
-    text_.push_back(':');
-  }
-  std::string text_;
+  rapidjson::StringBuffer buffer_;
+  rapidjson::Writer<rapidjson::StringBuffer> writer_;
 };
 
 // {"reason":..., <detector fields>..., "detector":..., "detector_version":...}
 std::string DetectorMetadata(std::string_view reason, const dw_type_verdict& verdict,
                              const ConfiguredDetector& detector) {
-  JsonObject metadata;
+  MetadataObject metadata;
   metadata.Add("reason", reason);
   for (uint32_t i = 0; i < verdict.field_count; ++i) {
     const std::string_view key = verdict.fields[i].key;
@@ -101,193 +73,6 @@ void AppendError(std::string* errors, const ConfiguredDetector& detector, const 
   errors->append(detector.name());
   errors->append(": ");
   errors->append(status.message());
-}
-
-// ---- Little-endian bytes for Save/Restore ------------------------------------------------------
-
-class ByteWriter {
- public:
-  explicit ByteWriter(std::string* out) : out_(out) {}
-  void U8(uint8_t value) { out_->push_back(static_cast<char>(value)); }
-  void U32(uint32_t value) { Unsigned(value, 4); }
-  void U64(uint64_t value) { Unsigned(value, 8); }
-  void I64(int64_t value) { Unsigned(static_cast<uint64_t>(value), 8); }
-  void F64(double value) { Unsigned(std::bit_cast<uint64_t>(value), 8); }
-  void Text(std::string_view text) {
-    U32(static_cast<uint32_t>(text.size()));
-    out_->append(text);
-  }
-  void SampleValue(const Sample& sample) {
-    I64(sample.timestamp_ms);
-    F64(sample.latency_ms);
-    F64(sample.payload_kb);
-  }
-
- private:
-  void Unsigned(uint64_t value, int bytes) {
-    for (int i = 0; i < bytes; ++i) out_->push_back(static_cast<char>((value >> (8 * i)) & 0xff));
-  }
-  std::string* out_;
-};
-
-// Reads what ByteWriter wrote. Past the end it returns zeros and remembers the failure.
-class ByteReader {
- public:
-  explicit ByteReader(std::string_view bytes) : bytes_(bytes) {}
-  bool failed() const { return failed_; }
-  bool AtEnd() const { return offset_ == bytes_.size(); }
-  size_t remaining() const { return bytes_.size() - offset_; }
-
-  uint8_t U8() { return static_cast<uint8_t>(Unsigned(1)); }
-  uint32_t U32() { return static_cast<uint32_t>(Unsigned(4)); }
-  uint64_t U64() { return Unsigned(8); }
-  int64_t I64() { return static_cast<int64_t>(Unsigned(8)); }
-  double F64() { return std::bit_cast<double>(Unsigned(8)); }
-  std::string Text() {
-    const uint32_t size = U32();
-    if (failed_ || remaining() < size) {
-      failed_ = true;
-      return {};
-    }
-    std::string text(bytes_.substr(offset_, size));
-    offset_ += size;
-    return text;
-  }
-  Sample SampleValue() {
-    Sample sample;
-    sample.timestamp_ms = I64();
-    sample.latency_ms = F64();
-    sample.payload_kb = F64();
-    return sample;
-  }
-  // A count of fixed-size items, checked against the bytes left so a corrupt count cannot make
-  // us allocate gigabytes.
-  uint32_t Count(size_t item_bytes) {
-    const uint32_t count = U32();
-    if (failed_ || remaining() / item_bytes < count) {
-      failed_ = true;
-      return 0;
-    }
-    return count;
-  }
-
- private:
-  uint64_t Unsigned(int bytes) {
-    if (failed_ || remaining() < static_cast<size_t>(bytes)) {
-      failed_ = true;
-      return 0;
-    }
-    uint64_t value = 0;
-    for (int i = 0; i < bytes; ++i) {
-      value |= static_cast<uint64_t>(static_cast<uint8_t>(bytes_[offset_ + i])) << (8 * i);
-    }
-    offset_ += bytes;
-    return value;
-  }
-  std::string_view bytes_;
-  size_t offset_ = 0;
-  bool failed_ = false;
-};
-
-constexpr size_t kSavedSampleBytes = 8 + 8 + 8;
-
-void WriteBaseline(ByteWriter& out, const Baseline& b) {
-  out.U8(b.valid ? 1 : 0);
-  out.F64(b.mean_latency);
-  out.F64(b.stddev_latency);
-  out.F64(b.p50_latency);
-  out.F64(b.p95_latency);
-  out.F64(b.p99_latency);
-  out.U8(b.has_payload ? 1 : 0);
-  out.F64(b.mean_payload);
-  out.F64(b.stddev_payload);
-  out.U32(b.sample_count);
-  out.I64(b.last_updated_ms);
-}
-
-Baseline ReadBaseline(ByteReader& in) {
-  Baseline b;
-  b.valid = in.U8() != 0;
-  b.mean_latency = in.F64();
-  b.stddev_latency = in.F64();
-  b.p50_latency = in.F64();
-  b.p95_latency = in.F64();
-  b.p99_latency = in.F64();
-  b.has_payload = in.U8() != 0;
-  b.mean_payload = in.F64();
-  b.stddev_payload = in.F64();
-  b.sample_count = in.U32();
-  b.last_updated_ms = in.I64();
-  return b;
-}
-
-bool ValidState(uint8_t value) {
-  return value <= static_cast<uint8_t>(ServiceState::kDriftDetected);
-}
-
-// Everything Restore reads, parsed before anything in the monitor changes.
-struct SavedMonitor {
-  ServiceState state = ServiceState::kInsufficientData;
-  uint64_t sample_count = 0;
-  uint32_t entered_since_refresh = 0;
-  BaselineWindow window{0};
-  Baseline baseline;
-  std::vector<Sample> held_back;
-  std::vector<std::pair<std::string, std::string>> triggers;  // name, saved bytes
-  std::pair<std::string, std::string> recovery;
-  std::optional<Transition> last_transition;
-};
-
-// The window is loaded with `window_capacity` (the configured window_size).
-Status ParseSaved(std::string_view bytes, uint32_t window_capacity, SavedMonitor* saved) {
-  Status truncated = Status::Error("saved service state is truncated or corrupt");
-  if (bytes.size() < sizeof kSaveMagic ||
-      bytes.substr(0, sizeof kSaveMagic) != std::string_view(kSaveMagic, sizeof kSaveMagic)) {
-    return Status::Error("saved service state has no DriftWatch header");
-  }
-  ByteReader in(bytes.substr(sizeof kSaveMagic));
-  const uint32_t version = in.U32();
-  if (in.failed()) return truncated;
-  if (version != kSaveVersion) {
-    return Status::Error("saved service state has format version " + std::to_string(version) +
-                         "; this build reads version " + std::to_string(kSaveVersion));
-  }
-  const uint8_t state = in.U8();
-  if (!in.failed() && !ValidState(state)) return Status::Error("saved service state is corrupt");
-  saved->state = static_cast<ServiceState>(state);
-  saved->sample_count = in.U64();
-  saved->entered_since_refresh = in.U32();
-  const std::string window = in.Text();
-  saved->window = BaselineWindow(window_capacity);
-  if (!in.failed() && !saved->window.Load(window)) return truncated;
-  saved->baseline = ReadBaseline(in);
-  saved->held_back.resize(in.Count(kSavedSampleBytes));
-  for (Sample& sample : saved->held_back) sample = in.SampleValue();
-  const uint32_t trigger_count = in.Count(2 * sizeof(uint32_t));
-  for (uint32_t i = 0; i < trigger_count && !in.failed(); ++i) {
-    std::string name = in.Text();
-    saved->triggers.emplace_back(std::move(name), in.Text());
-  }
-  saved->recovery.first = in.Text();
-  saved->recovery.second = in.Text();
-  if (in.U8() != 0) {
-    Transition transition;
-    const uint8_t from = in.U8();
-    const uint8_t to = in.U8();
-    if (!in.failed() && (!ValidState(from) || !ValidState(to))) return truncated;
-    transition.from = static_cast<ServiceState>(from);
-    transition.to = static_cast<ServiceState>(to);
-    transition.reason = in.Text();
-    transition.metadata_json = in.Text();
-    transition.timestamp_ms = in.I64();
-    transition.seq = in.U64();
-    saved->last_transition = std::move(transition);
-  }
-  if (in.failed() || !in.AtEnd()) return truncated;
-  if (saved->state != ServiceState::kInsufficientData && !saved->baseline.valid) {
-    return Status::Error("saved service state is corrupt: no baseline outside INSUFFICIENT_DATA");
-  }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -356,7 +141,7 @@ void ServiceMonitor::StepInsufficientData(const Sample& sample, ProcessResult* r
   EvictByAge();
   if (window_.size() < params_.min_samples) return;  // old samples did not count: keep collecting
   ComputeBaseline(sample.timestamp_ms);
-  JsonObject metadata;
+  MetadataObject metadata;
   metadata.Add("reason", "baseline_established");
   metadata.Add("sample_count", static_cast<double>(baseline_.sample_count));
   Transit(ServiceState::kStable, "baseline_established", metadata.Finish(), sample.timestamp_ms,
@@ -492,66 +277,49 @@ Transition ServiceMonitor::Reset(int64_t timestamp_ms) {
   entered_since_refresh_ = 0;
   ResetTriggers();
   detectors_.recovery->Reset(recovery_state_);
-  JsonObject metadata;
+  MetadataObject metadata;
   metadata.Add("reason", "reset");
   Transit(ServiceState::kInsufficientData, "reset", metadata.Finish(), timestamp_ms, nullptr);
   return *last_transition_;
 }
 
-// Replaces *out with the saved state. Layout (little-endian): "DWSM", u32 version, u8 state,
-// u64 sample_count, u32 entered_since_refresh, window (u32 length, BaselineWindow::Save's bytes),
-// B, held-back samples, u32 trigger count and per trigger (name, bytes), recovery (name, bytes),
-// u8 has_last_transition and the transition.
 Status ServiceMonitor::Save(std::string* out) const {
-  std::string bytes(kSaveMagic, sizeof kSaveMagic);
-  ByteWriter writer(&bytes);
-  writer.U32(kSaveVersion);
-  writer.U8(static_cast<uint8_t>(state_));
-  writer.U64(sample_count_);
-  writer.U32(entered_since_refresh_);
-  std::string window;
-  window_.Save(&window);
-  writer.Text(window);
-  WriteBaseline(writer, baseline_);
-  writer.U32(static_cast<uint32_t>(held_back_.size()));
-  for (const Sample& sample : held_back_) writer.SampleValue(sample);
-
-  const auto save_detector = [&writer](const ConfiguredDetector& detector,
-                                       const void* state) -> Status {
-    std::string detector_bytes;
-    Status status = detector.Save(state, &detector_bytes);
+  MonitorSnapshot snapshot;
+  snapshot.state = state_;
+  snapshot.sample_count = sample_count_;
+  snapshot.entered_since_refresh = entered_since_refresh_;
+  window_.Save(&snapshot.window);
+  snapshot.baseline = baseline_;
+  snapshot.held_back = held_back_;
+  const auto save_detector = [&snapshot](const ConfiguredDetector& detector,
+                                         const void* state) -> Status {
+    std::string bytes;
+    Status status = detector.Save(state, &bytes);
     if (!status.ok()) {
       return Status::Error("cannot save " + std::string(detector.name()) + ": " + status.message());
     }
-    writer.Text(detector.name());
-    writer.Text(detector_bytes);
+    snapshot.detectors.emplace_back(std::string(detector.name()), std::move(bytes));
     return Status::Ok();
   };
-  writer.U32(static_cast<uint32_t>(trigger_states_.size()));
   for (size_t i = 0; i < trigger_states_.size(); ++i) {
     Status status = save_detector(*detectors_.triggers[i], trigger_states_[i]);
     if (!status.ok()) return status;
   }
   Status status = save_detector(*detectors_.recovery, recovery_state_);
   if (!status.ok()) return status;
-
-  writer.U8(last_transition_ ? 1 : 0);
-  if (last_transition_) {
-    writer.U8(static_cast<uint8_t>(last_transition_->from));
-    writer.U8(static_cast<uint8_t>(last_transition_->to));
-    writer.Text(last_transition_->reason);
-    writer.Text(last_transition_->metadata_json);
-    writer.I64(last_transition_->timestamp_ms);
-    writer.U64(last_transition_->seq);
-  }
-  *out = std::move(bytes);
+  snapshot.last_transition = last_transition_;
+  out->clear();
+  EncodeSnapshot(snapshot, out);
   return Status::Ok();
 }
 
 Status ServiceMonitor::Restore(std::string_view bytes) {
-  SavedMonitor saved;
-  Status status = ParseSaved(bytes, params_.window_size, &saved);
+  MonitorSnapshot saved;
+  Status status = DecodeSnapshot(bytes, &saved);
   if (!status.ok()) return status;
+  BaselineWindow window(params_.window_size);  // keeps the newest if the window is smaller now
+  if (!window.Load(saved.window))
+    return Status::Error("saved service state is truncated or corrupt");
 
   // The saved detector states must belong to the detectors configured now, in the same order.
   const auto describe = [](const std::vector<std::string>& names) {
@@ -560,8 +328,7 @@ Status ServiceMonitor::Restore(std::string_view bytes) {
     return "[" + text + "]";
   };
   std::vector<std::string> saved_names, configured_names;
-  for (const auto& trigger : saved.triggers) saved_names.push_back(trigger.first);
-  saved_names.push_back(saved.recovery.first);
+  for (const auto& detector : saved.detectors) saved_names.push_back(detector.first);
   for (const auto& trigger : detectors_.triggers) configured_names.emplace_back(trigger->name());
   configured_names.emplace_back(detectors_.recovery->name());
   if (saved_names != configured_names) {
@@ -587,10 +354,11 @@ Status ServiceMonitor::Restore(std::string_view bytes) {
     }
     return Status::Ok();
   };
-  for (size_t i = 0; i < saved.triggers.size() && status.ok(); ++i) {
-    status = restore_one(*detectors_.triggers[i], saved.triggers[i].second);
+  // saved.detectors holds the triggers in order, then the recovery detector (checked above).
+  for (size_t i = 0; i < detectors_.triggers.size() && status.ok(); ++i) {
+    status = restore_one(*detectors_.triggers[i], saved.detectors[i].second);
   }
-  if (status.ok()) status = restore_one(*detectors_.recovery, saved.recovery.second);
+  if (status.ok()) status = restore_one(*detectors_.recovery, saved.detectors.back().second);
   if (!status.ok()) {
     discard_fresh();
     return status;
@@ -607,7 +375,7 @@ Status ServiceMonitor::Restore(std::string_view bytes) {
   state_ = saved.state;
   sample_count_ = saved.sample_count;
   entered_since_refresh_ = saved.entered_since_refresh;
-  window_ = std::move(saved.window);  // Load kept the newest if the window is smaller now
+  window_ = std::move(window);
   baseline_ = saved.baseline;
   held_back_ = std::move(saved.held_back);
   last_transition_ = std::move(saved.last_transition);

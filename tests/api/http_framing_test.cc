@@ -162,6 +162,14 @@ TEST(FindRequest, ReadsTheTargetTheBodyAndTheFieldsTheApiUses) {
   EXPECT_EQ(reading.body, "abcde");
   EXPECT_EQ(frame.length, request.size());
 
+  // An absolute-form target without a path: an empty path inside the request (found by fuzzing:
+  // its span pointed nowhere).
+  request = "HEAD http://example HTTP/1.0\r\n\r\n";
+  frame = FindRequest(request, FrameLimits());
+  ASSERT_EQ(frame.status, FrameStatus::kComplete) << frame.error;
+  EXPECT_LE(frame.path.offset + frame.path.length, frame.header_length);
+  EXPECT_EQ(Read(request, frame).path, "");
+
   // HTTP/1.0 needs no Host, and knows no 100 Continue.
   request = "POST /a HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
   frame = FindRequest(request, FrameLimits());

@@ -453,7 +453,7 @@ TEST_F(ServiceMonitorTest, DetectorErrorsAreReportedAndCountAsNoVerdict) {
   ASSERT_TRUE(fired.transition);
   EXPECT_EQ(fired.transition->reason, "scripted \"fire\"\n");
   EXPECT_EQ(fired.transition->metadata_json,
-            R"({"reason":"scripted \"fire\"\u000a","count":3,"ratio":0.1,"negative":-2,)"
+            R"({"reason":"scripted \"fire\"\n","count":3,"ratio":0.1,"negative":-2,)"
             R"("nan":null,"seen":2,"detector":"scripted_trigger","detector_version":"0.0.1"})");
 }
 
