@@ -406,6 +406,11 @@ Frame FindRequest(std::string_view bytes, const FrameLimits& limits, FrameProgre
     const size_t header_length = FindHeadEnd(bytes, limits, progress, &refused);
     if (refused) return *refused;
     if (header_length == 0) return {};
+    // Refused as FindHeadEnd refuses it while the head is still arriving: the answer must not
+    // depend on how the bytes were cut into reads.
+    if (bytes.find(kCrlf) > limits.max_target_bytes + kRequestLineSlack) {
+      return Fail({}, FrameStatus::kTargetTooLong, "request line too long");
+    }
     Frame head = ReadHead(bytes, header_length, limits);
     if (!head.error.empty()) return head;
     progress->head = head;

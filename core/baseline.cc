@@ -1,5 +1,7 @@
 #include "core/baseline.h"
 
+#include <driftwatch/byte_coding.hpp>
+
 #include <algorithm>
 #include <bit>
 #include <cassert>
@@ -187,18 +189,17 @@ bool BinaryOf(double value, uint64_t* k) {
   return Bits(BinaryValue(*k)) == Bits(value);
 }
 
-size_t VarintBytes(uint64_t value) {
-  return static_cast<size_t>(std::max(1, (70 - std::countl_zero(value)) / 7));
+using coding::PutVarint;
+size_t VarintBytes(uint64_t value) { return coding::VarintLength(value); }
+uint8_t* PutBytes(uint64_t value, size_t count, uint8_t* out) {
+  return coding::PutFixed(value, count, out);
 }
+using coding::UnZigZag;
+using coding::ZigZag;
 
-uint8_t* PutVarint(uint64_t value, uint8_t* out) {
-  while (value >= 0x80) {
-    *out++ = static_cast<uint8_t>(value | 0x80);
-    value >>= 7;
-  }
-  *out++ = static_cast<uint8_t>(value);
-  return out;
-}
+// The decoders below are byte_coding.hpp's without its end checks: they run over the ring, whose
+// padding and slack leave room for the longest record a corrupt input could make them read, and
+// Load checks where each record ended. Refreshes decode the whole window (docs/performance.md).
 
 // nullptr when the varint runs over 10 bytes (only a corrupt saved window can).
 [[gnu::always_inline]] inline const uint8_t* GetVarint(const uint8_t* in, uint64_t* value) {
@@ -214,11 +215,6 @@ uint8_t* PutVarint(uint64_t value, uint8_t* out) {
   return nullptr;
 }
 
-uint8_t* PutBytes(uint64_t value, size_t count, uint8_t* out) {
-  for (size_t i = 0; i < count; ++i) *out++ = static_cast<uint8_t>(value >> (8 * i));
-  return out;
-}
-
 // The `count` (1..8) bytes at `in` as a little-endian number; reads 8 bytes.
 [[gnu::always_inline]] inline uint64_t GetBytes(const uint8_t* in, size_t count) {
   uint64_t value = 0;
@@ -227,11 +223,6 @@ uint8_t* PutBytes(uint64_t value, size_t count, uint8_t* out) {
   const size_t unused_bits = 64 - 8 * count;
   return value << unused_bits >> unused_bits;
 }
-
-uint64_t ZigZag(uint64_t value) {
-  return (value << 1) ^ static_cast<uint64_t>(static_cast<int64_t>(value) >> 63);
-}
-uint64_t UnZigZag(uint64_t value) { return (value >> 1) ^ (0 - (value & 1)); }
 
 // Writes `bits` in its cheapest exact form against `previous`; returns the form.
 Form PutValue(uint64_t bits, uint64_t previous, uint8_t** out) {

@@ -1,5 +1,7 @@
 #include "sample_block.h"
 
+#include <driftwatch/byte_coding.hpp>
+
 #include <bit>
 #include <limits>
 
@@ -10,45 +12,31 @@ namespace {
 // other NaN is kept as its 8 bytes, so every double comes back bit for bit.
 constexpr uint64_t kNoPayloadBits =
     std::bit_cast<uint64_t>(std::numeric_limits<double>::quiet_NaN());
-constexpr size_t kMaxVarintBytes = 10;  // 64 bits, 7 per byte
+using coding::kMaxVarintBytes;
 
 void PutVarint(uint64_t value, std::vector<uint8_t>& out) {
-  while (value >= 0x80) {
-    out.push_back(static_cast<uint8_t>(value | 0x80));
-    value >>= 7;
-  }
-  out.push_back(static_cast<uint8_t>(value));
+  uint8_t bytes[kMaxVarintBytes];
+  out.insert(out.end(), bytes, coding::PutVarint(value, bytes));
 }
 
 void PutBits(uint64_t bits, std::vector<uint8_t>& out) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<uint8_t>(bits >> (8 * i)));
+  uint8_t bytes[8];
+  out.insert(out.end(), bytes, coding::PutFixed(bits, 8, bytes));
 }
 
 // False when the varint runs past `end` or does not fit 64 bits.
 bool GetVarint(const uint8_t* data, size_t end, size_t* pos, uint64_t* value) {
-  uint64_t result = 0;
-  for (size_t i = 0; i < kMaxVarintBytes && *pos < end; ++i) {
-    const uint8_t byte = data[(*pos)++];
-    if (i == kMaxVarintBytes - 1 && byte > 1) return false;  // bits beyond the 64th
-    result |= static_cast<uint64_t>(byte & 0x7f) << (7 * i);
-    if ((byte & 0x80) == 0) {
-      *value = result;
-      return true;
-    }
-  }
-  return false;
+  const uint8_t* at = data + *pos;
+  if (!coding::GetVarint(&at, data + end, value)) return false;
+  *pos = static_cast<size_t>(at - data);
+  return true;
 }
 
-uint64_t GetBits(const uint8_t* data) {
-  uint64_t bits = 0;
-  for (int i = 0; i < 8; ++i) bits |= static_cast<uint64_t>(data[i]) << (8 * i);
-  return bits;
-}
+uint64_t GetBits(const uint8_t* data) { return coding::GetFixed(data, 8); }
 
-// Zigzag maps small negative deltas (a clock stepping back) to small unsigned numbers. The
-// arithmetic is unsigned and wraps, so any two int64 timestamps round-trip.
-uint64_t ZigZag(uint64_t delta) { return (delta << 1) ^ (0 - (delta >> 63)); }
-uint64_t UnZigZag(uint64_t value) { return (value >> 1) ^ (0 - (value & 1)); }
+// Zigzag maps small negative deltas (a clock stepping back) to small unsigned numbers.
+using coding::UnZigZag;
+using coding::ZigZag;
 
 }  // namespace
 
