@@ -304,6 +304,12 @@ size_t FindHeadEnd(std::string_view bytes, const FrameLimits& limits, FrameProgr
   const size_t end = std::min(bytes.size(), limits.max_header_bytes);
   size_t i = progress->head_scanned;
   for (; i < end; ++i) {
+    // Checked byte by byte, like the rest: the answer must not depend on how the bytes were cut
+    // into reads.
+    if (!progress->request_line_ended && i > limits.max_target_bytes + kRequestLineSlack) {
+      *refused = Fail({}, FrameStatus::kTargetTooLong, "request line too long");
+      return 0;
+    }
     const char c = bytes[i];
     if (c == '\0') {
       *refused = Fail({}, FrameStatus::kMalformed, "NUL byte in the request head");
@@ -320,14 +326,12 @@ size_t FindHeadEnd(std::string_view bytes, const FrameLimits& limits, FrameProgr
         *refused = Fail({}, FrameStatus::kMalformed, "bare LF in the request head");
         return 0;
       }
+      progress->request_line_ended = true;
       if (i >= 3 && bytes.substr(i - 3, 4) == "\r\n\r\n") return i + 1;
     }
   }
   progress->head_scanned = i;
-  if (i > limits.max_target_bytes + kRequestLineSlack &&
-      bytes.substr(0, i).find(kCrlf) == std::string_view::npos) {
-    *refused = Fail({}, FrameStatus::kTargetTooLong, "request line too long");
-  } else if (i == limits.max_header_bytes) {
+  if (i == limits.max_header_bytes) {
     *refused = Fail({}, FrameStatus::kHeaderTooLarge, "request headers too large");
   }
   return 0;
@@ -406,11 +410,6 @@ Frame FindRequest(std::string_view bytes, const FrameLimits& limits, FrameProgre
     const size_t header_length = FindHeadEnd(bytes, limits, progress, &refused);
     if (refused) return *refused;
     if (header_length == 0) return {};
-    // Refused as FindHeadEnd refuses it while the head is still arriving: the answer must not
-    // depend on how the bytes were cut into reads.
-    if (bytes.find(kCrlf) > limits.max_target_bytes + kRequestLineSlack) {
-      return Fail({}, FrameStatus::kTargetTooLong, "request line too long");
-    }
     Frame head = ReadHead(bytes, header_length, limits);
     if (!head.error.empty()) return head;
     progress->head = head;

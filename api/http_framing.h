@@ -64,10 +64,11 @@ struct Frame {
 // there instead of from the start: a request that arrives in many small pieces costs time in
 // proportion to its size. Reset it (= {}) when a request has been taken from the buffer.
 struct FrameProgress {
-  size_t head_scanned = 0;  // how far the blank line was searched for
-  Frame head;               // the request line and headers, once read (head.header_length > 0)
-  size_t chunk_next = 0;    // chunked: where the next chunk-size or trailer line starts
-  size_t chunk_data = 0;    // chunked: data bytes so far
+  size_t head_scanned = 0;          // how far the blank line was searched for
+  bool request_line_ended = false;  // a CRLF was found there
+  Frame head;             // the request line and headers, once read (head.header_length > 0)
+  size_t chunk_next = 0;  // chunked: where the next chunk-size or trailer line starts
+  size_t chunk_data = 0;  // chunked: data bytes so far
   bool in_trailers = false;
 };
 

@@ -12,7 +12,7 @@
 
 #include "api/response_json.h"
 #include "api/sample_parser.h"
-#include "core/baseline.h"
+#include "core/baseline_window.h"
 #include "core/config.h"
 #include "core/pipeline.h"
 #include "core/plugin_loader.h"

@@ -358,7 +358,7 @@ def core_benchmarks(bench):
 
 
 def memory_benchmarks(bench):
-    # What a window costs depends on the values (core/baseline.h): measured for each kind a client
+    # What a window costs depends on the values (core/window_record.h): measured for each kind a client
     # may send. `seed` (the seed README's example client) is the headline.
     results = {"engine": []}
     for values in MEMORY_VALUE_KINDS:
@@ -651,7 +651,7 @@ def render(results, mode, command):
         "samples N(150, 25) ms with payloads N(2.45, 0.76) KB, 100 ms apart, round-robin: every "
         "window is full (checked: `window_samples` = 1000 for every service) and every service "
         "STABLE. The window stores each sample in the cheapest exact form its values allow "
-        "(`core/baseline.h`), so the figure depends on what clients send: "
+        "(`core/window_record.h`), so the figure depends on what clients send: "
         + "; ".join(f"`{k}`: {v}" for k, v in MEMORY_VALUE_LABELS.items()) +
         ". RSS is VmRSS; heap is what malloc has handed out and not had back (`mallinfo2`), "
         "which leaves out fragmentation and page rounding.")

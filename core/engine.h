@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "core/baseline.h"
+#include "core/baseline_window.h"
 #include "core/config.h"
 #include "core/detector.h"
 #include "core/service_monitor.h"

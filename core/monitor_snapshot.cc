@@ -42,6 +42,8 @@ Baseline ReadBaseline(ByteReader& in) {
   return b;
 }
 
+Status Corrupt() { return Status::Error("saved service state is truncated or corrupt"); }
+
 bool ReadState(ByteReader& in, ServiceState* state) {
   const uint8_t value = in.U8();
   if (value > static_cast<uint8_t>(ServiceState::kDriftDetected)) return false;
@@ -83,18 +85,17 @@ void EncodeSnapshot(const MonitorSnapshot& snapshot, std::string* out) {
 }
 
 Status DecodeSnapshot(std::string_view bytes, MonitorSnapshot* out) {
-  const Status corrupt = Status::Error("saved service state is truncated or corrupt");
   if (!bytes.starts_with(kMagic)) {
     return Status::Error("saved service state has no DriftWatch header");
   }
   ByteReader in(bytes.substr(kMagic.size()));
   const uint32_t version = in.U32();
-  if (in.failed()) return corrupt;
+  if (in.failed()) return Corrupt();
   if (version != kVersion) {
     return Status::Error("saved service state has format version " + std::to_string(version) +
                          "; this build reads version " + std::to_string(kVersion));
   }
-  if (!ReadState(in, &out->state)) return corrupt;
+  if (!ReadState(in, &out->state)) return Corrupt();
   out->sample_count = in.U64();
   out->entered_since_refresh = in.U32();
   out->window = std::string(in.Text());
@@ -114,14 +115,14 @@ Status DecodeSnapshot(std::string_view bytes, MonitorSnapshot* out) {
   out->last_transition.reset();
   if (in.U8() != 0) {
     Transition transition;
-    if (!ReadState(in, &transition.from) || !ReadState(in, &transition.to)) return corrupt;
+    if (!ReadState(in, &transition.from) || !ReadState(in, &transition.to)) return Corrupt();
     transition.reason = std::string(in.Text());
     transition.metadata_json = std::string(in.Text());
     transition.timestamp_ms = in.I64();
     transition.seq = in.U64();
     out->last_transition = std::move(transition);
   }
-  if (in.failed() || !in.AtEnd() || out->detectors.empty()) return corrupt;
+  if (in.failed() || !in.AtEnd() || out->detectors.empty()) return Corrupt();
   if (out->state != ServiceState::kInsufficientData && !out->baseline.valid) {
     return Status::Error("saved service state is corrupt: no baseline outside INSUFFICIENT_DATA");
   }

@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/baseline.h"
+#include "core/baseline_window.h"
 #include "core/service_monitor.h"
 #include "core/status.h"
 

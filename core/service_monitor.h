@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/baseline.h"
+#include "core/baseline_window.h"
 #include "core/detector.h"
 #include "core/status.h"
 

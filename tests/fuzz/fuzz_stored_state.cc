@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/baseline.h"
+#include "core/baseline_window.h"
 #include "core/monitor_snapshot.h"
 #include "plugins/sqlite/sample_block.h"
 

@@ -1,4 +1,4 @@
-#include "core/baseline.h"
+#include "core/baseline_window.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,5 @@
-// The baseline window W and the baseline statistics B computed from it (SPEC section 2).
+// The baseline window W (docs/behaviour.md "The rules"): a service's most recent samples, in a
+// compact lossless ring, and B computed from them.
 #pragma once
 
 #include <cstddef>
@@ -7,42 +8,18 @@
 #include <string_view>
 #include <vector>
 
+#include "core/baseline_statistics.h"
+#include "core/sample.h"
+#include "core/window_record.h"
+
 namespace driftwatch {
-
-// One sample as the engine sees it. payload_kb is NaN when the sample carried none.
-struct Sample {
-  int64_t timestamp_ms = 0;
-  double latency_ms = 0.0;
-  double payload_kb = 0.0;
-};
-
-// B: what a service's normal looks like. Valid once computed from at least min_samples samples.
-struct Baseline {
-  bool valid = false;
-  double mean_latency = 0.0;
-  double stddev_latency = 0.0;  // sample standard deviation (n - 1)
-  double p50_latency = 0.0;     // percentiles: linear interpolation between closest ranks (numpy)
-  double p95_latency = 0.0;
-  double p99_latency = 0.0;
-  bool has_payload = false;  // false when no sample of W carried a payload
-  double mean_payload = 0.0;
-  double stddev_payload = 0.0;  // 0 when fewer than two samples carried a payload
-  uint32_t sample_count = 0;    // |W| at computation
-  int64_t last_updated_ms = 0;  // timestamp of the sample that caused the computation
-};
 
 // W: the most recent `capacity` samples that entered it, oldest first. Appending to a full window
 // drops its oldest sample.
 //
 // Storage is lossless and variable-length, so that a window costs what its values need: the oldest
 // sample is kept decoded, every later one is a record in a byte ring, encoded against the sample
-// before it. A record is a control byte and up to three fields:
-//   - the timestamp as the change of the delta from the previous sample (0, 1, 2 bytes or varint),
-//   - latency and payload each in its cheapest exact form: a varint k with value == k / 1000
-//     (clients sending three decimals) or k / 1024 (kilobytes of whole bytes), the XOR with the
-//     previous value's bits with its zero bytes stripped (full-precision doubles), or "absent"
-//     (payload only: any NaN payload, which comes back as quiet_NaN()). Every form is checked to
-//     decode to the very same bits before it is chosen.
+// before it (core/window_record.h).
 // The ring grows as the window fills, up to what the full window is projected to need.
 class BaselineWindow {
  public:
@@ -77,14 +54,7 @@ class BaselineWindow {
   // Bytes of the ring's allocation, its end padding included. Exposed for tests.
   size_t allocated_bytes() const { return ring_.size(); }
 
-  // What decoding the next record needs: the previous sample's timestamp and timestamp delta,
-  // its latency's bits, and the bits of the latest payload present.
-  struct Cursor {
-    int64_t timestamp_ms = 0;
-    uint64_t delta_ms = 0;
-    uint64_t latency_bits = 0;
-    uint64_t payload_bits = 0;
-  };
+  using Cursor = WindowCursor;
 
  private:
   // Calls visit(const Cursor&, bool has_payload) for every sample, oldest first.
@@ -116,8 +86,5 @@ class BaselineWindow {
   Cursor newest_;  // the state after the newest sample: what the next record is encoded against
   std::vector<uint8_t> ring_;
 };
-// numpy.percentile(values, q, method="linear") for q in [0, 100]; reorders `values`.
-// Exposed for tests. Requires !values.empty().
-double LinearPercentile(std::vector<double>& values, double q);
 
 }  // namespace driftwatch

@@ -1,0 +1,15 @@
+// One telemetry sample as the engine sees it: what the API accepted, after validation.
+#pragma once
+
+#include <cstdint>
+
+namespace driftwatch {
+
+// One sample as the engine sees it. payload_kb is NaN when the sample carried none.
+struct Sample {
+  int64_t timestamp_ms = 0;
+  double latency_ms = 0.0;
+  double payload_kb = 0.0;
+};
+
+}  // namespace driftwatch
