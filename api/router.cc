@@ -1,6 +1,7 @@
 #include "api/router.h"
 
 #include <cctype>
+#include <cstdio>
 #include <exception>
 #include <future>
 #include <memory>
@@ -314,12 +315,24 @@ Reply Router::GetBaseline(const ApiRequest&, const Params& params, const ReplyCa
     return UnknownService(service_id);
   }
   if (!health.baseline.valid) {
-    const uint32_t needed = context_.config->baseline.min_samples;
-    ApiError error = MakeError(kHttpNotFound, "no_baseline",
-                               "service '" + service_id + "' has no baseline yet: it has " +
-                                   std::to_string(health.window_samples) + " of the " +
-                                   std::to_string(needed) + " samples it needs");
+    const BaselineParams& baseline = context_.config->baseline;
+    const uint32_t needed = baseline.min_samples;
+    std::string message = "service '" + service_id + "' has no baseline yet: it has " +
+                          std::to_string(health.window_samples) + " of the " +
+                          std::to_string(needed) + " samples it needs";
+    if (health.aged_out > 0) {
+      // A series sparser than min_samples per window_hours never gets a baseline.
+      char minutes[32];
+      std::snprintf(minutes, sizeof minutes, "%.1f",
+                    baseline.window_hours * 60.0 / static_cast<double>(needed));
+      message += "; " + std::to_string(health.aged_out) +
+                 " samples left the window for being older than baseline.window_hours: a "
+                 "service needs a sample at least every " +
+                 minutes + " minutes to get a baseline";
+    }
+    ApiError error = MakeError(kHttpNotFound, "no_baseline", std::move(message));
     error.numbers = {{"samples", health.window_samples}, {"needed", needed}};
+    if (health.aged_out > 0) error.numbers.emplace_back("aged_out", health.aged_out);
     return Error(error);
   }
   return Json(kHttpOk, BaselineJson(health));

@@ -1,5 +1,8 @@
 #include "core/engine.h"
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstdio>
@@ -12,6 +15,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/monitor_snapshot.h"
 #include "core/storage_writer.h"
 #include "core/thread_name.h"
 #include "core/timestamp.h"
@@ -107,6 +111,26 @@ StoredEvent MakeEvent(const ServiceEntry& service, const Transition& transition)
   return event;
 }
 
+// {"reason": ..., "old_pipeline": "a, b, c" (when known), "new_pipeline": ..., "error": ...}.
+std::string RebuildMetadata(const std::string& reason, const std::string& old_pipeline,
+                            const std::string& new_pipeline, const std::string& error) {
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+  writer.StartObject();
+  writer.Key("reason");
+  writer.String(reason.c_str());
+  if (!old_pipeline.empty()) {
+    writer.Key("old_pipeline");
+    writer.String(old_pipeline.c_str());
+  }
+  writer.Key("new_pipeline");
+  writer.String(new_pipeline.c_str());
+  writer.Key("error");
+  writer.String(error.c_str());
+  writer.EndObject();
+  return std::string(buffer.GetString(), buffer.GetSize());
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -124,6 +148,7 @@ struct Engine::Impl {
 
   Status Restore();
   Status RestoreService(const std::string& id, const StoredSnapshot* snapshot);
+  void RecordRebuild(ServiceEntry& service, const StoredSnapshot& snapshot, const std::string& why);
   ServiceEntry* AddService(const std::string& id);  // registry_mutex held exclusively
   ServiceEntry* FindService(const std::string& id) const;
   void Work(Shard& shard);
@@ -158,6 +183,8 @@ struct Engine::Impl {
   uint64_t detector_errors = 0;     // guarded by error_mutex
   std::string last_detector_error;  // guarded by error_mutex
   bool started = false;
+  // Written once the writer starts: what start-up found to record (rebuilt services' events).
+  std::vector<WriteBatch> restored_batches;
   bool stopped = false;
 };
 
@@ -179,6 +206,7 @@ Status Engine::Impl::RestoreService(const std::string& id, const StoredSnapshot*
   ServiceEntry* service = AddService(id);
   uint64_t after_seq = 0;
   bool rebuild = snapshot == nullptr;
+  std::string rebuild_reason;  // why a saved state was not used
   if (snapshot != nullptr) {
     Status restored = service->monitor.Restore(snapshot->data);
     if (restored.ok()) {
@@ -190,6 +218,7 @@ Status Engine::Impl::RestoreService(const std::string& id, const StoredSnapshot*
       std::fprintf(stderr, "driftwatch: service '%s': %s; rebuilding it from its stored samples\n",
                    id.c_str(), restored.message().c_str());
       rebuild = true;
+      rebuild_reason = restored.message();
       std::vector<StoredEvent> events;
       Status queried = store->QueryEvents(id, kMaxEventsScannedForReset, &events);
       if (!queried.ok()) return queried;
@@ -210,7 +239,41 @@ Status Engine::Impl::RestoreService(const std::string& id, const StoredSnapshot*
     service->monitor.Process(Sample{stored.timestamp_ms, stored.latency_ms, stored.payload_kb});
     ++service->samples_since_snapshot;
   });
+  if (scanned.ok() && !rebuild_reason.empty()) RecordRebuild(*service, *snapshot, rebuild_reason);
   return scanned;
+}
+
+// A service rebuilt from its samples because its saved state did not fit (typically: the detector
+// pipeline changed). The rebuild is an event of its own, so that GET /v1/health, which shows the
+// rebuilt state, and the last event of GET /v1/events agree (docs/behaviour.md). The replay's own
+// transitions are not events: the history stays what happened.
+void Engine::Impl::RecordRebuild(ServiceEntry& service, const StoredSnapshot& snapshot,
+                                 const std::string& why) {
+  MonitorSnapshot saved;
+  const bool readable = DecodeSnapshot(snapshot.data, &saved).ok();
+  std::string old_pipeline;
+  for (const auto& [name, state] : saved.detectors) {
+    old_pipeline += (old_pipeline.empty() ? "" : ", ") + name;
+  }
+  std::string new_pipeline;
+  for (const auto& trigger : detectors.triggers) {
+    new_pipeline += (new_pipeline.empty() ? "" : ", ") + std::string(trigger->name());
+  }
+  new_pipeline += ", " + std::string(detectors.recovery->name());
+  const bool pipeline_changed = readable && old_pipeline != new_pipeline;
+  Transition transition;
+  transition.from = readable ? saved.state : service.monitor.state();
+  transition.to = service.monitor.state();
+  transition.reason = pipeline_changed ? "pipeline_changed" : "state_rebuilt";
+  transition.timestamp_ms = NowMs();
+  transition.seq = service.monitor.sample_count();
+  transition.metadata_json =
+      RebuildMetadata(transition.reason, pipeline_changed ? old_pipeline : "", new_pipeline, why);
+  service.monitor.SetLastTransition(transition);
+  WriteBatch batch;
+  batch.events.push_back(MakeEvent(service, transition));
+  AddSnapshot(service, batch);  // the next start restores instead of rebuilding again
+  restored_batches.push_back(std::move(batch));
 }
 
 Status Engine::Impl::Restore() {
@@ -337,6 +400,7 @@ ServiceHealth Engine::Impl::HealthOf(const ServiceEntry& service) const {
   health.sample_count = service.seq();
   health.baseline = service.monitor.baseline();
   health.window_samples = service.monitor.window().size();
+  health.aged_out = service.monitor.aged_out();
   if (const auto& transition = service.monitor.last_transition()) {
     health.transition_timestamp_ms = transition->timestamp_ms;
     health.metadata_json = transition->metadata_json;
@@ -369,6 +433,8 @@ void Engine::Start() {
   if (impl.started) return;
   impl.started = true;
   impl.writer.Start();
+  for (WriteBatch& batch : impl.restored_batches) impl.writer.Submit(std::move(batch));
+  impl.restored_batches.clear();
   for (size_t index = 0; index < impl.shards.size(); ++index) {
     Shard& shard = impl.shards[index];
     shard.worker = std::thread([&impl, &shard, index] {

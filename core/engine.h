@@ -46,6 +46,7 @@ struct ServiceHealth {
   Baseline baseline;
   std::string metadata_json = "{}";  // the last transition's metadata
   uint32_t window_samples = 0;       // |W|: samples toward (or in) the baseline window
+  uint64_t aged_out = 0;             // samples W dropped for age (ServiceMonitor::aged_out)
 };
 
 struct EngineStatus {

@@ -234,7 +234,9 @@ void ServiceMonitor::Enter(const Sample& sample) {
 
 void ServiceMonitor::EvictByAge() {
   const auto window_ms = static_cast<int64_t>(std::llround(params_.window_hours * kMsPerHour));
+  const uint32_t before = window_.size();
   window_.EvictOlderThan(window_.NewestTimestamp() - window_ms);
+  aged_out_ += before - window_.size();
 }
 
 void ServiceMonitor::RefreshIfDue(int64_t timestamp_ms) {
@@ -274,6 +276,7 @@ Transition ServiceMonitor::Reset(int64_t timestamp_ms) {
   window_.Clear();
   baseline_ = Baseline();
   held_back_.clear();
+  aged_out_ = 0;
   entered_since_refresh_ = 0;
   ResetTriggers();
   detectors_.recovery->Reset(recovery_state_);

@@ -58,6 +58,11 @@ class ServiceMonitor {
   // Forgets W, B, held-back samples and detector state; back to INSUFFICIENT_DATA (reason "reset").
   Transition Reset(int64_t timestamp_ms);
 
+  // Makes `transition` the last transition without a change of state: the engine records a
+  // rebuild under a new detector pipeline this way (docs/behaviour.md), so that GET /v1/health and
+  // the last event agree. Its `to` must be state().
+  void SetLastTransition(Transition transition) { last_transition_ = std::move(transition); }
+
   // The whole state (everything Process depends on, and the counters the API shows) as bytes in a
   // versioned host format, and back. Restore of bytes it does not understand fails and leaves the
   // monitor as it was.
@@ -69,6 +74,9 @@ class ServiceMonitor {
   const Baseline& baseline() const { return baseline_; }
   const BaselineWindow& window() const { return window_; }
   size_t held_back_count() const { return held_back_.size(); }
+  // Samples the 24 h eviction dropped from W since this process started or the last reset (not
+  // saved): the reason a sparse series has no baseline (docs/behaviour.md).
+  uint64_t aged_out() const { return aged_out_; }
   // The last transition (its timestamp and metadata feed GET /v1/health); none before the first.
   const std::optional<Transition>& last_transition() const { return last_transition_; }
 
@@ -97,6 +105,7 @@ class ServiceMonitor {
   std::vector<void*> trigger_states_;  // one per detectors_.triggers, same order
   void* recovery_state_ = nullptr;
   std::optional<Transition> last_transition_;
+  uint64_t aged_out_ = 0;
 };
 
 }  // namespace driftwatch

@@ -451,6 +451,34 @@ TEST(ApiServer, UnknownOrImpossibleServicesAre404) {
   }
 }
 
+// A series sparser than min_samples per window_hours (one sample every 14.4 minutes by default)
+// never gets a baseline: the 24 h eviction keeps its window short. The 404 says so.
+TEST(ApiServer, ASparseSeriesIsToldWhyItHasNoBaseline) {
+  Server server;
+  ASSERT_TRUE(server.started());
+  std::vector<std::string> batch;
+  constexpr int64_t kHalfHourMs = 30 * 60 * 1000;
+  for (int i = 0; i < 150; ++i)
+    batch.push_back(SampleJson("sparse", 100 + i % 5, kT0 + i * kHalfHourMs));
+  ASSERT_EQ(server.Post("/v1/telemetry/batch", BatchJson(batch)).status, 202);
+  ASSERT_TRUE(server.WaitForSampleCount("sparse", 150));
+  const HttpResponse response = server.Get("/v1/baseline/sparse");
+  EXPECT_EQ(response.status, 404);
+  EXPECT_EQ(ErrorCode(response), "no_baseline");
+  const rapidjson::Document json = Json(response);
+  EXPECT_LT(json["samples"].GetUint64(), 100u);
+  EXPECT_GT(json["aged_out"].GetUint64(), 0u);
+  EXPECT_NE(std::string(json["message"].GetString()).find("at least every 14.4 minutes"),
+            std::string::npos)
+      << response.body;
+
+  // A dense series' 404 says only how many samples it still needs.
+  ASSERT_EQ(server.Post("/v1/telemetry", SampleJson("dense", 1)).status, 202);
+  ASSERT_TRUE(server.WaitForSampleCount("dense", 1));
+  const rapidjson::Document dense = Json(server.Get("/v1/baseline/dense"));
+  EXPECT_FALSE(dense.HasMember("aged_out"));
+}
+
 TEST(ApiServer, EventLimitIsValidated) {
   Server server;
   ASSERT_TRUE(server.started());

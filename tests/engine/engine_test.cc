@@ -383,6 +383,21 @@ TEST(EngineTest, PipelineChangeRebuildsStateFromStoredSamplesSinceTheLastReset) 
   EXPECT_EQ(health.state, ServiceState::kStable);
   EXPECT_EQ(health.sample_count, 270u);
   EXPECT_EQ(health.baseline.sample_count, 100u);
+  // The rebuild is an event, and the health shows it: the two agree.
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(after.engine().Events(kService, 1, &events).ok());
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, "pipeline_changed");
+  EXPECT_EQ(events[0].from_state, "STABLE");  // as the old pipeline left it
+  EXPECT_EQ(events[0].to_state, "STABLE");
+  EXPECT_EQ(events[0].metadata_json, health.metadata_json);
+  EXPECT_NE(
+      health.metadata_json.find(R"("old_pipeline":"zscore_severe, moderate_window, recovery")"),
+      std::string::npos)
+      << health.metadata_json;
+  EXPECT_NE(health.metadata_json.find(R"("new_pipeline":"zscore_severe, recovery")"),
+            std::string::npos)
+      << health.metadata_json;
   after.Run(Constant(5, 900.0), 270);
   ASSERT_TRUE(after.engine().GetHealth(kService, &health));
   EXPECT_EQ(health.state, ServiceState::kDriftDetected);
