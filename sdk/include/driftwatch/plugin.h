@@ -37,8 +37,15 @@
 extern "C" {
 #endif
 
+/* The ABI version this header describes. Guarded only so that a test can build a plugin or a host
+ * that claims another version (e.g. -DDW_ABI_VERSION_MINOR=1, to see a host refuse a newer
+ * plugin): a real plugin never defines them, or the host would trust a layout it does not have. */
+#ifndef DW_ABI_VERSION_MAJOR
 #define DW_ABI_VERSION_MAJOR 1
+#endif
+#ifndef DW_ABI_VERSION_MINOR
 #define DW_ABI_VERSION_MINOR 0
+#endif
 
 /* The one symbol a plugin exports; its name carries the ABI major. */
 #define DW_PLUGIN_ENTRY_NAME driftwatch_plugin_v1
