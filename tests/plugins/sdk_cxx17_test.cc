@@ -49,14 +49,20 @@ class RunDetector {
 };
 
 // Keeps sample counts per service in memory; "fail" as the path makes Open fail with an I/O error.
+// Its Open leaves Params::Finish() to the SDK; `open` counts the instances alive.
 class CountingStore {
  public:
   static constexpr const char* kName = "counting";
   static constexpr const char* kVersion = "1.0.0";
+  static inline int open = 0;
   static CountingStore* Open(Params& params) {
     if (params.String("path", "") == "fail") throw StorageError(DW_STATUS_IO_ERROR, "disk on fire");
     return new CountingStore();
   }
+  CountingStore() { ++open; }
+  ~CountingStore() { --open; }
+  CountingStore(const CountingStore&) = delete;
+  CountingStore& operator=(const CountingStore&) = delete;
   void Write(const dw_type_write_batch& batch) {
     for (size_t i = 0; i < batch.sample_count; ++i) ++samples_[batch.samples[i].service_id];
   }
@@ -185,6 +191,21 @@ TEST(SdkCxx17Test, StorageTypeTurnsExceptionsIntoStatuses) {
   EXPECT_EQ(vtable->on_purge(store, 0, 0, 10, &deleted, &error), DW_STATUS_ERROR);
   EXPECT_STREQ(error.message, "purge not supported");
   vtable->on_close(store);
+  EXPECT_EQ(CountingStore::open, 0);
+}
+
+// As for a detector's configuration: a parameter the backend never asked for is refused, naming
+// it, and the store Open made is closed again.
+TEST(SdkCxx17Test, StorageTypeRefusesAnUnknownParameter) {
+  const dw_type_storage* vtable = StorageType<CountingStore>::Get();
+  dw_type_param params[] = {{"path", "memory"}, {"pth", "memory"}};
+  void* store = nullptr;
+  dw_type_error error = NewError();
+  EXPECT_EQ(vtable->on_open(params, 2, &store, &error), DW_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(error.param_index, 1);
+  EXPECT_STREQ(error.message, "unknown parameter 'pth'");
+  EXPECT_EQ(store, nullptr);
+  EXPECT_EQ(CountingStore::open, 0);
 }
 
 }  // namespace

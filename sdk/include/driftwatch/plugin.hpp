@@ -35,6 +35,7 @@
 #include <exception>
 #include <initializer_list>
 #include <limits>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -367,11 +368,17 @@ struct DetectorType {
 // The destructor closes the store.
 template <typename T>
 struct StorageType {
+  // Like a detector's configuration, a parameter Open did not ask for is refused (a typo, almost
+  // always). Call params.Finish() in Open before touching anything, so that a refused
+  // configuration leaves nothing behind: checked here only after Open, it closes the store again.
   static dw_type_status Open(const dw_type_param* params, size_t count, void** store_out,
                              dw_type_error* error) noexcept {
     return detail::Guard(error, [&] {
       Params reader(params, count);
-      *store_out = T::Open(reader);
+      std::unique_ptr<T> store(T::Open(reader));
+      if (store == nullptr) throw StorageError(DW_STATUS_ERROR, "Open returned no store");
+      reader.Finish();
+      *store_out = store.release();
     });
   }
   static void Close(void* store) noexcept {
