@@ -204,5 +204,28 @@ TEST_F(PipelineTest, AThrowingDetectorYieldsAStatusAndAMessage) {
   set.triggers[0]->DestroyState(state);
 }
 
+// on_reset has no status: the SDK reports a throwing Reset from the calls after it, with the
+// detector's message, instead of letting the state observe as if it had been reset.
+TEST_F(PipelineTest, AThrowingResetIsReportedByTheNextCalls) {
+  LoadFixtures();
+  DetectorSet set;
+  ASSERT_EQ(Build("pipeline:\n  triggers: [fixture_reset_throws]\n", &set), "");
+  const ConfiguredDetector& detector = *set.triggers[0];
+  void* state = nullptr;
+  ASSERT_TRUE(detector.NewState(&state).ok());
+  std::string saved;
+  ASSERT_TRUE(detector.Save(state, &saved).ok());
+
+  detector.Reset(state);
+  Status status = detector.Save(state, &saved);
+  EXPECT_EQ(status.message(), "reset failed: fixture reset exploded");
+  dw_type_observation observation{sizeof(dw_type_observation), 1.0, 9.0, 9.0, 0};
+  dw_type_verdict verdict{};
+  status = detector.Observe(state, observation, &verdict);
+  EXPECT_EQ(status.message(), "reset failed: fixture reset exploded");
+  EXPECT_EQ(verdict.kind, DW_VERDICT_NONE);
+  detector.DestroyState(state);
+}
+
 }  // namespace
 }  // namespace driftwatch

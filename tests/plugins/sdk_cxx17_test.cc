@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <driftwatch/plugin.hpp>
 
+#include <cstring>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -46,6 +48,31 @@ class RunDetector {
 
  private:
   uint32_t run_ = 0;
+};
+
+// Counts observations; its Reset throws while `failing_resets` is above zero (and counts down).
+class FlakyReset {
+ public:
+  static constexpr const char* kName = "flaky_reset";
+  static constexpr const char* kVersion = "1.0.0";
+  static constexpr dw_type_detector_role kRole = DW_DETECTOR_ROLE_RECOVERY;
+  static inline int failing_resets = 0;
+  struct Config {};
+  static Config Configure(Params&) { return {}; }
+  explicit FlakyReset(const Config&) {}
+  void Observe(const Config&, const dw_type_observation&, Verdict&) { ++observed_; }
+  void Reset(const Config&) {
+    if (failing_resets > 0) {
+      --failing_resets;
+      throw std::runtime_error("reset exploded");
+    }
+    observed_ = 0;
+  }
+  void Save(StateWriter& out) const { out.Put(observed_); }
+  void Restore(const Config&, StateReader& in) { observed_ = in.Get<uint32_t>(); }
+
+ private:
+  uint32_t observed_ = 0;
 };
 
 // Keeps sample counts per service in memory; "fail" as the path makes Open fail with an I/O error.
@@ -152,6 +179,70 @@ TEST(SdkCxx17Test, DetectorTypeReportsTheBadParameterAndItsIndex) {
   EXPECT_EQ(error.param_index, 1);
   EXPECT_STREQ(error.message, "unknown parameter 'treshold'");
   EXPECT_EQ(config, nullptr);
+}
+
+// The observation count FlakyReset saved, or the failure's message.
+std::string SavedCount(const dw_type_detector* vtable, void* config, void* state) {
+  uint8_t buffer[sizeof(uint32_t)];
+  size_t size = 0;
+  dw_type_error error = NewError();
+  const dw_type_status status =
+      vtable->on_state_save(config, state, buffer, sizeof buffer, &size, &error);
+  if (status != DW_STATUS_OK) return std::to_string(status) + " " + error.message;
+  uint32_t count = 0;
+  std::memcpy(&count, buffer, sizeof count);
+  return std::to_string(count);
+}
+
+// on_reset cannot return a status: an exception in Reset is reported by the calls after it. Save
+// fails until the state is reset; the next Observe fails too, resetting it again first.
+TEST(SdkCxx17Test, AnExceptionInResetIsReportedByTheNextCalls) {
+  const dw_type_detector* vtable = DetectorType<FlakyReset>::Get();
+  void* config = nullptr;
+  void* state = nullptr;
+  dw_type_error error = NewError();
+  ASSERT_EQ(vtable->on_config_new(nullptr, 0, &config, &error), DW_STATUS_OK);
+  ASSERT_EQ(vtable->on_state_new(config, &state, &error), DW_STATUS_OK);
+  dw_type_observation observation{sizeof(dw_type_observation), 10.0, 0.0, 0.0, 0};
+  dw_type_verdict verdict{};
+  const auto observe = [&] {
+    error = NewError();
+    const dw_type_status status = vtable->on_observe(config, state, &observation, &verdict, &error);
+    return status == DW_STATUS_OK ? std::string("ok")
+                                  : std::to_string(status) + " " + error.message;
+  };
+  ASSERT_EQ(observe(), "ok");
+  ASSERT_EQ(observe(), "ok");
+
+  FlakyReset::failing_resets = 1;
+  vtable->on_reset(config, state);
+  EXPECT_EQ(SavedCount(vtable, config, state), "1 reset failed: reset exploded");
+  EXPECT_EQ(SavedCount(vtable, config, state), "1 reset failed: reset exploded");
+  EXPECT_EQ(observe(), "1 reset failed: reset exploded");  // and resets again, which works
+  EXPECT_EQ(SavedCount(vtable, config, state), "0");
+  EXPECT_EQ(observe(), "ok");
+  EXPECT_EQ(SavedCount(vtable, config, state), "1");
+
+  // Failing again on the retry: reported again, until a reset works.
+  FlakyReset::failing_resets = 2;
+  vtable->on_reset(config, state);
+  EXPECT_EQ(observe(), "1 reset failed: reset exploded");
+  EXPECT_EQ(observe(), "1 reset failed: reset exploded");
+  EXPECT_EQ(observe(), "ok");
+  EXPECT_EQ(SavedCount(vtable, config, state), "1");
+
+  // A restored state is whole: the failure is forgotten.
+  const uint32_t saved = 5;
+  FlakyReset::failing_resets = 1;
+  vtable->on_reset(config, state);
+  ASSERT_EQ(vtable->on_state_restore(config, state, reinterpret_cast<const uint8_t*>(&saved),
+                                     sizeof saved, &error),
+            DW_STATUS_OK);
+  EXPECT_EQ(SavedCount(vtable, config, state), "5");
+  EXPECT_EQ(observe(), "ok");
+
+  vtable->on_state_destroy(config, state);
+  vtable->on_config_destroy(config);
 }
 
 int CountService(void* context, const char* service_id, const dw_type_stored_snapshot* snapshot,

@@ -202,7 +202,7 @@ typedef struct dw_type_detector {
   /* Forgets everything observed: the state becomes as on_state_new made it. Returns nothing, so it
    * cannot fail as far as the host can see: a plugin that could not reset keeps the reason and
    * fails its next on_observe and on_state_save with it, rather than observe with a state that
-   * was not reset. */
+   * was not reset (the C++ layer does so). */
   void (*on_reset)(const void* config, void* state);
 
   /* Serialises the state into buffer (capacity bytes; the plugin writes no more) and stores the

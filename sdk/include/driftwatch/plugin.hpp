@@ -2,7 +2,9 @@
 //
 // A plugin author writes a small class and one export macro; this header generates the C entry
 // points. Every generated function is noexcept: an exception thrown by the author's code becomes a
-// status and a message for the host, never a crash.
+// status and a message for the host, never a crash. on_reset has no status to return: an
+// exception from Reset fails every Save until the state is reset or restored, and the next Observe,
+// which resets again first ("reset failed: <message>").
 //
 // A detector class T provides:
 //   static constexpr const char* kName;     // e.g. "zscore_severe"
@@ -273,6 +275,17 @@ template <typename T>
 struct DetectorType {
   using Config = typename T::Config;
 
+  // What the host holds for one service: the author's object, and whether its last Reset threw.
+  // on_reset returns nothing, so the calls after it report that failure: every Save until the
+  // state is reset or restored, and the next Observe, which resets again first instead of
+  // observing with a state that was not reset.
+  struct State {
+    explicit State(const Config& config) : detector(config) {}
+    T detector;
+    bool reset_failed = false;
+    std::string reset_failure;  // the exception's message
+  };
+
   static dw_type_status ConfigNew(const dw_type_param* params, size_t count, void** config_out,
                                   dw_type_error* error) noexcept {
     return detail::Guard(error, [&] {
@@ -286,31 +299,39 @@ struct DetectorType {
 
   static dw_type_status StateNew(const void* config, void** state_out,
                                  dw_type_error* error) noexcept {
-    return detail::Guard(error, [&] { *state_out = new T(*static_cast<const Config*>(config)); });
+    return detail::Guard(error,
+                         [&] { *state_out = new State(*static_cast<const Config*>(config)); });
   }
-  static void StateDestroy(const void*, void* state) noexcept { delete static_cast<T*>(state); }
+  static void StateDestroy(const void*, void* state) noexcept { delete static_cast<State*>(state); }
 
   static dw_type_status Observe(const void* config, void* state,
                                 const dw_type_observation* observation, dw_type_verdict* verdict,
                                 dw_type_error* error) noexcept {
     return detail::Guard(error, [&] {
+      State& typed_state = *static_cast<State*>(state);
+      const Config& typed_config = *static_cast<const Config*>(config);
+      if (typed_state.reset_failed) {
+        std::string why = ResetFailure(typed_state);
+        TryReset(typed_state, typed_config);
+        throw std::runtime_error(why);
+      }
       Verdict out(verdict);
-      static_cast<T*>(state)->Observe(*static_cast<const Config*>(config), *observation, out);
+      typed_state.detector.Observe(typed_config, *observation, out);
     });
   }
 
   static void Reset(const void* config, void* state) noexcept {
-    dw_type_error ignored{};
-    detail::Guard(&ignored,
-                  [&] { static_cast<T*>(state)->Reset(*static_cast<const Config*>(config)); });
+    TryReset(*static_cast<State*>(state), *static_cast<const Config*>(config));
   }
 
   static dw_type_status Save(const void*, const void* state, uint8_t* buffer, size_t capacity,
                              size_t* size_out, dw_type_error* error) noexcept {
     dw_type_status status = DW_STATUS_OK;
     const dw_type_status guarded = detail::Guard(error, [&] {
+      const State& typed_state = *static_cast<const State*>(state);
+      if (typed_state.reset_failed) throw std::runtime_error(ResetFailure(typed_state));
       StateWriter writer;
-      static_cast<const T*>(state)->Save(writer);
+      typed_state.detector.Save(writer);
       *size_out = writer.bytes().size();
       if (writer.bytes().size() > capacity) {
         status = DW_STATUS_BUFFER_TOO_SMALL;
@@ -331,8 +352,27 @@ struct DetectorType {
       StateReader reader(data, size);
       restored.Restore(typed_config, reader);
       reader.ExpectEnd();
-      *static_cast<T*>(state) = std::move(restored);
+      State& typed_state = *static_cast<State*>(state);
+      typed_state.detector = std::move(restored);
+      typed_state.reset_failed = false;  // a restored state is whole again
+      typed_state.reset_failure.clear();
     });
+  }
+
+  // Runs T::Reset, keeping the message of an exception for the calls that can report it.
+  static void TryReset(State& state, const Config& config) noexcept {
+    dw_type_error caught{};
+    state.reset_failed =
+        detail::Guard(&caught, [&] { state.detector.Reset(config); }) != DW_STATUS_OK;
+    state.reset_failure.clear();
+    if (!state.reset_failed) return;
+    try {
+      state.reset_failure = caught.message;
+    } catch (...) {  // out of memory: the report still says that the reset failed
+    }
+  }
+  static std::string ResetFailure(const State& state) {
+    return state.reset_failure.empty() ? "reset failed" : "reset failed: " + state.reset_failure;
   }
 
   static const dw_type_detector* Get() noexcept {
