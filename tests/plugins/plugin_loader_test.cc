@@ -178,7 +178,7 @@ TEST(PluginLoaderTest, LoadDirectoryLoadsTheGoodAndListsEveryRefusal) {
       registry.DetectorNames(),
       ElementsAre("fixture_clash_a", "fixture_clash_b", "fixture_trigger", "fixture_recovery",
                   "fixture_config_fails", "fixture_config_fails_silently", "fixture_throws",
-                  "fixture_reset_throws"));
+                  "fixture_reset_throws", "fixture_self_naming"));
 
   std::vector<std::string> refused_files;
   for (const std::string& error : errors) refused_files.push_back(error.substr(0, error.find(':')));

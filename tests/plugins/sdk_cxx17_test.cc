@@ -165,13 +165,13 @@ TEST(SdkCxx17Test, DetectorTypeReportsTheBadParameterAndItsIndex) {
   dw_type_error error = NewError();
   EXPECT_EQ(vtable->on_config_new(out_of_range, 2, &config, &error), DW_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(error.param_index, 1);
-  EXPECT_STREQ(error.message, "count: 1000 is out of range [1, 100]");
+  EXPECT_STREQ(error.message, "1000 is out of range [1, 100]");  // the host names the key
 
   dw_type_param not_a_number[] = {{"threshold", "abc"}};
   error = NewError();
   EXPECT_EQ(vtable->on_config_new(not_a_number, 1, &config, &error), DW_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(error.param_index, 0);
-  EXPECT_STREQ(error.message, "threshold: expected a number, got 'abc'");
+  EXPECT_STREQ(error.message, "expected a number, got 'abc'");
 
   dw_type_param unknown[] = {{"count", "3"}, {"treshold", "2"}};
   error = NewError();

@@ -78,7 +78,7 @@ typedef enum dw_type_status {
  * terminates message itself before reading it, and shows "failed with status N" for an empty one.
  * The message says what went wrong, not where: the host prefixes the detector's or backend's name,
  * and, for param_index >= 0, the config file, line and key. So do not start it with your own name
- * or the parameter's key.
+ * or the parameter's key (a host drops such a prefix rather than show it twice).
  */
 typedef struct dw_type_error {
   char message[DW_ERROR_MESSAGE_SIZE];

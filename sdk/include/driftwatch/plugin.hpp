@@ -61,7 +61,8 @@ class ParamError : public std::runtime_error {
   int32_t index_;
 };
 
-// Thrown by Restore (or a StateReader) for saved bytes the detector does not understand.
+// Thrown by Restore (or a StateReader) for saved bytes the detector does not understand. As for
+// every exception here, the message need not name the detector: the host does.
 class CorruptState : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -79,7 +80,9 @@ class StorageError : public std::runtime_error {
 };
 
 // The configuration parameters of one detector, with typed, range-checked getters. Call Finish()
-// after the last getter: any parameter not asked for is reported as unknown.
+// after the last getter: any parameter not asked for is reported as unknown. A bad value throws
+// ParamError with the parameter's index and a message that does not repeat its key: the host
+// names the key (and the file and line) itself.
 class Params {
  public:
   Params(const dw_type_param* params, size_t count) : params_(params), used_(count, false) {}
@@ -91,11 +94,11 @@ class Params {
     char* end = nullptr;
     const double value = std::strtod(text, &end);
     if (end == text || *end != '\0' || !std::isfinite(value)) {
-      throw ParamError(index, std::string(key) + ": expected a number, got '" + text + "'");
+      throw ParamError(index, std::string("expected a number, got '") + text + "'");
     }
     if (value < min_value || value > max_value) {
-      throw ParamError(index, std::string(key) + ": " + text + " is out of range [" +
-                                  Format(min_value) + ", " + Format(max_value) + "]");
+      throw ParamError(index, std::string(text) + " is out of range [" + Format(min_value) + ", " +
+                                  Format(max_value) + "]");
     }
     return value;
   }
@@ -107,12 +110,11 @@ class Params {
     char* end = nullptr;
     const long long value = std::strtoll(text, &end, 10);
     if (end == text || *end != '\0') {
-      throw ParamError(index, std::string(key) + ": expected a whole number, got '" + text + "'");
+      throw ParamError(index, std::string("expected a whole number, got '") + text + "'");
     }
     if (value < static_cast<long long>(min_value) || value > static_cast<long long>(max_value)) {
-      throw ParamError(index, std::string(key) + ": " + text + " is out of range [" +
-                                  std::to_string(min_value) + ", " + std::to_string(max_value) +
-                                  "]");
+      throw ParamError(index, std::string(text) + " is out of range [" + std::to_string(min_value) +
+                                  ", " + std::to_string(max_value) + "]");
     }
     return static_cast<uint32_t>(value);
   }
