@@ -14,14 +14,23 @@ dw_type_error EmptyError() {
   return error;
 }
 
-// The plugin's message, made safe to read (it may have forgotten the terminator).
-std::string MessageOf(dw_type_error& error, dw_type_status status) {
-  error.message[sizeof error.message - 1] = '\0';
-  if (error.message[0] != '\0') return error.message;
-  return "failed with status " + std::to_string(static_cast<int>(status));
+}  // namespace
+
+std::string WithoutLeadingName(std::string message, std::string_view name) {
+  if (!name.empty() && message.size() > name.size() + 1 && message.starts_with(name) &&
+      message.compare(name.size(), 2, ": ") == 0) {
+    message.erase(0, name.size() + 2);
+  }
+  return message;
 }
 
-}  // namespace
+std::string PluginErrorMessage(dw_type_error& error, dw_type_status status,
+                               std::string_view owner) {
+  error.message[sizeof error.message - 1] = '\0';  // it may have forgotten the terminator
+  std::string message = WithoutLeadingName(error.message, owner);
+  if (!message.empty()) return message;
+  return "failed with status " + std::to_string(static_cast<int>(status));
+}
 
 Status ConfiguredDetector::Create(const dw_type_detector* vtable, const std::vector<Param>& params,
                                   std::unique_ptr<ConfiguredDetector>* out,
@@ -39,7 +48,7 @@ Status ConfiguredDetector::Create(const dw_type_detector* vtable, const std::vec
     if (error.param_index >= 0 && static_cast<size_t>(error.param_index) < params.size()) {
       *bad_param_index = error.param_index;
     }
-    return Status::Error(MessageOf(error, status));
+    return Status::Error(PluginErrorMessage(error, status, vtable->name));
   }
   out->reset(new ConfiguredDetector(vtable, config));
   return Status::Ok();
@@ -51,7 +60,8 @@ Status ConfiguredDetector::NewState(void** state) const {
   *state = nullptr;
   dw_type_error error = EmptyError();
   const dw_type_status status = vtable_->on_state_new(config_, state, &error);
-  if (status != DW_STATUS_OK) return Status::Error(MessageOf(error, status));
+  if (status != DW_STATUS_OK)
+    return Status::Error(PluginErrorMessage(error, status, vtable_->name));
   return Status::Ok();
 }
 
@@ -75,7 +85,7 @@ Status ConfiguredDetector::Observe(void* state, const dw_type_observation& obser
   }
   if (status != DW_STATUS_OK) {
     verdict->kind = DW_VERDICT_NONE;
-    return Status::Error(MessageOf(error, status));
+    return Status::Error(PluginErrorMessage(error, status, vtable_->name));
   }
   return Status::Ok();
 }
@@ -93,7 +103,8 @@ Status ConfiguredDetector::Save(const void* state, std::string* out) const {
       buffer.resize(size);
       continue;
     }
-    if (status != DW_STATUS_OK) return Status::Error(MessageOf(error, status));
+    if (status != DW_STATUS_OK)
+      return Status::Error(PluginErrorMessage(error, status, vtable_->name));
     if (size > buffer.size()) return Status::Error("reported a saved size larger than its buffer");
     out->append(buffer.data(), size);
     return Status::Ok();
@@ -105,7 +116,8 @@ Status ConfiguredDetector::Restore(void* state, std::string_view bytes) const {
   dw_type_error error = EmptyError();
   const dw_type_status status = vtable_->on_state_restore(
       config_, state, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &error);
-  if (status != DW_STATUS_OK) return Status::Error(MessageOf(error, status));
+  if (status != DW_STATUS_OK)
+    return Status::Error(PluginErrorMessage(error, status, vtable_->name));
   return Status::Ok();
 }
 

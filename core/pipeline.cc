@@ -46,7 +46,9 @@ Status Build(const Config& config, const PluginRegistry& registry, const Detecto
   if (bad_param_index >= 0 && static_cast<size_t>(bad_param_index) < wanted.params.size()) {
     const size_t index = static_cast<size_t>(bad_param_index);
     const int line = index < wanted.param_lines.size() ? wanted.param_lines[index] : 0;
-    return Status::Error(Where(config, line, section + "." + wanted.params[index].key) + why);
+    const std::string& param = wanted.params[index].key;
+    return Status::Error(Where(config, line, section + "." + param) +
+                         WithoutLeadingName(why, param));
   }
   // Not one parameter in particular: point at the detector's parameters, or where it is named.
   if (wanted.param_lines.empty()) return Status::Error(Where(config, wanted.line, key) + why);

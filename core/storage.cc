@@ -16,12 +16,10 @@ dw_type_error NewError() {
   return error;
 }
 
-// "<backend>: <message>", with a fallback when the plugin wrote no message.
+// "<backend>: <message>", with the backend named once.
 Status Failure(const dw_type_storage* vtable, dw_type_status status, dw_type_error& error) {
-  error.message[DW_ERROR_MESSAGE_SIZE - 1] = '\0';  // a plugin that forgot the NUL cannot overrun
-  std::string message = error.message;
-  if (message.empty()) message = "failed with status " + std::to_string(status);
-  return Status::Error(std::string(vtable->name) + ": " + message);
+  return Status::Error(std::string(vtable->name) + ": " +
+                       PluginErrorMessage(error, status, vtable->name));
 }
 
 // Takes `from`'s buffer only when `to` has no room for it, and gives it `to`'s in exchange: the

@@ -55,7 +55,7 @@ class Cusum {
 
   void Restore(const Config&, driftwatch::sdk::StateReader& in) {
     if (in.Get<uint8_t>() != kStateVersion) {
-      throw driftwatch::sdk::CorruptState("cusum: unknown saved state version");
+      throw driftwatch::sdk::CorruptState("unknown saved state version");
     }
     high_ = in.Get<double>();
     low_ = in.Get<double>();

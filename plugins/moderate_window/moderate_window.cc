@@ -62,7 +62,7 @@ class ModerateWindow {
 
   void Restore(const Config& config, driftwatch::sdk::StateReader& in) {
     if (in.Get<uint8_t>() != kStateVersion) {
-      throw driftwatch::sdk::CorruptState("moderate_window: unknown saved state version");
+      throw driftwatch::sdk::CorruptState("unknown saved state version");
     }
     // Saved under a larger window, the newest values are kept.
     const uint32_t size = in.Get<uint32_t>();

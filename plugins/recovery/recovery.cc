@@ -45,7 +45,7 @@ class Recovery {
 
   void Restore(const Config&, driftwatch::sdk::StateReader& in) {
     if (in.Get<uint8_t>() != kStateVersion) {
-      throw driftwatch::sdk::CorruptState("recovery: unknown saved state version");
+      throw driftwatch::sdk::CorruptState("unknown saved state version");
     }
     run_ = in.Get<uint32_t>();
   }

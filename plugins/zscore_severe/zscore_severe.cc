@@ -57,7 +57,7 @@ class ZscoreSevere {
 
   void Restore(const Config&, driftwatch::sdk::StateReader& in) {
     if (in.Get<uint8_t>() != kStateVersion) {
-      throw driftwatch::sdk::CorruptState("zscore_severe: unknown saved state version");
+      throw driftwatch::sdk::CorruptState("unknown saved state version");
     }
     run_ = in.Get<uint32_t>();
     max_zscore_ = in.Get<double>();

@@ -158,13 +158,11 @@ TEST_F(PipelineTest, BadParametersNameTheirKeyAndLineWithThePluginsReason) {
   EXPECT_EQ(Build("detectors:\n  fixture_trigger:\n    count: 2\n    threshold: 500\n"
                   "pipeline:\n  triggers: [fixture_trigger]\n",
                   &set),
-            "cfg.yaml:4: detectors.fixture_trigger.threshold: threshold: 500 is out of range "
-            "[0, 100]");
+            "cfg.yaml:4: detectors.fixture_trigger.threshold: 500 is out of range [0, 100]");
   EXPECT_EQ(Build("detectors:\n  fixture_trigger: {count: many}\n"
                   "pipeline:\n  triggers: [fixture_trigger]\n  recovery: fixture_recovery\n",
                   &set),
-            "cfg.yaml:2: detectors.fixture_trigger.count: count: expected a whole number, got "
-            "'many'");
+            "cfg.yaml:2: detectors.fixture_trigger.count: expected a whole number, got 'many'");
   EXPECT_EQ(Build("detectors:\n  fixture_trigger: {count: 1}\n"
                   "pipeline:\n  triggers: [fixture_trigger]\n  recovery: fixture_recovery\n",
                   &set),
@@ -202,6 +200,51 @@ TEST_F(PipelineTest, AThrowingDetectorYieldsAStatusAndAMessage) {
   EXPECT_THAT(status.message(), HasSubstr("fixture observe exploded"));
   EXPECT_EQ(verdict.kind, DW_VERDICT_NONE);
   set.triggers[0]->DestroyState(state);
+}
+
+// A plugin that starts its messages with its own name or the parameter's key, as the guide's first
+// examples did: the host names each once.
+TEST_F(PipelineTest, ThePluginAndTheKeyAreNamedOnce) {
+  LoadFixtures();
+  DetectorSet set;
+  EXPECT_EQ(Build("detectors:\n  fixture_self_naming:\n    limit: -1\n"
+                  "pipeline:\n  triggers: [fixture_self_naming]\n",
+                  &set),
+            "cfg.yaml:3: detectors.fixture_self_naming.limit: must be positive");
+  EXPECT_EQ(Build("detectors:\n  fixture_self_naming:\n    other: 1\n"
+                  "pipeline:\n  triggers: [fixture_self_naming]\n",
+                  &set),
+            "cfg.yaml:3: detectors.fixture_self_naming: cannot configure");
+  ASSERT_EQ(Build("pipeline:\n  triggers: [fixture_self_naming]\n", &set), "");
+  void* state = nullptr;
+  ASSERT_TRUE(set.triggers[0]->NewState(&state).ok());
+  dw_type_observation observation{sizeof(dw_type_observation), 1.0, 9.0, 9.0, 0};
+  dw_type_verdict verdict{};
+  EXPECT_EQ(set.triggers[0]->Observe(state, observation, &verdict).message(), "observe failed");
+  set.triggers[0]->DestroyState(state);
+}
+
+// on_reset has no status: the SDK reports a throwing Reset from the calls after it, with the
+// detector's message, instead of letting the state observe as if it had been reset.
+TEST_F(PipelineTest, AThrowingResetIsReportedByTheNextCalls) {
+  LoadFixtures();
+  DetectorSet set;
+  ASSERT_EQ(Build("pipeline:\n  triggers: [fixture_reset_throws]\n", &set), "");
+  const ConfiguredDetector& detector = *set.triggers[0];
+  void* state = nullptr;
+  ASSERT_TRUE(detector.NewState(&state).ok());
+  std::string saved;
+  ASSERT_TRUE(detector.Save(state, &saved).ok());
+
+  detector.Reset(state);
+  Status status = detector.Save(state, &saved);
+  EXPECT_EQ(status.message(), "reset failed: fixture reset exploded");
+  dw_type_observation observation{sizeof(dw_type_observation), 1.0, 9.0, 9.0, 0};
+  dw_type_verdict verdict{};
+  status = detector.Observe(state, observation, &verdict);
+  EXPECT_EQ(status.message(), "reset failed: fixture reset exploded");
+  EXPECT_EQ(verdict.kind, DW_VERDICT_NONE);
+  detector.DestroyState(state);
 }
 
 }  // namespace

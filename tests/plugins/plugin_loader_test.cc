@@ -80,6 +80,21 @@ TEST(PluginLoaderTest, RefusesANewerMinorNamingBothVersions) {
                                HostAbi() + ": plugin is newer than the host");
 }
 
+// The same refusals for a plugin built with the C++ layer and the ABI version macros given on the
+// command line (tests/plugins/CMakeLists.txt): the descriptor carries the version given.
+TEST(PluginLoaderTest, AnOverriddenAbiVersionReachesTheDescriptor) {
+  const std::string next_major = Fixture("fixture_override_major");
+  EXPECT_EQ(Refusal(next_major), next_major + ": plugin requires DriftWatch ABI " +
+                                     std::to_string(DW_ABI_VERSION_MAJOR + 1) + "." +
+                                     std::to_string(DW_ABI_VERSION_MINOR) + "; host provides " +
+                                     HostAbi() + ": major versions differ");
+  const std::string next_minor = Fixture("fixture_override_minor");
+  EXPECT_EQ(Refusal(next_minor), next_minor + ": plugin requires DriftWatch ABI " +
+                                     std::to_string(DW_ABI_VERSION_MAJOR) + "." +
+                                     std::to_string(DW_ABI_VERSION_MINOR + 1) + "; host provides " +
+                                     HostAbi() + ": plugin is newer than the host");
+}
+
 TEST(PluginLoaderTest, RefusesAPluginThatOnlyExportsAnotherMajorsEntryPoint) {
   const std::string path = Fixture("fixture_v2_entry");
   EXPECT_EQ(Refusal(path), path + ": plugin requires DriftWatch ABI 2.x; host provides " +
@@ -162,7 +177,8 @@ TEST(PluginLoaderTest, LoadDirectoryLoadsTheGoodAndListsEveryRefusal) {
   EXPECT_THAT(
       registry.DetectorNames(),
       ElementsAre("fixture_clash_a", "fixture_clash_b", "fixture_trigger", "fixture_recovery",
-                  "fixture_config_fails", "fixture_config_fails_silently", "fixture_throws"));
+                  "fixture_config_fails", "fixture_config_fails_silently", "fixture_throws",
+                  "fixture_reset_throws", "fixture_self_naming"));
 
   std::vector<std::string> refused_files;
   for (const std::string& error : errors) refused_files.push_back(error.substr(0, error.find(':')));
@@ -170,6 +186,7 @@ TEST(PluginLoaderTest, LoadDirectoryLoadsTheGoodAndListsEveryRefusal) {
               ElementsAre(Fixture("fixture_bad_role"), Fixture("fixture_newer_minor"),
                           Fixture("fixture_no_entry"), Fixture("fixture_not_a_library"),
                           Fixture("fixture_null_descriptor"), Fixture("fixture_null_function"),
+                          Fixture("fixture_override_major"), Fixture("fixture_override_minor"),
                           Fixture("fixture_small_detector_struct"),
                           Fixture("fixture_small_plugin_struct"), Fixture("fixture_unresolved"),
                           Fixture("fixture_v2_entry"), Fixture("fixture_wrong_major")));

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <driftwatch/plugin.hpp>
 
+#include <cstring>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -48,15 +50,46 @@ class RunDetector {
   uint32_t run_ = 0;
 };
 
+// Counts observations; its Reset throws while `failing_resets` is above zero (and counts down).
+class FlakyReset {
+ public:
+  static constexpr const char* kName = "flaky_reset";
+  static constexpr const char* kVersion = "1.0.0";
+  static constexpr dw_type_detector_role kRole = DW_DETECTOR_ROLE_RECOVERY;
+  static inline int failing_resets = 0;
+  struct Config {};
+  static Config Configure(Params&) { return {}; }
+  explicit FlakyReset(const Config&) {}
+  void Observe(const Config&, const dw_type_observation&, Verdict&) { ++observed_; }
+  void Reset(const Config&) {
+    if (failing_resets > 0) {
+      --failing_resets;
+      throw std::runtime_error("reset exploded");
+    }
+    observed_ = 0;
+  }
+  void Save(StateWriter& out) const { out.Put(observed_); }
+  void Restore(const Config&, StateReader& in) { observed_ = in.Get<uint32_t>(); }
+
+ private:
+  uint32_t observed_ = 0;
+};
+
 // Keeps sample counts per service in memory; "fail" as the path makes Open fail with an I/O error.
+// Its Open leaves Params::Finish() to the SDK; `open` counts the instances alive.
 class CountingStore {
  public:
   static constexpr const char* kName = "counting";
   static constexpr const char* kVersion = "1.0.0";
+  static inline int open = 0;
   static CountingStore* Open(Params& params) {
     if (params.String("path", "") == "fail") throw StorageError(DW_STATUS_IO_ERROR, "disk on fire");
     return new CountingStore();
   }
+  CountingStore() { ++open; }
+  ~CountingStore() { --open; }
+  CountingStore(const CountingStore&) = delete;
+  CountingStore& operator=(const CountingStore&) = delete;
   void Write(const dw_type_write_batch& batch) {
     for (size_t i = 0; i < batch.sample_count; ++i) ++samples_[batch.samples[i].service_id];
   }
@@ -132,13 +165,13 @@ TEST(SdkCxx17Test, DetectorTypeReportsTheBadParameterAndItsIndex) {
   dw_type_error error = NewError();
   EXPECT_EQ(vtable->on_config_new(out_of_range, 2, &config, &error), DW_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(error.param_index, 1);
-  EXPECT_STREQ(error.message, "count: 1000 is out of range [1, 100]");
+  EXPECT_STREQ(error.message, "1000 is out of range [1, 100]");  // the host names the key
 
   dw_type_param not_a_number[] = {{"threshold", "abc"}};
   error = NewError();
   EXPECT_EQ(vtable->on_config_new(not_a_number, 1, &config, &error), DW_STATUS_INVALID_ARGUMENT);
   EXPECT_EQ(error.param_index, 0);
-  EXPECT_STREQ(error.message, "threshold: expected a number, got 'abc'");
+  EXPECT_STREQ(error.message, "expected a number, got 'abc'");
 
   dw_type_param unknown[] = {{"count", "3"}, {"treshold", "2"}};
   error = NewError();
@@ -146,6 +179,70 @@ TEST(SdkCxx17Test, DetectorTypeReportsTheBadParameterAndItsIndex) {
   EXPECT_EQ(error.param_index, 1);
   EXPECT_STREQ(error.message, "unknown parameter 'treshold'");
   EXPECT_EQ(config, nullptr);
+}
+
+// The observation count FlakyReset saved, or the failure's message.
+std::string SavedCount(const dw_type_detector* vtable, void* config, void* state) {
+  uint8_t buffer[sizeof(uint32_t)];
+  size_t size = 0;
+  dw_type_error error = NewError();
+  const dw_type_status status =
+      vtable->on_state_save(config, state, buffer, sizeof buffer, &size, &error);
+  if (status != DW_STATUS_OK) return std::to_string(status) + " " + error.message;
+  uint32_t count = 0;
+  std::memcpy(&count, buffer, sizeof count);
+  return std::to_string(count);
+}
+
+// on_reset cannot return a status: an exception in Reset is reported by the calls after it. Save
+// fails until the state is reset; the next Observe fails too, resetting it again first.
+TEST(SdkCxx17Test, AnExceptionInResetIsReportedByTheNextCalls) {
+  const dw_type_detector* vtable = DetectorType<FlakyReset>::Get();
+  void* config = nullptr;
+  void* state = nullptr;
+  dw_type_error error = NewError();
+  ASSERT_EQ(vtable->on_config_new(nullptr, 0, &config, &error), DW_STATUS_OK);
+  ASSERT_EQ(vtable->on_state_new(config, &state, &error), DW_STATUS_OK);
+  dw_type_observation observation{sizeof(dw_type_observation), 10.0, 0.0, 0.0, 0};
+  dw_type_verdict verdict{};
+  const auto observe = [&] {
+    error = NewError();
+    const dw_type_status status = vtable->on_observe(config, state, &observation, &verdict, &error);
+    return status == DW_STATUS_OK ? std::string("ok")
+                                  : std::to_string(status) + " " + error.message;
+  };
+  ASSERT_EQ(observe(), "ok");
+  ASSERT_EQ(observe(), "ok");
+
+  FlakyReset::failing_resets = 1;
+  vtable->on_reset(config, state);
+  EXPECT_EQ(SavedCount(vtable, config, state), "1 reset failed: reset exploded");
+  EXPECT_EQ(SavedCount(vtable, config, state), "1 reset failed: reset exploded");
+  EXPECT_EQ(observe(), "1 reset failed: reset exploded");  // and resets again, which works
+  EXPECT_EQ(SavedCount(vtable, config, state), "0");
+  EXPECT_EQ(observe(), "ok");
+  EXPECT_EQ(SavedCount(vtable, config, state), "1");
+
+  // Failing again on the retry: reported again, until a reset works.
+  FlakyReset::failing_resets = 2;
+  vtable->on_reset(config, state);
+  EXPECT_EQ(observe(), "1 reset failed: reset exploded");
+  EXPECT_EQ(observe(), "1 reset failed: reset exploded");
+  EXPECT_EQ(observe(), "ok");
+  EXPECT_EQ(SavedCount(vtable, config, state), "1");
+
+  // A restored state is whole: the failure is forgotten.
+  const uint32_t saved = 5;
+  FlakyReset::failing_resets = 1;
+  vtable->on_reset(config, state);
+  ASSERT_EQ(vtable->on_state_restore(config, state, reinterpret_cast<const uint8_t*>(&saved),
+                                     sizeof saved, &error),
+            DW_STATUS_OK);
+  EXPECT_EQ(SavedCount(vtable, config, state), "5");
+  EXPECT_EQ(observe(), "ok");
+
+  vtable->on_state_destroy(config, state);
+  vtable->on_config_destroy(config);
 }
 
 int CountService(void* context, const char* service_id, const dw_type_stored_snapshot* snapshot,
@@ -185,6 +282,21 @@ TEST(SdkCxx17Test, StorageTypeTurnsExceptionsIntoStatuses) {
   EXPECT_EQ(vtable->on_purge(store, 0, 0, 10, &deleted, &error), DW_STATUS_ERROR);
   EXPECT_STREQ(error.message, "purge not supported");
   vtable->on_close(store);
+  EXPECT_EQ(CountingStore::open, 0);
+}
+
+// As for a detector's configuration: a parameter the backend never asked for is refused, naming
+// it, and the store Open made is closed again.
+TEST(SdkCxx17Test, StorageTypeRefusesAnUnknownParameter) {
+  const dw_type_storage* vtable = StorageType<CountingStore>::Get();
+  dw_type_param params[] = {{"path", "memory"}, {"pth", "memory"}};
+  void* store = nullptr;
+  dw_type_error error = NewError();
+  EXPECT_EQ(vtable->on_open(params, 2, &store, &error), DW_STATUS_INVALID_ARGUMENT);
+  EXPECT_EQ(error.param_index, 1);
+  EXPECT_STREQ(error.message, "unknown parameter 'pth'");
+  EXPECT_EQ(store, nullptr);
+  EXPECT_EQ(CountingStore::open, 0);
 }
 
 }  // namespace

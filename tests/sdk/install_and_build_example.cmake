@@ -2,7 +2,8 @@
 #  1. installs the build tree into a fresh scratch prefix (`cmake --install`), as a user would;
 #  2. checks the installed package's version rules (same major, no newer minor than installed);
 #  3. configures and builds examples/cusum_detector as a separate project that is told nothing but
-#     -DCMAKE_PREFIX_PATH=<prefix> (and the compiler the host was built with).
+#     -DCMAKE_PREFIX_PATH=<prefix> (and the compiler the host was built with), and checks that the
+#     plugin was compiled optimised although the project sets no build type.
 # Inputs (-D): BUILD_DIR, SCRATCH_DIR, EXAMPLE_SOURCE, VERSION_PROBE_SOURCE, CXX_COMPILER,
 # GENERATOR, ABI_MAJOR, ABI_MINOR.
 cmake_minimum_required(VERSION 3.25)
@@ -58,10 +59,24 @@ foreach(probe IN ITEMS "${ABI_MAJOR}:1" "${ABI_MAJOR}.0:1" "${ABI_MAJOR}.${ABI_M
 endforeach()
 
 # The example, exactly as its README tells a plugin author to build it.
+# (The compile commands are exported only to be read below; that sets no build type.)
 run("configure examples/cusum_detector against ${prefix}"
   ${CMAKE_COMMAND} -S ${EXAMPLE_SOURCE} -B ${example_build} -G ${GENERATOR}
-    -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_PREFIX_PATH=${prefix})
+    -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_PREFIX_PATH=${prefix}
+    -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)
 run("build examples/cusum_detector" ${CMAKE_COMMAND} --build ${example_build})
 if(NOT EXISTS ${example_build}/cusum.so)
   message(FATAL_ERROR "building examples/cusum_detector produced no cusum.so")
 endif()
+
+# With no build type CMake compiles without optimisation; driftwatch_add_plugin adds -O2.
+file(READ ${example_build}/compile_commands.json compile_commands)
+string(REGEX MATCH "\"command\": \"[^\"]*cusum\\.cc\"" cusum_command "${compile_commands}")
+if(cusum_command STREQUAL "")
+  message(FATAL_ERROR "no compile command for cusum.cc in ${example_build}:\n${compile_commands}")
+endif()
+if(NOT cusum_command MATCHES " -O2 ")
+  message(FATAL_ERROR "cusum.cc was compiled without optimisation (no build type set):\n"
+                      "${cusum_command}")
+endif()
+message(STATUS "cusum.cc compiled with -O2: ok")

@@ -2,6 +2,7 @@
 // memory plugins, loaded from their .so files and driven through driftwatch::Store.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <driftwatch/plugin.hpp>
 
 #include <atomic>
 #include <stdexcept>
@@ -342,6 +343,29 @@ TEST_P(StorageBackendTest, ReadersSeeWholeBatches) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, StorageBackendTest, ::testing::Values("memory", "sqlite"),
                          BackendName);
+
+// A backend that names itself in its own messages, as the plugin guide's first examples did: the
+// host names the backend once.
+class SelfNamingStore {
+ public:
+  static constexpr const char* kName = "self_naming";
+  static constexpr const char* kVersion = "1.0.0";
+  static SelfNamingStore* Open(sdk::Params&) {
+    throw sdk::StorageError(DW_STATUS_IO_ERROR, "self_naming: disk on fire");
+  }
+  void Write(const dw_type_write_batch&) {}
+  void ScanServices(dw_type_service_callback, void*) {}
+  void ScanSamples(const char*, uint64_t, dw_type_sample_callback, void*) {}
+  void QueryEvents(const char*, uint32_t, dw_type_event_callback, void*) {}
+  void Stats(dw_type_storage_stats&) {}
+  uint64_t Purge(int64_t, int64_t, uint32_t) { return 0; }
+};
+
+TEST(StorageMessageTest, TheBackendIsNamedOnce) {
+  std::unique_ptr<Store> store;
+  const Status status = Store::Open(sdk::StorageType<SelfNamingStore>::Get(), {}, &store);
+  EXPECT_EQ(status.message(), "self_naming: disk on fire");
+}
 
 }  // namespace
 }  // namespace driftwatch::testing

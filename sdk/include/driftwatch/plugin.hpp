@@ -2,13 +2,15 @@
 //
 // A plugin author writes a small class and one export macro; this header generates the C entry
 // points. Every generated function is noexcept: an exception thrown by the author's code becomes a
-// status and a message for the host, never a crash.
+// status and a message for the host, never a crash. on_reset has no status to return: an
+// exception from Reset fails every Save until the state is reset or restored, and the next Observe,
+// which resets again first ("reset failed: <message>").
 //
 // A detector class T provides:
 //   static constexpr const char* kName;     // e.g. "zscore_severe"
 //   static constexpr const char* kVersion;  // e.g. "1.0.0"
 //   static constexpr dw_type_detector_role kRole;
-//   struct Config;                           // copyable, read-only once built
+//   struct Config;                           // movable, read-only once built
 //   static Config Configure(driftwatch::sdk::Params& params);   // throws ParamError
 //   explicit T(const Config& config);        // the empty per-service state
 //   void Observe(const Config& config, const dw_type_observation& obs,
@@ -16,8 +18,9 @@
 //   void Reset(const Config& config);
 //   void Save(driftwatch::sdk::StateWriter& out) const;
 //   void Restore(const Config& config, driftwatch::sdk::StateReader& in);  // throws CorruptState
-//
-// and is exported with
+// It must be move-assignable (Restore moves a new state into place), and neither it nor Config may
+// throw from its destructor. DetectorType<T>::Get() checks all of this at compile time: a class
+// that misses something gets one static_assert that names it. It is exported with
 //   DRIFTWATCH_PLUGIN("my_plugin", "1.0.0",
 //                     DRIFTWATCH_DETECTORS(driftwatch::sdk::DetectorType<T>::Get()),
 //                     DRIFTWATCH_NO_STORAGES)
@@ -35,6 +38,7 @@
 #include <exception>
 #include <initializer_list>
 #include <limits>
+#include <memory>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -57,7 +61,8 @@ class ParamError : public std::runtime_error {
   int32_t index_;
 };
 
-// Thrown by Restore (or a StateReader) for saved bytes the detector does not understand.
+// Thrown by Restore (or a StateReader) for saved bytes the detector does not understand. As for
+// every exception here, the message need not name the detector: the host does.
 class CorruptState : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -75,7 +80,9 @@ class StorageError : public std::runtime_error {
 };
 
 // The configuration parameters of one detector, with typed, range-checked getters. Call Finish()
-// after the last getter: any parameter not asked for is reported as unknown.
+// after the last getter: any parameter not asked for is reported as unknown. A bad value throws
+// ParamError with the parameter's index and a message that does not repeat its key: the host
+// names the key (and the file and line) itself.
 class Params {
  public:
   Params(const dw_type_param* params, size_t count) : params_(params), used_(count, false) {}
@@ -87,11 +94,11 @@ class Params {
     char* end = nullptr;
     const double value = std::strtod(text, &end);
     if (end == text || *end != '\0' || !std::isfinite(value)) {
-      throw ParamError(index, std::string(key) + ": expected a number, got '" + text + "'");
+      throw ParamError(index, std::string("expected a number, got '") + text + "'");
     }
     if (value < min_value || value > max_value) {
-      throw ParamError(index, std::string(key) + ": " + text + " is out of range [" +
-                                  Format(min_value) + ", " + Format(max_value) + "]");
+      throw ParamError(index, std::string(text) + " is out of range [" + Format(min_value) + ", " +
+                                  Format(max_value) + "]");
     }
     return value;
   }
@@ -103,12 +110,11 @@ class Params {
     char* end = nullptr;
     const long long value = std::strtoll(text, &end, 10);
     if (end == text || *end != '\0') {
-      throw ParamError(index, std::string(key) + ": expected a whole number, got '" + text + "'");
+      throw ParamError(index, std::string("expected a whole number, got '") + text + "'");
     }
     if (value < static_cast<long long>(min_value) || value > static_cast<long long>(max_value)) {
-      throw ParamError(index, std::string(key) + ": " + text + " is out of range [" +
-                                  std::to_string(min_value) + ", " + std::to_string(max_value) +
-                                  "]");
+      throw ParamError(index, std::string(text) + " is out of range [" + std::to_string(min_value) +
+                                  ", " + std::to_string(max_value) + "]");
     }
     return static_cast<uint32_t>(value);
   }
@@ -265,12 +271,182 @@ dw_type_status Guard(dw_type_error* error, Body&& body) noexcept {
   }
 }
 
+// ---- The class contracts, checked at compile time -----------------------------------------------
+// Each check is true or false, never a compile error of its own, so that a class that breaks the
+// contract gets the one static_assert message that says what is missing.
+
+template <typename AlwaysVoid, template <typename...> class Op, typename... Args>
+struct Detect : std::false_type {};
+template <template <typename...> class Op, typename... Args>
+struct Detect<std::void_t<Op<Args...>>, Op, Args...> : std::true_type {};
+// Whether Op<Args...> names a type (an expression that compiles, through decltype).
+template <template <typename...> class Op, typename... Args>
+constexpr bool kHas = Detect<void, Op, Args...>::value;
+
+// T::Config, or this placeholder when T has none (so only the static_assert complains).
+struct MissingConfig {};
+template <typename T, typename = void>
+struct ConfigOf {
+  using type = MissingConfig;
+};
+template <typename T>
+struct ConfigOf<T, std::void_t<typename T::Config>> {
+  using type = typename T::Config;
+};
+
+template <typename T>
+using NameOp = decltype(static_cast<const char*>(T::kName));
+template <typename T>
+using VersionOp = decltype(static_cast<const char*>(T::kVersion));
+template <typename T>
+using RoleOp = std::enable_if_t<
+    std::is_same<std::remove_cv_t<decltype(T::kRole)>, dw_type_detector_role>::value>;
+template <typename T>
+using ConfigOp = typename T::Config;
+template <typename T, typename C>
+using ConfigureOp = std::enable_if_t<
+    std::is_convertible<decltype(T::Configure(std::declval<Params&>())), C>::value>;
+template <typename T, typename C>
+using ObserveOp = decltype(std::declval<T&>().Observe(std::declval<const C&>(),
+                                                      std::declval<const dw_type_observation&>(),
+                                                      std::declval<Verdict&>()));
+template <typename T, typename C>
+using ResetOp = decltype(std::declval<T&>().Reset(std::declval<const C&>()));
+template <typename T>
+using SaveOp = decltype(std::declval<const T&>().Save(std::declval<StateWriter&>()));
+template <typename T, typename C>
+using RestoreOp =
+    decltype(std::declval<T&>().Restore(std::declval<const C&>(), std::declval<StateReader&>()));
+
+template <typename T>
+using OpenOp =
+    std::enable_if_t<std::is_convertible<decltype(T::Open(std::declval<Params&>())), T*>::value>;
+template <typename T>
+using WriteOp = decltype(std::declval<T&>().Write(std::declval<const dw_type_write_batch&>()));
+template <typename T>
+using ScanServicesOp = decltype(std::declval<T&>().ScanServices(
+    std::declval<dw_type_service_callback>(), std::declval<void*>()));
+template <typename T>
+using ScanSamplesOp = decltype(std::declval<T&>().ScanSamples(
+    std::declval<const char*>(), std::declval<uint64_t>(), std::declval<dw_type_sample_callback>(),
+    std::declval<void*>()));
+template <typename T>
+using QueryEventsOp = decltype(std::declval<T&>().QueryEvents(
+    std::declval<const char*>(), std::declval<uint32_t>(), std::declval<dw_type_event_callback>(),
+    std::declval<void*>()));
+template <typename T>
+using StatsOp = decltype(std::declval<T&>().Stats(std::declval<dw_type_storage_stats&>()));
+template <typename T>
+using PurgeOp =
+    std::enable_if_t<std::is_convertible<decltype(std::declval<T&>().Purge(
+                                             std::declval<int64_t>(), std::declval<int64_t>(),
+                                             std::declval<uint32_t>())),
+                                         uint64_t>::value>;
+
+// Every requirement on a detector class, each with the message that explains it.
+template <typename T>
+constexpr bool CheckDetectorClass() {
+  using C = typename ConfigOf<T>::type;
+  constexpr bool kConfig = kHas<ConfigOp, T>;  // without it, only that is reported
+  static_assert(kHas<NameOp, T>,
+                "DetectorType<T>: T needs `static constexpr const char* kName`, the detector's "
+                "name ([a-z0-9_]+, the key under `detectors:` in the config)");
+  static_assert(kHas<VersionOp, T>,
+                "DetectorType<T>: T needs `static constexpr const char* kVersion`, the detector's "
+                "own version (recorded with every event)");
+  static_assert(kHas<RoleOp, T>,
+                "DetectorType<T>: T needs `static constexpr dw_type_detector_role kRole` "
+                "(DW_DETECTOR_ROLE_TRIGGER or DW_DETECTOR_ROLE_RECOVERY)");
+  static_assert(kHas<ConfigOp, T>,
+                "DetectorType<T>: T needs a nested type `Config`, its read-only configuration "
+                "(an empty `struct Config {};` if it takes no parameters)");
+  static_assert(!kConfig || std::is_move_constructible<C>::value,
+                "DetectorType<T>: T::Config must be move-constructible (Configure's result is "
+                "moved to where every service's state can read it)");
+  static_assert(!kConfig || std::is_nothrow_destructible<C>::value,
+                "DetectorType<T>: T::Config's destructor must not throw (on_config_destroy cannot "
+                "report an error)");
+  static_assert(!kConfig || kHas<ConfigureOp, T, C>,
+                "DetectorType<T>: T needs `static Config Configure(driftwatch::sdk::Params&)`, "
+                "which reads the parameters and throws ParamError for a bad one");
+  static_assert(!kConfig || std::is_constructible<T, const C&>::value,
+                "DetectorType<T>: T needs a constructor `explicit T(const Config&)` that makes the "
+                "empty per-service state");
+  static_assert(!kConfig || kHas<ObserveOp, T, C>,
+                "DetectorType<T>: T needs `void Observe(const Config&, const dw_type_observation&, "
+                "driftwatch::sdk::Verdict&)`");
+  static_assert(!kConfig || kHas<ResetOp, T, C>,
+                "DetectorType<T>: T needs `void Reset(const Config&)`, which forgets everything "
+                "observed");
+  static_assert(kHas<SaveOp, T>,
+                "DetectorType<T>: T needs `void Save(driftwatch::sdk::StateWriter&) const`");
+  static_assert(!kConfig || kHas<RestoreOp, T, C>,
+                "DetectorType<T>: T needs `void Restore(const Config&, "
+                "driftwatch::sdk::StateReader&)`, which throws CorruptState for bytes it does not "
+                "understand");
+  static_assert(std::is_move_assignable<T>::value,
+                "DetectorType<T>: T must be move-assignable (a restore builds a new state and "
+                "moves it into place, so a failed one changes nothing)");
+  static_assert(std::is_nothrow_destructible<T>::value,
+                "DetectorType<T>: T's destructor must not throw (on_state_destroy cannot report "
+                "an error)");
+  return kHas<NameOp, T> && kHas<VersionOp, T> && kHas<RoleOp, T> && kConfig &&
+         std::is_move_constructible<C>::value && std::is_nothrow_destructible<C>::value &&
+         kHas<ConfigureOp, T, C> && std::is_constructible<T, const C&>::value &&
+         kHas<ObserveOp, T, C> && kHas<ResetOp, T, C> && kHas<SaveOp, T> && kHas<RestoreOp, T, C> &&
+         std::is_move_assignable<T>::value && std::is_nothrow_destructible<T>::value;
+}
+
+// Every requirement on a storage class, each with the message that explains it.
+template <typename T>
+constexpr bool CheckStorageClass() {
+  static_assert(kHas<NameOp, T>,
+                "StorageType<T>: T needs `static constexpr const char* kName`, the backend's name "
+                "(the value of `storage.plugin` in the config)");
+  static_assert(kHas<VersionOp, T>,
+                "StorageType<T>: T needs `static constexpr const char* kVersion`");
+  static_assert(kHas<OpenOp, T>,
+                "StorageType<T>: T needs `static T* Open(driftwatch::sdk::Params&)`, which returns "
+                "a new store or throws StorageError / ParamError");
+  static_assert(kHas<WriteOp, T>,
+                "StorageType<T>: T needs `void Write(const dw_type_write_batch&)`, all or nothing");
+  static_assert(kHas<ScanServicesOp, T>,
+                "StorageType<T>: T needs `void ScanServices(dw_type_service_callback, void*)`");
+  static_assert(kHas<ScanSamplesOp, T>,
+                "StorageType<T>: T needs `void ScanSamples(const char* service_id, uint64_t "
+                "after_seq, dw_type_sample_callback, void*)`");
+  static_assert(kHas<QueryEventsOp, T>,
+                "StorageType<T>: T needs `void QueryEvents(const char* service_id, uint32_t limit, "
+                "dw_type_event_callback, void*)`");
+  static_assert(kHas<StatsOp, T>, "StorageType<T>: T needs `void Stats(dw_type_storage_stats&)`");
+  static_assert(kHas<PurgeOp, T>,
+                "StorageType<T>: T needs `uint64_t Purge(int64_t samples_before_ms, int64_t "
+                "events_before_ms, uint32_t max_rows)`, returning how many rows it deleted");
+  static_assert(std::is_nothrow_destructible<T>::value,
+                "StorageType<T>: T's destructor closes the store and must not throw (on_close "
+                "cannot report an error)");
+  return kHas<NameOp, T> && kHas<VersionOp, T> && kHas<OpenOp, T> && kHas<WriteOp, T> &&
+         kHas<ScanServicesOp, T> && kHas<ScanSamplesOp, T> && kHas<QueryEventsOp, T> &&
+         kHas<StatsOp, T> && kHas<PurgeOp, T> && std::is_nothrow_destructible<T>::value;
+}
+
 }  // namespace detail
 
 // The C vtable of detector class T (see the top of this file for what T provides).
 template <typename T>
 struct DetectorType {
-  using Config = typename T::Config;
+  using Config = typename detail::ConfigOf<T>::type;
+
+  // What the host holds for one service: the author's object, and whether its last Reset threw.
+  // on_reset returns nothing, so the calls after it report that failure: every Save until the
+  // state is reset or restored, and the next Observe, which resets again first instead of
+  // observing with a state that was not reset.
+  struct State {
+    explicit State(const Config& config) : detector(config) {}
+    T detector;
+    bool reset_failed = false;
+    std::string reset_failure;  // the exception's message
+  };
 
   static dw_type_status ConfigNew(const dw_type_param* params, size_t count, void** config_out,
                                   dw_type_error* error) noexcept {
@@ -285,31 +461,39 @@ struct DetectorType {
 
   static dw_type_status StateNew(const void* config, void** state_out,
                                  dw_type_error* error) noexcept {
-    return detail::Guard(error, [&] { *state_out = new T(*static_cast<const Config*>(config)); });
+    return detail::Guard(error,
+                         [&] { *state_out = new State(*static_cast<const Config*>(config)); });
   }
-  static void StateDestroy(const void*, void* state) noexcept { delete static_cast<T*>(state); }
+  static void StateDestroy(const void*, void* state) noexcept { delete static_cast<State*>(state); }
 
   static dw_type_status Observe(const void* config, void* state,
                                 const dw_type_observation* observation, dw_type_verdict* verdict,
                                 dw_type_error* error) noexcept {
     return detail::Guard(error, [&] {
+      State& typed_state = *static_cast<State*>(state);
+      const Config& typed_config = *static_cast<const Config*>(config);
+      if (typed_state.reset_failed) {
+        std::string why = ResetFailure(typed_state);
+        TryReset(typed_state, typed_config);
+        throw std::runtime_error(why);
+      }
       Verdict out(verdict);
-      static_cast<T*>(state)->Observe(*static_cast<const Config*>(config), *observation, out);
+      typed_state.detector.Observe(typed_config, *observation, out);
     });
   }
 
   static void Reset(const void* config, void* state) noexcept {
-    dw_type_error ignored{};
-    detail::Guard(&ignored,
-                  [&] { static_cast<T*>(state)->Reset(*static_cast<const Config*>(config)); });
+    TryReset(*static_cast<State*>(state), *static_cast<const Config*>(config));
   }
 
   static dw_type_status Save(const void*, const void* state, uint8_t* buffer, size_t capacity,
                              size_t* size_out, dw_type_error* error) noexcept {
     dw_type_status status = DW_STATUS_OK;
     const dw_type_status guarded = detail::Guard(error, [&] {
+      const State& typed_state = *static_cast<const State*>(state);
+      if (typed_state.reset_failed) throw std::runtime_error(ResetFailure(typed_state));
       StateWriter writer;
-      static_cast<const T*>(state)->Save(writer);
+      typed_state.detector.Save(writer);
       *size_out = writer.bytes().size();
       if (writer.bytes().size() > capacity) {
         status = DW_STATUS_BUFFER_TOO_SMALL;
@@ -330,11 +514,40 @@ struct DetectorType {
       StateReader reader(data, size);
       restored.Restore(typed_config, reader);
       reader.ExpectEnd();
-      *static_cast<T*>(state) = std::move(restored);
+      State& typed_state = *static_cast<State*>(state);
+      typed_state.detector = std::move(restored);
+      typed_state.reset_failed = false;  // a restored state is whole again
+      typed_state.reset_failure.clear();
     });
   }
 
+  // Runs T::Reset, keeping the message of an exception for the calls that can report it.
+  static void TryReset(State& state, const Config& config) noexcept {
+    dw_type_error caught{};
+    state.reset_failed =
+        detail::Guard(&caught, [&] { state.detector.Reset(config); }) != DW_STATUS_OK;
+    state.reset_failure.clear();
+    if (!state.reset_failed) return;
+    try {
+      state.reset_failure = caught.message;
+    } catch (...) {  // out of memory: the report still says that the reset failed
+    }
+  }
+  static std::string ResetFailure(const State& state) {
+    return state.reset_failure.empty() ? "reset failed" : "reset failed: " + state.reset_failure;
+  }
+
   static const dw_type_detector* Get() noexcept {
+    constexpr bool kFollowsTheContract = detail::CheckDetectorClass<T>();
+    if constexpr (!kFollowsTheContract) {
+      return nullptr;  // unreachable: the failed static_assert stops the build, alone
+    } else {
+      return Vtable();
+    }
+  }
+
+ private:
+  static const dw_type_detector* Vtable() noexcept {
     static const dw_type_detector vtable = {
         static_cast<uint32_t>(sizeof(dw_type_detector)),
         T::kName,
@@ -364,20 +577,24 @@ struct DetectorType {
 //                    void* context);
 //   void Stats(dw_type_storage_stats& stats);
 //   uint64_t Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows);
-// The destructor closes the store.
+// The destructor closes the store and must not throw. Get() checks the list at compile time. See
+// plugin.h for what each must do; a callback's non-zero answer means return at once.
 template <typename T>
 struct StorageType {
+  // Like a detector's configuration, a parameter Open did not ask for is refused (a typo, almost
+  // always). Call params.Finish() in Open before touching anything, so that a refused
+  // configuration leaves nothing behind: checked here only after Open, it closes the store again.
   static dw_type_status Open(const dw_type_param* params, size_t count, void** store_out,
                              dw_type_error* error) noexcept {
     return detail::Guard(error, [&] {
       Params reader(params, count);
-      *store_out = T::Open(reader);
+      std::unique_ptr<T> store(T::Open(reader));
+      if (store == nullptr) throw StorageError(DW_STATUS_ERROR, "Open returned no store");
+      reader.Finish();
+      *store_out = store.release();
     });
   }
-  static void Close(void* store) noexcept {
-    dw_type_error ignored{};
-    detail::Guard(&ignored, [&] { delete static_cast<T*>(store); });
-  }
+  static void Close(void* store) noexcept { delete static_cast<T*>(store); }  // nothrow: checked
   static dw_type_status Write(void* store, const dw_type_write_batch* batch,
                               dw_type_error* error) noexcept {
     return detail::Guard(error, [&] { static_cast<T*>(store)->Write(*batch); });
@@ -412,6 +629,16 @@ struct StorageType {
   }
 
   static const dw_type_storage* Get() noexcept {
+    constexpr bool kFollowsTheContract = detail::CheckStorageClass<T>();
+    if constexpr (!kFollowsTheContract) {
+      return nullptr;  // unreachable: the failed static_assert stops the build, alone
+    } else {
+      return Vtable();
+    }
+  }
+
+ private:
+  static const dw_type_storage* Vtable() noexcept {
     static const dw_type_storage vtable = {
         static_cast<uint32_t>(sizeof(dw_type_storage)),
         T::kName,
