@@ -3,6 +3,7 @@
 // read past the end, on short or malformed input. Built with CXX_STANDARD 17.
 #include <gtest/gtest.h>
 #include <driftwatch/byte_coding.hpp>
+#include <driftwatch/plugin.hpp>
 
 #include <cmath>
 #include <cstdint>
@@ -94,6 +95,29 @@ TEST(ByteCoding, DoublesComeBackBitForBitAndTextsAreBounded) {
                   12));
   EXPECT_EQ(counted.Count(8), 0u);
   EXPECT_TRUE(counted.failed());
+}
+
+// A detector's saved state (plugin.hpp's StateWriter and StateReader) is little-endian too, so it
+// restores on any machine.
+TEST(ByteCoding, DetectorStateIsLittleEndianAndComesBackExactly) {
+  driftwatch::sdk::StateWriter writer;
+  writer.Put(uint32_t{0x01020304});
+  writer.Put(int16_t{-2});
+  writer.Put(true);
+  writer.Put(-1.5);
+  writer.Put(0.25f);
+  const std::vector<uint8_t>& bytes = writer.bytes();
+  ASSERT_EQ(bytes.size(), 4u + 2u + 1u + 8u + 4u);
+  EXPECT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.begin() + 7),
+            (std::vector<uint8_t>{0x04, 0x03, 0x02, 0x01, 0xfe, 0xff, 0x01}));
+  EXPECT_EQ(coding::GetFixed(bytes.data() + 7, 8), coding::BitsOf(-1.5));
+  driftwatch::sdk::StateReader reader(bytes.data(), bytes.size());
+  EXPECT_EQ(reader.Get<uint32_t>(), 0x01020304u);
+  EXPECT_EQ(reader.Get<int16_t>(), -2);
+  EXPECT_TRUE(reader.Get<bool>());
+  EXPECT_EQ(reader.Get<double>(), -1.5);
+  EXPECT_EQ(reader.Get<float>(), 0.25f);
+  reader.ExpectEnd();
 }
 
 }  // namespace

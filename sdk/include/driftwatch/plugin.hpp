@@ -29,6 +29,7 @@
 #define DRIFTWATCH_PLUGIN_HPP
 
 #include <driftwatch/plugin.h>
+#include <driftwatch/byte_coding.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -194,12 +195,55 @@ class Verdict {
 };
 
 // Appends fixed-size values, in the machine's byte order, to a detector's saved state.
+namespace detail {
+
+// A number's bits as an unsigned integer of its width, and back: what StateWriter stores.
+template <typename T>
+uint64_t BitsOf(const T& value) {
+  if constexpr (std::is_same<T, bool>::value) {
+    return value ? 1 : 0;
+  } else if constexpr (std::is_floating_point<T>::value) {
+    using Bits = typename std::conditional<sizeof(T) == 4, uint32_t, uint64_t>::type;
+    static_assert(sizeof(T) == sizeof(Bits), "floats of 4 or 8 bytes only");
+    Bits bits = 0;
+    std::memcpy(&bits, &value, sizeof bits);
+    return bits;
+  } else {
+    return static_cast<uint64_t>(value);  // two's complement, for signed ones
+  }
+}
+
+template <typename T>
+T FromBits(uint64_t bits) {
+  if constexpr (std::is_same<T, bool>::value) {
+    return bits != 0;
+  } else if constexpr (std::is_floating_point<T>::value) {
+    using Bits = typename std::conditional<sizeof(T) == 4, uint32_t, uint64_t>::type;
+    const auto narrow = static_cast<Bits>(bits);
+    T value;
+    std::memcpy(&value, &narrow, sizeof value);
+    return value;
+  } else {
+    const auto narrow = static_cast<typename std::make_unsigned<T>::type>(bits);
+    T value;
+    std::memcpy(&value, &narrow, sizeof value);
+    return value;
+  }
+}
+
+}  // namespace detail
+
 class StateWriter {
  public:
+  // Numbers only (an integer, a bool, a float or a double), little-endian whatever the machine,
+  // so that a state saved on one machine restores on any other: save a struct field by field.
   template <typename T>
   void Put(const T& value) {
-    static_assert(std::is_trivially_copyable<T>::value, "Put takes plain values");
-    const auto* bytes = reinterpret_cast<const uint8_t*>(&value);
+    static_assert(std::is_arithmetic<T>::value && sizeof(T) <= 8,
+                  "StateWriter::Put takes numbers, stored little-endian the same on every machine: "
+                  "save a struct field by field");
+    uint8_t bytes[sizeof(T)];
+    coding::PutFixed(detail::BitsOf(value), sizeof(T), bytes);
     bytes_.insert(bytes_.end(), bytes, bytes + sizeof(T));
   }
   const std::vector<uint8_t>& bytes() const { return bytes_; }
@@ -216,12 +260,12 @@ class StateReader {
 
   template <typename T>
   T Get() {
-    static_assert(std::is_trivially_copyable<T>::value, "Get takes plain values");
+    static_assert(std::is_arithmetic<T>::value && sizeof(T) <= 8,
+                  "StateReader::Get takes the numbers StateWriter::Put wrote");
     if (size_ - offset_ < sizeof(T)) throw CorruptState("saved detector state is truncated");
-    T value;
-    std::memcpy(&value, data_ + offset_, sizeof(T));
+    const uint64_t bits = coding::GetFixed(data_ + offset_, sizeof(T));
     offset_ += sizeof(T);
-    return value;
+    return detail::FromBits<T>(bits);
   }
   // Call after the last Get: extra bytes mean the data is not what this detector saved.
   void ExpectEnd() const {
