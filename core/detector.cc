@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/plugin_status.h"
+
 namespace driftwatch {
 namespace {
 
@@ -14,20 +16,13 @@ dw_type_error EmptyError() {
   return error;
 }
 
-// The plugin's message, made safe to read (it may have forgotten the terminator).
-std::string MessageOf(dw_type_error& error, dw_type_status status) {
-  error.message[sizeof error.message - 1] = '\0';
-  if (error.message[0] != '\0') return error.message;
-  return "failed with status " + std::to_string(static_cast<int>(status));
-}
-
 }  // namespace
 
 Status ConfiguredDetector::Create(const dw_type_detector* vtable, const std::vector<Param>& params,
                                   std::unique_ptr<ConfiguredDetector>* out,
                                   int32_t* bad_param_index) {
   *bad_param_index = -1;
-  if (vtable == nullptr) return Status::Error("no such detector");
+  if (vtable == nullptr) return Status::NotFound("no such detector");
   std::vector<dw_type_param> raw_params;
   raw_params.reserve(params.size());
   for (const Param& param : params) raw_params.push_back({param.key.c_str(), param.value.c_str()});
@@ -39,7 +34,7 @@ Status ConfiguredDetector::Create(const dw_type_detector* vtable, const std::vec
     if (error.param_index >= 0 && static_cast<size_t>(error.param_index) < params.size()) {
       *bad_param_index = error.param_index;
     }
-    return Status::Error(MessageOf(error, status));
+    return PluginFailure(status, error);
   }
   out->reset(new ConfiguredDetector(vtable, config));
   return Status::Ok();
@@ -51,7 +46,7 @@ Status ConfiguredDetector::NewState(void** state) const {
   *state = nullptr;
   dw_type_error error = EmptyError();
   const dw_type_status status = vtable_->on_state_new(config_, state, &error);
-  if (status != DW_STATUS_OK) return Status::Error(MessageOf(error, status));
+  if (status != DW_STATUS_OK) return PluginFailure(status, error);
   return Status::Ok();
 }
 
@@ -75,7 +70,7 @@ Status ConfiguredDetector::Observe(void* state, const dw_type_observation& obser
   }
   if (status != DW_STATUS_OK) {
     verdict->kind = DW_VERDICT_NONE;
-    return Status::Error(MessageOf(error, status));
+    return PluginFailure(status, error);
   }
   return Status::Ok();
 }
@@ -93,7 +88,7 @@ Status ConfiguredDetector::Save(const void* state, std::string* out) const {
       buffer.resize(size);
       continue;
     }
-    if (status != DW_STATUS_OK) return Status::Error(MessageOf(error, status));
+    if (status != DW_STATUS_OK) return PluginFailure(status, error);
     if (size > buffer.size()) return Status::Error("reported a saved size larger than its buffer");
     out->append(buffer.data(), size);
     return Status::Ok();
@@ -105,7 +100,7 @@ Status ConfiguredDetector::Restore(void* state, std::string_view bytes) const {
   dw_type_error error = EmptyError();
   const dw_type_status status = vtable_->on_state_restore(
       config_, state, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &error);
-  if (status != DW_STATUS_OK) return Status::Error(MessageOf(error, status));
+  if (status != DW_STATUS_OK) return PluginFailure(status, error);
   return Status::Ok();
 }
 

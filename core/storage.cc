@@ -6,6 +6,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/plugin_status.h"
+
 namespace driftwatch {
 namespace {
 
@@ -16,12 +18,9 @@ dw_type_error NewError() {
   return error;
 }
 
-// "<backend>: <message>", with a fallback when the plugin wrote no message.
+// "<backend>: <message>", of the kind the plugin's code means (core/plugin_status.h).
 Status Failure(const dw_type_storage* vtable, dw_type_status status, dw_type_error& error) {
-  error.message[DW_ERROR_MESSAGE_SIZE - 1] = '\0';  // a plugin that forgot the NUL cannot overrun
-  std::string message = error.message;
-  if (message.empty()) message = "failed with status " + std::to_string(status);
-  return Status::Error(std::string(vtable->name) + ": " + message);
+  return PluginFailure(status, error, std::string(vtable->name) + ": ");
 }
 
 // Takes `from`'s buffer only when `to` has no room for it, and gives it `to`'s in exchange: the
@@ -87,7 +86,7 @@ void WriteBatch::Clear() {
 
 Status Store::Open(const dw_type_storage* vtable, const std::vector<Param>& params,
                    std::unique_ptr<Store>* out) {
-  if (vtable == nullptr) return Status::Error("no storage backend to open");
+  if (vtable == nullptr) return Status::NotFound("no storage backend to open");
   std::vector<dw_type_param> raw;
   raw.reserve(params.size());
   for (const Param& param : params) raw.push_back({param.key.c_str(), param.value.c_str()});
