@@ -144,7 +144,7 @@ struct Engine::Impl {
         shards(std::max(1u, std::thread::hardware_concurrency() / 2)) {}
 
   Status Restore();
-  Status RestoreService(const std::string& id, const StoredSnapshot* snapshot);
+  Status RestoreService(const std::string& id, const StoredSnapshot* snapshot, uint64_t max_seq);
   ServiceEntry* AddService(const std::string& id);  // registry_mutex held exclusively
   ServiceEntry* FindService(const std::string& id) const;
   void Work(Shard& shard);
@@ -196,7 +196,8 @@ ServiceEntry* Engine::Impl::FindService(const std::string& id) const {
   return it == services.end() ? nullptr : it->second.get();
 }
 
-Status Engine::Impl::RestoreService(const std::string& id, const StoredSnapshot* snapshot) {
+Status Engine::Impl::RestoreService(const std::string& id, const StoredSnapshot* snapshot,
+                                    uint64_t max_seq) {
   ServiceEntry* service = AddService(id);
   uint64_t after_seq = 0;
   bool rebuild = snapshot == nullptr;
@@ -231,6 +232,10 @@ Status Engine::Impl::RestoreService(const std::string& id, const StoredSnapshot*
     service->monitor.Process(Sample{stored.timestamp_ms, stored.latency_ms, stored.payload_kb});
     ++service->samples_since_snapshot;
   });
+  // Samples the store refused and the writer set aside leave gaps in the stored seqs, so a replay
+  // may count fewer samples than the highest stored seq: new seqs must still rise above it, or the
+  // store would refuse every new sample of the service until they did.
+  if (scanned.ok() && service->seq() < max_seq) service->seq_offset += max_seq - service->seq();
   return scanned;
 }
 
@@ -238,9 +243,9 @@ Status Engine::Impl::Restore() {
   Status failure;
   std::unique_lock lock(registry_mutex);
   Status scanned = store->ScanServices(
-      [&](const std::string& id, const StoredSnapshot* snapshot, uint64_t /*max_seq*/) {
+      [&](const std::string& id, const StoredSnapshot* snapshot, uint64_t max_seq) {
         if (!failure.ok()) return;
-        failure = RestoreService(id, snapshot);
+        failure = RestoreService(id, snapshot, max_seq);
       });
   if (!scanned.ok()) return scanned;
   return failure;
