@@ -4,7 +4,8 @@
 // the thread is free, together with everything that arrived meanwhile. It also runs retention in
 // small steps between commits.
 //
-// A failed commit is decided by the kind of its failure (docs/behaviour.md, "Storage failures"):
+// A failed commit is decided by the kind of its failure (docs/behaviour.md, "Decisions about
+// storage failures"):
 // - the store refuses the data (invalid argument: a sequence that does not rise, a constraint):
 //   the writer finds the services whose data is refused, by committing the batch in halves by
 //   service, sets their data aside in a file (RefusedLog) and commits the rest;
