@@ -47,7 +47,7 @@ void Refusal(JsonWriter& writer, const Status& reason, const std::string& refuse
 void Sample(JsonWriter& writer, const dw_type_stored_sample& sample) {
   writer.StartObject();
   writer.Key("service_id");
-  Text(writer, sample.service_id);
+  Text(writer, sample.service_id != nullptr ? sample.service_id : "");
   writer.Key("timestamp");
   Text(writer, FormatTimestamp(sample.timestamp_ms));
   writer.Key("latency_ms");
@@ -141,7 +141,7 @@ Status RefusedLog::Append(const WriteBatch& part, const Status& reason,
   if (fd < 0) return FileError("open", path_, errno);
   struct stat info {};
   if (::fstat(fd, &info) != 0) {
-    const Status status = FileError("read the size of", path_, errno);
+    Status status = FileError("read the size of", path_, errno);
     ::close(fd);
     return status;
   }

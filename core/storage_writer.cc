@@ -47,7 +47,8 @@ struct ServicePart {
 std::vector<ServicePart> SplitByService(const WriteBatch& batch) {
   std::map<std::string, WriteBatch, std::less<>> parts;
   for (const dw_type_stored_sample& sample : batch.samples) {
-    parts[sample.service_id].samples.push_back(sample);
+    // A missing id is refused by the store like any bad data; it must not crash the split.
+    parts[sample.service_id != nullptr ? sample.service_id : ""].samples.push_back(sample);
   }
   for (const StoredEvent& event : batch.events) parts[event.service_id].events.push_back(event);
   for (const StoredSnapshot& snapshot : batch.snapshots) {
@@ -77,7 +78,7 @@ bool CommitReport::Refused(std::string_view service_id) const {
 
 StorageWriter::StorageWriter(Store* store, StorageWriterOptions options)
     : store_(store),
-      options_(options),
+      options_(std::move(options)),
       refused_log_(options_.refused_path, options_.refused_max_bytes) {}
 
 StorageWriter::~StorageWriter() { Stop(); }
