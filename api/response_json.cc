@@ -349,6 +349,14 @@ std::string StatusJson(const SystemStatus& status) {
   writer.Bool(engine.storage_healthy);
   writer.Key("storage_error");
   Text(writer, engine.storage_error);
+  writer.Key("refused_samples");
+  writer.Uint64(engine.refused_samples);
+  writer.Key("refused_events");
+  writer.Uint64(engine.refused_events);
+  writer.Key("last_refusal");
+  Text(writer, engine.last_refusal);
+  writer.Key("refused_file");
+  Text(writer, engine.refused_file);
   writer.Key("storage_plugin");
   Text(writer, status.storage_plugin);
   writer.Key("detector_errors");

@@ -240,10 +240,23 @@ Reply Router::Submit(std::vector<IncomingSample>&& samples, Reply accepted,
   const bool durable = context_.config->ingest.durable && later;
   Engine::CommitCallback on_committed;
   if (durable) {
-    on_committed = [later, accepted](bool committed) {
-      later(committed ? accepted
-                      : Unavailable("storage_unavailable",
-                                    "the samples could not be committed; retry later"));
+    on_committed = [later, accepted](Engine::CommitResult result) {
+      switch (result) {
+        case Engine::CommitResult::kCommitted:
+          later(accepted);
+          return;
+        case Engine::CommitResult::kRefused:
+          // Not 503: sending the same samples again may well be refused again. They are not
+          // lost: an operator finds them in the refused file (docs/operations.md).
+          later(Error(MakeError(kHttpInternalError, "storage_refused",
+                                "the store refused some of these samples: they were set aside, "
+                                "not stored (see refused_samples and refused_file in "
+                                "/v1/system/status); the others were committed")));
+          return;
+        case Engine::CommitResult::kAbandoned:
+          break;
+      }
+      later(Unavailable("storage_unavailable", "the samples could not be committed; retry later"));
     };
   }
   switch (context_.engine->Submit(std::move(samples), std::move(on_committed))) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/plugin_status.h"
+
 namespace driftwatch {
 namespace {
 
@@ -16,27 +18,11 @@ dw_type_error EmptyError() {
 
 }  // namespace
 
-std::string WithoutLeadingName(std::string message, std::string_view name) {
-  if (!name.empty() && message.size() > name.size() + 1 && message.starts_with(name) &&
-      message.compare(name.size(), 2, ": ") == 0) {
-    message.erase(0, name.size() + 2);
-  }
-  return message;
-}
-
-std::string PluginErrorMessage(dw_type_error& error, dw_type_status status,
-                               std::string_view owner) {
-  error.message[sizeof error.message - 1] = '\0';  // it may have forgotten the terminator
-  std::string message = WithoutLeadingName(error.message, owner);
-  if (!message.empty()) return message;
-  return "failed with status " + std::to_string(static_cast<int>(status));
-}
-
 Status ConfiguredDetector::Create(const dw_type_detector* vtable, const std::vector<Param>& params,
                                   std::unique_ptr<ConfiguredDetector>* out,
                                   int32_t* bad_param_index) {
   *bad_param_index = -1;
-  if (vtable == nullptr) return Status::Error("no such detector");
+  if (vtable == nullptr) return Status::NotFound("no such detector");
   std::vector<dw_type_param> raw_params;
   raw_params.reserve(params.size());
   for (const Param& param : params) raw_params.push_back({param.key.c_str(), param.value.c_str()});
@@ -48,7 +34,7 @@ Status ConfiguredDetector::Create(const dw_type_detector* vtable, const std::vec
     if (error.param_index >= 0 && static_cast<size_t>(error.param_index) < params.size()) {
       *bad_param_index = error.param_index;
     }
-    return Status::Error(PluginErrorMessage(error, status, vtable->name));
+    return PluginFailure(status, error, {}, vtable->name);
   }
   out->reset(new ConfiguredDetector(vtable, config));
   return Status::Ok();
@@ -60,8 +46,7 @@ Status ConfiguredDetector::NewState(void** state) const {
   *state = nullptr;
   dw_type_error error = EmptyError();
   const dw_type_status status = vtable_->on_state_new(config_, state, &error);
-  if (status != DW_STATUS_OK)
-    return Status::Error(PluginErrorMessage(error, status, vtable_->name));
+  if (status != DW_STATUS_OK) return PluginFailure(status, error, {}, vtable_->name);
   return Status::Ok();
 }
 
@@ -85,7 +70,7 @@ Status ConfiguredDetector::Observe(void* state, const dw_type_observation& obser
   }
   if (status != DW_STATUS_OK) {
     verdict->kind = DW_VERDICT_NONE;
-    return Status::Error(PluginErrorMessage(error, status, vtable_->name));
+    return PluginFailure(status, error, {}, vtable_->name);
   }
   return Status::Ok();
 }
@@ -103,8 +88,7 @@ Status ConfiguredDetector::Save(const void* state, std::string* out) const {
       buffer.resize(size);
       continue;
     }
-    if (status != DW_STATUS_OK)
-      return Status::Error(PluginErrorMessage(error, status, vtable_->name));
+    if (status != DW_STATUS_OK) return PluginFailure(status, error, {}, vtable_->name);
     if (size > buffer.size()) return Status::Error("reported a saved size larger than its buffer");
     out->append(buffer.data(), size);
     return Status::Ok();
@@ -116,8 +100,7 @@ Status ConfiguredDetector::Restore(void* state, std::string_view bytes) const {
   dw_type_error error = EmptyError();
   const dw_type_status status = vtable_->on_state_restore(
       config_, state, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), &error);
-  if (status != DW_STATUS_OK)
-    return Status::Error(PluginErrorMessage(error, status, vtable_->name));
+  if (status != DW_STATUS_OK) return PluginFailure(status, error, {}, vtable_->name);
   return Status::Ok();
 }
 

@@ -20,15 +20,6 @@ struct Param {
   std::string value;
 };
 
-// The message a plugin wrote into `error` for a failure with `status`, made safe to read, or
-// "failed with status N" when it wrote none. A leading "<owner>: " is dropped: the host names the
-// detector or backend (and a parameter's key) itself, and plugins written after the first
-// examples repeated their own name.
-std::string PluginErrorMessage(dw_type_error& error, dw_type_status status, std::string_view owner);
-
-// `message` without a leading "<name>: ".
-std::string WithoutLeadingName(std::string message, std::string_view name);
-
 // A detector type from a plugin, configured with its parameters (on_config_new). Shared by every
 // service; read-only after creation, so safe to use from several threads.
 class ConfiguredDetector {

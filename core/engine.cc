@@ -38,6 +38,9 @@ constexpr size_t kKeptQueueCapacity = 4096;
 constexpr size_t kMaxWriterBacklogFactor = 4;
 // How far back a rebuild looks for the service's last reset.
 constexpr uint32_t kMaxEventsScannedForReset = 10000;
+// Data the store refuses for good is set aside in a file named after the store's (`<path>` +
+// this), an operator's to read and re-send (docs/operations.md, "Refused data").
+constexpr const char* kRefusedFileSuffix = ".refused.jsonl";
 
 }  // namespace
 
@@ -62,20 +65,37 @@ struct ServiceEntry {
 namespace {
 
 // An accepted submission whose caller waits for its commit (durable ingest), shared by its
-// samples until they are committed: the last of them to be settled reports.
+// samples until they are settled: the last of them to be settled reports.
 struct PendingCommit {
   PendingCommit(uint64_t samples, Engine::CommitCallback callback)
-      : uncommitted(samples), done(std::move(callback)) {}
-  std::atomic<uint64_t> uncommitted;
-  std::atomic<bool> failed{false};
+      : unsettled(samples), done(std::move(callback)) {}
+  std::atomic<uint64_t> unsettled;
+  std::atomic<bool> refused{false};
+  std::atomic<bool> abandoned{false};
   const Engine::CommitCallback done;
 };
 
-// `count` samples of `commit` were committed (or given up on).
-void Settle(PendingCommit& commit, uint64_t count, bool committed) {
-  if (!committed) commit.failed = true;
-  if (commit.uncommitted.fetch_sub(count) == count) commit.done(!commit.failed);
+// `count` samples of `commit` were settled with `result`.
+void Settle(PendingCommit& commit, uint64_t count, Engine::CommitResult result) {
+  if (result == Engine::CommitResult::kRefused) commit.refused = true;
+  if (result == Engine::CommitResult::kAbandoned) commit.abandoned = true;
+  if (commit.unsettled.fetch_sub(count) != count) return;
+  // A refusal is the more useful answer: a client may send again what was abandoned, while what
+  // was refused waits for an operator.
+  if (commit.refused) {
+    commit.done(Engine::CommitResult::kRefused);
+  } else {
+    commit.done(commit.abandoned ? Engine::CommitResult::kAbandoned
+                                 : Engine::CommitResult::kCommitted);
+  }
 }
+
+// `count` consecutive samples of one service in a write batch, of a submission that waits.
+struct CommitShare {
+  std::shared_ptr<PendingCommit> commit;
+  const std::string* service_id;
+  uint64_t count;
+};
 
 struct QueuedSample {
   ServiceEntry* service;
@@ -143,11 +163,12 @@ struct Engine::Impl {
                    .commit_interval_ms = engine_config.storage.commit_interval_ms,
                    .telemetry_retention_days = engine_config.retention.telemetry_days,
                    .events_retention_days = engine_config.retention.events_days,
+                   .refused_path = engine_config.storage.path + kRefusedFileSuffix,
                }),
         shards(std::max(1u, std::thread::hardware_concurrency() / 2)) {}
 
   Status Restore();
-  Status RestoreService(const std::string& id, const StoredSnapshot* snapshot);
+  Status RestoreService(const std::string& id, const StoredSnapshot* snapshot, uint64_t max_seq);
   void RecordRebuild(ServiceEntry& service, const StoredSnapshot& snapshot, const std::string& why);
   ServiceEntry* AddService(const std::string& id);  // registry_mutex held exclusively
   ServiceEntry* FindService(const std::string& id) const;
@@ -202,7 +223,8 @@ ServiceEntry* Engine::Impl::FindService(const std::string& id) const {
   return it == services.end() ? nullptr : it->second.get();
 }
 
-Status Engine::Impl::RestoreService(const std::string& id, const StoredSnapshot* snapshot) {
+Status Engine::Impl::RestoreService(const std::string& id, const StoredSnapshot* snapshot,
+                                    uint64_t max_seq) {
   ServiceEntry* service = AddService(id);
   uint64_t after_seq = 0;
   bool rebuild = snapshot == nullptr;
@@ -239,6 +261,10 @@ Status Engine::Impl::RestoreService(const std::string& id, const StoredSnapshot*
     service->monitor.Process(Sample{stored.timestamp_ms, stored.latency_ms, stored.payload_kb});
     ++service->samples_since_snapshot;
   });
+  // Samples the store refused and the writer set aside leave gaps in the stored seqs, so a replay
+  // may count fewer samples than the highest stored seq: new seqs must still rise above it, or the
+  // store would refuse every new sample of the service until they did.
+  if (scanned.ok() && service->seq() < max_seq) service->seq_offset += max_seq - service->seq();
   if (scanned.ok() && !rebuild_reason.empty()) RecordRebuild(*service, *snapshot, rebuild_reason);
   return scanned;
 }
@@ -280,9 +306,9 @@ Status Engine::Impl::Restore() {
   Status failure;
   std::unique_lock lock(registry_mutex);
   Status scanned = store->ScanServices(
-      [&](const std::string& id, const StoredSnapshot* snapshot, uint64_t /*max_seq*/) {
+      [&](const std::string& id, const StoredSnapshot* snapshot, uint64_t max_seq) {
         if (!failure.ok()) return;
-        failure = RestoreService(id, snapshot);
+        failure = RestoreService(id, snapshot, max_seq);
       });
   if (!scanned.ok()) return scanned;
   return failure;
@@ -365,21 +391,34 @@ void Engine::Impl::ProcessTaken(Shard& shard, const std::vector<QueuedSample>& t
     const size_t end = std::min(taken.size(), begin + kSamplesPerLock);
     WriteBatch batch;
     batch.samples.reserve(end - begin);
-    // The waiting submissions with samples in this batch, and how many (a submission's samples
-    // are next to each other in a shard's queue).
-    std::vector<std::pair<std::shared_ptr<PendingCommit>, uint64_t>> commits;
+    // The waiting submissions with samples in this batch: how many, of which service (the store
+    // may refuse one service's data and commit the rest). A submission's samples are next to each
+    // other in a shard's queue.
+    std::vector<CommitShare> shares;
     std::unique_lock lock(shard.state_mutex);
     for (size_t i = begin; i < end; ++i) {
-      ProcessOne(*taken[i].service, taken[i].sample, batch);
+      ServiceEntry& service = *taken[i].service;
+      ProcessOne(service, taken[i].sample, batch);
       if (const std::shared_ptr<PendingCommit>& commit = taken[i].commit) {
-        if (commits.empty() || commits.back().first != commit) commits.emplace_back(commit, 0);
-        ++commits.back().second;
+        if (shares.empty() || shares.back().commit != commit ||
+            shares.back().service_id != &service.id) {
+          shares.push_back({commit, &service.id, 0});
+        }
+        ++shares.back().count;
       }
     }
     StorageWriter::CommitCallback on_committed;
-    if (!commits.empty()) {
-      on_committed = [commits = std::move(commits)](bool committed) {
-        for (const auto& [commit, count] : commits) Settle(*commit, count, committed);
+    if (!shares.empty()) {
+      on_committed = [shares = std::move(shares)](const CommitReport& report) {
+        for (const CommitShare& share : shares) {
+          CommitResult result = CommitResult::kCommitted;
+          if (report.Refused(*share.service_id)) {
+            result = CommitResult::kRefused;
+          } else if (!report.committed) {
+            result = CommitResult::kAbandoned;
+          }
+          Settle(*share.commit, share.count, result);
+        }
       };
     }
     // Submitted under the state lock, so a concurrent Reset's snapshot is always ordered after
@@ -650,6 +689,10 @@ EngineStatus Engine::GetStatus() const {
   status.storage_pending_samples = impl.writer.pending_samples();
   status.storage_healthy = impl.writer.healthy();
   status.storage_error = impl.writer.last_error();
+  status.refused_samples = impl.writer.refused_samples();
+  status.refused_events = impl.writer.refused_events();
+  status.last_refusal = impl.writer.last_refusal();
+  status.refused_file = impl.writer.refused_path();
   std::lock_guard lock(impl.error_mutex);
   status.detector_errors = impl.detector_errors;
   status.last_detector_error = impl.last_detector_error;

@@ -60,6 +60,11 @@ struct EngineStatus {
   uint64_t storage_pending_samples = 0;
   bool storage_healthy = true;
   std::string storage_error;
+  // Refused by the store for good and set aside in refused_file, since start (docs/operations.md).
+  uint64_t refused_samples = 0;
+  uint64_t refused_events = 0;
+  std::string last_refusal;
+  std::string refused_file;
   uint64_t detector_errors = 0;
   std::string last_detector_error;
 };
@@ -78,11 +83,17 @@ class Engine {
   // threads. Returns false if storage could not take everything.
   bool Stop();
 
-  // Called once for a submission that was accepted: true once every one of its samples is
-  // committed to the store, false if that can no longer happen (storage gave up at Stop). Runs on
+  // What became of an accepted submission's samples.
+  enum class CommitResult {
+    kCommitted,  // every one of them is committed to the store
+    kRefused,    // the store refused some of them for good: those were set aside (refused_file),
+                 // the others committed
+    kAbandoned,  // storage gave up at Stop: they may or may not be stored
+  };
+  // Called once for a submission that was accepted, once all of its samples are settled. Runs on
   // the storage writer's thread (or the one calling Stop), never inside Submit; it must be quick
   // and must not call the engine.
-  using CommitCallback = std::function<void(bool committed)>;
+  using CommitCallback = std::function<void(CommitResult result)>;
 
   // All or nothing: either every sample is queued (kAccepted) or none is. `on_committed`, if any,
   // is called as described above when the result is kAccepted, and dropped otherwise; `samples`

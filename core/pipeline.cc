@@ -4,6 +4,8 @@
 #include <string>
 #include <utility>
 
+#include "core/plugin_status.h"
+
 namespace driftwatch {
 namespace {
 

@@ -6,6 +6,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/plugin_status.h"
+
 namespace driftwatch {
 namespace {
 
@@ -16,10 +18,10 @@ dw_type_error NewError() {
   return error;
 }
 
-// "<backend>: <message>", with the backend named once.
+// "<backend>: <message>", of the kind the plugin's code means (core/plugin_status.h), the backend
+// named once.
 Status Failure(const dw_type_storage* vtable, dw_type_status status, dw_type_error& error) {
-  return Status::Error(std::string(vtable->name) + ": " +
-                       PluginErrorMessage(error, status, vtable->name));
+  return PluginFailure(status, error, std::string(vtable->name) + ": ", vtable->name);
 }
 
 // Takes `from`'s buffer only when `to` has no room for it, and gives it `to`'s in exchange: the
@@ -85,7 +87,7 @@ void WriteBatch::Clear() {
 
 Status Store::Open(const dw_type_storage* vtable, const std::vector<Param>& params,
                    std::unique_ptr<Store>* out) {
-  if (vtable == nullptr) return Status::Error("no storage backend to open");
+  if (vtable == nullptr) return Status::NotFound("no storage backend to open");
   std::vector<dw_type_param> raw;
   raw.reserve(params.size());
   for (const Param& param : params) raw.push_back({param.key.c_str(), param.value.c_str()});

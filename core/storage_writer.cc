@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
+#include <map>
 #include <utility>
 
 #include "core/thread_name.h"
+#include "core/timestamp.h"
 
 namespace driftwatch {
 namespace {
@@ -17,6 +20,8 @@ constexpr size_t kEagerCommitSamples = 20000;
 // Retention first runs this soon after Start (or after one purge interval, if that is shorter).
 constexpr milliseconds kFirstPurgeDelay{5000};
 constexpr double kMsPerDay = 24.0 * 60 * 60 * 1000;
+// Distinct refusals (a service and a kind) logged before the rest are only counted.
+constexpr size_t kMaxLoggedRefusals = 1000;
 
 int64_t NowEpochMs() {
   return std::chrono::duration_cast<milliseconds>(
@@ -24,10 +29,57 @@ int64_t NowEpochMs() {
       .count();
 }
 
+// Only a refusal of the data itself is isolated. A corrupt store, an I/O error, a busy store or an
+// internal error says nothing about which data is at fault, and setting aside every service's
+// data because the disk is full would empty the pipeline into a side file: those are retried.
+bool RefusesTheData(const Status& status) {
+  return status.kind() == Status::Kind::kInvalidArgument;
+}
+
+// One service's share of a batch, in the batch's order.
+struct ServicePart {
+  std::string service_id;
+  WriteBatch batch;
+};
+
+// Splits a batch by service, ordered by service id; each part keeps its own order (so a service's
+// snapshot still comes with the samples it reflects).
+std::vector<ServicePart> SplitByService(const WriteBatch& batch) {
+  std::map<std::string, WriteBatch, std::less<>> parts;
+  for (const dw_type_stored_sample& sample : batch.samples) {
+    // A missing id is refused by the store like any bad data; it must not crash the split.
+    parts[sample.service_id != nullptr ? sample.service_id : ""].samples.push_back(sample);
+  }
+  for (const StoredEvent& event : batch.events) parts[event.service_id].events.push_back(event);
+  for (const StoredSnapshot& snapshot : batch.snapshots) {
+    parts[snapshot.service_id].snapshots.push_back(snapshot);
+  }
+  std::vector<ServicePart> split;
+  split.reserve(parts.size());
+  for (auto& [service_id, part] : parts) split.push_back({service_id, std::move(part)});
+  return split;
+}
+
+// The parts [begin, end) as one batch.
+WriteBatch Join(const std::vector<ServicePart>& parts, size_t begin, size_t end) {
+  WriteBatch joined;
+  for (size_t i = begin; i < end; ++i) {
+    WriteBatch copy = parts[i].batch;
+    joined.Append(std::move(copy));
+  }
+  return joined;
+}
+
 }  // namespace
 
+bool CommitReport::Refused(std::string_view service_id) const {
+  return std::binary_search(refused.begin(), refused.end(), service_id);
+}
+
 StorageWriter::StorageWriter(Store* store, StorageWriterOptions options)
-    : store_(store), options_(options) {}
+    : store_(store),
+      options_(std::move(options)),
+      refused_log_(options_.refused_path, options_.refused_max_bytes) {}
 
 StorageWriter::~StorageWriter() { Stop(); }
 
@@ -57,9 +109,11 @@ bool StorageWriter::Stop(std::chrono::milliseconds deadline) {
     const auto now = Clock::now();
     if (now >= give_up_at) {
       // Whoever waits for these commits must not wait forever (a later Stop may still make them).
-      std::vector<CommitCallback> abandoned;
+      std::vector<Waiter> abandoned;
       abandoned.swap(in_flight_callbacks_);
-      for (CommitCallback& callback : pending_callbacks_) abandoned.push_back(std::move(callback));
+      for (CommitCallback& callback : pending_callbacks_) {
+        abandoned.push_back({std::move(callback), {}});
+      }
       pending_callbacks_.clear();
       Report(std::move(abandoned), false, lock);
       return false;
@@ -81,7 +135,7 @@ uint64_t StorageWriter::Submit(WriteBatch&& batch, CommitCallback on_committed) 
       committed_ticket_ = ticket;  // nothing to write and nothing before it waits
       committed_.notify_all();
       lock.unlock();
-      if (on_committed) on_committed(true);
+      if (on_committed) on_committed(CommitReport{});
       return ticket;
     }
     // Wake the writer only to arm its commit deadline (nothing was pending), to commit early, or
@@ -117,6 +171,11 @@ bool StorageWriter::Flush(std::chrono::milliseconds timeout) {
 std::string StorageWriter::last_error() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return last_error_;
+}
+
+std::string StorageWriter::last_refusal() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return last_refusal_;
 }
 
 std::vector<StoredEvent> StorageWriter::PendingEvents(const std::string& service_id) const {
@@ -190,11 +249,11 @@ bool StorageWriter::CommitPending(std::unique_lock<std::mutex>& lock) {
   in_flight_.Append(std::move(pending_));  // after a failure, newer writes join the retried batch
   pending_.Clear();
   for (CommitCallback& callback : pending_callbacks_) {
-    in_flight_callbacks_.push_back(std::move(callback));
+    in_flight_callbacks_.push_back({std::move(callback), {}});
   }
   pending_callbacks_.clear();
   if (in_flight_.empty()) {  // only empty batches waited: nothing to write
-    std::vector<CommitCallback> done;
+    std::vector<Waiter> done;
     done.swap(in_flight_callbacks_);
     Report(std::move(done), true, lock);
     return true;
@@ -203,13 +262,21 @@ bool StorageWriter::CommitPending(std::unique_lock<std::mutex>& lock) {
   const size_t samples = in_flight_.samples.size();
 
   lock.unlock();  // in_flight_ is only changed by this thread, so it can be read unlocked
-  const Status status = store_->Write(in_flight_);
+  Status status = store_->Write(in_flight_);
+  Isolation isolation;
+  const bool isolate = !status.ok() && RefusesTheData(status) && !refused_log_.path().empty();
+  if (isolate) isolation = Isolate(status);
   lock.lock();
 
+  if (isolate) {
+    Settle(isolation);
+    status = isolation.failure;
+  }
   if (!status.ok()) {
     if (status.message() != last_error_) {
-      std::fprintf(stderr, "driftwatch: storage commit failed, retrying every %u ms: %s\n",
-                   options_.retry_interval_ms, status.message().c_str());
+      std::fprintf(stderr, "driftwatch: storage commit failed (%s), retrying every %u ms: %s\n",
+                   std::string(Status::KindName(status.kind())).c_str(), options_.retry_interval_ms,
+                   status.message().c_str());
       last_error_ = status.message();
     }
     healthy_.store(false, std::memory_order_relaxed);
@@ -223,27 +290,138 @@ bool StorageWriter::CommitPending(std::unique_lock<std::mutex>& lock) {
   healthy_.store(true, std::memory_order_relaxed);
   // Empty batches submitted meanwhile never reach pending_, so they are committed too.
   committed_ticket_ = pending_.empty() ? submitted_ticket_ : ticket;
-  std::vector<CommitCallback> done;
+  std::vector<Waiter> done;
   done.swap(in_flight_callbacks_);
   if (pending_.empty()) {
-    for (CommitCallback& callback : pending_callbacks_) done.push_back(std::move(callback));
+    for (CommitCallback& callback : pending_callbacks_) done.push_back({std::move(callback), {}});
     pending_callbacks_.clear();
   }
-  commits_.fetch_add(1, std::memory_order_relaxed);
-  committed_samples_.fetch_add(samples, std::memory_order_relaxed);
-  pending_samples_.fetch_sub(samples, std::memory_order_relaxed);
+  if (!isolate) {
+    commits_.fetch_add(1, std::memory_order_relaxed);
+    committed_samples_.fetch_add(samples, std::memory_order_relaxed);
+    pending_samples_.fetch_sub(samples, std::memory_order_relaxed);
+  }
   committed_.notify_all();
   Report(std::move(done), true, lock);
   return true;
 }
 
-void StorageWriter::Report(std::vector<CommitCallback>&& callbacks, bool committed,
+StorageWriter::Isolation StorageWriter::Isolate(const Status& refusal) {
+  // Halving by service finds k refused services among n in about 2k log2(n) commits, and commits
+  // the others in few transactions; committing each service alone would take n. Each service's
+  // data stays in one part, so what a commit held together for a service stays together: its
+  // samples, its events, and the snapshot that reflects them.
+  const std::vector<ServicePart> parts = SplitByService(in_flight_);
+  std::vector<bool> settled(parts.size(), false);
+  Isolation isolation;
+  std::vector<std::pair<size_t, size_t>> ranges;  // to try, the next at the back
+  const auto halve = [&ranges](size_t begin, size_t end) {
+    const size_t middle = begin + (end - begin) / 2;
+    ranges.emplace_back(middle, end);
+    ranges.emplace_back(begin, middle);
+  };
+  const auto set_aside = [&](size_t index, const Status& reason) {
+    const ServicePart& part = parts[index];
+    const Status written = refused_log_.Append(part.batch, reason, NowMs());
+    if (!written.ok()) {  // kept, and tried again with the next attempt
+      isolation.failure =
+          Status::IoError("the store refused the data of service '" + part.service_id + "' (" +
+                          reason.message() + "), and it cannot be set aside: " + written.message());
+      return;
+    }
+    settled[index] = true;
+    isolation.refused_samples += part.batch.samples.size();
+    isolation.refused_events += part.batch.events.size();
+    isolation.refusals.emplace_back(part.service_id, reason);
+  };
+  if (parts.size() == 1) {
+    set_aside(0, refusal);  // the whole batch was this one service's
+  } else {
+    halve(0, parts.size());
+  }
+  while (!ranges.empty()) {
+    const auto [begin, end] = ranges.back();
+    ranges.pop_back();
+    const WriteBatch batch = Join(parts, begin, end);
+    const Status status = store_->Write(batch);
+    if (status.ok()) {
+      std::fill(settled.begin() + static_cast<ptrdiff_t>(begin),
+                settled.begin() + static_cast<ptrdiff_t>(end), true);
+      ++isolation.commits;
+      isolation.committed_samples += batch.samples.size();
+    } else if (!RefusesTheData(status)) {
+      isolation.failure = status;  // the store itself fails now: retry what is left, later
+      break;
+    } else if (end - begin > 1) {
+      halve(begin, end);
+    } else {
+      set_aside(begin, status);
+    }
+  }
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (settled[i]) continue;
+    WriteBatch copy = parts[i].batch;
+    isolation.unsettled.Append(std::move(copy));
+  }
+  return isolation;
+}
+
+void StorageWriter::Settle(Isolation& isolation) {
+  const uint64_t settled_samples = in_flight_.samples.size() - isolation.unsettled.samples.size();
+  in_flight_ = std::move(isolation.unsettled);  // under the lock: PendingEvents reads it
+  commits_.fetch_add(isolation.commits, std::memory_order_relaxed);
+  committed_samples_.fetch_add(isolation.committed_samples, std::memory_order_relaxed);
+  pending_samples_.fetch_sub(settled_samples, std::memory_order_relaxed);
+  refused_samples_.fetch_add(isolation.refused_samples, std::memory_order_relaxed);
+  refused_events_.fetch_add(isolation.refused_events, std::memory_order_relaxed);
+  if (isolation.refusals.empty()) return;
+
+  std::vector<std::string> refused;
+  for (const auto& [service_id, reason] : isolation.refusals) {
+    refused.push_back(service_id);
+    last_refusal_ = "service '" + service_id +
+                    "': " + std::string(Status::KindName(reason.kind())) + ": " + reason.message();
+    // One line per service and kind of refusal, not per sample nor per commit: a service the
+    // store keeps refusing would otherwise log at every commit. The counts are in the status.
+    const std::string key = std::string(Status::KindName(reason.kind())) + " " + service_id;
+    if (logged_refusals_.size() > kMaxLoggedRefusals || logged_refusals_.contains(key)) continue;
+    logged_refusals_.insert(key);
+    if (logged_refusals_.size() > kMaxLoggedRefusals) {
+      std::fprintf(stderr,
+                   "driftwatch: more than %zu services refused by the store: further refusals are "
+                   "set aside and counted (refused_samples in /v1/system/status), not logged\n",
+                   kMaxLoggedRefusals);
+      continue;
+    }
+    std::fprintf(stderr,
+                 "driftwatch: the store refused the data of service '%s' (%s: %s); it is set aside "
+                 "in '%s' and the other services' data is committed\n",
+                 service_id.c_str(), std::string(Status::KindName(reason.kind())).c_str(),
+                 reason.message().c_str(), refused_log_.path().c_str());
+  }
+  std::sort(refused.begin(), refused.end());
+  // Every batch being committed now may have held data of these services (their callbacks are
+  // told; each checks the services it cares about). A batch submitted later is not told.
+  for (Waiter& waiter : in_flight_callbacks_) {
+    std::vector<std::string> merged;
+    std::set_union(waiter.refused.begin(), waiter.refused.end(), refused.begin(), refused.end(),
+                   std::back_inserter(merged));
+    waiter.refused.swap(merged);
+  }
+}
+
+void StorageWriter::Report(std::vector<Waiter>&& waiters, bool committed,
                            std::unique_lock<std::mutex>& lock) {
-  if (callbacks.empty()) return;
-  std::vector<CommitCallback> calls;
-  calls.swap(callbacks);
+  if (waiters.empty()) return;
+  std::vector<Waiter> calls;
+  calls.swap(waiters);
   lock.unlock();  // a callback may take locks of its own (e.g. to send an answer)
-  for (CommitCallback& call : calls) call(committed);
+  for (Waiter& waiter : calls) {
+    CommitReport report;
+    report.committed = committed;
+    report.refused = std::move(waiter.refused);
+    waiter.call(report);
+  }
   lock.lock();
 }
 

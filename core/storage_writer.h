@@ -2,8 +2,16 @@
 // transaction per commit interval (group commit), so ingest never waits for a commit per sample.
 // A batch whose submitter waits for its commit (a callback; durable ingest) is committed as soon as
 // the thread is free, together with everything that arrived meanwhile. It also runs retention in
-// small steps between commits. A failed commit is retried with the same batch (nothing accepted is
-// dropped); while it fails, healthy() is false and ingest answers 503.
+// small steps between commits.
+//
+// A failed commit is decided by the kind of its failure (docs/behaviour.md, "Decisions about
+// storage failures"):
+// - the store refuses the data (invalid argument: a sequence that does not rise, a constraint):
+//   the writer finds the services whose data is refused, by committing the batch in halves by
+//   service, sets their data aside in a file (RefusedLog) and commits the rest;
+// - anything else (an I/O error, a busy or corrupt store, an internal error) is retried with the
+//   same batch after a pause (nothing accepted is dropped); while it fails, healthy() is false and
+//   ingest answers 503.
 #pragma once
 
 #include <atomic>
@@ -12,10 +20,15 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "core/refused_log.h"
+#include "core/status.h"
 #include "core/storage.h"
 
 namespace driftwatch {
@@ -27,29 +40,44 @@ struct StorageWriterOptions {
   uint32_t purge_interval_ms = 60000;  // how often retention looks for old rows
   uint32_t purge_step_rows = 2000;     // rows deleted per step, between commits
   uint32_t retry_interval_ms = 1000;   // wait before retrying a failed commit
+  // Where data the store refuses is set aside (JSON lines; docs/operations.md). Empty: nowhere, so
+  // a refusal is retried like any other failure.
+  std::string refused_path;
+  uint64_t refused_max_bytes = RefusedLog::kDefaultMaxBytes;
+};
+
+// What became of a submitted batch, for its callback.
+struct CommitReport {
+  // False when Stop gave up before the batch was settled: it may or may not be stored.
+  bool committed = true;
+  // The services whose data the store refused while this batch was being committed: their data
+  // (in this batch or others committed with it) was set aside instead of stored. Sorted.
+  std::vector<std::string> refused;
+
+  bool Refused(std::string_view service_id) const;
 };
 
 class StorageWriter {
  public:
-  // Called once per batch that was submitted with it: true once the batch is committed, false if
-  // Stop gave up on it. Runs on the writer thread (or the one calling Stop), without the writer's
-  // lock held; it must be quick and must not call the writer.
-  using CommitCallback = std::function<void(bool committed)>;
+  // Called once per batch that was submitted with it, once every part of it is committed or set
+  // aside (see CommitReport), or when Stop gives up on it. Runs on the writer thread (or the one
+  // calling Stop), without the writer's lock held; it must be quick and must not call the writer.
+  using CommitCallback = std::function<void(const CommitReport& report)>;
 
   StorageWriter(Store* store, StorageWriterOptions options);
   ~StorageWriter();  // Stop()
 
   void Start();
-  // Commits everything submitted (retrying until it succeeds or `deadline` passes), then ends
-  // the thread. Returns false if something could not be committed.
+  // Commits (or sets aside) everything submitted, retrying until it succeeds or `deadline` passes,
+  // then ends the thread. Returns false if something could not be settled.
   bool Stop(std::chrono::milliseconds deadline = std::chrono::seconds(30));
 
   // Hands over writes, committed in submission order. Returns a ticket for WaitCommitted.
   // `on_committed`, if any, is called once the batch is committed (see CommitCallback).
   uint64_t Submit(WriteBatch&& batch, CommitCallback on_committed = nullptr);
-  // Blocks until every batch up to `ticket` is committed; false on timeout.
+  // Blocks until every batch up to `ticket` is committed (or set aside); false on timeout.
   bool WaitCommitted(uint64_t ticket, std::chrono::milliseconds timeout);
-  // Commits everything submitted so far before returning (false on timeout).
+  // Commits (or sets aside) everything submitted so far before returning (false on timeout).
   bool Flush(std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   size_t pending_samples() const { return pending_samples_.load(std::memory_order_relaxed); }
@@ -57,16 +85,43 @@ class StorageWriter {
   std::string last_error() const;
   uint64_t commits() const { return commits_.load(std::memory_order_relaxed); }
   uint64_t committed_samples() const { return committed_samples_.load(std::memory_order_relaxed); }
+  // Refused by the store and set aside, since start; and the last refusal ("" for none).
+  uint64_t refused_samples() const { return refused_samples_.load(std::memory_order_relaxed); }
+  uint64_t refused_events() const { return refused_events_.load(std::memory_order_relaxed); }
+  std::string last_refusal() const;
+  // Where refused data is set aside ("" for nowhere).
+  const std::string& refused_path() const { return refused_log_.path(); }
 
   // Events submitted but not yet committed for a service, oldest first; a read merges these with
   // the store's, so an event is visible as soon as the engine made it.
   std::vector<StoredEvent> PendingEvents(const std::string& service_id) const;
 
  private:
+  // A callback of a batch being committed, and the services refused meanwhile.
+  struct Waiter {
+    CommitCallback call;
+    std::vector<std::string> refused;
+  };
+  // What committing in_flight_ in parts did, once the store refused it as a whole.
+  struct Isolation {
+    WriteBatch unsettled;  // neither committed nor set aside: kept for the next attempt
+    Status failure;        // why `unsettled` is not empty
+    uint64_t commits = 0;
+    uint64_t committed_samples = 0;
+    uint64_t refused_samples = 0;
+    uint64_t refused_events = 0;
+    std::vector<std::pair<std::string, Status>> refusals;  // each service set aside, and why
+  };
+
   void Run();
   bool CommitPending(std::unique_lock<std::mutex>& lock);
-  // Calls `callbacks` with `committed`, with the lock released for the time of the calls.
-  static void Report(std::vector<CommitCallback>&& callbacks, bool committed,
+  // Runs without the lock: finds the services whose data the store refuses (`refusal` is the
+  // whole batch's), sets it aside, commits the rest.
+  Isolation Isolate(const Status& refusal);
+  // Records what Isolate did (the lock held): counts, logs, and tells the waiters.
+  void Settle(Isolation& isolation);
+  // Calls `waiters` with `committed`, with the lock released for the time of the calls.
+  static void Report(std::vector<Waiter>&& waiters, bool committed,
                      std::unique_lock<std::mutex>& lock);
   // One retention step (at most purge_step_rows rows); false when nothing was left to delete.
   bool PurgeStep(int64_t samples_before_ms, int64_t events_before_ms);
@@ -74,21 +129,26 @@ class StorageWriter {
   Store* store_;
   StorageWriterOptions options_;
   mutable std::mutex mutex_;
-  std::condition_variable wake_;                     // new work or stop
-  std::condition_variable committed_;                // a commit finished
-  WriteBatch pending_;                               // submitted, not yet taken by a commit
-  WriteBatch in_flight_;                             // being committed (kept until it succeeds)
-  std::vector<CommitCallback> pending_callbacks_;    // of the batches in pending_
-  std::vector<CommitCallback> in_flight_callbacks_;  // of the batches in in_flight_
+  std::condition_variable wake_;                   // new work or stop
+  std::condition_variable committed_;              // a commit finished
+  WriteBatch pending_;                             // submitted, not yet taken by a commit
+  WriteBatch in_flight_;                           // being committed (kept until it succeeds)
+  std::vector<CommitCallback> pending_callbacks_;  // of the batches in pending_
+  std::vector<Waiter> in_flight_callbacks_;        // of the batches in in_flight_
   uint64_t submitted_ticket_ = 0;
   uint64_t committed_ticket_ = 0;
   bool stopping_ = false;
   uint32_t waiters_ = 0;  // threads in WaitCommitted: commit now instead of at the interval
   std::string last_error_;
+  const RefusedLog refused_log_;
+  std::string last_refusal_;
+  std::set<std::string> logged_refusals_;  // "kind service" already logged (bounded)
   std::atomic<size_t> pending_samples_{0};
   std::atomic<bool> healthy_{true};
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> committed_samples_{0};
+  std::atomic<uint64_t> refused_samples_{0};
+  std::atomic<uint64_t> refused_events_{0};
   std::chrono::steady_clock::time_point next_purge_;
   std::thread thread_;
 };

@@ -121,6 +121,23 @@ TEST(ResponseJson, StatusIsDegradedWhileStorageFails) {
   EXPECT_EQ(json["status"].GetString(), std::string("healthy"));
   EXPECT_EQ(json["total_telemetry_records"].GetInt(), 12450);
   EXPECT_EQ(json["database_size_mb"].GetDouble(), 2.3);
+  EXPECT_EQ(json["refused_samples"].GetUint64(), 0u);
+  EXPECT_EQ(json["last_refusal"].GetString(), std::string());
+}
+
+// Refused data does not make the status degraded: it is counted, and where it went is named.
+TEST(ResponseJson, StatusCountsRefusedData) {
+  SystemStatus status;
+  status.engine.refused_samples = 7;
+  status.engine.refused_events = 1;
+  status.engine.last_refusal = "service 'x': invalid_argument: sqlite: refused";
+  status.engine.refused_file = "driftwatch.db.refused.jsonl";
+  const rapidjson::Document json = Parse(StatusJson(status));
+  EXPECT_EQ(json["status"].GetString(), std::string("healthy"));
+  EXPECT_EQ(json["refused_samples"].GetUint64(), 7u);
+  EXPECT_EQ(json["refused_events"].GetUint64(), 1u);
+  EXPECT_EQ(json["last_refusal"].GetString(), status.engine.last_refusal);
+  EXPECT_EQ(json["refused_file"].GetString(), status.engine.refused_file);
 }
 
 }  // namespace

@@ -404,5 +404,38 @@ TEST(EngineTest, PipelineChangeRebuildsStateFromStoredSamplesSinceTheLastReset) 
   EXPECT_EQ(health.sample_count, 275u);
 }
 
+// Samples the store refused were set aside, not stored, so the stored seqs of a service have a gap
+// (here 11..15). After a restart that replays the stored samples (no snapshot: a hard kill), the
+// next sample's seq must still follow the highest stored one, or the store would refuse it too.
+TEST(EngineTest, RestoreKeepsNewSeqsAboveTheStoredOnesAcrossAGap) {
+  testing::TestDir dir;
+  const std::string db = dir.File("gap.db");
+  {
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(Store::Open(Plugins().FindStorage("sqlite"), {{"path", db}}, &store).ok());
+    WriteBatch batch;
+    for (uint64_t seq : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 17, 18, 19, 20}) {
+      batch.samples.push_back(
+          {kService, seq, kStartMs + static_cast<int64_t>(seq) * kStepMs, 150.0, 2.5});
+    }
+    const Status written = store->Write(batch);
+    ASSERT_TRUE(written.ok()) << written.message();
+  }
+  Running revived(db);
+  ServiceHealth health;
+  ASSERT_TRUE(revived.engine().GetHealth(kService, &health));
+  EXPECT_EQ(health.sample_count, 20u);  // its highest seq: the refused samples were processed too
+  revived.Run(Constant(2, 150.0), 21);
+  EXPECT_TRUE(revived.engine().Stop());
+  const EngineStatus status = revived.engine().GetStatus();
+  EXPECT_EQ(status.refused_samples, 0u) << status.last_refusal;
+  std::vector<uint64_t> seqs;
+  ASSERT_TRUE(
+      revived.store()
+          .ScanSamples(kService, 15, [&](const dw_type_stored_sample& s) { seqs.push_back(s.seq); })
+          .ok());
+  EXPECT_EQ(seqs, (std::vector<uint64_t>{16, 17, 18, 19, 20, 21, 22}));
+}
+
 }  // namespace
 }  // namespace driftwatch

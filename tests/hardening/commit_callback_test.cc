@@ -1,8 +1,8 @@
 // What durable ingest rests on, in process: the storage writer calls a batch's callback once,
 // after the batch is committed (or with false when Stop gives up on it), and batches that wait
 // for a commit share one (group commit); the engine calls a submission's callback once, when
-// every one of its samples, across shards and batches, is committed, and never for a submission
-// it refused.
+// every one of its samples, across shards and batches, is committed, never for a submission it
+// refused, and says "refused" to exactly the submissions with samples the store refused.
 #include <gtest/gtest.h>
 #include <driftwatch/plugin.hpp>
 
@@ -18,6 +18,7 @@
 #include "core/storage_writer.h"
 #include "tests/storage/faulty_store.h"
 #include "tests/storage/storage_test_support.h"
+#include "tests/support/test_dir.h"
 
 namespace driftwatch::testing {
 namespace {
@@ -51,18 +52,38 @@ struct Reports {
   std::condition_variable changed;
   int committed = 0;
   int failed = 0;
+  int refused = 0;  // the engine's kRefused; a writer's report that names a refused service
 
-  std::function<void(bool)> Callback(const std::function<void()>& also = {}) {
-    return [this, also](bool ok) {
+  void Add(int Reports::*outcome) {
+    std::lock_guard<std::mutex> lock(mutex);
+    ++(this->*outcome);
+    changed.notify_all();
+  }
+  // For StorageWriter::Submit.
+  StorageWriter::CommitCallback Callback(const std::function<void()>& also = {}) {
+    return [this, also](const CommitReport& report) {
       if (also) also();
-      std::lock_guard<std::mutex> lock(mutex);
-      ++(ok ? committed : failed);
-      changed.notify_all();
+      Add(!report.committed        ? &Reports::failed
+          : report.refused.empty() ? &Reports::committed
+                                   : &Reports::refused);
     };
+  }
+  // For Engine::Submit.
+  Engine::CommitCallback EngineCallback(const std::function<void()>& also = {}) {
+    return [this, also](Engine::CommitResult result) {
+      if (also) also();
+      Add(result == Engine::CommitResult::kCommitted ? &Reports::committed
+          : result == Engine::CommitResult::kRefused ? &Reports::refused
+                                                     : &Reports::failed);
+    };
+  }
+  int Total() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return committed + failed + refused;
   }
   bool WaitFor(int total) {
     std::unique_lock<std::mutex> lock(mutex);
-    return changed.wait_for(lock, kPatience, [&] { return committed + failed >= total; });
+    return changed.wait_for(lock, kPatience, [&] { return committed + failed + refused >= total; });
   }
 };
 
@@ -189,7 +210,7 @@ TEST_F(CommitCallbackTest, EngineReportsOnceEverySampleOfASubmissionIsCommitted)
   // of them are stored.
   Reports reports;
   uint64_t stored_at_callback = 0;
-  ASSERT_EQ(engine->Submit(Spread(20, 150, "svc-"), reports.Callback([&] {
+  ASSERT_EQ(engine->Submit(Spread(20, 150, "svc-"), reports.EngineCallback([&] {
     for (int s = 0; s < 20; ++s)
       stored_at_callback += StoredSamples(*store_, "svc-" + std::to_string(s));
   })),
@@ -198,17 +219,77 @@ TEST_F(CommitCallbackTest, EngineReportsOnceEverySampleOfASubmissionIsCommitted)
   EXPECT_EQ(stored_at_callback, 3000u);
 
   // Refused submissions never report.
-  EXPECT_EQ(engine->Submit(Spread(1, 6000, "big-"), reports.Callback()), SubmitResult::kQueueFull);
-  EXPECT_EQ(engine->Submit(Spread(11, 1, "new-"), reports.Callback()),
+  EXPECT_EQ(engine->Submit(Spread(1, 6000, "big-"), reports.EngineCallback()),
+            SubmitResult::kQueueFull);
+  EXPECT_EQ(engine->Submit(Spread(11, 1, "new-"), reports.EngineCallback()),
             SubmitResult::kTooManyServices);
   // Many small ones at once: each reports once.
   for (int i = 0; i < 50; ++i) {
-    ASSERT_EQ(engine->Submit(Spread(2, 3, "svc-"), reports.Callback()), SubmitResult::kAccepted);
+    ASSERT_EQ(engine->Submit(Spread(2, 3, "svc-"), reports.EngineCallback()),
+              SubmitResult::kAccepted);
   }
   ASSERT_TRUE(reports.WaitFor(51));
   EXPECT_TRUE(engine->Stop());
   EXPECT_EQ(reports.committed, 51);
   EXPECT_EQ(reports.failed, 0);
+}
+
+std::vector<IncomingSample> SamplesOf(const std::string& service_id, int count) {
+  std::vector<IncomingSample> samples;
+  for (int i = 0; i < count; ++i) {
+    samples.push_back({service_id, driftwatch::Sample{NowMs(), 100.0 + i, 1}});
+  }
+  return samples;
+}
+
+// The store refuses the data of one service for good: the submissions that hold samples of it are
+// told kRefused (the API answers 500 storage_refused), the others kCommitted; the refused samples
+// are set aside in the file named after the store's path and counted in the engine's status.
+TEST_F(CommitCallbackTest, EngineReportsARefusalOnlyToSubmissionsWithRefusedSamples) {
+  TestDir dir;
+  Config config;
+  config.storage.path = dir.File("store.db");
+  DetectorSet detectors;
+  ASSERT_TRUE(BuildDetectorSet(config, Plugins(), &detectors).ok());
+  std::unique_ptr<Engine> engine;
+  ASSERT_TRUE(Engine::Create(config, detectors, store_.get(), &engine).ok());
+  {
+    std::lock_guard<std::mutex> lock(faults_.mutex);
+    faults_.refused_services.insert("bad");
+  }
+  engine->Start();
+
+  Reports good;
+  Reports bad;
+  Reports mixed;
+  ASSERT_EQ(engine->Submit(SamplesOf("good", 5), good.EngineCallback()), SubmitResult::kAccepted);
+  ASSERT_EQ(engine->Submit(SamplesOf("bad", 3), bad.EngineCallback()), SubmitResult::kAccepted);
+  std::vector<IncomingSample> both = SamplesOf("good", 2);
+  for (IncomingSample& sample : SamplesOf("bad", 2)) both.push_back(std::move(sample));
+  ASSERT_EQ(engine->Submit(std::move(both), mixed.EngineCallback()), SubmitResult::kAccepted);
+  ASSERT_TRUE(good.WaitFor(1));
+  ASSERT_TRUE(bad.WaitFor(1));
+  ASSERT_TRUE(mixed.WaitFor(1));
+  EXPECT_EQ(good.committed, 1);
+  EXPECT_EQ(bad.refused, 1);
+  EXPECT_EQ(mixed.refused, 1);
+
+  EXPECT_EQ(StoredSamples(*store_, "good"), 7u);
+  EXPECT_EQ(StoredSamples(*store_, "bad"), 0u);
+  const EngineStatus status = engine->GetStatus();
+  EXPECT_TRUE(status.storage_healthy);
+  EXPECT_EQ(status.refused_samples, 5u);
+  EXPECT_EQ(status.refused_file, dir.File("store.db.refused.jsonl"));
+  EXPECT_NE(status.last_refusal.find("service 'bad'"), std::string::npos) << status.last_refusal;
+
+  // Ingest goes on, for every service (the refused one's samples are set aside again).
+  Reports later;
+  ASSERT_EQ(engine->Submit(SamplesOf("good", 1), later.EngineCallback()), SubmitResult::kAccepted);
+  ASSERT_TRUE(later.WaitFor(1));
+  EXPECT_EQ(later.committed, 1);
+  EXPECT_TRUE(engine->Stop());  // its last snapshot of "bad" is refused too: set aside, not retried
+  EXPECT_EQ(StoredSamples(*store_, "good"), 8u);
+  EXPECT_EQ(good.Total() + bad.Total() + mixed.Total() + later.Total(), 4);  // once each
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // A storage backend for tests that need a store to misbehave on cue: the memory plugin behind a
-// switch that fails writes (as a full disk does) and gates that hold a write or a purge until the
-// test lets it go. Built into the test (sdk::StorageType<FaultyStore>), not loaded from a file.
+// switch that fails writes (as a full disk does, or with another code), a list of services whose
+// data it refuses for good (as a constraint does), and gates that hold a write or a purge until
+// the test lets it go. Built into the test (sdk::StorageType<FaultyStore>), not loaded from a file.
 #pragma once
 
 #include <driftwatch/plugin.hpp>
@@ -9,6 +10,8 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 
 #include "tests/storage/storage_test_support.h"
 
@@ -16,11 +19,17 @@ namespace driftwatch::testing {
 
 // What a FaultyStore does wrong, set by the test while the store runs on the writer's thread.
 struct StoreFaults {
-  std::atomic<bool> fail_writes{false};  // a write throws "disk full (injected)"
+  std::atomic<bool> fail_writes{false};  // a write throws "disk full (injected)"...
+  std::atomic<dw_type_status> fail_status{DW_STATUS_IO_ERROR};  // ...with this code
   std::atomic<int> write_attempts{0};
+  // > 0: every write from this attempt on (counting from 1) fails like fail_writes.
+  std::atomic<int> fail_from_attempt{0};
   // Guarded by `mutex`; `changed` is notified whenever one of them changes.
   std::mutex mutex;
   std::condition_variable changed;
+  // A write that holds a sample, event or snapshot of one of these fails, all of it, with
+  // DW_STATUS_INVALID_ARGUMENT, every time: a permanent refusal of that service's data.
+  std::set<std::string> refused_services;
   bool hold_writes = false;    // a write waits at its gate while this is true
   bool write_waiting = false;  // a write is waiting at its gate
   bool hold_purge = false;     // likewise for a purge
@@ -52,10 +61,15 @@ class FaultyStore {
   FaultyStore& operator=(const FaultyStore&) = delete;
 
   void Write(const dw_type_write_batch& batch) {
-    ++g_store_faults->write_attempts;
+    const int attempt = ++g_store_faults->write_attempts;
     WaitAtGate(&StoreFaults::hold_writes, &StoreFaults::write_waiting);
-    if (g_store_faults->fail_writes) {
-      throw sdk::StorageError(DW_STATUS_IO_ERROR, "disk full (injected)");
+    const int fail_from = g_store_faults->fail_from_attempt;
+    if (g_store_faults->fail_writes || (fail_from > 0 && attempt >= fail_from)) {
+      throw sdk::StorageError(g_store_faults->fail_status, "disk full (injected)");
+    }
+    if (const char* refused = RefusedService(batch)) {
+      throw sdk::StorageError(DW_STATUS_INVALID_ARGUMENT,
+                              std::string("data of '") + refused + "' refused (injected)");
     }
     Check(Inner()->on_write(inner_, &batch, &error_));
   }
@@ -80,6 +94,24 @@ class FaultyStore {
 
  private:
   static const dw_type_storage* Inner() { return StorageBackend("memory"); }
+
+  // The first service of the batch whose data is refused, or nullptr.
+  static const char* RefusedService(const dw_type_write_batch& batch) {
+    StoreFaults& faults = *g_store_faults;
+    std::lock_guard<std::mutex> lock(faults.mutex);
+    if (faults.refused_services.empty()) return nullptr;
+    const auto refused = [&](const char* id) { return faults.refused_services.contains(id); };
+    for (size_t i = 0; i < batch.sample_count; ++i) {
+      if (refused(batch.samples[i].service_id)) return batch.samples[i].service_id;
+    }
+    for (size_t i = 0; i < batch.event_count; ++i) {
+      if (refused(batch.events[i].service_id)) return batch.events[i].service_id;
+    }
+    for (size_t i = 0; i < batch.snapshot_count; ++i) {
+      if (refused(batch.snapshots[i].service_id)) return batch.snapshots[i].service_id;
+    }
+    return nullptr;
+  }
 
   // Waits while the test holds this gate, saying so through `waiting`.
   static void WaitAtGate(bool StoreFaults::*hold, bool StoreFaults::*waiting) {

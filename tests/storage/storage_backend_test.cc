@@ -266,7 +266,11 @@ TEST_P(StorageBackendTest, BatchIsAllOrNothing) {
   bad.samples.push_back(Sample(kServiceA, 5, kNow, 1.0));  // already stored: fails the batch
   bad.events = {Event(kNewService, 3, kNow, "STABLE", "baseline_established")};
   bad.snapshots = {Snapshot(kServiceA, 11, "replaced"), Snapshot(kNewService, 3, "new")};
-  EXPECT_FALSE(store_->Write(bad).ok());
+  const Status refused = store_->Write(bad);
+  EXPECT_FALSE(refused.ok());
+  // The backend's DW_STATUS_INVALID_ARGUMENT reaches the host as a kind: the storage writer sets
+  // such data aside instead of retrying it (docs/behaviour.md).
+  EXPECT_EQ(refused.kind(), Status::Kind::kInvalidArgument) << refused.message();
 
   const auto services = ReadServices(*store_);
   ASSERT_EQ(services.size(), 1u);

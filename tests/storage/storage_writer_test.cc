@@ -1,19 +1,27 @@
-// The storage writer (group commit, retries, retention) and reads running alongside writes, with
-// the real storage plugins and, to inject faults, a backend that wraps the memory plugin.
+// The storage writer (group commit, retries, refusals set aside, retention) and reads running
+// alongside writes, with the real storage plugins and, to inject faults, a backend that wraps the
+// memory plugin.
 #include "core/storage_writer.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <rapidjson/document.h>
 #include <driftwatch/plugin.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
+
+#include "core/timestamp.h"
 
 #include "faulty_store.h"
 #include "storage_test_support.h"
@@ -24,6 +32,7 @@ namespace driftwatch::testing {
 namespace {
 
 using std::chrono::milliseconds;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 constexpr milliseconds kPatience{30000};  // generous: only a broken writer takes this long
@@ -40,6 +49,96 @@ WriteBatch SampleBatch(const char* service_id, uint64_t first, uint64_t last, in
   return batch;
 }
 
+// A refused-data file, as a test reads it back.
+struct RefusedFile {
+  struct Line {
+    std::string kind;    // of the refusal
+    std::string reason;  // the store's message
+    bool is_sample = false;
+    // A sample line: its service, seq and values, as the API would read them.
+    std::string service_id;
+    uint64_t seq = 0;
+    int64_t timestamp_ms = 0;
+    double latency_ms = 0;
+    double payload_kb = kNoPayload;
+    // An event line: its service and reason.
+    std::string event_reason;
+  };
+  std::vector<Line> lines;
+  bool exists = false;
+
+  // (service, seq) of every sample line, in file order.
+  std::vector<std::pair<std::string, uint64_t>> Samples() const {
+    std::vector<std::pair<std::string, uint64_t>> samples;
+    for (const Line& line : lines) {
+      if (line.is_sample) samples.emplace_back(line.service_id, line.seq);
+    }
+    return samples;
+  }
+  size_t Events() const {
+    return static_cast<size_t>(std::count_if(lines.begin(), lines.end(),
+                                             [](const Line& line) { return !line.is_sample; }));
+  }
+};
+
+RefusedFile ReadRefusedFile(const std::string& path) {
+  RefusedFile file;
+  std::ifstream in(path);
+  file.exists = in.is_open();
+  std::string text;
+  while (std::getline(in, text)) {
+    rapidjson::Document json;
+    json.Parse<rapidjson::kParseFullPrecisionFlag>(text.c_str());
+    EXPECT_FALSE(json.HasParseError()) << text;
+    if (json.HasParseError() || !json.IsObject()) continue;
+    RefusedFile::Line line;
+    line.kind = json["kind"].GetString();
+    line.reason = json["reason"].GetString();
+    EXPECT_TRUE(ParseTimestamp(json["refused_at"].GetString()).has_value()) << text;
+    if (json.HasMember("sample")) {
+      const auto& sample = json["sample"];
+      line.is_sample = true;
+      line.seq = json["seq"].GetUint64();
+      line.service_id = sample["service_id"].GetString();
+      line.timestamp_ms = ParseTimestamp(sample["timestamp"].GetString()).value_or(-1);
+      line.latency_ms = sample["latency_ms"].GetDouble();
+      if (sample.HasMember("payload_kb")) line.payload_kb = sample["payload_kb"].GetDouble();
+    } else {
+      line.service_id = json["event"]["service_id"].GetString();
+      line.event_reason = json["event"]["reason"].GetString();
+    }
+    file.lines.push_back(std::move(line));
+  }
+  return file;
+}
+
+// The reports of a writer's callbacks, which run on its thread after the commit (Flush may return
+// before they ran): a test waits for them.
+class ReportLog {
+ public:
+  StorageWriter::CommitCallback Callback() {
+    return [this](const CommitReport& report) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      reports_.push_back(report);
+      changed_.notify_all();
+    };
+  }
+  // Waits for `count` reports, and returns them all.
+  std::vector<CommitReport> WaitFor(size_t count) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait_for(lock, kPatience, [&] { return reports_.size() >= count; });
+    return reports_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<CommitReport> reports_;
+};
+
+// Appends `more` to `batch`.
+void Add(WriteBatch& batch, WriteBatch&& more) { batch.Append(std::move(more)); }
+
 class StorageWriterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -55,7 +154,14 @@ class StorageWriterTest : public ::testing::Test {
     return store;
   }
 
+  // The store refuses every write that holds data of `service_id`, for good.
+  void Refuse(const std::string& service_id) {
+    std::lock_guard<std::mutex> lock(faults_.mutex);
+    faults_.refused_services.insert(service_id);
+  }
+
   StoreFaults faults_;
+  TestDir dir_;
 };
 
 TEST_F(StorageWriterTest, ManySubmissionsShareFewCommits) {
@@ -154,6 +260,197 @@ TEST_F(StorageWriterTest, FailedCommitIsRetriedAndLosesNothing) {
   EXPECT_EQ(events.size(), 1u);
 }
 
+// A permanent refusal of one service's data (the store's invalid argument) no longer blocks the
+// others: that service's data is set aside in the file, counted and logged once, the rest is
+// committed, and the writer stays healthy and keeps going.
+TEST_F(StorageWriterTest, RefusedServiceIsSetAsideAndTheOthersCommit) {
+  const char* const kServiceC = "inventory";
+  auto store = OpenFaulty();
+  ASSERT_NE(store, nullptr);
+  StorageWriterOptions options;
+  options.commit_interval_ms = 5;
+  options.refused_path = dir_.File("store.refused.jsonl");
+  StorageWriter writer(store.get(), options);
+  Refuse(kServiceB);
+
+  WriteBatch batch = SampleBatch(kServiceA, 1, 10, 1000);
+  Add(batch, SampleBatch(kServiceB, 1, 5, 2000));
+  Add(batch, SampleBatch(kServiceC, 1, 3, 3000));
+  batch.events = {Event(kServiceB, 5, 2005, "STABLE", "baseline_established"),
+                  Event(kServiceA, 10, 1010, "STABLE", "baseline_established")};
+  batch.snapshots = {Snapshot(kServiceB, 5, "b-state"), Snapshot(kServiceA, 10, "a-state")};
+  ReportLog reports;
+  writer.Submit(std::move(batch), reports.Callback());
+
+  ::testing::internal::CaptureStderr();
+  writer.Start();
+  ASSERT_TRUE(writer.Flush(kPatience));
+  EXPECT_TRUE(writer.healthy());
+  EXPECT_EQ(Seqs(ReadSamples(*store, kServiceA)), Range(1, 10));
+  EXPECT_EQ(Seqs(ReadSamples(*store, kServiceC)), Range(1, 3));
+  EXPECT_TRUE(ReadSamples(*store, kServiceB).empty());
+  const auto services = ReadServices(*store);
+  ASSERT_EQ(services.size(), 2u);  // B's snapshot went with its data
+  EXPECT_EQ(services[0].service_id, kServiceA);
+  EXPECT_EQ(services[0].snapshot_data, "a-state");
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(store->QueryEvents(kServiceB, 10, &events).ok());
+  EXPECT_TRUE(events.empty());
+  EXPECT_TRUE(writer.PendingEvents(kServiceB).empty());
+
+  EXPECT_EQ(writer.refused_samples(), 5u);
+  EXPECT_EQ(writer.refused_events(), 1u);
+  EXPECT_EQ(writer.pending_samples(), 0u);
+  EXPECT_EQ(writer.committed_samples(), 13u);
+  EXPECT_THAT(writer.last_refusal(), HasSubstr(std::string("service '") + kServiceB + "'"));
+  EXPECT_THAT(writer.last_refusal(), HasSubstr("invalid_argument"));
+  const std::vector<CommitReport> told = reports.WaitFor(1);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_TRUE(told[0].committed);
+  EXPECT_THAT(told[0].refused, ElementsAre(kServiceB));
+  EXPECT_TRUE(told[0].Refused(kServiceB));
+  EXPECT_FALSE(told[0].Refused(kServiceA));
+
+  // The file holds exactly the refused part, each sample as it was accepted.
+  RefusedFile file = ReadRefusedFile(options.refused_path);
+  const std::vector<std::pair<std::string, uint64_t>> refused_b = {
+      {kServiceB, 1}, {kServiceB, 2}, {kServiceB, 3}, {kServiceB, 4}, {kServiceB, 5}};
+  EXPECT_EQ(file.Samples(), refused_b);
+  ASSERT_EQ(file.Events(), 1u);
+  const auto expected = Samples(kServiceB, 1, 5, 2000);
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const RefusedFile::Line& line = file.lines[i];
+    EXPECT_EQ(line.kind, "invalid_argument");
+    EXPECT_EQ(line.reason, std::string("faulty: data of '") + kServiceB + "' refused (injected)");
+    EXPECT_EQ(line.timestamp_ms, expected[i].timestamp_ms);
+    EXPECT_TRUE(SameDouble(line.latency_ms, expected[i].latency_ms)) << i;
+    EXPECT_TRUE(SameDouble(line.payload_kb, expected[i].payload_kb)) << i;
+  }
+  EXPECT_EQ(file.lines.back().event_reason, "baseline_established");
+
+  // It keeps going: B is refused again and set aside again, A commits.
+  WriteBatch next = SampleBatch(kServiceB, 6, 7, 2006);
+  Add(next, SampleBatch(kServiceA, 11, 12, 1011));
+  writer.Submit(std::move(next));
+  ASSERT_TRUE(writer.Flush(kPatience));
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(Seqs(ReadSamples(*store, kServiceA)), Range(1, 12));
+  EXPECT_EQ(writer.refused_samples(), 7u);
+  file = ReadRefusedFile(options.refused_path);
+  EXPECT_EQ(file.Samples().size(), 7u);
+  EXPECT_EQ(file.Samples().back(), std::make_pair(std::string(kServiceB), uint64_t{7}));
+  EXPECT_TRUE(writer.healthy());
+  // Logged once: one line for the service, not one per refusal, nor per sample.
+  size_t lines = 0;
+  for (size_t at = log.find("refused the data of service"); at != std::string::npos;
+       at = log.find("refused the data of service", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 1u) << log;
+  EXPECT_THAT(log, HasSubstr(options.refused_path));
+}
+
+// Only a refusal of the data is isolated: an I/O error, a corrupt store or a plugin's plain error
+// is retried with the whole batch as before, and nothing is set aside.
+TEST_F(StorageWriterTest, OtherFailuresAreRetriedAndNothingIsSetAside) {
+  for (const dw_type_status code : {DW_STATUS_IO_ERROR, DW_STATUS_CORRUPT, DW_STATUS_ERROR}) {
+    SCOPED_TRACE(code);
+    auto store = OpenFaulty();
+    ASSERT_NE(store, nullptr);
+    StorageWriterOptions options;
+    options.commit_interval_ms = 5;
+    options.retry_interval_ms = 10;
+    options.refused_path = dir_.File("store.refused.jsonl");
+    StorageWriter writer(store.get(), options);
+    faults_.fail_status = code;
+    faults_.fail_writes = true;
+    WriteBatch batch = SampleBatch(kServiceA, 1, 5, 0);
+    Add(batch, SampleBatch(kServiceB, 1, 5, 0));
+    writer.Submit(std::move(batch));
+    const int attempts = faults_.write_attempts;
+    writer.Start();
+    ASSERT_TRUE(Eventually([&] { return faults_.write_attempts >= attempts + 3; }, kPatience));
+    EXPECT_FALSE(writer.healthy());
+    EXPECT_EQ(writer.refused_samples(), 0u);
+    EXPECT_FALSE(std::filesystem::exists(options.refused_path));
+    faults_.fail_writes = false;
+    ASSERT_TRUE(writer.Flush(kPatience));
+    EXPECT_TRUE(writer.healthy());
+    EXPECT_EQ(Seqs(ReadSamples(*store, kServiceA)), Range(1, 5));
+    EXPECT_EQ(Seqs(ReadSamples(*store, kServiceB)), Range(1, 5));
+    EXPECT_EQ(writer.refused_samples(), 0u);
+  }
+}
+
+// A transient failure while the refused service is being found stops the search; what is not
+// settled yet is retried, and nothing is committed or set aside twice.
+TEST_F(StorageWriterTest, FailureWhileIsolatingKeepsTheRestForTheRetry) {
+  auto store = OpenFaulty();
+  ASSERT_NE(store, nullptr);
+  StorageWriterOptions options;
+  options.retry_interval_ms = 10;
+  options.refused_path = dir_.File("store.refused.jsonl");
+  StorageWriter writer(store.get(), options);
+  Refuse("svc-b");
+  WriteBatch batch;
+  for (const char* service : {"svc-a", "svc-b", "svc-c", "svc-d"}) {
+    Add(batch, SampleBatch(service, 1, 4, 0));
+  }
+  ReportLog reports;
+  writer.Submit(std::move(batch), reports.Callback());
+  // Attempts: 1 all four (refused), 2 a+b (refused), 3 a (commits), 4 b (refused: set aside),
+  // 5 c+d: the disk fails from here on.
+  faults_.fail_from_attempt = 5;
+  writer.Start();
+  ASSERT_TRUE(Eventually([&] { return faults_.write_attempts >= 7; }, kPatience));
+  EXPECT_FALSE(writer.healthy());
+  EXPECT_EQ(Seqs(ReadSamples(*store, "svc-a")), Range(1, 4));
+  EXPECT_TRUE(ReadSamples(*store, "svc-c").empty());
+  EXPECT_EQ(writer.refused_samples(), 4u);
+  EXPECT_EQ(writer.pending_samples(), 8u);  // c and d
+
+  faults_.fail_from_attempt = 0;
+  ASSERT_TRUE(writer.Flush(kPatience));
+  EXPECT_TRUE(writer.healthy());
+  for (const char* service : {"svc-a", "svc-c", "svc-d"}) {
+    EXPECT_EQ(Seqs(ReadSamples(*store, service)), Range(1, 4)) << service;
+  }
+  EXPECT_TRUE(ReadSamples(*store, "svc-b").empty());
+  EXPECT_EQ(ReadStats(*store).sample_count, 12u);
+  EXPECT_EQ(writer.refused_samples(), 4u);
+  EXPECT_EQ(ReadRefusedFile(options.refused_path).Samples().size(), 4u);  // once only
+  const std::vector<CommitReport> told = reports.WaitFor(1);
+  ASSERT_EQ(told.size(), 1u);  // once, when all of it was settled
+  EXPECT_THAT(told[0].refused, ElementsAre("svc-b"));
+}
+
+// Refused data that cannot be set aside (here: the file's directory is missing) is kept in memory
+// and retried, as any failure; the others' data is committed meanwhile.
+TEST_F(StorageWriterTest, RefusedDataThatCannotBeSetAsideIsKept) {
+  auto store = OpenFaulty();
+  ASSERT_NE(store, nullptr);
+  StorageWriterOptions options;
+  options.retry_interval_ms = 10;
+  options.refused_path = dir_.File("missing/store.refused.jsonl");
+  StorageWriter writer(store.get(), options);
+  Refuse(kServiceB);
+  WriteBatch batch = SampleBatch(kServiceA, 1, 5, 0);
+  Add(batch, SampleBatch(kServiceB, 1, 3, 0));
+  writer.Submit(std::move(batch));
+  writer.Start();
+  ASSERT_TRUE(Eventually([&] { return !writer.healthy(); }, kPatience));
+  EXPECT_THAT(writer.last_error(), HasSubstr("cannot be set aside"));
+  EXPECT_EQ(Seqs(ReadSamples(*store, kServiceA)), Range(1, 5));
+  EXPECT_EQ(writer.refused_samples(), 0u);
+  EXPECT_EQ(writer.pending_samples(), 3u);
+
+  std::filesystem::create_directory(dir_.File("missing"));
+  ASSERT_TRUE(writer.Flush(kPatience));
+  EXPECT_TRUE(writer.healthy());
+  EXPECT_EQ(writer.refused_samples(), 3u);
+  EXPECT_EQ(ReadRefusedFile(options.refused_path).Samples().size(), 3u);
+}
+
 TEST_F(StorageWriterTest, StopCommitsEverythingSubmitted) {
   auto store = OpenStore("memory", "");
   ASSERT_NE(store, nullptr);
@@ -250,6 +547,45 @@ TEST_P(StorageWriterBackendTest, RetentionDeletesOldRowsAndKeepsRecentOnes) {
   ASSERT_TRUE(store_->QueryEvents(kServiceA, 10, &events).ok());
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].reason, "recent");
+}
+
+// The real stores refuse samples whose seqs do not rise above what they hold (the sqlite backend:
+// "does not follow seq"; the memory one: "already stored"): that service's part is set aside and
+// the rest of the batch is committed.
+TEST_P(StorageWriterBackendTest, RefusalOfOneServiceLeavesTheOthersCommitted) {
+  const int64_t now = NowMs();
+  ASSERT_TRUE(store_->Write(SampleBatch(kServiceA, 1, 10, now)).ok());
+  StorageWriterOptions options;
+  options.refused_path = dir_.File("store.db.refused.jsonl");
+  StorageWriter writer(store_.get(), options);
+  WriteBatch batch = SampleBatch(kServiceA, 5, 8, now);  // stored already
+  Add(batch, SampleBatch(kServiceB, 1, 10, now));
+  batch.events = {Event(kServiceB, 10, now, "STABLE", "baseline_established")};
+  writer.Submit(std::move(batch));
+  writer.Start();
+  ASSERT_TRUE(writer.Flush(kPatience));
+  EXPECT_TRUE(writer.healthy());
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceA)), Range(1, 10));
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceB)), Range(1, 10));
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(store_->QueryEvents(kServiceB, 10, &events).ok());
+  EXPECT_EQ(events.size(), 1u);
+  EXPECT_EQ(writer.refused_samples(), 4u);
+  EXPECT_EQ(writer.refused_events(), 0u);
+
+  const RefusedFile file = ReadRefusedFile(options.refused_path);
+  const std::vector<std::pair<std::string, uint64_t>> refused = {
+      {kServiceA, 5}, {kServiceA, 6}, {kServiceA, 7}, {kServiceA, 8}};
+  EXPECT_EQ(file.Samples(), refused);
+  for (const RefusedFile::Line& line : file.lines) {
+    EXPECT_EQ(line.kind, "invalid_argument");
+    EXPECT_THAT(line.reason, HasSubstr(GetParam() + ": "));
+  }
+
+  writer.Submit(SampleBatch(kServiceA, 11, 12, now));  // later samples of A are welcome
+  ASSERT_TRUE(writer.Flush(kPatience));
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceA)), Range(1, 12));
+  EXPECT_EQ(writer.refused_samples(), 4u);
 }
 
 // Reads (scans, event queries, stats) run on other threads while the writer commits: every read
