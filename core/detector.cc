@@ -54,23 +54,32 @@ void ConfiguredDetector::DestroyState(void* state) const {
   if (state != nullptr) vtable_->on_state_destroy(config_, state);
 }
 
-Status ConfiguredDetector::Observe(void* state, const dw_type_observation& observation,
-                                   dw_type_verdict* verdict) const {
-  verdict->struct_size = sizeof(dw_type_verdict);
-  verdict->kind = DW_VERDICT_NONE;
-  verdict->reason[0] = '\0';
-  verdict->field_count = 0;
+Status ConfiguredDetector::Observe(void* state, const Observation& observation,
+                                   Verdict* verdict) const {
+  dw_type_observation raw{};
+  raw.struct_size = sizeof(dw_type_observation);
+  raw.value = observation.value;
+  raw.zscore = observation.zscore;
+  raw.abs_zscore = observation.abs_zscore;
+  raw.timestamp_ms = observation.timestamp_ms;
+  dw_type_verdict out;
+  out.struct_size = sizeof(dw_type_verdict);
+  out.kind = DW_VERDICT_NONE;
+  out.reason[0] = '\0';
+  out.field_count = 0;
   dw_type_error error = EmptyError();
-  const dw_type_status status = vtable_->on_observe(config_, state, &observation, verdict, &error);
+  const dw_type_status status = vtable_->on_observe(config_, state, &raw, &out, &error);
+  verdict->kind = VerdictKind::kNone;
+  if (status != DW_STATUS_OK) return PluginFailure(status, error, {}, vtable_->name);
+  if (out.kind != DW_VERDICT_FIRE && out.kind != DW_VERDICT_RECOVERED) return Status::Ok();
+  verdict->kind = out.kind == DW_VERDICT_FIRE ? VerdictKind::kFire : VerdictKind::kRecovered;
   // Never trust what crossed the boundary further than its buffers.
-  verdict->reason[sizeof verdict->reason - 1] = '\0';
-  verdict->field_count = std::min<uint32_t>(verdict->field_count, DW_VERDICT_MAX_FIELDS);
-  for (uint32_t i = 0; i < verdict->field_count; ++i) {
-    verdict->fields[i].key[sizeof verdict->fields[i].key - 1] = '\0';
-  }
-  if (status != DW_STATUS_OK) {
-    verdict->kind = DW_VERDICT_NONE;
-    return PluginFailure(status, error, {}, vtable_->name);
+  out.reason[sizeof out.reason - 1] = '\0';
+  verdict->reason = out.reason;
+  verdict->fields.clear();
+  for (uint32_t i = 0; i < std::min<uint32_t>(out.field_count, DW_VERDICT_MAX_FIELDS); ++i) {
+    out.fields[i].key[sizeof out.fields[i].key - 1] = '\0';
+    verdict->fields.emplace_back(out.fields[i].key, out.fields[i].value);
   }
   return Status::Ok();
 }

@@ -20,6 +20,24 @@ struct Param {
   std::string value;
 };
 
+// One sample scored against its service's baseline: what a detector judges (docs/behaviour.md).
+struct Observation {
+  double value = 0;  // the sample's latency_ms
+  double zscore = 0;
+  double abs_zscore = 0;
+  int64_t timestamp_ms = 0;
+};
+
+enum class VerdictKind { kNone, kFire, kRecovered };
+
+// What a detector concluded. reason and fields are filled only with a verdict (kFire or
+// kRecovered): observing allocates nothing otherwise.
+struct Verdict {
+  VerdictKind kind = VerdictKind::kNone;
+  std::string reason;                                  // "" when the detector gave none
+  std::vector<std::pair<std::string, double>> fields;  // for the event's metadata
+};
+
 // A detector type from a plugin, configured with its parameters (on_config_new). Shared by every
 // service; read-only after creation, so safe to use from several threads.
 class ConfiguredDetector {
@@ -39,9 +57,8 @@ class ConfiguredDetector {
   // Per-service state operations; `state` comes from NewState and is destroyed by DestroyState.
   Status NewState(void** state) const;
   void DestroyState(void* state) const;
-  // Fills *verdict (initialised here) from one observation.
-  Status Observe(void* state, const dw_type_observation& observation,
-                 dw_type_verdict* verdict) const;
+  // Sets *verdict from one observation (kNone on failure).
+  Status Observe(void* state, const Observation& observation, Verdict* verdict) const;
   void Reset(void* state) const;
   Status Save(const void* state, std::string* out) const;  // appends nothing on failure
   Status Restore(void* state, std::string_view bytes) const;

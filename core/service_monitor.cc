@@ -49,23 +49,22 @@ class MetadataObject {
 };
 
 // {"reason":..., <detector fields>..., "detector":..., "detector_version":...}
-std::string DetectorMetadata(std::string_view reason, const dw_type_verdict& verdict,
+std::string DetectorMetadata(std::string_view reason, const Verdict& verdict,
                              const ConfiguredDetector& detector) {
   MetadataObject metadata;
   metadata.Add("reason", reason);
-  for (uint32_t i = 0; i < verdict.field_count; ++i) {
-    const std::string_view key = verdict.fields[i].key;
+  for (const auto& [key, value] : verdict.fields) {
     // The host's own keys win: a field may not make the object ambiguous.
     if (key == "reason" || key == "detector" || key == "detector_version") continue;
-    metadata.Add(key, verdict.fields[i].value);
+    metadata.Add(key, value);
   }
   metadata.Add("detector", detector.name());
   metadata.Add("detector_version", detector.version());
   return metadata.Finish();
 }
 
-std::string ReasonOf(const dw_type_verdict& verdict, const ConfiguredDetector& detector) {
-  return verdict.reason[0] != '\0' ? std::string(verdict.reason) : std::string(detector.name());
+std::string ReasonOf(const Verdict& verdict, const ConfiguredDetector& detector) {
+  return !verdict.reason.empty() ? verdict.reason : std::string(detector.name());
 }
 
 void AppendError(std::string* errors, const ConfiguredDetector& detector, const Status& status) {
@@ -149,21 +148,21 @@ void ServiceMonitor::StepInsufficientData(const Sample& sample, ProcessResult* r
 }
 
 void ServiceMonitor::StepStable(const Sample& sample, ProcessResult* result) {
-  const dw_type_observation observation = Score(sample);
+  const Observation observation = Score(sample);
   // Every trigger sees every sample (each keeps its own history); the first to fire wins.
   std::optional<size_t> fired;
-  dw_type_verdict fired_verdict{};
+  Verdict fired_verdict;
+  Verdict verdict;
   for (size_t i = 0; i < detectors_.triggers.size(); ++i) {
-    dw_type_verdict verdict{};
     const ConfiguredDetector& trigger = *detectors_.triggers[i];
     Status status = trigger.Observe(trigger_states_[i], observation, &verdict);
     if (!status.ok()) {
       AppendError(&result->detector_error, trigger, status);
       continue;
     }
-    if (verdict.kind == DW_VERDICT_FIRE && !fired) {
+    if (verdict.kind == VerdictKind::kFire && !fired) {
       fired = i;
-      fired_verdict = verdict;
+      fired_verdict = std::move(verdict);
     }
   }
 
@@ -198,28 +197,27 @@ void ServiceMonitor::StepStable(const Sample& sample, ProcessResult* result) {
 
 void ServiceMonitor::StepDriftDetected(const Sample& sample, ProcessResult* result) {
   // B is frozen and nothing enters W: a drift never becomes the new normal by itself.
-  const dw_type_observation observation = Score(sample);
+  const Observation observation = Score(sample);
   const ConfiguredDetector& recovery = *detectors_.recovery;
-  dw_type_verdict verdict{};
+  Verdict verdict;
   Status status = recovery.Observe(recovery_state_, observation, &verdict);
   if (!status.ok()) {
     AppendError(&result->detector_error, recovery, status);
     return;
   }
-  if (verdict.kind != DW_VERDICT_RECOVERED) return;
+  if (verdict.kind != VerdictKind::kRecovered) return;
   ResetTriggers();
   const std::string reason = ReasonOf(verdict, recovery);
   Transit(ServiceState::kStable, reason, DetectorMetadata(reason, verdict, recovery),
           sample.timestamp_ms, result);
 }
 
-dw_type_observation ServiceMonitor::Score(const Sample& sample) const {
+Observation ServiceMonitor::Score(const Sample& sample) const {
   // The sigma floor keeps a constant series from yielding NaN or infinity.
   const double sigma =
       std::max(baseline_.stddev_latency,
                kSigmaFloorFraction * std::max(std::fabs(baseline_.mean_latency), 1.0));
-  dw_type_observation observation{};
-  observation.struct_size = sizeof(dw_type_observation);
+  Observation observation;
   observation.value = sample.latency_ms;
   observation.zscore = (sample.latency_ms - baseline_.mean_latency) / sigma;
   observation.abs_zscore = std::fabs(observation.zscore);

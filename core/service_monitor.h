@@ -92,7 +92,7 @@ class ServiceMonitor {
   void RefreshIfDue(int64_t timestamp_ms);  // recomputes B after refresh_every entries
   void Transit(ServiceState to, std::string reason, std::string metadata_json, int64_t timestamp_ms,
                ProcessResult* result);
-  dw_type_observation Score(const Sample& sample) const;
+  Observation Score(const Sample& sample) const;
 
   const BaselineParams& params_;
   const DetectorSet& detectors_;

@@ -71,12 +71,11 @@ size_t FirstVerdict(const ConfiguredDetector& detector, const std::vector<double
   EXPECT_TRUE(detector.NewState(&state).ok());
   size_t position = 0;
   for (size_t i = 0; i < abs_zscores.size() && position == 0; ++i) {
-    dw_type_observation observation{sizeof(dw_type_observation), 100.0, abs_zscores[i],
-                                    abs_zscores[i], 0};
-    dw_type_verdict verdict{};
+    Observation observation{100.0, abs_zscores[i], abs_zscores[i], 0};
+    Verdict verdict;
     Status status = detector.Observe(state, observation, &verdict);
     EXPECT_TRUE(status.ok()) << status.message();
-    if (verdict.kind != DW_VERDICT_NONE) position = i + 1;
+    if (verdict.kind != VerdictKind::kNone) position = i + 1;
   }
   detector.DestroyState(state);
   return position;
@@ -193,12 +192,12 @@ TEST_F(PipelineTest, AThrowingDetectorYieldsAStatusAndAMessage) {
   ASSERT_EQ(Build("pipeline:\n  triggers: [fixture_throws]\n", &set), "");
   void* state = nullptr;
   ASSERT_TRUE(set.triggers[0]->NewState(&state).ok());
-  dw_type_observation observation{sizeof(dw_type_observation), 1.0, 9.0, 9.0, 0};
-  dw_type_verdict verdict{};
+  Observation observation{1.0, 9.0, 9.0, 0};
+  Verdict verdict;
   Status status = set.triggers[0]->Observe(state, observation, &verdict);
   EXPECT_FALSE(status.ok());
   EXPECT_THAT(status.message(), HasSubstr("fixture observe exploded"));
-  EXPECT_EQ(verdict.kind, DW_VERDICT_NONE);
+  EXPECT_EQ(verdict.kind, VerdictKind::kNone);
   set.triggers[0]->DestroyState(state);
 }
 
@@ -218,8 +217,8 @@ TEST_F(PipelineTest, ThePluginAndTheKeyAreNamedOnce) {
   ASSERT_EQ(Build("pipeline:\n  triggers: [fixture_self_naming]\n", &set), "");
   void* state = nullptr;
   ASSERT_TRUE(set.triggers[0]->NewState(&state).ok());
-  dw_type_observation observation{sizeof(dw_type_observation), 1.0, 9.0, 9.0, 0};
-  dw_type_verdict verdict{};
+  Observation observation{1.0, 9.0, 9.0, 0};
+  Verdict verdict;
   EXPECT_EQ(set.triggers[0]->Observe(state, observation, &verdict).message(), "observe failed");
   set.triggers[0]->DestroyState(state);
 }
@@ -239,11 +238,11 @@ TEST_F(PipelineTest, AThrowingResetIsReportedByTheNextCalls) {
   detector.Reset(state);
   Status status = detector.Save(state, &saved);
   EXPECT_EQ(status.message(), "reset failed: fixture reset exploded");
-  dw_type_observation observation{sizeof(dw_type_observation), 1.0, 9.0, 9.0, 0};
-  dw_type_verdict verdict{};
+  Observation observation{1.0, 9.0, 9.0, 0};
+  Verdict verdict;
   status = detector.Observe(state, observation, &verdict);
   EXPECT_EQ(status.message(), "reset failed: fixture reset exploded");
-  EXPECT_EQ(verdict.kind, DW_VERDICT_NONE);
+  EXPECT_EQ(verdict.kind, VerdictKind::kNone);
   detector.DestroyState(state);
 }
 

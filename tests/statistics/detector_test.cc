@@ -27,21 +27,20 @@ class Driver {
   }
   ~Driver() { detector_.DestroyState(state_); }
 
-  dw_type_verdict Feed(double zscore) {
-    dw_type_observation observation{};
-    observation.struct_size = sizeof observation;
+  Verdict Feed(double zscore) {
+    Observation observation;
     observation.value = 100.0 + zscore;
     observation.zscore = zscore;
     observation.abs_zscore = std::fabs(zscore);
     observation.timestamp_ms = ++clock_ms_;
-    dw_type_verdict verdict;
+    Verdict verdict;
     const Status status = detector_.Observe(state_, observation, &verdict);
     EXPECT_TRUE(status.ok()) << status.message();
     return verdict;
   }
   // Feeds every value; returns the kinds answered, in order.
-  std::vector<int> FeedAll(const std::vector<double>& zscores) {
-    std::vector<int> kinds;
+  std::vector<VerdictKind> FeedAll(const std::vector<double>& zscores) {
+    std::vector<VerdictKind> kinds;
     for (double z : zscores) kinds.push_back(Feed(z).kind);
     return kinds;
   }
@@ -68,17 +67,17 @@ std::vector<double> Concat(std::initializer_list<std::vector<double>> parts) {
   return all;
 }
 
-double Field(const dw_type_verdict& verdict, const std::string& key) {
-  for (uint32_t i = 0; i < verdict.field_count; ++i) {
-    if (key == verdict.fields[i].key) return verdict.fields[i].value;
+double Field(const Verdict& verdict, const std::string& key) {
+  for (const auto& [name, value] : verdict.fields) {
+    if (key == name) return value;
   }
   ADD_FAILURE() << "no field " << key;
   return std::nan("");
 }
 
-int CountFires(const std::vector<int>& kinds) {
+int CountFires(const std::vector<VerdictKind>& kinds) {
   int fires = 0;
-  for (int kind : kinds) fires += kind == DW_VERDICT_FIRE ? 1 : 0;
+  for (VerdictKind kind : kinds) fires += kind == VerdictKind::kFire ? 1 : 0;
   return fires;
 }
 
@@ -90,9 +89,9 @@ TEST(ZscoreSevereTest, FiresOnTheFifthConsecutiveSevereScore) {
   EXPECT_EQ(detector->role(), DW_DETECTOR_ROLE_TRIGGER);
   Driver driver(*detector);
   EXPECT_EQ(CountFires(driver.FeedAll({3.5, -4.0, 6.25, 3.01})), 0);
-  const dw_type_verdict verdict = driver.Feed(-3.2);
-  EXPECT_EQ(verdict.kind, DW_VERDICT_FIRE);
-  EXPECT_STREQ(verdict.reason, "consecutive_severe_anomalies");
+  const Verdict verdict = driver.Feed(-3.2);
+  EXPECT_EQ(verdict.kind, VerdictKind::kFire);
+  EXPECT_EQ(verdict.reason, "consecutive_severe_anomalies");
   EXPECT_EQ(Field(verdict, "consecutive_count"), 5.0);
   EXPECT_EQ(Field(verdict, "max_zscore"), 6.25);  // the largest |z| of the run
 }
@@ -102,8 +101,8 @@ TEST(ZscoreSevereTest, ANormalScoreBreaksTheRun) {
   Driver driver(*detector);
   // 4 severe, one at exactly the threshold (not above it), 4 severe: never 5 in a row.
   EXPECT_EQ(CountFires(driver.FeedAll(Concat({Repeat(9.0, 4), {3.0}, Repeat(4.0, 4)}))), 0);
-  const dw_type_verdict verdict = driver.Feed(3.5);
-  EXPECT_EQ(verdict.kind, DW_VERDICT_FIRE);
+  const Verdict verdict = driver.Feed(3.5);
+  EXPECT_EQ(verdict.kind, VerdictKind::kFire);
   EXPECT_EQ(Field(verdict, "max_zscore"), 4.0);  // the 9.0s were in an earlier run
 }
 
@@ -111,9 +110,9 @@ TEST(ZscoreSevereTest, ParametersChangeBehaviour) {
   auto detector = Configure("zscore_severe", {{"threshold", "4.0"}, {"consecutive", "2"}});
   Driver driver(*detector);
   EXPECT_EQ(CountFires(driver.FeedAll(Repeat(3.9, 10))), 0);
-  EXPECT_EQ(driver.Feed(4.1).kind, DW_VERDICT_NONE);
-  const dw_type_verdict verdict = driver.Feed(-4.5);
-  EXPECT_EQ(verdict.kind, DW_VERDICT_FIRE);
+  EXPECT_EQ(driver.Feed(4.1).kind, VerdictKind::kNone);
+  const Verdict verdict = driver.Feed(-4.5);
+  EXPECT_EQ(verdict.kind, VerdictKind::kFire);
   EXPECT_EQ(Field(verdict, "consecutive_count"), 2.0);
 }
 
@@ -123,7 +122,7 @@ TEST(ZscoreSevereTest, ResetForgetsTheRun) {
   driver.FeedAll(Repeat(5.0, 4));
   driver.Reset();
   EXPECT_EQ(CountFires(driver.FeedAll(Repeat(5.0, 4))), 0);
-  EXPECT_EQ(driver.Feed(5.0).kind, DW_VERDICT_FIRE);
+  EXPECT_EQ(driver.Feed(5.0).kind, VerdictKind::kFire);
 }
 
 // ---- moderate_window --------------------------------------------------------------------------
@@ -135,9 +134,9 @@ TEST(ModerateWindowTest, FiresWhenTenOfTheLastTwentyAreAboveTheThreshold) {
   std::vector<double> zscores;
   for (int i = 0; i < 9; ++i) zscores.insert(zscores.end(), {2.6, 0.5});
   EXPECT_EQ(CountFires(driver.FeedAll(zscores)), 0);
-  const dw_type_verdict verdict = driver.Feed(-2.75);
-  EXPECT_EQ(verdict.kind, DW_VERDICT_FIRE);
-  EXPECT_STREQ(verdict.reason, "moderate_anomaly_rate");
+  const Verdict verdict = driver.Feed(-2.75);
+  EXPECT_EQ(verdict.kind, VerdictKind::kFire);
+  EXPECT_EQ(verdict.reason, "moderate_anomaly_rate");
   EXPECT_EQ(Field(verdict, "anomaly_count"), 10.0);
   EXPECT_EQ(Field(verdict, "window_size"), 20.0);
   EXPECT_EQ(Field(verdict, "max_zscore"), 2.75);
@@ -151,9 +150,9 @@ TEST(ModerateWindowTest, OnlyTheLastTwentyCount) {
   for (int i = 0; i < 20; ++i) zscores.push_back(i % 2 == 0 && i <= 16 ? 2.6 : 2.5);
   EXPECT_EQ(CountFires(driver.FeedAll(zscores)), 0);  // 2.5 is not above 2.5
   // Index 20 pushes index 0 out: still nine. Index 21 makes ten.
-  EXPECT_EQ(driver.Feed(2.6).kind, DW_VERDICT_NONE);
-  const dw_type_verdict verdict = driver.Feed(2.6);
-  EXPECT_EQ(verdict.kind, DW_VERDICT_FIRE);
+  EXPECT_EQ(driver.Feed(2.6).kind, VerdictKind::kNone);
+  const Verdict verdict = driver.Feed(2.6);
+  EXPECT_EQ(verdict.kind, VerdictKind::kFire);
   EXPECT_EQ(Field(verdict, "anomaly_count"), 10.0);
 }
 
@@ -163,8 +162,8 @@ TEST(ModerateWindowTest, ParametersChangeBehaviour) {
   Driver driver(*detector);
   EXPECT_EQ(CountFires(driver.FeedAll(Repeat(3.9, 10))), 0);
   EXPECT_EQ(CountFires(driver.FeedAll({4.5, 0, 0, 0, 4.5, 0, 4.5})), 0);  // 4.5s 6 apart
-  const dw_type_verdict verdict = driver.Feed(4.25);
-  EXPECT_EQ(verdict.kind, DW_VERDICT_FIRE);
+  const Verdict verdict = driver.Feed(4.25);
+  EXPECT_EQ(verdict.kind, VerdictKind::kFire);
   EXPECT_EQ(Field(verdict, "anomaly_count"), 3.0);
   EXPECT_EQ(Field(verdict, "window_size"), 5.0);
   EXPECT_EQ(Field(verdict, "max_zscore"), 4.5);
@@ -195,8 +194,9 @@ TEST(ModerateWindowTest, AnswersLikeAPlainListOfTheLastValues) {
     if (recent.size() > 7) recent.pop_front();
     const auto above =
         std::count_if(recent.begin(), recent.end(), [](double v) { return v > 2.0; });
-    const dw_type_verdict verdict = driver->Feed(z);
-    ASSERT_EQ(verdict.kind, above >= 4 ? DW_VERDICT_FIRE : DW_VERDICT_NONE) << "step " << step;
+    const Verdict verdict = driver->Feed(z);
+    ASSERT_EQ(verdict.kind, above >= 4 ? VerdictKind::kFire : VerdictKind::kNone)
+        << "step " << step;
     if (above >= 4) {
       EXPECT_EQ(Field(verdict, "anomaly_count"), static_cast<double>(above));
       EXPECT_EQ(Field(verdict, "max_zscore"), *std::max_element(recent.begin(), recent.end()));
@@ -213,10 +213,10 @@ TEST(RecoveryTest, RecoversOnTheFiftiethConsecutiveNormalScore) {
   // 2.0 is normal (|z| <= 2.0), and so is -2.0.
   std::vector<double> zscores = Repeat(0.3, 47);
   zscores.insert(zscores.end(), {2.0, -2.0});
-  for (int kind : driver.FeedAll(zscores)) EXPECT_EQ(kind, DW_VERDICT_NONE);
-  const dw_type_verdict verdict = driver.Feed(0.0);
-  EXPECT_EQ(verdict.kind, DW_VERDICT_RECOVERED);
-  EXPECT_STREQ(verdict.reason, "recovered");
+  for (VerdictKind kind : driver.FeedAll(zscores)) EXPECT_EQ(kind, VerdictKind::kNone);
+  const Verdict verdict = driver.Feed(0.0);
+  EXPECT_EQ(verdict.kind, VerdictKind::kRecovered);
+  EXPECT_EQ(verdict.reason, "recovered");
   EXPECT_EQ(Field(verdict, "consecutive_normal"), 50.0);
 }
 
@@ -224,17 +224,17 @@ TEST(RecoveryTest, AnAbnormalScoreRestartsTheRun) {
   auto detector = Configure("recovery");
   Driver driver(*detector);
   driver.FeedAll(Repeat(1.0, 49));
-  EXPECT_EQ(driver.Feed(2.1).kind, DW_VERDICT_NONE);
-  for (int kind : driver.FeedAll(Repeat(1.0, 49))) EXPECT_EQ(kind, DW_VERDICT_NONE);
-  EXPECT_EQ(driver.Feed(1.0).kind, DW_VERDICT_RECOVERED);
+  EXPECT_EQ(driver.Feed(2.1).kind, VerdictKind::kNone);
+  for (VerdictKind kind : driver.FeedAll(Repeat(1.0, 49))) EXPECT_EQ(kind, VerdictKind::kNone);
+  EXPECT_EQ(driver.Feed(1.0).kind, VerdictKind::kRecovered);
 }
 
 TEST(RecoveryTest, ParametersChangeBehaviour) {
   auto detector = Configure("recovery", {{"threshold", "4.0"}, {"consecutive", "3"}});
   Driver driver(*detector);
-  EXPECT_EQ(driver.Feed(3.9).kind, DW_VERDICT_NONE);
-  EXPECT_EQ(driver.Feed(-3.0).kind, DW_VERDICT_NONE);
-  EXPECT_EQ(driver.Feed(4.0).kind, DW_VERDICT_RECOVERED);
+  EXPECT_EQ(driver.Feed(3.9).kind, VerdictKind::kNone);
+  EXPECT_EQ(driver.Feed(-3.0).kind, VerdictKind::kNone);
+  EXPECT_EQ(driver.Feed(4.0).kind, VerdictKind::kRecovered);
 }
 
 // ---- configuration errors ---------------------------------------------------------------------
@@ -317,10 +317,10 @@ TEST(DetectorStateTest, RestoredStateAnswersLikeTheOriginal) {
     const Status status = restored.Restore(bytes);
     ASSERT_TRUE(status.ok()) << status.message();
     EXPECT_EQ(restored.Save(), bytes);
-    const std::vector<int> expected = original.FeedAll(c.after);
+    const std::vector<VerdictKind> expected = original.FeedAll(c.after);
     EXPECT_EQ(restored.FeedAll(c.after), expected);
     EXPECT_GT(CountFires(expected) + static_cast<int>(std::count(expected.begin(), expected.end(),
-                                                                 DW_VERDICT_RECOVERED)),
+                                                                 VerdictKind::kRecovered)),
               0)
         << "the continuation should reach a verdict";
   }
