@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "simulator/driftwatch_api.h"
-#include "tests/simulator/test_http_server.h"
+#include "tests/support/scripted_http_server.h"
 
 namespace driftwatch::sim {
 namespace {
