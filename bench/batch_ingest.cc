@@ -22,14 +22,15 @@
 #include <thread>
 #include <vector>
 
-#include "bench/bench_http.h"
 #include "bench/bench_rows.h"
 #include "core/timestamp.h"
+#include "http_client/http_client.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using driftwatch::bench::HttpConnection;
+using driftwatch::http::HttpClient;
+using driftwatch::http::HttpResponse;
 
 constexpr int64_t kOneHourMs = 3600 * 1000;
 constexpr auto kRetryPause = std::chrono::milliseconds(1);
@@ -38,8 +39,7 @@ constexpr auto kCommitTimeout = std::chrono::seconds(120);
 constexpr auto kStoreCountTimeout = std::chrono::seconds(10);
 
 struct Options {
-  std::string host;
-  uint16_t port = 0;
+  driftwatch::http::Url url;
   uint64_t samples = 0;
   uint32_t services = 0;
   uint32_t batch = 1000;
@@ -79,11 +79,14 @@ struct StatusCounters {
   uint64_t stored = 0;  // total_telemetry_records (refreshed once a second)
 };
 
-StatusCounters ReadStatus(HttpConnection& connection) {
+StatusCounters ReadStatus(HttpClient& connection) {
   StatusCounters counters;
-  const driftwatch::bench::HttpResponse response = connection.Get("/v1/system/status");
+  HttpResponse response;
   rapidjson::Document json;
-  if (response.status != 200 || json.Parse(response.body.c_str()).HasParseError()) return counters;
+  if (!connection.Get("/v1/system/status", &response).ok() || response.status != 200 ||
+      json.Parse(response.body.c_str()).HasParseError()) {
+    return counters;
+  }
   auto number = [&json](const char* key) -> uint64_t {
     return json.HasMember(key) && json[key].IsUint64() ? json[key].GetUint64() : 0;
   };
@@ -124,14 +127,14 @@ int main(int argc, char** argv) {
       return Usage();
     }
   }
-  if (argc % 2 == 0 || !driftwatch::bench::ParseUrl(url, &options.host, &options.port) ||
+  if (argc % 2 == 0 || !driftwatch::http::ParseUrl(url, &options.url).ok() ||
       options.samples == 0 || options.services == 0 || options.batch == 0 ||
       options.connections == 0) {
     return Usage();
   }
 
   const std::vector<std::string> bodies = BuildBodies(options);
-  HttpConnection status_connection(options.host, options.port);
+  HttpClient status_connection(options.url);
   const StatusCounters before = ReadStatus(status_connection);
   if (!before.ok) {
     std::fprintf(stderr, "batch_ingest: no answer from %s/v1/system/status\n", url.c_str());
@@ -145,11 +148,17 @@ int main(int argc, char** argv) {
   std::vector<std::thread> senders;
   for (uint32_t c = 0; c < options.connections; ++c) {
     senders.emplace_back([&] {
-      HttpConnection connection(options.host, options.port);
+      HttpClient connection(options.url);
       for (size_t index = next_body++; index < bodies.size() && !failed; index = next_body++) {
         for (;;) {
-          const driftwatch::bench::HttpResponse response =
-              connection.Post("/v1/telemetry/batch", bodies[index]);
+          HttpResponse response;
+          if (const driftwatch::Status sent =
+                  connection.Post("/v1/telemetry/batch", bodies[index], &response);
+              !sent.ok()) {
+            std::fprintf(stderr, "batch_ingest: %s\n", sent.message().c_str());
+            failed = true;
+            return;
+          }
           if (response.status == 202) break;
           if (response.status == 503) {
             ++retries;

@@ -18,12 +18,13 @@
 #include <string_view>
 #include <vector>
 
-#include "bench/bench_http.h"
+#include "http_client/http_client.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using driftwatch::bench::HttpConnection;
+using driftwatch::http::HttpClient;
+using driftwatch::http::HttpResponse;
 
 constexpr int kMinSamples = 100;  // SPEC 1: baseline.min_samples
 constexpr int kSevereRun = 5;     // SPEC 1: zscore_severe.consecutive
@@ -36,11 +37,14 @@ struct Health {
   uint64_t sample_count = 0;
 };
 
-Health ReadHealth(HttpConnection& connection, const std::string& path) {
+Health ReadHealth(HttpClient& connection, const std::string& path) {
   Health health;
-  const driftwatch::bench::HttpResponse response = connection.Get(path);
+  HttpResponse response;
   rapidjson::Document json;
-  if (response.status != 200 || json.Parse(response.body.c_str()).HasParseError()) return health;
+  if (!connection.Get(path, &response).ok() || response.status != 200 ||
+      json.Parse(response.body.c_str()).HasParseError()) {
+    return health;
+  }
   health.ok = json.HasMember("state") && json["state"].IsString();
   if (health.ok) health.state = json["state"].GetString();
   if (json.HasMember("sample_count") && json["sample_count"].IsUint64()) {
@@ -58,7 +62,7 @@ std::string Sample(const std::string& service, double latency_ms) {
 
 // Polls until `done(health)`; returns the microseconds from `since`, or -1 on timeout.
 template <typename Done>
-double WaitFor(HttpConnection& connection, const std::string& path, Clock::time_point since,
+double WaitFor(HttpClient& connection, const std::string& path, Clock::time_point since,
                Done done) {
   for (;;) {
     const Health health = ReadHealth(connection, path);
@@ -106,17 +110,21 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  std::string host;
-  uint16_t port = 0;
-  if (argc % 2 == 0 || probes < 1 || !driftwatch::bench::ParseUrl(url, &host, &port)) {
+  driftwatch::http::Url base;
+  if (argc % 2 == 0 || probes < 1 || !driftwatch::http::ParseUrl(url, &base).ok()) {
     std::fprintf(stderr,
                  "usage: detection_latency --url http://127.0.0.1:PORT [--probes N] "
                  "[--prefix NAME]\n");
     return 2;
   }
 
-  HttpConnection sender(host, port);
-  HttpConnection poller(host, port);
+  HttpClient sender(base);
+  HttpClient poller(base);
+  // 202 from a POST; a request without an answer counts as a failed probe, as any other status.
+  const auto accepted = [&sender](const std::string& path, const std::string& body) {
+    HttpResponse response;
+    return sender.Post(path, body, &response).ok() && response.status == 202;
+  };
   std::mt19937_64 random(7);
   std::normal_distribution<double> normal(150.0, 25.0);
   std::vector<double> established;
@@ -132,8 +140,8 @@ int main(int argc, char** argv) {
       batch += Sample(service, std::max(1.0, normal(random)));
     }
     batch += "]";
-    if (sender.Post("/v1/telemetry/batch", batch).status != 202 ||
-        sender.Post("/v1/telemetry", Sample(service, 150.0)).status != 202) {
+    if (!accepted("/v1/telemetry/batch", batch) ||
+        !accepted("/v1/telemetry", Sample(service, 150.0))) {
       ++failures;
       continue;
     }
@@ -151,11 +159,11 @@ int main(int argc, char** argv) {
       batch += Sample(service, kSevereLatencyMs);
     }
     batch += "]";
-    if (sender.Post("/v1/telemetry/batch", batch).status != 202 ||
+    if (!accepted("/v1/telemetry/batch", batch) ||
         WaitFor(poller, health_path, Clock::now(),
                 [](const Health& h) { return h.sample_count >= kMinSamples + kSevereRun - 1; }) <
             0 ||
-        sender.Post("/v1/telemetry", Sample(service, kSevereLatencyMs)).status != 202) {
+        !accepted("/v1/telemetry", Sample(service, kSevereLatencyMs))) {
       ++failures;
       continue;
     }

@@ -16,6 +16,8 @@ set_target_properties(soci::sqlite3 PROPERTIES IMPORTED_LOCATION ${SOCI_SQLITE3_
   INTERFACE_LINK_LIBRARIES "soci::core;SQLite::SQLite3;${CMAKE_DL_LIBS}")
 
 find_package(yaml-cpp REQUIRED)
+# libcurl (libcurl4-openssl-dev) for the tools' HTTP client, http_client/: CURL::libcurl.
+find_package(CURL REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS filesystem)
 find_package(RapidJSON REQUIRED)
 if(NOT TARGET RapidJSON::RapidJSON)

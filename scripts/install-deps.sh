@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libpistache-dev libsoci-dev libsqlite3-dev sqlite3
   libboost-dev libboost-filesystem-dev libyaml-cpp-dev rapidjson-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   curl wrk python3
 )

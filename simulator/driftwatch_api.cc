@@ -11,6 +11,9 @@
 #include "core/timestamp.h"
 
 namespace driftwatch::sim {
+
+using http::HttpResponse;
+
 namespace {
 
 constexpr size_t kMaxErrorBodyChars = 300;
@@ -103,7 +106,7 @@ std::chrono::milliseconds RetryAfter(const HttpResponse& response) {
                                              DriftWatchApi::kMaxRetryAfter);
 }
 
-DriftWatchApi::DriftWatchApi(HttpClient* http, std::string service_id, Sleeper sleeper)
+DriftWatchApi::DriftWatchApi(http::HttpClient* http, std::string service_id, Sleeper sleeper)
     : http_(http), service_id_(std::move(service_id)), sleeper_(std::move(sleeper)) {}
 
 Status DriftWatchApi::Send(std::span<const Telemetry> samples) {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/status.h"
-#include "simulator/http_client.h"
+#include "http_client/http_client.h"
 
 namespace driftwatch::sim {
 
@@ -46,7 +46,7 @@ void RealSleep(std::chrono::milliseconds duration);
 class DriftWatchApi {
  public:
   // `http` must outlive this object.
-  DriftWatchApi(HttpClient* http, std::string service_id, Sleeper sleeper = RealSleep);
+  DriftWatchApi(http::HttpClient* http, std::string service_id, Sleeper sleeper = RealSleep);
 
   // Posts the samples, in order: one POST /v1/telemetry for a single sample, else one
   // all-or-nothing POST /v1/telemetry/batch. On 503 (the server's queue is full) it waits as long
@@ -69,7 +69,7 @@ class DriftWatchApi {
   static constexpr std::chrono::seconds kMaxRetryAfter{60};
 
  private:
-  HttpClient* http_;
+  http::HttpClient* http_;
   std::string service_id_;
   Sleeper sleeper_;
   int64_t resent_samples_ = 0;
@@ -82,6 +82,6 @@ std::string TelemetryJson(const std::string& service_id, std::span<const Telemet
 
 // How long a 503's Retry-After asks to wait (delta-seconds; a missing or unreadable value, e.g.
 // an HTTP date, means kDefaultRetryAfter), at most kMaxRetryAfter.
-std::chrono::milliseconds RetryAfter(const HttpResponse& response);
+std::chrono::milliseconds RetryAfter(const http::HttpResponse& response);
 
 }  // namespace driftwatch::sim

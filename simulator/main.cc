@@ -3,8 +3,8 @@
 
 #include <iostream>
 
+#include "http_client/http_client.h"
 #include "simulator/driftwatch_api.h"
-#include "simulator/http_client.h"
 #include "simulator/options.h"
 #include "simulator/progress.h"
 #include "simulator/report.h"
@@ -36,9 +36,9 @@ int main(int argc, char** argv) {
       break;
   }
 
-  Url url;
-  ParseUrl(options.url, &url);  // already validated by ParseArguments
-  HttpClient http(url);
+  driftwatch::http::Url url;
+  driftwatch::http::ParseUrl(options.url, &url);  // already validated by ParseArguments
+  driftwatch::http::HttpClient http(url);
   DriftWatchApi api(&http, options.service);
   Progress progress(&std::cerr, ::isatty(STDERR_FILENO) == 1,
                     "driftwatch-sim " + ModeName(options.mode) + ":", options.TotalSamples());

@@ -5,7 +5,7 @@
 #include <optional>
 #include <string_view>
 
-#include "simulator/http_client.h"
+#include "http_client/url.h"
 
 namespace driftwatch::sim {
 namespace {
@@ -134,8 +134,8 @@ ParseOutcome ParseArguments(int argc, const char* const argv[], Options* options
       }
       parsed.service = std::string(value);
     } else if (flag == "--url") {
-      Url url;
-      if (Status valid = ParseUrl(value, &url); !valid.ok()) {
+      http::Url url;
+      if (Status valid = http::ParseUrl(value, &url); !valid.ok()) {
         *error = "--url: " + valid.message();
         return ParseOutcome::kError;
       }

@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "core/timestamp.h"
-#include "simulator/http_client.h"
+#include "http_client/url.h"
 
 namespace driftwatch::sim {
 namespace {
@@ -32,8 +32,8 @@ std::string StateText(const Health& health) {
 }
 
 std::string OriginOf(const std::string& url_text) {
-  Url url;
-  if (!ParseUrl(url_text, &url).ok()) return url_text;
+  http::Url url;
+  if (!http::ParseUrl(url_text, &url).ok()) return url_text;
   return url.Origin() + url.path;
 }
 

@@ -193,17 +193,17 @@ TEST(Limits, EachLimitRefusesWhatExceedsItAndShowsInTheStatus) {
   EXPECT_EQ(Limit(service, "max_header_bytes").second, 1u);
 
   // A client that hangs up in the middle of a request does not count as a timeout.
-  HttpConnection gone;
+  RawConnection gone;
   ASSERT_TRUE(gone.Connect(service.port()));
   ASSERT_TRUE(gone.Send("GET /v1/services HTTP/1.1\r\nHo"));
   gone.Close();
 
   // A client that stops in the middle of its headers, and one in the middle of its body, are cut
   // off with 408 (Pistache's own answer, empty) once their time is up.
-  HttpConnection slow_headers;
+  RawConnection slow_headers;
   ASSERT_TRUE(slow_headers.Connect(service.port()));
   ASSERT_TRUE(slow_headers.Send("GET /v1/services HTTP/1.1\r\nHost: x\r\n"));
-  HttpConnection slow_body;
+  RawConnection slow_body;
   ASSERT_TRUE(slow_body.Connect(service.port()));
   ASSERT_TRUE(slow_body.Send(
       "POST /v1/telemetry HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"service_id\""));

@@ -321,11 +321,8 @@ TEST(BadInput, EveryCaseGetsAClearJson4xxAndChangesNothing) {
                       R"("tags":["a"],"payload_kb":null,"timestamp":null})")
                 .status,
             202);
-  HttpConnection plain;
-  ASSERT_TRUE(plain.Connect(service.port()));
-  ASSERT_TRUE(plain.Send(Request("POST", "/v1/telemetry", SampleJson(kKnown, 8), "text/plain")));
-  HttpResponse response;
-  ASSERT_TRUE(plain.Read(&response));
+  const HttpResponse response =
+      service.Post("/v1/telemetry", SampleJson(kKnown, 8), "Content-Type: text/plain\r\n");
   ASSERT_EQ(response.status, 202) << response.body;
   ASSERT_TRUE(Eventually([&] { return service.SampleCount(kKnown) == 5; }, kPatience));
   ASSERT_TRUE(service.WaitForStoredSamples(5));
@@ -337,7 +334,7 @@ TEST(BadInput, EveryCaseGetsAClearJson4xxAndChangesNothing) {
   std::printf("%zu cases\n", cases.size());
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    HttpConnection connection;
+    RawConnection connection;
     ASSERT_TRUE(connection.Connect(service.port()));
     ASSERT_TRUE(connection.Send(c.request));
     HttpResponse answer;

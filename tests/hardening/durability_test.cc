@@ -37,17 +37,17 @@ class Client {
   Client(uint16_t port, std::string service_id) : port_(port), service_id_(std::move(service_id)) {}
 
   void Run(const std::atomic<bool>& stop) {
-    HttpConnection connection;
-    if (!connection.Connect(port_)) return;
+    http::HttpClient client(http::LoopbackUrl(port_),
+                            {std::chrono::seconds(30), std::chrono::seconds(60)});
     for (int i = 0; !stop; ++i) {
       const bool batch = i % 2 == 1;
-      const std::string request =
-          batch ? BuildRequest("POST", "/v1/telemetry/batch", BatchJson(service_id_, kBatch, 100))
-                : BuildRequest("POST", "/v1/telemetry", SampleJson(service_id_, 100 + i % 7));
+      const std::string path = batch ? "/v1/telemetry/batch" : "/v1/telemetry";
+      const std::string body =
+          batch ? BatchJson(service_id_, kBatch, 100) : SampleJson(service_id_, 100 + i % 7);
       HttpResponse response;
-      if (!connection.Send(request) || !connection.Read(&response)) return;
+      if (!client.Post(path, body, &response).ok()) return;  // the service was killed
       if (response.status != 202) {
-        unexpected_ = response.status_line + " " + response.body;
+        unexpected_ = std::to_string(response.status) + " " + response.body;
         return;
       }
       std::lock_guard<std::mutex> lock(mutex_);
@@ -130,7 +130,7 @@ TEST(Durability, DurableModeLosesNoAcknowledgedSampleAcrossHardKills) {
   // Pipelined requests are still answered in order: the read after three durable writes sees
   // them processed, because it is answered only after their (committed) answers.
   const int64_t before = service.SampleCount("durable-0");
-  HttpConnection connection;
+  RawConnection connection;
   ASSERT_TRUE(connection.Connect(service.port()));
   std::string requests;
   for (int i = 0; i < 3; ++i) {

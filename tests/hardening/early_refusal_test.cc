@@ -32,7 +32,7 @@ TEST(EarlyRefusal, TheAnswerArrivesWhileTheClientIsStillSending) {
   // has sent everything does; the answer must be there before the client stops.
   for (int round = 0; round < 20; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
-    HttpConnection connection;
+    RawConnection connection;
     ASSERT_TRUE(connection.Connect(service.port()));
     ASSERT_TRUE(connection.Send(OversizedStart()));
     HttpResponse response;
@@ -56,7 +56,7 @@ TEST(EarlyRefusal, AClientThatNeverStopsSendingIsCutOff) {
   Service service(kConfig);
   std::string error;
   ASSERT_TRUE(service.Start(&error)) << error;
-  HttpConnection connection;
+  RawConnection connection;
   ASSERT_TRUE(connection.Connect(service.port()));
   ASSERT_TRUE(connection.Send(OversizedStart()));
   HttpResponse response;

@@ -32,22 +32,20 @@ struct ClientResult {
   uint64_t overloaded = 0;  // 503 overloaded, with Retry-After: 1
   uint64_t unexpected = 0;  // anything else
   std::string first_unexpected;
+  int connections = 0;  // TCP connections opened: 1 when the server kept it open throughout
 };
 
 // Sends batches on one kept-alive connection, without pausing after a 503.
 void RunClient(uint16_t port, const std::string& service_id, ClientResult* result) {
-  HttpConnection connection;
-  if (!connection.Connect(port)) {
-    ++result->unexpected;
-    return;
-  }
+  http::HttpClient client(http::LoopbackUrl(port),
+                          {std::chrono::seconds(30), std::chrono::seconds(60)});
   for (int i = 0; i < kRequestsPerClient; ++i) {
     const std::string body = BatchJson(service_id, kBatchSize, 100 + i % 10);
     HttpResponse response;
-    if (!connection.Send(BuildRequest("POST", "/v1/telemetry/batch", body)) ||
-        !connection.Read(&response)) {
+    if (const Status sent = client.Post("/v1/telemetry/batch", body, &response); !sent.ok()) {
       ++result->unexpected;
-      result->first_unexpected = "no answer";
+      result->first_unexpected = "no answer: " + sent.message();
+      result->connections = client.connections_opened();
       return;
     }
     const rapidjson::Document json = ParseStrictJson(response.body);
@@ -60,9 +58,12 @@ void RunClient(uint16_t port, const std::string& service_id, ClientResult* resul
       ++result->overloaded;
     } else {
       ++result->unexpected;
-      if (result->first_unexpected.empty()) result->first_unexpected = response.status_line;
+      if (result->first_unexpected.empty()) {
+        result->first_unexpected = std::to_string(response.status) + " " + response.body;
+      }
     }
   }
+  result->connections = client.connections_opened();
 }
 
 TEST(Overload, ExcessIsRefusedWith503MemoryStaysBoundedAndEveryAcceptedSampleIsStored) {
@@ -90,6 +91,7 @@ TEST(Overload, ExcessIsRefusedWith503MemoryStaysBoundedAndEveryAcceptedSampleIsS
   uint64_t overloaded = 0;
   for (const ClientResult& result : results) {
     EXPECT_EQ(result.unexpected, 0u) << result.first_unexpected;
+    EXPECT_EQ(result.connections, 1) << "the service closed a kept-alive connection";
     accepted += result.accepted_samples;
     overloaded += result.overloaded;
   }

@@ -1,6 +1,7 @@
 // The real `driftwatch` binary for the hardening tests: on a free loopback port, with its database
 // (and config file) in a temporary directory, restartable on the same database after a graceful
-// stop or a SIGKILL. Talks HTTP through the API tests' raw-socket client.
+// stop or a SIGKILL. Get and Post go through tests/support's libcurl Fetch; tests that need exact
+// bytes on the wire use its RawConnection.
 #pragma once
 
 #include <rapidjson/document.h>

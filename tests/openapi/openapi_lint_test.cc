@@ -33,7 +33,7 @@ std::string ServedDocument(const TestDir& dir) {
   if (!started) return "";
   HttpResponse response = Fetch(server.port(), "GET", "/openapi.json");
   server.Stop();
-  EXPECT_EQ(response.status, 200) << response.status_line << "\n" << response.body;
+  EXPECT_EQ(response.status, 200) << response.body;
   EXPECT_EQ(response.Header("Content-Type"), "application/json");
   return response.status == 200 ? response.body : "";
 }

@@ -1,8 +1,8 @@
 // The real driftwatch-sim binary: exit codes and messages that need no server.
 #include <gtest/gtest.h>
 
-#include "tests/simulator/test_http_server.h"
 #include "tests/support/child_process.h"
+#include "tests/support/scripted_http_server.h"
 #include "tests/support/test_dir.h"
 
 namespace driftwatch::sim {

@@ -1,44 +1,55 @@
-// A small HTTP/1.1 client over a raw loopback socket, for the API tests: it sends exactly the
-// bytes a test asks for (so tests can check keep-alive, pipelining and malformed requests) and
-// reads responses framed by Content-Length. Every read has a deadline, so a test never hangs.
+// How the tests talk HTTP to the real `driftwatch` binary. Two ways, for two kinds of test:
+//
+// - Fetch(): an ordinary, well-formed request through the tools' libcurl client (http_client/),
+//   on a fresh connection. For several requests on one kept-alive connection, an
+//   http::HttpClient on http::LoopbackUrl(port). Use these whenever a test is about the answer.
+//
+// - RawConnection: exactly the bytes a test writes, on a socket of its own, and the raw answers.
+//   Use it only when the bytes on the wire are the point: malformed or ambiguous requests
+//   (smuggling attempts), pipelined requests, a request split or dribbled, Expect and chunked
+//   framing written by hand, a half-close, slow or flooding senders, answers to HEAD read off the
+//   wire, and whether and when the server closes the connection. libcurl would refuse, fix up or
+//   hide each of these.
+//
+// Both give an http::HttpResponse (header names in lower case, looked up ignoring case). Every
+// wait has a deadline, so a test never hangs.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
+
+#include "http_client/http_client.h"
 
 namespace driftwatch::testing {
 
-struct HttpResponse {
-  int status = 0;  // 0: no (complete) response was read
-  std::string status_line;
-  std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
+using http::HttpResponse;
 
-  // The value of a header (name compared ignoring case); "" when absent.
-  std::string Header(std::string_view name) const;
-};
+// One request on a fresh connection, through libcurl. `extra_headers`: "Name: value\r\n" lines,
+// possibly none. No answer (refused, timed out) gives status 0, and the reason on stderr.
+HttpResponse Fetch(uint16_t port, std::string_view method, std::string_view path,
+                   std::string_view body = "", std::string_view extra_headers = "");
 
-// "POST /path HTTP/1.1" with Host and Content-Length, plus `extra_headers` ("Name: value\r\n"
-// lines, may be empty).
+// The bytes of "METHOD /path HTTP/1.1" with Host, then `extra_headers` ("Name: value\r\n"
+// lines, may be empty), then Content-Type and Content-Length when there is a body or it is a POST.
 std::string BuildRequest(std::string_view method, std::string_view path, std::string_view body,
                          std::string_view extra_headers = "");
 
-class HttpConnection {
+class RawConnection {
  public:
   static constexpr std::chrono::seconds kDefaultTimeout{30};
 
-  HttpConnection() = default;
-  ~HttpConnection();
-  HttpConnection(const HttpConnection&) = delete;
-  HttpConnection& operator=(const HttpConnection&) = delete;
+  RawConnection() = default;
+  ~RawConnection();
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
 
+  // Connects to 127.0.0.1:port (closing any connection this object had).
   bool Connect(uint16_t port);
   bool Send(std::string_view bytes);
-  // Reads the next response; false (and status 0) on timeout, error or end of stream.
+  // Reads the next answer, framed by its Content-Length; false (and status 0) on timeout, error or
+  // end of stream.
   bool Read(HttpResponse* response, std::chrono::milliseconds timeout = kDefaultTimeout);
   // Reads the next answer to a HEAD request: its headers, and no body whatever Content-Length
   // says.
@@ -59,9 +70,5 @@ class HttpConnection {
   bool eof_ = false;
   std::string buffer_;  // received, not yet consumed
 };
-
-// One request on a fresh connection.
-HttpResponse Fetch(uint16_t port, std::string_view method, std::string_view path,
-                   std::string_view body = "", std::string_view extra_headers = "");
 
 }  // namespace driftwatch::testing

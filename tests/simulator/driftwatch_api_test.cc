@@ -1,151 +1,23 @@
-// The simulator's HTTP client and DriftWatch API calls, against a scripted server on a real
-// loopback socket.
-#include "simulator/http_client.h"
+// The simulator's DriftWatch API calls (and its retries on 503), through the tools' HTTP client
+// against a scripted server on a real loopback socket.
+#include "simulator/driftwatch_api.h"
 
 #include <gtest/gtest.h>
 
-#include "simulator/driftwatch_api.h"
-#include "tests/simulator/test_http_server.h"
+#include "tests/support/scripted_http_server.h"
 
 namespace driftwatch::sim {
 namespace {
 
-using testing::ScriptedAnswer;
+using http::HttpClient;
+using http::HttpResponse;
 using testing::TestHttpServer;
 
-Url MustParse(const std::string& text) {
-  Url url;
-  const Status parsed = ParseUrl(text, &url);
+http::Url MustParse(const std::string& text) {
+  http::Url url;
+  const Status parsed = http::ParseUrl(text, &url);
   EXPECT_TRUE(parsed.ok()) << parsed.message();
   return url;
-}
-
-TEST(UrlTest, ParsesHostPortAndPath) {
-  Url url = MustParse("http://localhost:8000");
-  EXPECT_EQ(url.host, "localhost");
-  EXPECT_EQ(url.port, "8000");
-  EXPECT_EQ(url.path, "");
-  EXPECT_EQ(url.Origin(), "http://localhost:8000");
-
-  url = MustParse("HTTP://example.com/driftwatch/");
-  EXPECT_EQ(url.host, "example.com");
-  EXPECT_EQ(url.port, "80");
-  EXPECT_EQ(url.path, "/driftwatch");
-
-  url = MustParse("http://[::1]:9000/");
-  EXPECT_EQ(url.host, "::1");
-  EXPECT_EQ(url.port, "9000");
-  EXPECT_EQ(url.Origin(), "http://[::1]:9000");
-}
-
-TEST(UrlTest, RefusesWhatItCannotUse) {
-  Url url;
-  for (const char* text : {"https://localhost:8000", "localhost:8000", "http://", "http://:80",
-                           "http://host:0", "http://host:65536", "http://host:80x", "http://host:",
-                           "http://[::1", "http://host/path?query=1", "http://user@host:80"}) {
-    const Status parsed = ParseUrl(text, &url);
-    EXPECT_FALSE(parsed.ok()) << text;
-    EXPECT_NE(parsed.message().find(text), std::string::npos) << parsed.message();
-  }
-}
-
-TEST(HttpClientTest, KeepsOneConnectionAliveForManyRequests) {
-  TestHttpServer server({{200, R"({"ok":true})"}});
-  HttpClient client(MustParse(server.url() + "/prefix"));
-  for (int i = 0; i < 3; ++i) {
-    HttpResponse response;
-    ASSERT_TRUE(client.Request("GET", "/health", "", &response).ok());
-    EXPECT_EQ(response.status, 200);
-    EXPECT_EQ(response.body, R"({"ok":true})");
-    EXPECT_EQ(response.Header("content-type"), "application/json");
-  }
-  EXPECT_EQ(client.connections_opened(), 1);
-  EXPECT_EQ(server.connections(), 1);
-  const auto requests = server.requests();
-  ASSERT_EQ(requests.size(), 3u);
-  for (const auto& request : requests) {
-    EXPECT_EQ(request.head.substr(0, request.head.find("\r\n")), "GET /prefix/health HTTP/1.1");
-    // Said explicitly, for proxies in between that would close the connection otherwise.
-    EXPECT_NE(request.head.find("\r\nConnection: keep-alive"), std::string::npos);
-    EXPECT_NE(request.head.find("\r\nHost: 127.0.0.1:"), std::string::npos);
-  }
-}
-
-TEST(HttpClientTest, SendsTheBodyWithItsLength) {
-  TestHttpServer server({{202, "{}"}});
-  HttpClient client(MustParse(server.url()));
-  HttpResponse response;
-  const std::string body = R"({"service_id":"a","latency_ms":1})";
-  ASSERT_TRUE(client.Request("POST", "/v1/telemetry", body, &response).ok());
-  EXPECT_EQ(response.status, 202);
-  const auto requests = server.requests();
-  ASSERT_EQ(requests.size(), 1u);
-  EXPECT_EQ(requests[0].body, body);
-  EXPECT_NE(requests[0].head.find("Content-Length: " + std::to_string(body.size())),
-            std::string::npos);
-  EXPECT_NE(requests[0].head.find("Content-Type: application/json"), std::string::npos);
-}
-
-TEST(HttpClientTest, ReconnectsWhenTheServerSaysItCloses) {
-  TestHttpServer server({{200, "1", {"Connection: close"}, true}, {200, "2"}});
-  HttpClient client(MustParse(server.url()));
-  HttpResponse first, second;
-  ASSERT_TRUE(client.Request("GET", "/a", "", &first).ok());
-  ASSERT_TRUE(client.Request("GET", "/b", "", &second).ok());
-  EXPECT_EQ(first.body, "1");
-  EXPECT_EQ(second.body, "2");
-  EXPECT_EQ(server.connections(), 2);
-  EXPECT_EQ(client.connections_opened(), 2);
-}
-
-TEST(HttpClientTest, ReconnectsTransparentlyWhenTheServerClosedWithoutSaying) {
-  // Answers 1 and 3 close the connection silently, as an idle timeout would.
-  TestHttpServer server({{200, "1", {}, true}, {200, "2"}, {200, "3", {}, true}, {200, "4"}});
-  HttpClient client(MustParse(server.url()));
-  for (const char* expected : {"1", "2", "3", "4"}) {
-    HttpResponse response;
-    const Status status = client.Request("GET", "/x", "", &response);
-    ASSERT_TRUE(status.ok()) << status.message();
-    EXPECT_EQ(response.body, expected);
-  }
-  EXPECT_EQ(server.connections(), 3);
-  EXPECT_EQ(server.requests().size(), 4u);  // each request reached the server exactly once
-}
-
-TEST(HttpClientTest, ConnectionRefusedSaysWhatToCheck) {
-  const int port = testing::UnusedPort();
-  for (const std::string host : {"127.0.0.1", "localhost"}) {
-    const std::string origin = "http://" + host + ":" + std::to_string(port);
-    HttpClient client(MustParse(origin));
-    HttpResponse response;
-    const Status status = client.Request("GET", "/health", "", &response);
-    ASSERT_FALSE(status.ok());
-    EXPECT_EQ(status.message(),
-              "cannot connect to " + origin + ": connection refused — is driftwatch running?");
-  }
-}
-
-TEST(HttpClientTest, UnresolvableHostIsAnError) {
-  HttpClient client(MustParse("http://no-such-host.invalid:8000"));
-  HttpResponse response;
-  const Status status = client.Request("GET", "/health", "", &response);
-  ASSERT_FALSE(status.ok());
-  EXPECT_NE(status.message().find("cannot resolve 'no-such-host.invalid'"), std::string::npos)
-      << status.message();
-}
-
-TEST(HttpClientTest, ASilentServerTimesOutInsteadOfHanging) {
-  ScriptedAnswer silent;
-  silent.never_answer = true;
-  TestHttpServer server({silent});
-  HttpClient client(MustParse(server.url()),
-                    {std::chrono::milliseconds(1000), std::chrono::milliseconds(100)});
-  HttpResponse response;
-  const Status status = client.Request("GET", "/health", "", &response);
-  ASSERT_FALSE(status.ok());
-  EXPECT_NE(status.message().find("no answer from " + server.url() + " within 100 ms"),
-            std::string::npos)
-      << status.message();
 }
 
 Telemetry At(double latency_ms, int64_t timestamp_ms) { return {latency_ms, 2.5, timestamp_ms}; }

@@ -1,6 +1,7 @@
-// A tiny scripted HTTP/1.1 server on a loopback port, for testing the simulator's client over
-// real sockets. One thread serves one connection at a time; each request gets the next scripted
-// answer (the last one repeats), and the server records what it received.
+// A tiny scripted HTTP/1.1 server on a loopback port, for testing the HTTP client (http_client/)
+// and the simulator's API calls over real sockets. One thread serves one connection at a time;
+// each request gets the next scripted answer (the last one repeats), and the server records what
+// it received.
 #pragma once
 
 #include <arpa/inet.h>
@@ -16,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-namespace driftwatch::sim::testing {
+namespace driftwatch::testing {
 
 struct ScriptedAnswer {
   ScriptedAnswer(int status_code = 200, std::string body_text = "{}",
@@ -31,6 +32,7 @@ struct ScriptedAnswer {
   std::vector<std::string> extra_headers;  // "Retry-After: 2"
   bool close_after;                        // close the connection once answered
   bool never_answer = false;               // read the request, then stay silent
+  bool drop_unanswered = false;            // read the request, then reset the connection
 };
 
 struct ReceivedRequest {
@@ -125,11 +127,17 @@ class TestHttpServer {
         WaitReadable(fd);  // until the client gives up and closes, or the test ends
         return;
       }
+      if (answer.drop_unanswered) {
+        const linger abort{1, 0};  // close() sends a reset, not an orderly end
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort, sizeof abort);
+        return;
+      }
       std::string response = "HTTP/1.1 " + std::to_string(answer.status) + " Scripted\r\n";
       response += "Content-Type: application/json\r\n";
       response += "Content-Length: " + std::to_string(answer.body.size()) + "\r\n";
       for (const std::string& header : answer.extra_headers) response += header + "\r\n";
-      response += "\r\n" + answer.body;
+      response += "\r\n";
+      if (request.head.rfind("HEAD ", 0) != 0) response += answer.body;  // HEAD: headers only
       if (::send(fd, response.data(), response.size(), MSG_NOSIGNAL) < 0) return;
       if (answer.close_after) return;
     }
@@ -167,4 +175,4 @@ inline int UnusedPort() {
   return ntohs(address.sin_port);
 }
 
-}  // namespace driftwatch::sim::testing
+}  // namespace driftwatch::testing
