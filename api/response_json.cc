@@ -318,7 +318,8 @@ std::string StatusJson(const SystemStatus& status) {
   }
   writer.Key("database_size_mb");
   if (status.have_store_stats) {
-    // Two decimals, as the seed shows it; the exact size is in database_size_bytes.
+    // MiB with two decimals (docs/api.md, GET /v1/system/status); the exact size is in
+    // database_size_bytes.
     Number(writer, std::round(status.database_size_bytes / kBytesPerMegabyte * 100.0) / 100.0);
   } else {
     writer.Null();

@@ -100,7 +100,7 @@ std::optional<ApiError> ReadAmount(const Field& value, const char* field, bool r
 
 // A timestamp far ahead would stay its service's newest sample until the server's clock caught up
 // with it: the baseline window's 24 h eviction measures from it, and retention stops at it
-// (docs/behaviour.md).
+// (docs/behaviour.md, Decisions where the contract is silent).
 std::optional<ApiError> CheckNotTooFarAhead(int64_t timestamp_ms, const AcceptanceClock& clock) {
   if (timestamp_ms <= clock.now_ms + clock.max_future_ms) return std::nullopt;
   const std::string limit = std::to_string(clock.max_future_ms / kMsPerSecond);

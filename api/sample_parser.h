@@ -13,7 +13,8 @@
 
 namespace driftwatch::api {
 
-// The longest service id, and the characters it may use (SPEC 3).
+// The longest service id, and the characters it may use (docs/behaviour.md, Samples and
+// timestamps).
 constexpr size_t kMaxServiceIdLength = 128;
 bool IsValidServiceId(std::string_view service_id);
 

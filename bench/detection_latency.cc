@@ -26,8 +26,8 @@ using Clock = std::chrono::steady_clock;
 using driftwatch::http::HttpClient;
 using driftwatch::http::HttpResponse;
 
-constexpr int kMinSamples = 100;  // SPEC 1: baseline.min_samples
-constexpr int kSevereRun = 5;     // SPEC 1: zscore_severe.consecutive
+constexpr int kMinSamples = 100;  // docs/behaviour.md, Defaults: baseline.min_samples
+constexpr int kSevereRun = 5;     // docs/behaviour.md, Defaults: zscore_severe.consecutive
 constexpr double kSevereLatencyMs = 5000.0;
 constexpr auto kWaitTimeout = std::chrono::seconds(10);
 

@@ -1,15 +1,17 @@
 // memory_bench: resident memory of the engine, idle and per monitored service with a full window.
 //
-//   memory_bench --services N [--window 1000] [--extra 20] [--values random|seed|decimal]
+//   memory_bench --services N [--window 1000] [--extra 20] [--values random|measured|decimal]
 //
 // Drives the real Engine in process with the bundled detector plugins and a storage backend that
 // keeps nothing (defined below), so what grows is the engine's own per-service state, not a
 // store's copy of the samples. Every service gets window + extra normal samples, round-robin,
-// which fills its window (SPEC 2: a few |z| > 3 samples may be held back, hence the extra).
+// which fills its window (docs/behaviour.md, State machine: a few |z| > 3 samples may be held
+// back, hence the extra).
 // Latencies are N(150, 25) ms and payloads N(2.45, 0.76) KB, sent as --values says, because the
 // window's encoding costs what the values need:
 //   random   full-precision doubles for both (the default)
-//   seed     as the README's example client: a full-precision latency, payload = whole bytes / 1024
+//   measured as a client that reads a clock and counts bytes sends them: a full-precision latency,
+//            payload = whole bytes / 1024
 //   decimal  both printed with three decimals and parsed back, as a client sending "%.3f" does
 // Reads VmRSS from /proc/self/status. Prints one JSON object.
 #include <driftwatch/plugin.h>
@@ -96,13 +98,13 @@ uint64_t HeapBytes() {
   return info.uordblks + info.hblkhd;
 }
 
-enum class Values { kRandom, kSeed, kDecimal };
+enum class Values { kRandom, kMeasured, kDecimal };
 
 bool ParseValues(std::string_view name, Values* values) {
   if (name == "random") {
     *values = Values::kRandom;
-  } else if (name == "seed") {
-    *values = Values::kSeed;
+  } else if (name == "measured") {
+    *values = Values::kMeasured;
   } else if (name == "decimal") {
     *values = Values::kDecimal;
   } else {
@@ -113,8 +115,8 @@ bool ParseValues(std::string_view name, Values* values) {
 
 const char* ValuesName(Values values) {
   switch (values) {
-    case Values::kSeed:
-      return "seed";
+    case Values::kMeasured:
+      return "measured";
     case Values::kDecimal:
       return "decimal";
     case Values::kRandom:
@@ -166,7 +168,7 @@ int main(int argc, char** argv) {
   if (services == 0 || window == 0 || argc % 2 == 0) {
     std::fprintf(stderr,
                  "usage: memory_bench --services N [--window 1000] [--extra 20] "
-                 "[--values random|seed|decimal]\n");
+                 "[--values random|measured|decimal]\n");
     return 2;
   }
 
@@ -207,8 +209,8 @@ int main(int argc, char** argv) {
       for (uint32_t s = begin; s < end; ++s) {
         double latency_ms = std::max(1.0, latency(random));
         double payload_kb = std::max(0.0, payload(random));
-        if (values == Values::kSeed) {
-          payload_kb = std::floor(payload_kb * 1024.0) / 1024.0;  // len(payload) / 1024
+        if (values == Values::kMeasured) {
+          payload_kb = std::floor(payload_kb * 1024.0) / 1024.0;  // whole bytes / 1024
         } else if (values == Values::kDecimal) {
           latency_ms = ThreeDecimals(latency_ms);
           payload_kb = ThreeDecimals(payload_kb);

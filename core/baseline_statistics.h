@@ -1,4 +1,4 @@
-// The baseline statistics B of a window (docs/behaviour.md "The rules"): mean, sample standard
+// The baseline statistics B of a window (docs/behaviour.md, Statistics): mean, sample standard
 // deviation and percentiles of the latencies, mean and standard deviation of the payloads present.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The baseline window W (docs/behaviour.md "The rules"): a service's most recent samples, in a
+// The baseline window W (docs/behaviour.md, Statistics): a service's most recent samples, in a
 // compact lossless ring, and B computed from them.
 #pragma once
 

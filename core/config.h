@@ -36,7 +36,7 @@ struct ServerConfig {
   uint32_t keepalive_timeout_ms = 60000;  // idle connections, and answers left unread, this long
   uint32_t max_connections = 0;           // 0: sized from the open-file limit at start
   std::string access_log;                 // "": none; "-": standard output; else a file
-  std::vector<std::string> auth_tokens;   // empty: no authentication (the seed's default)
+  std::vector<std::string> auth_tokens;   // empty: no authentication (the default)
 };
 
 struct StorageConfig {

@@ -271,8 +271,9 @@ Status Engine::Impl::RestoreService(const std::string& id, const StoredSnapshot*
 
 // A service rebuilt from its samples because its saved state did not fit (typically: the detector
 // pipeline changed). The rebuild is an event of its own, so that GET /v1/health, which shows the
-// rebuilt state, and the last event of GET /v1/events agree (docs/behaviour.md). The replay's own
-// transitions are not events: the history stays what happened.
+// rebuilt state, and the last event of GET /v1/events agree (docs/behaviour.md, Decisions where the
+// contract is silent). The replay's own transitions are not events: the history stays what
+// happened.
 void Engine::Impl::RecordRebuild(ServiceEntry& service, const StoredSnapshot& snapshot,
                                  const std::string& why) {
   MonitorSnapshot saved;

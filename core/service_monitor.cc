@@ -19,7 +19,7 @@ constexpr double kLargestExactInteger = 9007199254740992.0;  // 2^53
 
 // ---- JSON metadata ---------------------------------------------------------------------------
 
-// A transition's metadata object, written with RapidJSON (docs/api.md "Drift events").
+// A transition's metadata object, written with RapidJSON (docs/behaviour.md, Detectors).
 class MetadataObject {
  public:
   MetadataObject() : writer_(buffer_) { writer_.StartObject(); }

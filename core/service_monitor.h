@@ -1,4 +1,4 @@
-// One service's drift state machine, exactly as SPEC section 2 states it:
+// One service's drift state machine, exactly as docs/behaviour.md, State machine, states it:
 // INSUFFICIENT_DATA -> STABLE -> DRIFT_DETECTED -> STABLE, with reset back to INSUFFICIENT_DATA.
 // Not thread-safe: the engine serialises every call for one service.
 #pragma once
@@ -52,15 +52,15 @@ class ServiceMonitor {
   ServiceMonitor(const ServiceMonitor&) = delete;
   ServiceMonitor& operator=(const ServiceMonitor&) = delete;
 
-  // Processes the service's next sample (SPEC 2 "States and steps").
+  // Processes the service's next sample (docs/behaviour.md, State machine).
   ProcessResult Process(const Sample& sample);
 
   // Forgets W, B, held-back samples and detector state; back to INSUFFICIENT_DATA (reason "reset").
   Transition Reset(int64_t timestamp_ms);
 
   // Makes `transition` the last transition without a change of state: the engine records a
-  // rebuild under a new detector pipeline this way (docs/behaviour.md), so that GET /v1/health and
-  // the last event agree. Its `to` must be state().
+  // rebuild under a new detector pipeline this way (docs/behaviour.md, Decisions where the contract
+  // is silent), so that GET /v1/health and the last event agree. Its `to` must be state().
   void SetLastTransition(Transition transition) { last_transition_ = std::move(transition); }
 
   // The whole state (everything Process depends on, and the counters the API shows) as bytes in a
@@ -75,7 +75,8 @@ class ServiceMonitor {
   const BaselineWindow& window() const { return window_; }
   size_t held_back_count() const { return held_back_.size(); }
   // Samples the 24 h eviction dropped from W since this process started or the last reset (not
-  // saved): the reason a sparse series has no baseline (docs/behaviour.md).
+  // saved): the reason a sparse series has no baseline (docs/behaviour.md, Decisions where the
+  // contract is silent).
   uint64_t aged_out() const { return aged_out_; }
   // The last transition (its timestamp and metadata feed GET /v1/health); none before the first.
   const std::optional<Transition>& last_transition() const { return last_transition_; }

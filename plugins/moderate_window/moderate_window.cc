@@ -1,5 +1,5 @@
-// Rule 2 (SPEC section 2): fires when at least `count` of the last `window` |z| values are
-// above `threshold`.
+// Rule 2 (docs/behaviour.md, Detectors): fires when at least `count` of the last `window` |z|
+// values are above `threshold`.
 #include <driftwatch/plugin.hpp>
 
 #include <algorithm>

@@ -1,5 +1,5 @@
-// Recovery (SPEC section 2): answers RECOVERED after `consecutive` samples in a row with
-// |z| <= `threshold`.
+// Recovery (docs/behaviour.md, Detectors): answers RECOVERED after `consecutive` samples in a row
+// with |z| <= `threshold`.
 #include <driftwatch/plugin.hpp>
 
 namespace {

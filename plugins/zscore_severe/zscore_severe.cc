@@ -1,4 +1,5 @@
-// Rule 1 (SPEC section 2): fires when `consecutive` samples in a row have |z| > `threshold`.
+// Rule 1 (docs/behaviour.md, Detectors): fires when `consecutive` samples in a row have
+// |z| > `threshold`.
 #include <driftwatch/plugin.hpp>
 
 #include <algorithm>

@@ -1,8 +1,9 @@
 // libFuzzer target: request bodies, as POST /v1/telemetry and /v1/telemetry/batch parse and
 // validate them (api/sample_parser, api/response_json), and the error answers written from what
 // they refuse. Beyond "no crash, leak or undefined behaviour" it checks what the API promises: a
-// sample that passes is valid (SPEC 3, and not timestamped too far ahead), a refusal is a 400 or a
-// 422, and every answer is valid UTF-8 JSON.
+// sample that passes is valid (docs/behaviour.md, Samples and timestamps: the fields' rules and the
+// limit on timestamps ahead of the clock), a refusal is a 400 or a 422, and every answer is valid
+// UTF-8 JSON.
 #include <rapidjson/document.h>
 
 #include <cmath>

@@ -1,5 +1,6 @@
-// The config file: defaults are SPEC section 1, every key overrides, and every mistake stops with
-// "FILE:LINE: full.dotted.key: why" (1-based lines), leaving the config as it was.
+// The config file: the defaults are those of docs/behaviour.md, Defaults, every key overrides, and
+// every mistake stops with "FILE:LINE: full.dotted.key: why" (1-based lines), leaving the config
+// as it was.
 #include "core/config.h"
 
 #include <gmock/gmock.h>
@@ -76,7 +77,7 @@ class ConfigTest : public ::testing::Test {
   std::string path_;
 };
 
-TEST_F(ConfigTest, DefaultsAreSpecSection1) {
+TEST_F(ConfigTest, DefaultsAreTheDocumentedDefaults) {
   const Config c;
   EXPECT_EQ(c.baseline.min_samples, 100u);
   EXPECT_EQ(c.baseline.window_size, 1000u);
@@ -94,7 +95,7 @@ TEST_F(ConfigTest, DefaultsAreSpecSection1) {
   EXPECT_EQ(c.server.port, 8000);
   EXPECT_EQ(c.storage.plugin, "sqlite");
   EXPECT_EQ(c.storage.path, "driftwatch.db");
-  EXPECT_EQ(c.ingest.max_future_seconds, 3600u);  // ours: SPEC section 1 has no such limit
+  EXPECT_EQ(c.ingest.max_future_seconds, 3600u);
   EXPECT_EQ(c.source, "");
 }
 
@@ -110,7 +111,7 @@ TEST_F(ConfigTest, ExampleFileWritesOutTheDefaults) {
   Status status = LoadConfigFile(DRIFTWATCH_TEST_SOURCE_DIR "/examples/driftwatch.yaml", &config);
   ASSERT_TRUE(status.ok()) << status.message();
   EXPECT_EQ(Dump(config), Dump(Config{}));
-  // The detector defaults of SPEC section 1, written out for the plugins to read.
+  // The detector defaults of docs/behaviour.md, Defaults, written out for the plugins to read.
   EXPECT_THAT(Params(config.triggers[0]), StartsWith("threshold=3.0@"));
   EXPECT_THAT(Params(config.triggers[0]), HasSubstr(" consecutive=5@"));
   EXPECT_THAT(Params(config.triggers[1]), StartsWith("threshold=2.5@"));

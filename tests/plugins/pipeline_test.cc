@@ -83,7 +83,7 @@ size_t FirstVerdict(const ConfiguredDetector& detector, const std::vector<double
 
 std::vector<double> Repeat(double value, size_t count) { return std::vector<double>(count, value); }
 
-TEST_F(PipelineTest, DefaultConfigBuildsTheSpecPipeline) {
+TEST_F(PipelineTest, DefaultConfigBuildsTheDefaultPipeline) {
   DetectorSet set;
   Status status = BuildDetectorSet(Config{}, registry_, &set);
   ASSERT_TRUE(status.ok()) << status.message();
@@ -94,7 +94,7 @@ TEST_F(PipelineTest, DefaultConfigBuildsTheSpecPipeline) {
   EXPECT_EQ(set.recovery->name(), "recovery");
   EXPECT_EQ(set.recovery->role(), DW_DETECTOR_ROLE_RECOVERY);
 
-  // The detector defaults of SPEC section 1, as the plugins apply them.
+  // The detector defaults of docs/behaviour.md, Defaults, as the plugins apply them.
   EXPECT_EQ(FirstVerdict(*set.triggers[0], Repeat(3.01, 10)), 5u);  // 5 in a row above 3.0
   EXPECT_EQ(FirstVerdict(*set.triggers[0], Repeat(3.0, 10)), 0u);   // 3.0 itself is not above
   std::vector<double> ten_of_twenty = Repeat(0.5, 10);

@@ -44,7 +44,8 @@ inline std::unique_ptr<ConfiguredDetector> Configure(const std::string& name,
   return detector;
 }
 
-// SPEC's default pipeline: zscore_severe, moderate_window, then recovery, all with defaults.
+// The default pipeline (docs/behaviour.md, Defaults): zscore_severe, moderate_window, then
+// recovery, all with their default parameters.
 inline DetectorSet DefaultDetectors() {
   DetectorSet set;
   set.triggers.push_back(Configure("zscore_severe"));

@@ -1,4 +1,4 @@
-// SPEC section 2, sample by sample, through the real detector plugins.
+// docs/behaviour.md, State machine, sample by sample, through the real detector plugins.
 #include "core/service_monitor.h"
 
 #include <gtest/gtest.h>
@@ -36,7 +36,7 @@ std::string Shortest(double value) {
   return std::string(text, written.ptr);
 }
 
-// z exactly as SPEC 2 defines it, against the monitor's current baseline.
+// z exactly as docs/behaviour.md, Statistics, defines it, against the monitor's current baseline.
 double Sigma(const Baseline& b) {
   return std::max(b.stddev_latency, 0.001 * std::max(std::fabs(b.mean_latency), 1.0));
 }

@@ -269,7 +269,7 @@ TEST_P(StorageBackendTest, BatchIsAllOrNothing) {
   const Status refused = store_->Write(bad);
   EXPECT_FALSE(refused.ok());
   // The backend's DW_STATUS_INVALID_ARGUMENT reaches the host as a kind: the storage writer sets
-  // such data aside instead of retrying it (docs/behaviour.md).
+  // such data aside instead of retrying it (docs/behaviour.md, Decisions about storage failures).
   EXPECT_EQ(refused.kind(), Status::Kind::kInvalidArgument) << refused.message();
 
   const auto services = ReadServices(*store_);
