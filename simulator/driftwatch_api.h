@@ -1,4 +1,4 @@
-// The parts of DriftWatch's REST API (SPEC 3) the simulator uses, for one service.
+// The parts of DriftWatch's REST API (docs/api.md) the simulator uses, for one service.
 #pragma once
 
 #include <chrono>

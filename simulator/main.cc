@@ -1,4 +1,5 @@
-// driftwatch-sim: synthetic telemetry for DriftWatch, and its acceptance check (SPEC 6 and 7).
+// driftwatch-sim: synthetic telemetry for DriftWatch, and its acceptance check (docs/behaviour.md,
+// Simulator and Command line).
 #include <unistd.h>
 
 #include <iostream>

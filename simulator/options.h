@@ -1,4 +1,4 @@
-// driftwatch-sim's command line (SPEC 7).
+// driftwatch-sim's command line (docs/behaviour.md, Command line).
 #pragma once
 
 #include <cstdint>

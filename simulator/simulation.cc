@@ -46,7 +46,8 @@ Status Simulation::Run(RunResult* result) {
   Health health;
   if (Status waited = WaitUntilProcessed(&health); !waited.ok()) return waited;
 
-  // SPEC 6: keep the NORMAL traffic going until the spike's drift is over (or give up).
+  // docs/behaviour.md, Simulator: keep the NORMAL traffic going until the spike's drift is over (or
+  // give up).
   int64_t extra = 0;
   if (options_.verify && options_.mode == Mode::kSpike) {
     const int64_t chunk =

@@ -8,7 +8,7 @@
 namespace driftwatch::sim {
 namespace {
 
-// Phase boundaries in percent of the run's samples (SPEC 6).
+// Phase boundaries in percent of the run's samples (docs/behaviour.md, Simulator).
 constexpr int64_t kSpikeBeginPercent = 30;
 constexpr int64_t kSpikeEndPercent = 50;
 constexpr int64_t kRampBeginPercent = 25;

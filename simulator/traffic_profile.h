@@ -1,4 +1,5 @@
-// The synthetic traffic of SPEC 6: NORMAL, SPIKE and CREEP, reproducible from a seed.
+// The synthetic traffic of docs/behaviour.md, Simulator: NORMAL, SPIKE and CREEP, reproducible from
+// a seed.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
-// --verify: judges one run against the acceptance criteria of SPEC 6, from what the server
-// reported (its transitions, located by the sample that caused each). No I/O in here.
+// --verify: judges one run against the acceptance criteria (docs/behaviour.md, Simulator), from
+// what the server reported (its transitions, located by the sample that caused each). No I/O in
+// here.
 #pragma once
 
 #include <cstdint>

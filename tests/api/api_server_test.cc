@@ -299,7 +299,7 @@ TEST(ApiServer, TheFutureLimitIsConfigurable) {
   ASSERT_TRUE(server.WaitForSampleCount("soon", 1));
 }
 
-// --- SPEC 2 through HTTP ------------------------------------------------------------------------
+// --- The state machine through HTTP (docs/behaviour.md) --------------------------------------
 
 TEST(ApiServer, TransitionsHappenAtTheExactSample) {
   Server server;

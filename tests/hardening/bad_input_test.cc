@@ -1,8 +1,9 @@
-// The bad-input matrix, through HTTP against the real binary: every SPEC 3 validation rule,
-// malformed JSON, wrong types, NaN/Infinity, huge numbers, deep nesting, invalid UTF-8, empty and
-// oversized bodies, wrong content types, broken framing, very long URLs and headers, and path
-// tricks in service ids. Each case must get a clear JSON 4xx, and the whole matrix must change
-// nothing: no sample accepted, no service created, nothing stored.
+// The bad-input matrix, through HTTP against the real binary: every validation rule of
+// docs/behaviour.md (Samples and timestamps), malformed JSON, wrong types, NaN/Infinity, huge
+// numbers, deep nesting, invalid UTF-8, empty and oversized bodies, wrong content types, broken
+// framing, very long URLs and headers, and path tricks in service ids. Each case must get a clear
+// JSON 4xx, and the whole matrix must change nothing: no sample accepted, no service created,
+// nothing stored.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -66,7 +67,7 @@ std::vector<Case> Matrix() {
   std::vector<Case> cases;
   auto add = [&](Case c) { cases.push_back(std::move(c)); };
 
-  // --- SPEC 3 field rules, in the order they are checked.
+  // --- The field rules (docs/behaviour.md, Samples and timestamps), in the order they are checked.
   add(Invalid("service_id missing", R"({"latency_ms":1})", "service_id"));
   for (const char* value : {"null", "123", "true", "[]", "{}", "1.5"}) {
     add(Invalid(std::string("service_id ") + value, With("service_id", value), "service_id"));

@@ -1,7 +1,7 @@
 // Acceptance: the real driftwatch service (fresh database, free loopback port) and the real
-// driftwatch-sim, in synthetic time with fixed seeds, checking SPEC 6's criteria with --verify;
-// then the seed README's integration tests in sequence on one service, without and with a
-// restart of the service between modes.
+// driftwatch-sim, in synthetic time with fixed seeds, checking the acceptance criteria
+// (docs/behaviour.md, Simulator) with --verify; then the README's quick start in sequence on one
+// service, without and with a restart of the service between modes.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -57,7 +57,7 @@ struct Scenario {
   uint64_t seed;
 };
 
-// The seed README's quick start, in its order and with the default seed, then NORMAL again:
+// The README's quick start, in its order and with the default seed, then NORMAL again:
 // after CREEP's drift the service must be STABLE again within 60 s of normal traffic.
 constexpr Scenario kSeedSequence[] = {
     {"NORMAL", 60, 42}, {"SPIKE", 90, 42}, {"CREEP", 120, 42}, {"NORMAL", 60, 42}};
@@ -218,8 +218,9 @@ TEST_F(AcceptanceTest, SeedSequenceOnOneService) {
   EXPECT_EQ(server.Stop(), 0);
 }
 
-// SPEC 4: after a graceful stop and restart the service resumes exactly where it was, so the
-// same samples cause the same transitions, at the same samples, as without the restarts.
+// docs/behaviour.md, Storage: after a graceful stop and restart the service resumes exactly where
+// it was, so the same samples cause the same transitions, at the same samples, as without the
+// restarts.
 TEST_F(AcceptanceTest, SeedSequenceWithRestartsBetweenModesGivesTheSameTransitions) {
   std::vector<std::string> uninterrupted;
   {

@@ -1,4 +1,5 @@
-// driftwatch-sim's command line (SPEC 7): defaults, both flag forms, and every refusal.
+// driftwatch-sim's command line (docs/behaviour.md, Command line): defaults, both flag forms, and
+// every refusal.
 #include "simulator/options.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,5 @@
-// The generators of SPEC 6: reproducible from a seed, phases at exact sample indices, clamps.
+// The generators of docs/behaviour.md, Simulator: reproducible from a seed, phases at exact sample
+// indices, clamps.
 #include "simulator/traffic_profile.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,5 @@
-// --verify's judgement (SPEC 6) from the transitions a server reported, and the JSON report.
+// --verify's judgement (docs/behaviour.md, Simulator) from the transitions a server reported, and
+// the JSON report.
 #include "simulator/verify.h"
 
 #include <gtest/gtest.h>
