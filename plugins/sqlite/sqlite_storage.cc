@@ -18,9 +18,6 @@
 // few pages at the end of the file rather than one page per service it carries, whose cost grew
 // with the number of services. Opening a file after a crash rebuilds the open blocks from
 // telemetry_log and writes them out; a clean close writes them out too.
-//
-// Every statement is prepared once and bound to parameters; only the constant schema scripts and
-// PRAGMAs are run as text.
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 #include <driftwatch/plugin.hpp>
@@ -48,13 +45,13 @@
 #include "sample_block.h"
 #include "sqlite_schema.h"
 #include "sqlite_statement.h"
+#include "store_statements.h"
 
 namespace driftwatch::sqlite_plugin {
 namespace {
 
 using sdk::StorageError;
 using soci::into;
-using soci::use;
 
 constexpr long long kServicesPerPage = 64;  // with their snapshots, so kept small
 constexpr long long kSamplesPerPage = 1024;
@@ -74,180 +71,11 @@ const char* ServiceId(const char* service_id) {
   return service_id;
 }
 
-// Runs a prepared query and calls `row` after each row is fetched. Always reads to the end (the
-// queries are LIMITed), so the statement keeps no read transaction open afterwards.
-template <typename Row>
-void ForEachRow(soci::statement& statement, Row&& row) {
-  if (!statement.execute(true)) return;
-  do {
-    row();
-  } while (statement.fetch());
-}
-
 std::string ReadBlob(soci::blob& blob) {
   std::string bytes(blob.get_len(), '\0');
   if (!bytes.empty()) blob.read(0, bytes.data(), bytes.size());
   return bytes;
 }
-
-// Rolls back unless committed, so a failed write leaves nothing behind.
-class Transaction {
- public:
-  explicit Transaction(soci::session& session) : session_(session) { session_.begin(); }
-  ~Transaction() {
-    if (committed_) return;
-    try {
-      session_.rollback();
-    } catch (const soci::soci_error&) {  // SQLite may have rolled back already (e.g. disk full)
-    }
-  }
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-  void Commit() {
-    session_.commit();
-    committed_ = true;
-  }
-
- private:
-  soci::session& session_;
-  bool committed_ = false;
-};
-
-// The write session's statements, prepared once. Each SOCI statement is bound to the members
-// declared above it, which are set before every execution; the telemetry_blocks statements
-// (SQLite's own API, see sqlite_statement.h) are bound at each execution.
-struct WriteStatements {
-  explicit WriteStatements(soci::session& session)
-      : snapshot_data(session),
-        insert_service(
-            (session.prepare << "INSERT INTO services (service_id) VALUES (:id)", use(service_id))),
-        insert_event((session.prepare << "INSERT INTO events (service_key, seq, timestamp_ms, "
-                                         "from_state, to_state, reason, metadata_json) VALUES "
-                                         "(:key, :seq, :ts, :from, :to, :reason, :metadata)",
-                      use(event_key), use(event_seq), use(event_timestamp), use(event_from),
-                      use(event_to), use(event_reason), use(event_metadata))),
-        upsert_snapshot((session.prepare << "INSERT INTO snapshots (service_key, last_seq, data) "
-                                            "VALUES (:key, :seq, :data) ON CONFLICT (service_key) "
-                                            "DO UPDATE SET last_seq = excluded.last_seq, "
-                                            "data = excluded.data",
-                         use(snapshot_key), use(snapshot_seq), use(snapshot_data, snapshot_flag))),
-        oldest_events((session.prepare << "SELECT event_id, timestamp_ms FROM events "
-                                          "ORDER BY event_id LIMIT :limit",
-                       into(row_id), into(row_timestamp), use(purge_limit))),
-        delete_events(
-            (session.prepare << "DELETE FROM events WHERE event_id <= :last", use(purge_last))),
-        snapshot_keys((session.prepare << "SELECT service_key, last_seq FROM snapshots "
-                                          "WHERE service_key > :after AND service_key <= :upto "
-                                          "ORDER BY service_key LIMIT :limit",
-                       into(row_id), into(row_seq), use(purge_after), use(purge_upto),
-                       use(purge_limit))),
-        insert_block(session,
-                     "INSERT INTO telemetry_blocks (service_key, last_seq, sample_count, data) "
-                     "VALUES (?1, ?2, ?3, ?4)"),
-        oldest_blocks(session,
-                      "SELECT last_seq, sample_count, data FROM telemetry_blocks "
-                      "WHERE service_key = ?1 ORDER BY last_seq"),
-        delete_blocks(session,
-                      "DELETE FROM telemetry_blocks WHERE service_key = ?1 AND last_seq <= ?2"),
-        rewrite_block(session,
-                      "UPDATE telemetry_blocks SET sample_count = ?3, data = ?4 "
-                      "WHERE service_key = ?1 AND last_seq = ?2"),
-        newest_block(session, "SELECT max(last_seq) FROM telemetry_blocks WHERE service_key = ?1"),
-        insert_log(session, "INSERT INTO telemetry_log (log_id, data) VALUES (?1, ?2)"),
-        delete_log(session, "DELETE FROM telemetry_log WHERE log_id < ?1"),
-        log_rows(session, "SELECT log_id, data FROM telemetry_log ORDER BY log_id") {}
-
-  std::string service_id;
-  long long event_key = 0;
-  long long event_seq = 0;
-  long long event_timestamp = 0;
-  std::string event_from;
-  std::string event_to;
-  std::string event_reason;
-  std::string event_metadata;
-  long long snapshot_key = 0;
-  long long snapshot_seq = 0;
-  soci::blob snapshot_data;
-  soci::indicator snapshot_flag = soci::i_ok;
-  long long purge_limit = 0;
-  long long purge_last = 0;
-  long long purge_after = 0;
-  long long purge_upto = 0;
-  long long row_id = 0;
-  long long row_seq = 0;
-  long long row_timestamp = 0;
-
-  soci::statement insert_service;
-  soci::statement insert_event;
-  soci::statement upsert_snapshot;
-  soci::statement oldest_events;
-  soci::statement delete_events;
-  soci::statement snapshot_keys;
-  Statement insert_block;
-  Statement oldest_blocks;
-  Statement delete_blocks;
-  Statement rewrite_block;
-  Statement newest_block;
-  Statement insert_log;
-  Statement delete_log;
-  Statement log_rows;
-};
-
-// The read session's statements, prepared once (bound like WriteStatements).
-struct ReadStatements {
-  explicit ReadStatements(soci::session& session)
-      : snapshot_data(session),
-        services_page((session.prepare
-                           << "SELECT s.service_key, s.service_id, p.last_seq, p.data, "
-                              "(SELECT MAX(t.last_seq) FROM telemetry_blocks AS t "
-                              "WHERE t.service_key = s.service_key) "
-                              "FROM services AS s "
-                              "LEFT JOIN snapshots AS p ON p.service_key = s.service_key "
-                              "WHERE s.service_key > :after ORDER BY s.service_key LIMIT :limit",
-                       into(row_key), into(row_service_id), into(row_last_seq, row_last_seq_flag),
-                       into(snapshot_data, snapshot_flag), into(row_max_seq, row_max_seq_flag),
-                       use(after_key), use(limit))),
-        events_page((session.prepare << "SELECT event_id, seq, timestamp_ms, from_state, to_state, "
-                                        "reason, metadata_json FROM events WHERE service_key = "
-                                        "(SELECT service_key FROM services WHERE service_id = :id)"
-                                        " AND event_id < :before ORDER BY event_id DESC "
-                                        "LIMIT :limit",
-                     into(row_key), into(row_seq), into(row_timestamp), into(row_from),
-                     into(row_to), into(row_reason), into(row_metadata), use(service_id),
-                     use(before_id), use(limit))),
-        page_count((session.prepare << "PRAGMA page_count", into(row_seq))),
-        page_size((session.prepare << "PRAGMA page_size", into(row_key))),
-        sample_blocks(session,
-                      "SELECT last_seq, sample_count, data FROM telemetry_blocks WHERE "
-                      "service_key = (SELECT service_key FROM services WHERE service_id = ?1) "
-                      "AND last_seq > ?2 ORDER BY last_seq") {}
-
-  std::string service_id;
-  long long after_key = 0;
-  long long before_id = 0;
-  long long limit = 0;
-  long long row_key = 0;
-  std::string row_service_id;
-  long long row_last_seq = 0;
-  soci::indicator row_last_seq_flag = soci::i_ok;
-  soci::blob snapshot_data;
-  soci::indicator snapshot_flag = soci::i_ok;
-  long long row_max_seq = 0;
-  soci::indicator row_max_seq_flag = soci::i_ok;
-  long long row_seq = 0;
-  long long row_timestamp = 0;
-  std::string row_from;
-  std::string row_to;
-  std::string row_reason;
-  std::string row_metadata;
-
-  soci::statement services_page;
-  soci::statement events_page;
-  soci::statement page_count;
-  soci::statement page_size;
-  Statement sample_blocks;
-  std::vector<BlockSample> decoded;  // one block, reused
-};
 
 // Lets the service id cache be searched with a C string, without building a std::string.
 struct StringHash {
@@ -271,22 +99,6 @@ struct SampleRef {
     return key != other.key ? key < other.key : index < other.index;
   }
 };
-
-// Decodes one block row (last_seq, sample_count, data) of `statement` into *out. Names the service
-// by its id, or by its key when service_id is null.
-void DecodeRow(const Statement& statement, const char* service_id, long long service_key,
-               std::vector<BlockSample>* out) {
-  const long long last_seq = statement.Int(0);
-  const char* problem =
-      DecodeBlock(statement.Blob(2), statement.Bytes(2), last_seq, statement.Int(1), out);
-  if (problem != nullptr) {
-    const std::string service = service_id != nullptr
-                                    ? "'" + std::string(service_id) + "'"
-                                    : "service key " + std::to_string(service_key);
-    throw StorageError(DW_STATUS_CORRUPT, "the sample block of " + service + " ending at seq " +
-                                              std::to_string(last_seq) + " is corrupt: " + problem);
-  }
-}
 
 class SqliteStore {
  public:
