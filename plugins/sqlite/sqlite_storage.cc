@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "open_blocks.h"
 #include "sample_block.h"
 #include "sqlite_schema.h"
 #include "sqlite_statement.h"
@@ -57,10 +58,6 @@ constexpr long long kServicesPerPage = 64;  // with their snapshots, so kept sma
 constexpr long long kSamplesPerPage = 1024;
 constexpr long long kEventsPerPage = 256;
 constexpr long long kPurgeServicesPerPage = 256;
-// An open block is written out, full or not, once this many telemetry_log rows are newer than its
-// first sample's (30 s at the default commit interval), so a quiet service does not keep old rows
-// of the log, which are deleted only once no open block needs them.
-constexpr long long kMaxOpenBlockAge = 600;
 
 const char* Text(const char* text) { return text == nullptr ? "" : text; }
 
@@ -81,14 +78,6 @@ std::string ReadBlob(soci::blob& blob) {
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view text) const { return std::hash<std::string_view>()(text); }
-};
-
-// A service's newest samples: committed (in telemetry_log), not yet in telemetry_blocks.
-struct OpenBlock {
-  BlockEncoder encoder;
-  long long last_seq = 0;
-  long long first_log_id = 0;       // the oldest telemetry_log row with one of its samples
-  int64_t oldest_timestamp_ms = 0;  // for retention
 };
 
 // A sample of a write batch, by service key and position in the batch.
@@ -337,7 +326,7 @@ class SqliteStore {
       Transaction transaction(write_session_);
       events_deleted = PurgeEvents(events_before_ms, max_rows);
       samples_deleted = PurgeSamples(samples_before_ms, max_rows - events_deleted, &cursor);
-      TrimLog(next_log_id_);  // open blocks written out may free rows
+      open_blocks_->TrimLog(next_log_id_);  // open blocks written out may free rows
       CommitAndApply(transaction, nullptr);
     } catch (const soci::soci_error& e) {
       throw Translate(e, "retention failed");
@@ -389,6 +378,7 @@ class SqliteStore {
     event_count_ = static_cast<uint64_t>(count);
 
     write_ = std::make_unique<WriteStatements>(write_session_);
+    open_blocks_ = std::make_unique<OpenBlocks>(write_->insert_block, write_->delete_log);
     sample_count_ = total + RecoverLog();
     read_session_ =
         std::make_unique<soci::session>(*soci::factory_sqlite3(), ConnectString(path, true));
@@ -447,7 +437,7 @@ class SqliteStore {
       const long long key = order_[next].key;
       const auto stored = max_seqs_.find(key);
       long long previous = stored == max_seqs_.end() ? 0 : stored->second;
-      OpenBlock& open = Stage(key);
+      OpenBlock& open = open_blocks_->Stage(key);
       for (; next < order_.size() && order_[next].key == key; ++next) {
         const dw_type_stored_sample& sample = batch.samples[order_[next].index];
         if (sample.seq <= static_cast<uint64_t>(previous) || sample.seq > LLONG_MAX) {
@@ -458,8 +448,8 @@ class SqliteStore {
                                  "increase");
         }
         previous = static_cast<long long>(sample.seq);
-        Append(key, open, log_id, previous, sample.timestamp_ms, sample.latency_ms,
-               sample.payload_kb);
+        open_blocks_->Append(key, open, log_id, previous, sample.timestamp_ms, sample.latency_ms,
+                             sample.payload_kb);
         log_.Add(key, previous, sample.timestamp_ms, sample.latency_ms, sample.payload_kb);
       }
       batch_max_seqs_.emplace_back(key, previous);
@@ -469,81 +459,15 @@ class SqliteStore {
     write_->insert_log.Bind(1, log_id).BindBlob(2, data.data(), data.size()).Execute();
     batch_log_id_ = log_id;
     // Open blocks that waited long enough are written out, full or not.
-    for (const auto& [first_log_id, key] : open_by_age_) {
-      if (first_log_id > log_id - kMaxOpenBlockAge) break;
-      OpenBlock& open = Stage(key);
-      if (open.encoder.count() > 0 && open.first_log_id <= log_id - kMaxOpenBlockAge) {
-        WriteOut(key, open);
-      }
-    }
-    TrimLog(log_id + 1);
+    open_blocks_->WriteOutAged(log_id);
+    open_blocks_->TrimLog(log_id + 1);
   }
 
-  // Appends a sample to a service's open block, first writing the block out when it is full or
-  // the seq does not follow its last.
-  void Append(long long key, OpenBlock& open, long long log_id, long long seq, int64_t timestamp_ms,
-              double latency_ms, double payload_kb) {
-    if (open.encoder.count() > 0 && (open.encoder.full() || seq != open.last_seq + 1)) {
-      WriteOut(key, open);
-    }
-    if (open.encoder.count() == 0) {
-      open.first_log_id = log_id;
-      open.oldest_timestamp_ms = timestamp_ms;
-    }
-    open.encoder.Add(timestamp_ms, latency_ms, payload_kb);
-    open.last_seq = seq;
-    open.oldest_timestamp_ms = std::min(open.oldest_timestamp_ms, timestamp_ms);
-  }
-
-  // Inserts the open block into telemetry_blocks and empties it.
-  void WriteOut(long long key, OpenBlock& open) {
-    const std::vector<uint8_t>& data = open.encoder.Finish();
-    write_->insert_block.Bind(1, key).Bind(2, open.last_seq).Bind(3, open.encoder.count());
-    write_->insert_block.BindBlob(4, data.data(), data.size()).Execute();
-    open.encoder = BlockEncoder();  // frees its buffers: a quiet service keeps next to nothing
-  }
-
-  // Changes to open blocks are made to copies (staged_), applied only once their transaction has
-  // committed, so a failed write or purge leaves the open blocks as they were.
+  // Stages the open blocks (see OpenBlocks) and this write's own changes, for CommitAndApply.
   void StartStaging() {
-    staged_.clear();
-    staged_log_floor_ = log_floor_;
+    open_blocks_->StartStaging();
     batch_max_seqs_.clear();
     batch_log_id_ = 0;
-  }
-
-  // The service's open block as this transaction has it so far, or nullptr when it has none.
-  const OpenBlock* CurrentOpenBlock(long long key) const {
-    if (const auto staged = staged_.find(key); staged != staged_.end()) {
-      return staged->second.encoder.count() > 0 ? &staged->second : nullptr;
-    }
-    const auto open = open_.find(key);
-    return open != open_.end() ? &open->second : nullptr;
-  }
-
-  OpenBlock& Stage(long long key) {
-    auto [staged, added] = staged_.try_emplace(key);
-    if (added) {
-      const auto open = open_.find(key);
-      if (open != open_.end()) staged->second = open->second;
-    }
-    return staged->second;
-  }
-
-  // Deletes the telemetry_log rows that no open block needs once the staged changes apply.
-  // `none_needed`: the floor when no open block is left.
-  void TrimLog(long long none_needed) {
-    long long floor = none_needed;
-    for (const auto& [key, open] : staged_) {
-      if (open.encoder.count() > 0) floor = std::min(floor, open.first_log_id);
-    }
-    for (const auto& [first_log_id, key] : open_by_age_) {
-      if (first_log_id >= floor) break;
-      if (!staged_.contains(key)) floor = first_log_id;  // unchanged by this transaction
-    }
-    if (floor <= staged_log_floor_) return;
-    write_->delete_log.Bind(1, floor).Execute();
-    staged_log_floor_ = floor;
   }
 
   // Commits, and makes what was staged take effect at the same moment for readers, who look at
@@ -558,32 +482,17 @@ class SqliteStore {
     }
     for (const auto& [key, max_seq] : batch_max_seqs_) max_seqs_[key] = max_seq;
     if (batch_log_id_ != 0) next_log_id_ = batch_log_id_ + 1;
-    for (auto& [key, staged] : staged_) {
-      const auto open = open_.find(key);
-      if (open != open_.end()) open_by_age_.erase({open->second.first_log_id, key});
-      if (staged.encoder.count() == 0) {
-        if (open != open_.end()) open_.erase(open);
-        continue;
-      }
-      open_by_age_.emplace(staged.first_log_id, key);
-      if (open != open_.end()) {
-        open->second = std::move(staged);
-      } else {
-        open_.emplace(key, std::move(staged));
-      }
-    }
-    staged_.clear();
-    log_floor_ = staged_log_floor_;
+    open_blocks_->Apply();
   }
 
   void WriteOutAll() {
     std::lock_guard<std::mutex> lock(write_mutex_);
-    if (open_.empty() && log_floor_ >= next_log_id_) return;
+    if (open_blocks_->empty() && open_blocks_->log_floor() >= next_log_id_) return;
     StartStaging();
     try {
       Transaction transaction(write_session_);
-      for (const auto& [key, open] : open_) WriteOut(key, Stage(key));
-      TrimLog(next_log_id_);
+      open_blocks_->WriteOutAll();
+      open_blocks_->TrimLog(next_log_id_);
       CommitAndApply(transaction, nullptr);
     } catch (const soci::soci_error& e) {
       throw Translate(e, "writing out the open blocks failed");
@@ -599,11 +508,11 @@ class SqliteStore {
       std::lock_guard<std::mutex> lock(open_mutex_);
       const auto key = keys_.find(service_id);
       if (key == keys_.end()) return {};
-      const auto open = open_.find(key->second);
-      if (open == open_.end()) return {};
-      data = open->second.encoder.FinishedCopy();
-      last_seq = open->second.last_seq;
-      count = open->second.encoder.count();
+      const OpenBlock* open = open_blocks_->Committed(key->second);
+      if (open == nullptr) return {};
+      data = open->encoder.FinishedCopy();
+      last_seq = open->last_seq;
+      count = open->encoder.count();
     }
     std::vector<BlockSample> samples;
     if (DecodeBlock(data.data(), data.size(), last_seq, count, &samples) != nullptr) {
@@ -641,12 +550,12 @@ class SqliteStore {
                         ", which is not in services");
         }
         long long& newest = max_seqs_[entry.service_key];
-        OpenBlock& open = Stage(entry.service_key);
+        OpenBlock& open = open_blocks_->Stage(entry.service_key);
         for (const BlockSample& sample : entry.samples) {
           const auto seq = static_cast<long long>(sample.seq);
           if (seq <= newest) continue;  // written out before the crash
-          Append(entry.service_key, open, 0, seq, sample.timestamp_ms, sample.latency_ms,
-                 sample.payload_kb);
+          open_blocks_->Append(entry.service_key, open, 0, seq, sample.timestamp_ms,
+                               sample.latency_ms, sample.payload_kb);
           newest = seq;
           ++recovered;
         }
@@ -654,12 +563,10 @@ class SqliteStore {
       return true;
     });
     if (!any_row) return 0;  // nothing to write
-    for (auto& [key, open] : staged_) {
-      if (open.encoder.count() > 0) WriteOut(key, open);
-    }
+    open_blocks_->WriteOutStaged();
     w.delete_log.Bind(1, LLONG_MAX).Execute();
     transaction.Commit();
-    staged_.clear();
+    open_blocks_->Apply();  // ends the staging: no open block is left (no reader yet: no lock)
     return recovered;
   }
 
@@ -715,10 +622,10 @@ class SqliteStore {
   uint64_t PurgeService(long long key, long long snapshot_seq, int64_t before_ms, uint64_t budget) {
     // An open block holding an expired sample the snapshot covers is written out first, so that
     // its samples can go like any others.
-    if (const OpenBlock* open = CurrentOpenBlock(key);
+    if (const OpenBlock* open = open_blocks_->Current(key);
         open != nullptr && open->oldest_timestamp_ms < before_ms &&
         open->last_seq - open->encoder.count() < snapshot_seq) {
-      WriteOut(key, Stage(key));
+      open_blocks_->WriteOut(key, open_blocks_->Stage(key));
     }
     // Never the last sample of the newest block: telemetry_log may still hold the samples of a
     // block written out, and recovery tells them by their seq not being above that one.
@@ -779,15 +686,11 @@ class SqliteStore {
   // seq: committed ones only
   std::unordered_map<std::string, long long, StringHash, std::equal_to<>> keys_;
   std::unordered_map<long long, long long> max_seqs_;
-  // Each service's open block (only services that have one); changed under both mutexes.
+  // Each service's open block (see OpenBlocks); changed under both mutexes.
   std::mutex open_mutex_;
-  std::unordered_map<long long, OpenBlock> open_;
-  std::set<std::pair<long long, long long>> open_by_age_;  // (first_log_id, service key)
-  std::unordered_map<long long, OpenBlock> staged_;        // this transaction's open blocks
-  long long next_log_id_ = 1;  // the log is empty once the store is open
-  long long log_floor_ = 1;    // no telemetry_log row below this one
-  long long staged_log_floor_ = 1;
-  long long batch_log_id_ = 0;  // the row this write adds to telemetry_log (0: none)
+  std::unique_ptr<OpenBlocks> open_blocks_;  // made with write_, on its statements
+  long long next_log_id_ = 1;                // the log is empty once the store is open
+  long long batch_log_id_ = 0;               // the row this write adds to telemetry_log (0: none)
   LogRowEncoder log_;
   long long purge_cursor_ = 0;  // the service key retention goes on after
   // Scratch space of writes and retention, reused so that a commit allocates little.
