@@ -29,21 +29,20 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "log_recovery.h"
 #include "open_blocks.h"
 #include "sample_block.h"
+#include "service_keys.h"
 #include "sqlite_schema.h"
 #include "sqlite_statement.h"
 #include "store_statements.h"
@@ -73,12 +72,6 @@ std::string ReadBlob(soci::blob& blob) {
   if (!bytes.empty()) blob.read(0, bytes.data(), bytes.size());
   return bytes;
 }
-
-// Lets the service id cache be searched with a C string, without building a std::string.
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view text) const { return std::hash<std::string_view>()(text); }
-};
 
 // A sample of a write batch, by service key and position in the batch.
 struct SampleRef {
@@ -379,7 +372,8 @@ class SqliteStore {
 
     write_ = std::make_unique<WriteStatements>(write_session_);
     open_blocks_ = std::make_unique<OpenBlocks>(write_->insert_block, write_->delete_log);
-    sample_count_ = total + RecoverLog();
+    sample_count_ =
+        total + RecoverLog(path_, write_session_, *write_, keys_, max_seqs_, *open_blocks_);
     read_session_ =
         std::make_unique<soci::session>(*soci::factory_sqlite3(), ConnectString(path, true));
     read_ = std::make_unique<ReadStatements>(*read_session_);
@@ -521,55 +515,6 @@ class SqliteStore {
     return samples;
   }
 
-  // At open, after a crash: the samples telemetry_log holds that are not in telemetry_blocks yet
-  // go there, and the log is emptied, in one transaction. Returns how many samples were moved.
-  uint64_t RecoverLog() {
-    WriteStatements& w = *write_;
-    uint64_t recovered = 0;
-    StartStaging();
-    Transaction transaction(write_session_);
-    std::vector<LogEntry> entries;
-    std::unordered_set<long long> known_keys;  // filled at the first row: a clean close left none
-    bool any_row = false;
-    const auto corrupt = [&](const std::string& problem) {
-      return StorageError(DW_STATUS_CORRUPT, "'" + path_ + "': telemetry_log row " +
-                                                 std::to_string(w.log_rows.Int(0)) +
-                                                 " is corrupt: " + problem +
-                                                 "; the file is unchanged");
-    };
-    w.log_rows.ForEach([&] {
-      if (!any_row) {
-        any_row = true;
-        for (const auto& [id, key] : keys_) known_keys.insert(key);
-      }
-      const char* problem = DecodeLogRow(w.log_rows.Blob(1), w.log_rows.Bytes(1), &entries);
-      if (problem != nullptr) throw corrupt(problem);
-      for (const LogEntry& entry : entries) {
-        if (!known_keys.contains(entry.service_key)) {
-          throw corrupt("it names service key " + std::to_string(entry.service_key) +
-                        ", which is not in services");
-        }
-        long long& newest = max_seqs_[entry.service_key];
-        OpenBlock& open = open_blocks_->Stage(entry.service_key);
-        for (const BlockSample& sample : entry.samples) {
-          const auto seq = static_cast<long long>(sample.seq);
-          if (seq <= newest) continue;  // written out before the crash
-          open_blocks_->Append(entry.service_key, open, 0, seq, sample.timestamp_ms,
-                               sample.latency_ms, sample.payload_kb);
-          newest = seq;
-          ++recovered;
-        }
-      }
-      return true;
-    });
-    if (!any_row) return 0;  // nothing to write
-    open_blocks_->WriteOutStaged();
-    w.delete_log.Bind(1, LLONG_MAX).Execute();
-    transaction.Commit();
-    open_blocks_->Apply();  // ends the staging: no open block is left (no reader yet: no lock)
-    return recovered;
-  }
-
   uint64_t PurgeEvents(int64_t before_ms, uint64_t budget) {
     if (budget == 0) return 0;
     WriteStatements& w = *write_;
@@ -684,8 +629,8 @@ class SqliteStore {
   std::unique_ptr<WriteStatements> write_;
   // service id -> key (also read by readers, under open_mutex_), and key -> its highest stored
   // seq: committed ones only
-  std::unordered_map<std::string, long long, StringHash, std::equal_to<>> keys_;
-  std::unordered_map<long long, long long> max_seqs_;
+  ServiceKeys keys_;
+  MaxSeqs max_seqs_;
   // Each service's open block (see OpenBlocks); changed under both mutexes.
   std::mutex open_mutex_;
   std::unique_ptr<OpenBlocks> open_blocks_;  // made with write_, on its statements
