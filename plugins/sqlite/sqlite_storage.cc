@@ -18,6 +18,12 @@
 // few pages at the end of the file rather than one page per service it carries, whose cost grew
 // with the number of services. Opening a file after a crash rebuilds the open blocks from
 // telemetry_log and writes them out; a clean close writes them out too.
+//
+// This file is the store: opening and closing, writes, scans, stats, the locks and the plugin's
+// entry points. Beside it: store_statements (the prepared statements), open_blocks (the open
+// blocks and their staging), log_recovery (rebuilding them at open), retention (the purge steps),
+// sample_block (the block and log row formats), sqlite_schema (refusing, creating or migrating a
+// file) and sqlite_statement (SQLite's own API, for the blocks).
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 #include <driftwatch/plugin.hpp>
@@ -35,12 +41,12 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "log_recovery.h"
 #include "open_blocks.h"
+#include "retention.h"
 #include "sample_block.h"
 #include "service_keys.h"
 #include "sqlite_schema.h"
@@ -56,7 +62,6 @@ using soci::into;
 constexpr long long kServicesPerPage = 64;  // with their snapshots, so kept small
 constexpr long long kSamplesPerPage = 1024;
 constexpr long long kEventsPerPage = 256;
-constexpr long long kPurgeServicesPerPage = 256;
 
 const char* Text(const char* text) { return text == nullptr ? "" : text; }
 
@@ -317,8 +322,9 @@ class SqliteStore {
     StartStaging();
     try {
       Transaction transaction(write_session_);
-      events_deleted = PurgeEvents(events_before_ms, max_rows);
-      samples_deleted = PurgeSamples(samples_before_ms, max_rows - events_deleted, &cursor);
+      events_deleted = retention_->PurgeEvents(events_before_ms, max_rows);
+      samples_deleted =
+          retention_->PurgeSamples(samples_before_ms, max_rows - events_deleted, &cursor);
       open_blocks_->TrimLog(next_log_id_);  // open blocks written out may free rows
       CommitAndApply(transaction, nullptr);
     } catch (const soci::soci_error& e) {
@@ -372,6 +378,7 @@ class SqliteStore {
 
     write_ = std::make_unique<WriteStatements>(write_session_);
     open_blocks_ = std::make_unique<OpenBlocks>(write_->insert_block, write_->delete_log);
+    retention_ = std::make_unique<Retention>(*write_, *open_blocks_);
     sample_count_ =
         total + RecoverLog(path_, write_session_, *write_, keys_, max_seqs_, *open_blocks_);
     read_session_ =
@@ -515,113 +522,6 @@ class SqliteStore {
     return samples;
   }
 
-  uint64_t PurgeEvents(int64_t before_ms, uint64_t budget) {
-    if (budget == 0) return 0;
-    WriteStatements& w = *write_;
-    w.purge_limit = static_cast<long long>(budget);
-    uint64_t expired = 0;
-    bool young_seen = false;
-    ForEachRow(w.oldest_events, [&] {
-      if (young_seen || w.row_timestamp >= before_ms) {
-        young_seen = true;
-        return;
-      }
-      w.purge_last = w.row_id;
-      ++expired;
-    });
-    if (expired > 0) w.delete_events.execute(true);
-    return expired;
-  }
-
-  // Visits services with a snapshot, starting after *cursor and wrapping round once, until the
-  // budget is spent; *cursor becomes where the next step goes on.
-  uint64_t PurgeSamples(int64_t before_ms, uint64_t budget, long long* cursor) {
-    WriteStatements& w = *write_;
-    uint64_t deleted = 0;
-    const long long start = *cursor;
-    const std::pair<long long, long long> ranges[] = {{start, LLONG_MAX}, {0, start}};
-    for (const auto& [from, upto] : ranges) {
-      long long after = from;
-      for (;;) {
-        std::vector<std::pair<long long, long long>> page;  // (service key, snapshot last_seq)
-        w.purge_after = after;
-        w.purge_upto = upto;
-        w.purge_limit = kPurgeServicesPerPage;
-        ForEachRow(w.snapshot_keys, [&] { page.emplace_back(w.row_id, w.row_seq); });
-        for (const auto& [key, last_seq] : page) {
-          if (deleted == budget) return deleted;
-          const uint64_t left = budget - deleted;
-          const uint64_t removed = PurgeService(key, last_seq, before_ms, left);
-          deleted += removed;
-          *cursor = removed == left ? key - 1 : key;  // a full budget may have left rows behind
-        }
-        if (static_cast<long long>(page.size()) < kPurgeServicesPerPage) break;
-        after = page.back().first;
-      }
-    }
-    return deleted;
-  }
-
-  // Deletes the service's oldest samples, in seq order, while they are expired and within the
-  // bound: whole blocks, then at most one block rewritten with the samples it keeps.
-  uint64_t PurgeService(long long key, long long snapshot_seq, int64_t before_ms, uint64_t budget) {
-    // An open block holding an expired sample the snapshot covers is written out first, so that
-    // its samples can go like any others.
-    if (const OpenBlock* open = open_blocks_->Current(key);
-        open != nullptr && open->oldest_timestamp_ms < before_ms &&
-        open->last_seq - open->encoder.count() < snapshot_seq) {
-      open_blocks_->WriteOut(key, open_blocks_->Stage(key));
-    }
-    // Never the last sample of the newest block: telemetry_log may still hold the samples of a
-    // block written out, and recovery tells them by their seq not being above that one.
-    WriteStatements& w = *write_;
-    long long newest_block = 0;
-    w.newest_block.Bind(1, key).ForEach([&] {
-      newest_block = w.newest_block.IsNull(0) ? 0 : w.newest_block.Int(0);
-      return false;
-    });
-    const long long bound = std::min(snapshot_seq, newest_block - 1);
-    if (bound < 1) return 0;
-    uint64_t deleted = 0;
-    long long whole_upto = 0;    // the last block deleted whole (0: none)
-    long long partial_last = 0;  // the block that loses only its oldest samples (0: none)
-    size_t partial_kept = 0;     // the first of its samples it keeps
-    w.oldest_blocks.Bind(1, key);
-    w.oldest_blocks.ForEach([&] {
-      DecodeRow(w.oldest_blocks, nullptr, key, &decoded_);
-      size_t expired = 0;
-      for (const BlockSample& sample : decoded_) {
-        if (deleted + expired == budget || sample.seq > static_cast<uint64_t>(bound) ||
-            sample.timestamp_ms >= before_ms) {
-          break;
-        }
-        ++expired;
-      }
-      deleted += expired;
-      if (expired == decoded_.size()) {
-        whole_upto = w.oldest_blocks.Int(0);
-        return deleted < budget;
-      }
-      if (expired > 0) {
-        partial_last = w.oldest_blocks.Int(0);
-        partial_kept = expired;
-      }
-      return false;
-    });
-    if (whole_upto > 0) w.delete_blocks.Bind(1, key).Bind(2, whole_upto).Execute();
-    if (partial_last > 0) {  // decoded_ still holds that block: it was the last one read
-      encoder_.Clear();
-      for (size_t i = partial_kept; i < decoded_.size(); ++i) {
-        encoder_.Add(decoded_[i].timestamp_ms, decoded_[i].latency_ms, decoded_[i].payload_kb);
-      }
-      const std::vector<uint8_t>& data = encoder_.Finish();
-      w.rewrite_block.Bind(1, key).Bind(2, partial_last).Bind(3, encoder_.count());
-      w.rewrite_block.BindBlob(4, data.data(), data.size()).Execute();
-      encoder_.Clear();
-    }
-    return deleted;
-  }
-
   const std::string path_;
   FileOwnership ownership_;  // declared first of the file's users, so released after them all
   std::mutex write_mutex_;   // the write session and everything below it
@@ -637,12 +537,11 @@ class SqliteStore {
   long long next_log_id_ = 1;                // the log is empty once the store is open
   long long batch_log_id_ = 0;               // the row this write adds to telemetry_log (0: none)
   LogRowEncoder log_;
-  long long purge_cursor_ = 0;  // the service key retention goes on after
-  // Scratch space of writes and retention, reused so that a commit allocates little.
+  std::unique_ptr<Retention> retention_;  // made with write_, on its statements
+  long long purge_cursor_ = 0;            // the service key retention goes on after
+  // Scratch space of writes, reused so that a commit allocates little.
   std::vector<SampleRef> order_;
   std::vector<std::pair<long long, long long>> batch_max_seqs_;  // (service key, max seq)
-  BlockEncoder encoder_;
-  std::vector<BlockSample> decoded_;
   std::mutex read_mutex_;  // the read session and its statements
   std::unique_ptr<soci::session> read_session_;
   std::unique_ptr<ReadStatements> read_;
