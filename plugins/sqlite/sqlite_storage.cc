@@ -19,8 +19,11 @@
 // with the number of services. Opening a file after a crash rebuilds the open blocks from
 // telemetry_log and writes them out; a clean close writes them out too.
 //
-// Every statement is prepared once and bound to parameters; only the constant schema scripts and
-// PRAGMAs are run as text.
+// This file is the store: opening and closing, writes, scans, stats, the locks and the plugin's
+// entry points. Beside it: store_statements (the prepared statements), open_blocks (the open
+// blocks and their staging), log_recovery (rebuilding them at open), retention (the purge steps),
+// sample_block (the block and log row formats), sqlite_schema (refusing, creating or migrating a
+// file) and sqlite_statement (SQLite's own API, for the blocks).
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 #include <driftwatch/plugin.hpp>
@@ -32,38 +35,33 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
+#include "log_recovery.h"
+#include "open_blocks.h"
+#include "retention.h"
 #include "sample_block.h"
+#include "service_keys.h"
 #include "sqlite_schema.h"
 #include "sqlite_statement.h"
+#include "store_statements.h"
 
 namespace driftwatch::sqlite_plugin {
 namespace {
 
 using sdk::StorageError;
 using soci::into;
-using soci::use;
 
 constexpr long long kServicesPerPage = 64;  // with their snapshots, so kept small
 constexpr long long kSamplesPerPage = 1024;
 constexpr long long kEventsPerPage = 256;
-constexpr long long kPurgeServicesPerPage = 256;
-// An open block is written out, full or not, once this many telemetry_log rows are newer than its
-// first sample's (30 s at the default commit interval), so a quiet service does not keep old rows
-// of the log, which are deleted only once no open block needs them.
-constexpr long long kMaxOpenBlockAge = 600;
 
 const char* Text(const char* text) { return text == nullptr ? "" : text; }
 
@@ -74,194 +72,11 @@ const char* ServiceId(const char* service_id) {
   return service_id;
 }
 
-// Runs a prepared query and calls `row` after each row is fetched. Always reads to the end (the
-// queries are LIMITed), so the statement keeps no read transaction open afterwards.
-template <typename Row>
-void ForEachRow(soci::statement& statement, Row&& row) {
-  if (!statement.execute(true)) return;
-  do {
-    row();
-  } while (statement.fetch());
-}
-
 std::string ReadBlob(soci::blob& blob) {
   std::string bytes(blob.get_len(), '\0');
   if (!bytes.empty()) blob.read(0, bytes.data(), bytes.size());
   return bytes;
 }
-
-// Rolls back unless committed, so a failed write leaves nothing behind.
-class Transaction {
- public:
-  explicit Transaction(soci::session& session) : session_(session) { session_.begin(); }
-  ~Transaction() {
-    if (committed_) return;
-    try {
-      session_.rollback();
-    } catch (const soci::soci_error&) {  // SQLite may have rolled back already (e.g. disk full)
-    }
-  }
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
-  void Commit() {
-    session_.commit();
-    committed_ = true;
-  }
-
- private:
-  soci::session& session_;
-  bool committed_ = false;
-};
-
-// The write session's statements, prepared once. Each SOCI statement is bound to the members
-// declared above it, which are set before every execution; the telemetry_blocks statements
-// (SQLite's own API, see sqlite_statement.h) are bound at each execution.
-struct WriteStatements {
-  explicit WriteStatements(soci::session& session)
-      : snapshot_data(session),
-        insert_service(
-            (session.prepare << "INSERT INTO services (service_id) VALUES (:id)", use(service_id))),
-        insert_event((session.prepare << "INSERT INTO events (service_key, seq, timestamp_ms, "
-                                         "from_state, to_state, reason, metadata_json) VALUES "
-                                         "(:key, :seq, :ts, :from, :to, :reason, :metadata)",
-                      use(event_key), use(event_seq), use(event_timestamp), use(event_from),
-                      use(event_to), use(event_reason), use(event_metadata))),
-        upsert_snapshot((session.prepare << "INSERT INTO snapshots (service_key, last_seq, data) "
-                                            "VALUES (:key, :seq, :data) ON CONFLICT (service_key) "
-                                            "DO UPDATE SET last_seq = excluded.last_seq, "
-                                            "data = excluded.data",
-                         use(snapshot_key), use(snapshot_seq), use(snapshot_data, snapshot_flag))),
-        oldest_events((session.prepare << "SELECT event_id, timestamp_ms FROM events "
-                                          "ORDER BY event_id LIMIT :limit",
-                       into(row_id), into(row_timestamp), use(purge_limit))),
-        delete_events(
-            (session.prepare << "DELETE FROM events WHERE event_id <= :last", use(purge_last))),
-        snapshot_keys((session.prepare << "SELECT service_key, last_seq FROM snapshots "
-                                          "WHERE service_key > :after AND service_key <= :upto "
-                                          "ORDER BY service_key LIMIT :limit",
-                       into(row_id), into(row_seq), use(purge_after), use(purge_upto),
-                       use(purge_limit))),
-        insert_block(session,
-                     "INSERT INTO telemetry_blocks (service_key, last_seq, sample_count, data) "
-                     "VALUES (?1, ?2, ?3, ?4)"),
-        oldest_blocks(session,
-                      "SELECT last_seq, sample_count, data FROM telemetry_blocks "
-                      "WHERE service_key = ?1 ORDER BY last_seq"),
-        delete_blocks(session,
-                      "DELETE FROM telemetry_blocks WHERE service_key = ?1 AND last_seq <= ?2"),
-        rewrite_block(session,
-                      "UPDATE telemetry_blocks SET sample_count = ?3, data = ?4 "
-                      "WHERE service_key = ?1 AND last_seq = ?2"),
-        newest_block(session, "SELECT max(last_seq) FROM telemetry_blocks WHERE service_key = ?1"),
-        insert_log(session, "INSERT INTO telemetry_log (log_id, data) VALUES (?1, ?2)"),
-        delete_log(session, "DELETE FROM telemetry_log WHERE log_id < ?1"),
-        log_rows(session, "SELECT log_id, data FROM telemetry_log ORDER BY log_id") {}
-
-  std::string service_id;
-  long long event_key = 0;
-  long long event_seq = 0;
-  long long event_timestamp = 0;
-  std::string event_from;
-  std::string event_to;
-  std::string event_reason;
-  std::string event_metadata;
-  long long snapshot_key = 0;
-  long long snapshot_seq = 0;
-  soci::blob snapshot_data;
-  soci::indicator snapshot_flag = soci::i_ok;
-  long long purge_limit = 0;
-  long long purge_last = 0;
-  long long purge_after = 0;
-  long long purge_upto = 0;
-  long long row_id = 0;
-  long long row_seq = 0;
-  long long row_timestamp = 0;
-
-  soci::statement insert_service;
-  soci::statement insert_event;
-  soci::statement upsert_snapshot;
-  soci::statement oldest_events;
-  soci::statement delete_events;
-  soci::statement snapshot_keys;
-  Statement insert_block;
-  Statement oldest_blocks;
-  Statement delete_blocks;
-  Statement rewrite_block;
-  Statement newest_block;
-  Statement insert_log;
-  Statement delete_log;
-  Statement log_rows;
-};
-
-// The read session's statements, prepared once (bound like WriteStatements).
-struct ReadStatements {
-  explicit ReadStatements(soci::session& session)
-      : snapshot_data(session),
-        services_page((session.prepare
-                           << "SELECT s.service_key, s.service_id, p.last_seq, p.data, "
-                              "(SELECT MAX(t.last_seq) FROM telemetry_blocks AS t "
-                              "WHERE t.service_key = s.service_key) "
-                              "FROM services AS s "
-                              "LEFT JOIN snapshots AS p ON p.service_key = s.service_key "
-                              "WHERE s.service_key > :after ORDER BY s.service_key LIMIT :limit",
-                       into(row_key), into(row_service_id), into(row_last_seq, row_last_seq_flag),
-                       into(snapshot_data, snapshot_flag), into(row_max_seq, row_max_seq_flag),
-                       use(after_key), use(limit))),
-        events_page((session.prepare << "SELECT event_id, seq, timestamp_ms, from_state, to_state, "
-                                        "reason, metadata_json FROM events WHERE service_key = "
-                                        "(SELECT service_key FROM services WHERE service_id = :id)"
-                                        " AND event_id < :before ORDER BY event_id DESC "
-                                        "LIMIT :limit",
-                     into(row_key), into(row_seq), into(row_timestamp), into(row_from),
-                     into(row_to), into(row_reason), into(row_metadata), use(service_id),
-                     use(before_id), use(limit))),
-        page_count((session.prepare << "PRAGMA page_count", into(row_seq))),
-        page_size((session.prepare << "PRAGMA page_size", into(row_key))),
-        sample_blocks(session,
-                      "SELECT last_seq, sample_count, data FROM telemetry_blocks WHERE "
-                      "service_key = (SELECT service_key FROM services WHERE service_id = ?1) "
-                      "AND last_seq > ?2 ORDER BY last_seq") {}
-
-  std::string service_id;
-  long long after_key = 0;
-  long long before_id = 0;
-  long long limit = 0;
-  long long row_key = 0;
-  std::string row_service_id;
-  long long row_last_seq = 0;
-  soci::indicator row_last_seq_flag = soci::i_ok;
-  soci::blob snapshot_data;
-  soci::indicator snapshot_flag = soci::i_ok;
-  long long row_max_seq = 0;
-  soci::indicator row_max_seq_flag = soci::i_ok;
-  long long row_seq = 0;
-  long long row_timestamp = 0;
-  std::string row_from;
-  std::string row_to;
-  std::string row_reason;
-  std::string row_metadata;
-
-  soci::statement services_page;
-  soci::statement events_page;
-  soci::statement page_count;
-  soci::statement page_size;
-  Statement sample_blocks;
-  std::vector<BlockSample> decoded;  // one block, reused
-};
-
-// Lets the service id cache be searched with a C string, without building a std::string.
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view text) const { return std::hash<std::string_view>()(text); }
-};
-
-// A service's newest samples: committed (in telemetry_log), not yet in telemetry_blocks.
-struct OpenBlock {
-  BlockEncoder encoder;
-  long long last_seq = 0;
-  long long first_log_id = 0;       // the oldest telemetry_log row with one of its samples
-  int64_t oldest_timestamp_ms = 0;  // for retention
-};
 
 // A sample of a write batch, by service key and position in the batch.
 struct SampleRef {
@@ -271,22 +86,6 @@ struct SampleRef {
     return key != other.key ? key < other.key : index < other.index;
   }
 };
-
-// Decodes one block row (last_seq, sample_count, data) of `statement` into *out. Names the service
-// by its id, or by its key when service_id is null.
-void DecodeRow(const Statement& statement, const char* service_id, long long service_key,
-               std::vector<BlockSample>* out) {
-  const long long last_seq = statement.Int(0);
-  const char* problem =
-      DecodeBlock(statement.Blob(2), statement.Bytes(2), last_seq, statement.Int(1), out);
-  if (problem != nullptr) {
-    const std::string service = service_id != nullptr
-                                    ? "'" + std::string(service_id) + "'"
-                                    : "service key " + std::to_string(service_key);
-    throw StorageError(DW_STATUS_CORRUPT, "the sample block of " + service + " ending at seq " +
-                                              std::to_string(last_seq) + " is corrupt: " + problem);
-  }
-}
 
 class SqliteStore {
  public:
@@ -523,9 +322,10 @@ class SqliteStore {
     StartStaging();
     try {
       Transaction transaction(write_session_);
-      events_deleted = PurgeEvents(events_before_ms, max_rows);
-      samples_deleted = PurgeSamples(samples_before_ms, max_rows - events_deleted, &cursor);
-      TrimLog(next_log_id_);  // open blocks written out may free rows
+      events_deleted = retention_->PurgeEvents(events_before_ms, max_rows);
+      samples_deleted =
+          retention_->PurgeSamples(samples_before_ms, max_rows - events_deleted, &cursor);
+      open_blocks_->TrimLog(next_log_id_);  // open blocks written out may free rows
       CommitAndApply(transaction, nullptr);
     } catch (const soci::soci_error& e) {
       throw Translate(e, "retention failed");
@@ -577,7 +377,10 @@ class SqliteStore {
     event_count_ = static_cast<uint64_t>(count);
 
     write_ = std::make_unique<WriteStatements>(write_session_);
-    sample_count_ = total + RecoverLog();
+    open_blocks_ = std::make_unique<OpenBlocks>(write_->insert_block, write_->delete_log);
+    retention_ = std::make_unique<Retention>(*write_, *open_blocks_);
+    sample_count_ =
+        total + RecoverLog(path_, write_session_, *write_, keys_, max_seqs_, *open_blocks_);
     read_session_ =
         std::make_unique<soci::session>(*soci::factory_sqlite3(), ConnectString(path, true));
     read_ = std::make_unique<ReadStatements>(*read_session_);
@@ -635,7 +438,7 @@ class SqliteStore {
       const long long key = order_[next].key;
       const auto stored = max_seqs_.find(key);
       long long previous = stored == max_seqs_.end() ? 0 : stored->second;
-      OpenBlock& open = Stage(key);
+      OpenBlock& open = open_blocks_->Stage(key);
       for (; next < order_.size() && order_[next].key == key; ++next) {
         const dw_type_stored_sample& sample = batch.samples[order_[next].index];
         if (sample.seq <= static_cast<uint64_t>(previous) || sample.seq > LLONG_MAX) {
@@ -646,8 +449,8 @@ class SqliteStore {
                                  "increase");
         }
         previous = static_cast<long long>(sample.seq);
-        Append(key, open, log_id, previous, sample.timestamp_ms, sample.latency_ms,
-               sample.payload_kb);
+        open_blocks_->Append(key, open, log_id, previous, sample.timestamp_ms, sample.latency_ms,
+                             sample.payload_kb);
         log_.Add(key, previous, sample.timestamp_ms, sample.latency_ms, sample.payload_kb);
       }
       batch_max_seqs_.emplace_back(key, previous);
@@ -657,81 +460,15 @@ class SqliteStore {
     write_->insert_log.Bind(1, log_id).BindBlob(2, data.data(), data.size()).Execute();
     batch_log_id_ = log_id;
     // Open blocks that waited long enough are written out, full or not.
-    for (const auto& [first_log_id, key] : open_by_age_) {
-      if (first_log_id > log_id - kMaxOpenBlockAge) break;
-      OpenBlock& open = Stage(key);
-      if (open.encoder.count() > 0 && open.first_log_id <= log_id - kMaxOpenBlockAge) {
-        WriteOut(key, open);
-      }
-    }
-    TrimLog(log_id + 1);
+    open_blocks_->WriteOutAged(log_id);
+    open_blocks_->TrimLog(log_id + 1);
   }
 
-  // Appends a sample to a service's open block, first writing the block out when it is full or
-  // the seq does not follow its last.
-  void Append(long long key, OpenBlock& open, long long log_id, long long seq, int64_t timestamp_ms,
-              double latency_ms, double payload_kb) {
-    if (open.encoder.count() > 0 && (open.encoder.full() || seq != open.last_seq + 1)) {
-      WriteOut(key, open);
-    }
-    if (open.encoder.count() == 0) {
-      open.first_log_id = log_id;
-      open.oldest_timestamp_ms = timestamp_ms;
-    }
-    open.encoder.Add(timestamp_ms, latency_ms, payload_kb);
-    open.last_seq = seq;
-    open.oldest_timestamp_ms = std::min(open.oldest_timestamp_ms, timestamp_ms);
-  }
-
-  // Inserts the open block into telemetry_blocks and empties it.
-  void WriteOut(long long key, OpenBlock& open) {
-    const std::vector<uint8_t>& data = open.encoder.Finish();
-    write_->insert_block.Bind(1, key).Bind(2, open.last_seq).Bind(3, open.encoder.count());
-    write_->insert_block.BindBlob(4, data.data(), data.size()).Execute();
-    open.encoder = BlockEncoder();  // frees its buffers: a quiet service keeps next to nothing
-  }
-
-  // Changes to open blocks are made to copies (staged_), applied only once their transaction has
-  // committed, so a failed write or purge leaves the open blocks as they were.
+  // Stages the open blocks (see OpenBlocks) and this write's own changes, for CommitAndApply.
   void StartStaging() {
-    staged_.clear();
-    staged_log_floor_ = log_floor_;
+    open_blocks_->StartStaging();
     batch_max_seqs_.clear();
     batch_log_id_ = 0;
-  }
-
-  // The service's open block as this transaction has it so far, or nullptr when it has none.
-  const OpenBlock* CurrentOpenBlock(long long key) const {
-    if (const auto staged = staged_.find(key); staged != staged_.end()) {
-      return staged->second.encoder.count() > 0 ? &staged->second : nullptr;
-    }
-    const auto open = open_.find(key);
-    return open != open_.end() ? &open->second : nullptr;
-  }
-
-  OpenBlock& Stage(long long key) {
-    auto [staged, added] = staged_.try_emplace(key);
-    if (added) {
-      const auto open = open_.find(key);
-      if (open != open_.end()) staged->second = open->second;
-    }
-    return staged->second;
-  }
-
-  // Deletes the telemetry_log rows that no open block needs once the staged changes apply.
-  // `none_needed`: the floor when no open block is left.
-  void TrimLog(long long none_needed) {
-    long long floor = none_needed;
-    for (const auto& [key, open] : staged_) {
-      if (open.encoder.count() > 0) floor = std::min(floor, open.first_log_id);
-    }
-    for (const auto& [first_log_id, key] : open_by_age_) {
-      if (first_log_id >= floor) break;
-      if (!staged_.contains(key)) floor = first_log_id;  // unchanged by this transaction
-    }
-    if (floor <= staged_log_floor_) return;
-    write_->delete_log.Bind(1, floor).Execute();
-    staged_log_floor_ = floor;
   }
 
   // Commits, and makes what was staged take effect at the same moment for readers, who look at
@@ -746,32 +483,17 @@ class SqliteStore {
     }
     for (const auto& [key, max_seq] : batch_max_seqs_) max_seqs_[key] = max_seq;
     if (batch_log_id_ != 0) next_log_id_ = batch_log_id_ + 1;
-    for (auto& [key, staged] : staged_) {
-      const auto open = open_.find(key);
-      if (open != open_.end()) open_by_age_.erase({open->second.first_log_id, key});
-      if (staged.encoder.count() == 0) {
-        if (open != open_.end()) open_.erase(open);
-        continue;
-      }
-      open_by_age_.emplace(staged.first_log_id, key);
-      if (open != open_.end()) {
-        open->second = std::move(staged);
-      } else {
-        open_.emplace(key, std::move(staged));
-      }
-    }
-    staged_.clear();
-    log_floor_ = staged_log_floor_;
+    open_blocks_->Apply();
   }
 
   void WriteOutAll() {
     std::lock_guard<std::mutex> lock(write_mutex_);
-    if (open_.empty() && log_floor_ >= next_log_id_) return;
+    if (open_blocks_->empty() && open_blocks_->log_floor() >= next_log_id_) return;
     StartStaging();
     try {
       Transaction transaction(write_session_);
-      for (const auto& [key, open] : open_) WriteOut(key, Stage(key));
-      TrimLog(next_log_id_);
+      open_blocks_->WriteOutAll();
+      open_blocks_->TrimLog(next_log_id_);
       CommitAndApply(transaction, nullptr);
     } catch (const soci::soci_error& e) {
       throw Translate(e, "writing out the open blocks failed");
@@ -787,175 +509,17 @@ class SqliteStore {
       std::lock_guard<std::mutex> lock(open_mutex_);
       const auto key = keys_.find(service_id);
       if (key == keys_.end()) return {};
-      const auto open = open_.find(key->second);
-      if (open == open_.end()) return {};
-      data = open->second.encoder.FinishedCopy();
-      last_seq = open->second.last_seq;
-      count = open->second.encoder.count();
+      const OpenBlock* open = open_blocks_->Committed(key->second);
+      if (open == nullptr) return {};
+      data = open->encoder.FinishedCopy();
+      last_seq = open->last_seq;
+      count = open->encoder.count();
     }
     std::vector<BlockSample> samples;
     if (DecodeBlock(data.data(), data.size(), last_seq, count, &samples) != nullptr) {
       throw StorageError(DW_STATUS_ERROR, "the open block of '" + service_id + "' is damaged");
     }
     return samples;
-  }
-
-  // At open, after a crash: the samples telemetry_log holds that are not in telemetry_blocks yet
-  // go there, and the log is emptied, in one transaction. Returns how many samples were moved.
-  uint64_t RecoverLog() {
-    WriteStatements& w = *write_;
-    uint64_t recovered = 0;
-    StartStaging();
-    Transaction transaction(write_session_);
-    std::vector<LogEntry> entries;
-    std::unordered_set<long long> known_keys;  // filled at the first row: a clean close left none
-    bool any_row = false;
-    const auto corrupt = [&](const std::string& problem) {
-      return StorageError(DW_STATUS_CORRUPT, "'" + path_ + "': telemetry_log row " +
-                                                 std::to_string(w.log_rows.Int(0)) +
-                                                 " is corrupt: " + problem +
-                                                 "; the file is unchanged");
-    };
-    w.log_rows.ForEach([&] {
-      if (!any_row) {
-        any_row = true;
-        for (const auto& [id, key] : keys_) known_keys.insert(key);
-      }
-      const char* problem = DecodeLogRow(w.log_rows.Blob(1), w.log_rows.Bytes(1), &entries);
-      if (problem != nullptr) throw corrupt(problem);
-      for (const LogEntry& entry : entries) {
-        if (!known_keys.contains(entry.service_key)) {
-          throw corrupt("it names service key " + std::to_string(entry.service_key) +
-                        ", which is not in services");
-        }
-        long long& newest = max_seqs_[entry.service_key];
-        OpenBlock& open = Stage(entry.service_key);
-        for (const BlockSample& sample : entry.samples) {
-          const auto seq = static_cast<long long>(sample.seq);
-          if (seq <= newest) continue;  // written out before the crash
-          Append(entry.service_key, open, 0, seq, sample.timestamp_ms, sample.latency_ms,
-                 sample.payload_kb);
-          newest = seq;
-          ++recovered;
-        }
-      }
-      return true;
-    });
-    if (!any_row) return 0;  // nothing to write
-    for (auto& [key, open] : staged_) {
-      if (open.encoder.count() > 0) WriteOut(key, open);
-    }
-    w.delete_log.Bind(1, LLONG_MAX).Execute();
-    transaction.Commit();
-    staged_.clear();
-    return recovered;
-  }
-
-  uint64_t PurgeEvents(int64_t before_ms, uint64_t budget) {
-    if (budget == 0) return 0;
-    WriteStatements& w = *write_;
-    w.purge_limit = static_cast<long long>(budget);
-    uint64_t expired = 0;
-    bool young_seen = false;
-    ForEachRow(w.oldest_events, [&] {
-      if (young_seen || w.row_timestamp >= before_ms) {
-        young_seen = true;
-        return;
-      }
-      w.purge_last = w.row_id;
-      ++expired;
-    });
-    if (expired > 0) w.delete_events.execute(true);
-    return expired;
-  }
-
-  // Visits services with a snapshot, starting after *cursor and wrapping round once, until the
-  // budget is spent; *cursor becomes where the next step goes on.
-  uint64_t PurgeSamples(int64_t before_ms, uint64_t budget, long long* cursor) {
-    WriteStatements& w = *write_;
-    uint64_t deleted = 0;
-    const long long start = *cursor;
-    const std::pair<long long, long long> ranges[] = {{start, LLONG_MAX}, {0, start}};
-    for (const auto& [from, upto] : ranges) {
-      long long after = from;
-      for (;;) {
-        std::vector<std::pair<long long, long long>> page;  // (service key, snapshot last_seq)
-        w.purge_after = after;
-        w.purge_upto = upto;
-        w.purge_limit = kPurgeServicesPerPage;
-        ForEachRow(w.snapshot_keys, [&] { page.emplace_back(w.row_id, w.row_seq); });
-        for (const auto& [key, last_seq] : page) {
-          if (deleted == budget) return deleted;
-          const uint64_t left = budget - deleted;
-          const uint64_t removed = PurgeService(key, last_seq, before_ms, left);
-          deleted += removed;
-          *cursor = removed == left ? key - 1 : key;  // a full budget may have left rows behind
-        }
-        if (static_cast<long long>(page.size()) < kPurgeServicesPerPage) break;
-        after = page.back().first;
-      }
-    }
-    return deleted;
-  }
-
-  // Deletes the service's oldest samples, in seq order, while they are expired and within the
-  // bound: whole blocks, then at most one block rewritten with the samples it keeps.
-  uint64_t PurgeService(long long key, long long snapshot_seq, int64_t before_ms, uint64_t budget) {
-    // An open block holding an expired sample the snapshot covers is written out first, so that
-    // its samples can go like any others.
-    if (const OpenBlock* open = CurrentOpenBlock(key);
-        open != nullptr && open->oldest_timestamp_ms < before_ms &&
-        open->last_seq - open->encoder.count() < snapshot_seq) {
-      WriteOut(key, Stage(key));
-    }
-    // Never the last sample of the newest block: telemetry_log may still hold the samples of a
-    // block written out, and recovery tells them by their seq not being above that one.
-    WriteStatements& w = *write_;
-    long long newest_block = 0;
-    w.newest_block.Bind(1, key).ForEach([&] {
-      newest_block = w.newest_block.IsNull(0) ? 0 : w.newest_block.Int(0);
-      return false;
-    });
-    const long long bound = std::min(snapshot_seq, newest_block - 1);
-    if (bound < 1) return 0;
-    uint64_t deleted = 0;
-    long long whole_upto = 0;    // the last block deleted whole (0: none)
-    long long partial_last = 0;  // the block that loses only its oldest samples (0: none)
-    size_t partial_kept = 0;     // the first of its samples it keeps
-    w.oldest_blocks.Bind(1, key);
-    w.oldest_blocks.ForEach([&] {
-      DecodeRow(w.oldest_blocks, nullptr, key, &decoded_);
-      size_t expired = 0;
-      for (const BlockSample& sample : decoded_) {
-        if (deleted + expired == budget || sample.seq > static_cast<uint64_t>(bound) ||
-            sample.timestamp_ms >= before_ms) {
-          break;
-        }
-        ++expired;
-      }
-      deleted += expired;
-      if (expired == decoded_.size()) {
-        whole_upto = w.oldest_blocks.Int(0);
-        return deleted < budget;
-      }
-      if (expired > 0) {
-        partial_last = w.oldest_blocks.Int(0);
-        partial_kept = expired;
-      }
-      return false;
-    });
-    if (whole_upto > 0) w.delete_blocks.Bind(1, key).Bind(2, whole_upto).Execute();
-    if (partial_last > 0) {  // decoded_ still holds that block: it was the last one read
-      encoder_.Clear();
-      for (size_t i = partial_kept; i < decoded_.size(); ++i) {
-        encoder_.Add(decoded_[i].timestamp_ms, decoded_[i].latency_ms, decoded_[i].payload_kb);
-      }
-      const std::vector<uint8_t>& data = encoder_.Finish();
-      w.rewrite_block.Bind(1, key).Bind(2, partial_last).Bind(3, encoder_.count());
-      w.rewrite_block.BindBlob(4, data.data(), data.size()).Execute();
-      encoder_.Clear();
-    }
-    return deleted;
   }
 
   const std::string path_;
@@ -965,24 +529,19 @@ class SqliteStore {
   std::unique_ptr<WriteStatements> write_;
   // service id -> key (also read by readers, under open_mutex_), and key -> its highest stored
   // seq: committed ones only
-  std::unordered_map<std::string, long long, StringHash, std::equal_to<>> keys_;
-  std::unordered_map<long long, long long> max_seqs_;
-  // Each service's open block (only services that have one); changed under both mutexes.
+  ServiceKeys keys_;
+  MaxSeqs max_seqs_;
+  // Each service's open block (see OpenBlocks); changed under both mutexes.
   std::mutex open_mutex_;
-  std::unordered_map<long long, OpenBlock> open_;
-  std::set<std::pair<long long, long long>> open_by_age_;  // (first_log_id, service key)
-  std::unordered_map<long long, OpenBlock> staged_;        // this transaction's open blocks
-  long long next_log_id_ = 1;  // the log is empty once the store is open
-  long long log_floor_ = 1;    // no telemetry_log row below this one
-  long long staged_log_floor_ = 1;
-  long long batch_log_id_ = 0;  // the row this write adds to telemetry_log (0: none)
+  std::unique_ptr<OpenBlocks> open_blocks_;  // made with write_, on its statements
+  long long next_log_id_ = 1;                // the log is empty once the store is open
+  long long batch_log_id_ = 0;               // the row this write adds to telemetry_log (0: none)
   LogRowEncoder log_;
-  long long purge_cursor_ = 0;  // the service key retention goes on after
-  // Scratch space of writes and retention, reused so that a commit allocates little.
+  std::unique_ptr<Retention> retention_;  // made with write_, on its statements
+  long long purge_cursor_ = 0;            // the service key retention goes on after
+  // Scratch space of writes, reused so that a commit allocates little.
   std::vector<SampleRef> order_;
   std::vector<std::pair<long long, long long>> batch_max_seqs_;  // (service key, max seq)
-  BlockEncoder encoder_;
-  std::vector<BlockSample> decoded_;
   std::mutex read_mutex_;  // the read session and its statements
   std::unique_ptr<soci::session> read_session_;
   std::unique_ptr<ReadStatements> read_;

@@ -1,0 +1,24 @@
+// Opening a file after a crash: rebuilding the open blocks from telemetry_log (schema.sql), which
+// holds every committed sample not yet in telemetry_blocks, and writing them out.
+#pragma once
+
+#include <soci/soci.h>
+
+#include <cstdint>
+#include <string>
+
+#include "open_blocks.h"
+#include "service_keys.h"
+#include "store_statements.h"
+
+namespace driftwatch::sqlite_plugin {
+
+// At open, after a crash: the samples telemetry_log holds that are not in telemetry_blocks yet
+// go there, and the log is emptied, in one transaction. Returns how many samples were moved.
+// `keys` and `max_seqs` are the store's as read from the file; max_seqs takes the recovered seqs.
+// Throws StorageError (DW_STATUS_CORRUPT) for a row that does not decode or names an unknown
+// service, and soci::soci_error when SQLite fails.
+uint64_t RecoverLog(const std::string& path, soci::session& session, WriteStatements& statements,
+                    const ServiceKeys& keys, MaxSeqs& max_seqs, OpenBlocks& open_blocks);
+
+}  // namespace driftwatch::sqlite_plugin

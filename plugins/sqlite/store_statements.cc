@@ -1,0 +1,97 @@
+#include "store_statements.h"
+
+#include <driftwatch/plugin.hpp>
+
+#include <string>
+#include <vector>
+
+namespace driftwatch::sqlite_plugin {
+
+using sdk::StorageError;
+using soci::into;
+using soci::use;
+
+WriteStatements::WriteStatements(soci::session& session)
+    : snapshot_data(session),
+      insert_service(
+          (session.prepare << "INSERT INTO services (service_id) VALUES (:id)", use(service_id))),
+      insert_event((session.prepare << "INSERT INTO events (service_key, seq, timestamp_ms, "
+                                       "from_state, to_state, reason, metadata_json) VALUES "
+                                       "(:key, :seq, :ts, :from, :to, :reason, :metadata)",
+                    use(event_key), use(event_seq), use(event_timestamp), use(event_from),
+                    use(event_to), use(event_reason), use(event_metadata))),
+      upsert_snapshot((session.prepare << "INSERT INTO snapshots (service_key, last_seq, data) "
+                                          "VALUES (:key, :seq, :data) ON CONFLICT (service_key) "
+                                          "DO UPDATE SET last_seq = excluded.last_seq, "
+                                          "data = excluded.data",
+                       use(snapshot_key), use(snapshot_seq), use(snapshot_data, snapshot_flag))),
+      oldest_events((session.prepare << "SELECT event_id, timestamp_ms FROM events "
+                                        "ORDER BY event_id LIMIT :limit",
+                     into(row_id), into(row_timestamp), use(purge_limit))),
+      delete_events(
+          (session.prepare << "DELETE FROM events WHERE event_id <= :last", use(purge_last))),
+      snapshot_keys((session.prepare << "SELECT service_key, last_seq FROM snapshots "
+                                        "WHERE service_key > :after AND service_key <= :upto "
+                                        "ORDER BY service_key LIMIT :limit",
+                     into(row_id), into(row_seq), use(purge_after), use(purge_upto),
+                     use(purge_limit))),
+      insert_block(session,
+                   "INSERT INTO telemetry_blocks (service_key, last_seq, sample_count, data) "
+                   "VALUES (?1, ?2, ?3, ?4)"),
+      oldest_blocks(session,
+                    "SELECT last_seq, sample_count, data FROM telemetry_blocks "
+                    "WHERE service_key = ?1 ORDER BY last_seq"),
+      delete_blocks(session,
+                    "DELETE FROM telemetry_blocks WHERE service_key = ?1 AND last_seq <= ?2"),
+      rewrite_block(session,
+                    "UPDATE telemetry_blocks SET sample_count = ?3, data = ?4 "
+                    "WHERE service_key = ?1 AND last_seq = ?2"),
+      newest_block(session, "SELECT max(last_seq) FROM telemetry_blocks WHERE service_key = ?1"),
+      insert_log(session, "INSERT INTO telemetry_log (log_id, data) VALUES (?1, ?2)"),
+      delete_log(session, "DELETE FROM telemetry_log WHERE log_id < ?1"),
+      log_rows(session, "SELECT log_id, data FROM telemetry_log ORDER BY log_id") {}
+
+ReadStatements::ReadStatements(soci::session& session)
+    : snapshot_data(session),
+      services_page((session.prepare
+                         << "SELECT s.service_key, s.service_id, p.last_seq, p.data, "
+                            "(SELECT MAX(t.last_seq) FROM telemetry_blocks AS t "
+                            "WHERE t.service_key = s.service_key) "
+                            "FROM services AS s "
+                            "LEFT JOIN snapshots AS p ON p.service_key = s.service_key "
+                            "WHERE s.service_key > :after ORDER BY s.service_key LIMIT :limit",
+                     into(row_key), into(row_service_id), into(row_last_seq, row_last_seq_flag),
+                     into(snapshot_data, snapshot_flag), into(row_max_seq, row_max_seq_flag),
+                     use(after_key), use(limit))),
+      events_page((session.prepare << "SELECT event_id, seq, timestamp_ms, from_state, to_state, "
+                                      "reason, metadata_json FROM events WHERE service_key = "
+                                      "(SELECT service_key FROM services WHERE service_id = :id)"
+                                      " AND event_id < :before ORDER BY event_id DESC "
+                                      "LIMIT :limit",
+                   into(row_key), into(row_seq), into(row_timestamp), into(row_from), into(row_to),
+                   into(row_reason), into(row_metadata), use(service_id), use(before_id),
+                   use(limit))),
+      page_count((session.prepare << "PRAGMA page_count", into(row_seq))),
+      page_size((session.prepare << "PRAGMA page_size", into(row_key))),
+      sample_blocks(session,
+                    "SELECT last_seq, sample_count, data FROM telemetry_blocks WHERE "
+                    "service_key = (SELECT service_key FROM services WHERE service_id = ?1) "
+                    "AND last_seq > ?2 ORDER BY last_seq") {}
+
+void DecodeRow(const Statement& statement, const char* service_id, long long service_key,
+               std::vector<BlockSample>* out) {
+  const long long last_seq = statement.Int(0);
+  const char* problem =
+      DecodeBlock(statement.Blob(2), statement.Bytes(2), last_seq, statement.Int(1), out);
+  if (problem != nullptr) {
+    // std::string("'") + ...: GCC 12 at -O3 takes "'" + std::string(...) for an overlapping copy
+    // (-Wrestrict, a false positive).
+    const std::string service = service_id != nullptr
+                                    ? std::string("'") + service_id + "'"
+                                    : "service key " + std::to_string(service_key);
+    throw StorageError(DW_STATUS_CORRUPT, "the sample block of " + service + " ending at seq " +
+                                              std::to_string(last_seq) + " is corrupt: " + problem);
+  }
+}
+
+}  // namespace driftwatch::sqlite_plugin
