@@ -49,10 +49,13 @@ TEST(ByteCoding, VarintsRoundTripAtEveryLengthAndRefuseWhatIsNotOne) {
     }
   }
   // Ten bytes whose last holds bits beyond the 64th, and eleven bytes: not varints of 64 bits.
-  coding::ByteReader too_large(std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", 10));
+  // (A reader views its input: the bytes must outlive it.)
+  const std::string too_large_bytes("\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02", 10);
+  coding::ByteReader too_large(too_large_bytes);
   too_large.Varint();
   EXPECT_TRUE(too_large.failed());
-  coding::ByteReader too_long(std::string(11, '\x80'));
+  const std::string too_long_bytes(11, '\x80');
+  coding::ByteReader too_long(too_long_bytes);
   too_long.Varint();
   EXPECT_TRUE(too_long.failed());
 }
@@ -83,16 +86,18 @@ TEST(ByteCoding, DoublesComeBackBitForBitAndTextsAreBounded) {
   EXPECT_TRUE(reader.AtEnd() && !reader.failed());
 
   // A length beyond the input, and a count of items the input cannot hold, fail.
-  coding::ByteReader lying(
-      std::string("\xff\xff\xff\x7f"
-                  "abc",
-                  7));
+  const std::string lying_bytes(
+      "\xff\xff\xff\x7f"
+      "abc",
+      7);
+  coding::ByteReader lying(lying_bytes);
   EXPECT_EQ(lying.Text(), "");
   EXPECT_TRUE(lying.failed());
-  coding::ByteReader counted(
-      std::string("\x10\x00\x00\x00"
-                  "12345678",
-                  12));
+  const std::string counted_bytes(
+      "\x10\x00\x00\x00"
+      "12345678",
+      12);
+  coding::ByteReader counted(counted_bytes);
   EXPECT_EQ(counted.Count(8), 0u);
   EXPECT_TRUE(counted.failed());
 }
