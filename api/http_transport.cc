@@ -111,7 +111,10 @@ struct Connection {
   Clock::time_point drain_until;
   size_t dropped = 0;
   bool scheduled = false;  // in ready_
-  bool doomed = false;     // in closing_
+  bool doomed = false;     // in closing_, or closed: no more reading or answering
+  bool reset = false;      // close with a reset, not the end of the stream
+  bool retiring = false;   // closed; its descriptor goes back to Pistache at a tick (Retire)
+  uint64_t retire_after_tick = 0;
 
   std::string_view Unanswered() const { return std::string_view(buffer).substr(start); }
   bool InRequest() const { return start < buffer.size(); }
@@ -479,8 +482,9 @@ void ConnectionTransport::StartDraining(Connection& c) {
     ::shutdown(c.fd, SHUT_WR);
     c.write_shut = true;
   }
-  // Written now, not at the next turn: a client still sending may otherwise never see it.
-  flush();
+  // Never Pistache's flush() here: on a socket whose buffer is full (a client that does not read)
+  // Pistache 0.0.5's write loop retries until it is not, holding the reactor thread and every
+  // connection on it. The answer leaves on the next writable event, which onReady hands Pistache.
 }
 
 void ConnectionTransport::Schedule(Connection& c) {
@@ -524,6 +528,8 @@ void ConnectionTransport::OnWake() {
 void ConnectionTransport::OnTick() {
   uint64_t expirations = 0;
   (void)!::read(tick_fd_, &expirations, sizeof expirations);
+  ++ticks_;
+  Retire();
   const Clock::time_point now = Clock::now();
   for (auto& [fd, c] : connections_) {
     if (!c->doomed) CheckTimeouts(*c, now);
@@ -571,25 +577,47 @@ void ConnectionTransport::Close(Connection& c, bool reset) {
   if (reset) {
     const linger hard{1, 0};
     ::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+    c.reset = true;
   }
   closing_.emplace_back(c.fd, c.id);
 }
 
+// Ends the connections closed this turn: the client sees the end of the stream (or a reset) at
+// once. The descriptor stays Pistache's until a tick later (Retire): answers still queued for it
+// are then already handed to the socket and refused there, and cannot reach a later connection
+// that gets the same descriptor. (Pistache's flush() would hand them over at once, but it can
+// hold the thread: see StartDraining.)
 void ConnectionTransport::FinishCloses() {
   if (closing_.empty()) return;
-  // Queued answers are handed to the socket before it goes: a later connection could otherwise
-  // get the same descriptor, and them.
-  flush();
   std::vector<std::pair<int, uint64_t>> closing;
   closing.swap(closing_);
   for (const auto& [fd, id] : closing) {
     const auto it = connections_.find(fd);
+    if (it == connections_.end() || it->second->id != id || it->second->retiring) continue;
+    Connection& c = *it->second;
+    c.retiring = true;
+    c.retire_after_tick = ticks_ + 1;
+    if (!c.reset) ::shutdown(fd, SHUT_RDWR);  // a reset is sent when the descriptor closes
+    shared_->limits->connections_open.fetch_sub(1, std::memory_order_relaxed);
+    retiring_.emplace_back(fd, id);
+  }
+}
+
+// Gives Pistache back the descriptors of connections closed at least one tick ago.
+void ConnectionTransport::Retire() {
+  std::vector<std::pair<int, uint64_t>> keep;
+  for (const auto& [fd, id] : retiring_) {
+    const auto it = connections_.find(fd);
     if (it == connections_.end() || it->second->id != id) continue;
+    if (it->second->retire_after_tick > ticks_) {
+      keep.emplace_back(fd, id);
+      continue;
+    }
     const std::shared_ptr<Tcp::Peer> peer = std::move(it->second->peer);
     connections_.erase(it);
-    shared_->limits->connections_open.fetch_sub(1, std::memory_order_relaxed);
     removePeer(peer);  // Pistache forgets it and closes the descriptor
   }
+  retiring_.swap(keep);
 }
 
 }  // namespace driftwatch::api

@@ -92,15 +92,18 @@ class ConnectionTransport final : public Pistache::Tcp::Transport {
   void CheckTimeouts(Connection& c, std::chrono::steady_clock::time_point now);
   void Close(Connection& c, bool reset);
   void FinishCloses();
+  void Retire();
 
   std::shared_ptr<HttpShared> shared_;
   std::unordered_map<int, std::unique_ptr<Connection>> connections_;  // by file descriptor
   uint64_t next_id_ = 1;
-  std::vector<std::pair<int, uint64_t>> ready_;    // connections to go on with at the next wake
-  std::vector<std::pair<int, uint64_t>> closing_;  // to close at the end of this turn
-  std::string scratch_;                            // a chunked body, joined
-  int wake_fd_ = -1;                               // eventfd: Post and ready_
-  int tick_fd_ = -1;                               // timerfd: timeouts
+  std::vector<std::pair<int, uint64_t>> ready_;     // connections to go on with at the next wake
+  std::vector<std::pair<int, uint64_t>> closing_;   // to close at the end of this turn
+  std::vector<std::pair<int, uint64_t>> retiring_;  // closed, descriptor still Pistache's
+  uint64_t ticks_ = 0;
+  std::string scratch_;  // a chunked body, joined
+  int wake_fd_ = -1;     // eventfd: Post and ready_
+  int tick_fd_ = -1;     // timerfd: timeouts
   std::mutex posted_mutex_;
   std::vector<std::function<void()>> posted_;  // guarded by posted_mutex_
 };

@@ -32,11 +32,7 @@ using Clock = std::chrono::steady_clock;
 constexpr bool kSanitized = DRIFTWATCH_SANITIZED != 0;
 // What the flood tests allow: memory above idle, and how long /health may take meanwhile.
 constexpr uint64_t kFloodMemoryBoundKiB = 64 * 1024;
-constexpr milliseconds kProbeBound{100};
-// Under a sanitizer the bounds on /health during a flood are not checked: a sanitized run saw one
-// probe wait a minute while an unauthenticated flood went on (once; not explained yet, see the
-// notes of 2026-12-06). The plain build checks them.
-constexpr bool kCheckProbeBound = !kSanitized;
+constexpr milliseconds kProbeBound{kSanitized ? 2000 : 100};
 
 void StartOrFail(Service* service) {
   std::string error;
@@ -133,9 +129,7 @@ void ExpectNeverReadFloodIsBounded(Service& service, const std::string& request)
       static_cast<unsigned long long>(idle_kib), static_cast<unsigned long long>(flooding_kib));
   EXPECT_GT(sent, 0u);
   EXPECT_GE(probe.probes(), 10);
-  if (kCheckProbeBound) {
-    EXPECT_LT(probe.longest(), kProbeBound) << "GET /health waited while another client flooded";
-  }
+  EXPECT_LT(probe.longest(), kProbeBound) << "GET /health waited while another client flooded";
   if (!kSanitized) {
     EXPECT_LT(flooding_kib, idle_kib + kFloodMemoryBoundKiB)
         << "idle " << idle_kib << " KiB, flooding " << flooding_kib << " KiB, " << sent
@@ -156,7 +150,8 @@ TEST(Flood, APipelineThatIsNeverReadStaysBounded) {
 }
 
 TEST(Flood, UnauthenticatedRequestsNeverReadStayBounded) {
-  Service service("server:\n  auth_tokens: [\"s3cret\"]\n");
+  // One thread: the flooder and the probes share it (a sanitized run once showed it held).
+  Service service("server:\n  threads: 1\n  auth_tokens: [\"s3cret\"]\n");
   StartOrFail(&service);
   ExpectNeverReadFloodIsBounded(service, "GET /v1/services HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(service.Stop(), 0) << service.process().Stderr();
@@ -193,9 +188,7 @@ TEST(Flood, AReadingFlooderIsAnsweredAndSharesTheThread) {
   flooder.ShutdownWrite();
   reader.join();
   EXPECT_GT(received_while_flooding.load(), 100000u);
-  if (kCheckProbeBound) {
-    EXPECT_LT(probe.longest(), kProbeBound);
-  }
+  EXPECT_LT(probe.longest(), kProbeBound);
   EXPECT_EQ(service.Stop(), 0) << service.process().Stderr();
 }
 
