@@ -598,7 +598,6 @@ void ConnectionTransport::FinishCloses() {
     c.retiring = true;
     c.retire_after_tick = ticks_ + 1;
     if (!c.reset) ::shutdown(fd, SHUT_RDWR);  // a reset is sent when the descriptor closes
-    shared_->limits->connections_open.fetch_sub(1, std::memory_order_relaxed);
     retiring_.emplace_back(fd, id);
   }
 }
@@ -616,6 +615,8 @@ void ConnectionTransport::Retire() {
     const std::shared_ptr<Tcp::Peer> peer = std::move(it->second->peer);
     connections_.erase(it);
     removePeer(peer);  // Pistache forgets it and closes the descriptor
+    // Counted open until now: the limit bounds descriptors, and this one was still held.
+    shared_->limits->connections_open.fetch_sub(1, std::memory_order_relaxed);
   }
   retiring_.swap(keep);
 }
