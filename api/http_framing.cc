@@ -340,7 +340,10 @@ size_t FindHeadEnd(std::string_view bytes, const FrameLimits& limits, FrameProgr
 // One line of a chunked body from `position` (chunk size or trailer field): its end, or npos
 // while it is not all here; a bare LF is refused.
 std::optional<size_t> ChunkLineEnd(std::string_view bytes, size_t position, bool* bare_lf) {
-  const size_t lf = bytes.find('\n', position);
+  // Only the first kMaxChunkLine bytes can end the line: a longer one is refused the same way
+  // whether its LF has arrived yet or not.
+  const size_t lf =
+      bytes.substr(0, std::min(bytes.size(), position + kMaxChunkLine)).find('\n', position);
   if (lf == std::string_view::npos) return std::nullopt;
   if (lf == position || bytes[lf - 1] != '\r') {
     *bare_lf = true;
