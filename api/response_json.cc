@@ -9,10 +9,15 @@
 #include <string_view>
 #include <vector>
 
+#include "core/json_writing.h"
 #include "core/timestamp.h"
 
 namespace driftwatch::api {
 namespace {
+
+using json::Metadata;
+using json::Number;
+using json::Text;
 
 using rapidjson::SizeType;
 using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
@@ -68,31 +73,7 @@ std::string ValidUtf8(std::string_view text) {
   return valid;
 }
 
-void Number(JsonWriter& writer, double value) {
-  if (std::isfinite(value)) {
-    writer.Double(value);
-  } else {
-    writer.Null();  // JSON has no NaN or infinity
-  }
-}
-
-void Text(JsonWriter& writer, std::string_view text) {
-  writer.String(text.data(), static_cast<SizeType>(text.size()));
-}
-
 void Timestamp(JsonWriter& writer, int64_t epoch_ms) { Text(writer, FormatTimestamp(epoch_ms)); }
-
-// Metadata is JSON made by the engine; anything that is not an object is shown as {}.
-void Metadata(JsonWriter& writer, const std::string& metadata_json) {
-  rapidjson::Document parsed;
-  parsed.Parse<rapidjson::kParseFullPrecisionFlag>(metadata_json.data(), metadata_json.size());
-  if (parsed.HasParseError() || !parsed.IsObject()) {
-    writer.StartObject();
-    writer.EndObject();
-    return;
-  }
-  parsed.Accept(writer);
-}
 
 void TransitionTimestamp(JsonWriter& writer, const ServiceHealth& health) {
   if (health.transition_timestamp_ms) {

@@ -13,25 +13,16 @@
 #include <string_view>
 #include <utility>
 
+#include "core/json_writing.h"
 #include "core/timestamp.h"
 
 namespace driftwatch {
 namespace {
 
-using JsonWriter = rapidjson::Writer<rapidjson::StringBuffer>;
-
-void Text(JsonWriter& writer, std::string_view text) {
-  writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
-}
-
-// JSON has no NaN or infinity (the API never accepts them: a guard, not a case).
-void Number(JsonWriter& writer, double value) {
-  if (std::isfinite(value)) {
-    writer.Double(value);
-  } else {
-    writer.Null();
-  }
-}
+using JsonWriter = json::Writer;
+using json::Metadata;
+using json::Number;
+using json::Text;
 
 // What every line starts with: when the data was refused, and why.
 void Refusal(JsonWriter& writer, const Status& reason, const std::string& refused_at) {
@@ -57,18 +48,6 @@ void Sample(JsonWriter& writer, const dw_type_stored_sample& sample) {
     Number(writer, sample.payload_kb);
   }
   writer.EndObject();
-}
-
-// Metadata is JSON the engine made; anything that is not an object is written as {}.
-void Metadata(JsonWriter& writer, const std::string& metadata_json) {
-  rapidjson::Document parsed;
-  parsed.Parse<rapidjson::kParseFullPrecisionFlag>(metadata_json.data(), metadata_json.size());
-  if (parsed.HasParseError() || !parsed.IsObject()) {
-    writer.StartObject();
-    writer.EndObject();
-    return;
-  }
-  parsed.Accept(writer);
 }
 
 // An event with the fields GET /v1/events shows, and its service.
