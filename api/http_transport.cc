@@ -327,8 +327,8 @@ bool ConnectionTransport::AnswerOne(Connection& c, const Frame& frame, std::stri
   request.authorization = frame.authorization.In(bytes);
   const bool keep_alive = KeepsAlive(frame);
 
-  std::optional<Reply> reply =
-      shared_->router->HandleAsync(request, shared_->router->may_defer() ? Later(c) : nullptr);
+  std::optional<Reply> reply = shared_->router->HandleAsync(
+      request, shared_->router->may_defer(method) ? Later(c) : nullptr);
   if (!reply) {
     c.awaiting = true;
     c.awaiting_keep_alive = keep_alive;

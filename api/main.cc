@@ -177,13 +177,10 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
   if (Status built = driftwatch::BuildDetectorSet(config, registry, &detectors); !built.ok()) {
     return Fail(built.message());
   }
-  const dw_type_storage* storage = registry.FindStorage(config.storage.plugin);
-  if (storage == nullptr) {
-    return Fail("no loaded plugin provides the storage backend '" + config.storage.plugin +
-                "' (storage.plugin)");
-  }
   std::unique_ptr<driftwatch::Store> store;
-  Status opened = driftwatch::Store::Open(storage, {{"path", config.storage.path}}, &store);
+  Status opened = driftwatch::Store::Open(registry, config.storage.plugin,
+                                          {{"path", config.storage.path}}, &store);
+  if (opened.kind() == Status::Kind::kNotFound) return Fail(opened.message());
   if (!opened.ok()) {
     return Fail("cannot open the database '" + config.storage.path + "': " + opened.message());
   }
@@ -201,7 +198,7 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
   context.config = &config;
   context.plugins = registry.plugins();
   context.version = DRIFTWATCH_VERSION;
-  context.store_stats = [&store_stats](dw_type_storage_stats* out) {
+  context.store_stats = [&store_stats](driftwatch::StoreStats* out) {
     return store_stats.Latest(out);
   };
   context.openapi_json = driftwatch::api::OpenApiDocument(DRIFTWATCH_VERSION);

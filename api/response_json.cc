@@ -206,6 +206,18 @@ std::string BaselineJson(const ServiceHealth& health) {
   return Finish(buffer);
 }
 
+std::string ForgottenJson(const std::string& service_id) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter writer(buffer);
+  writer.StartObject();
+  writer.Key("status");
+  writer.String("forgotten");
+  writer.Key("service_id");
+  Text(writer, service_id);
+  writer.EndObject();
+  return Finish(buffer);
+}
+
 std::string ResetJson(const std::string& service_id) {
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);

@@ -17,6 +17,8 @@ std::string AcceptedJson(const IncomingSample& sample);
 std::string BatchAcceptedJson(size_t accepted);
 std::string HealthJson(const ServiceHealth& health);
 std::string BaselineJson(const ServiceHealth& health);  // requires health.baseline.valid
+// DELETE /v1/services/{id}: {"status":"forgotten","service_id":...}.
+std::string ForgottenJson(const std::string& service_id);
 std::string ResetJson(const std::string& service_id);
 std::string EventsJson(const std::string& service_id, const std::vector<StoredEvent>& events);
 std::string ServicesJson(const std::vector<ServiceHealth>& services);

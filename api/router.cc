@@ -22,6 +22,7 @@ constexpr int kHttpMethodNotAllowed = 405;
 constexpr int kHttpUnprocessable = 422;
 constexpr int kHttpTooManyRequests = 429;
 constexpr int kHttpInternalError = 500;
+constexpr int kHttpNotImplemented = 501;
 constexpr int kHttpUnavailable = 503;
 
 constexpr uint32_t kRetryAfterSeconds = 1;  // overload and storage trouble are usually brief
@@ -128,6 +129,7 @@ const Router::Route Router::kRoutes[] = {
     {"POST", "/v1/baseline/{service_id}/reset", &Router::ResetBaseline},
     {"GET", "/v1/events/{service_id}", &Router::GetEvents},
     {"GET", "/v1/services", &Router::GetServices},
+    {"DELETE", "/v1/services/{service_id}", &Router::DeleteService},
     {"GET", "/v1/system/status", &Router::GetSystemStatus},
     {"GET", "/health", &Router::GetLiveness},
     {"GET", "/docs", &Router::GetDocs},
@@ -394,13 +396,55 @@ Reply Router::GetServices(const ApiRequest&, const Params&, const ReplyCallback&
   return Json(kHttpOk, ServicesJson(context_.engine->ListServices()));
 }
 
+Reply Router::DeleteService(const ApiRequest&, const Params& params,
+                            const ReplyCallback& later) const {
+  const std::string& service_id = params[0];
+  if (!IsValidServiceId(service_id)) return UnknownService(service_id);
+  Reply forgotten = Json(kHttpOk, ForgottenJson(service_id));
+  Engine::CommitCallback on_forgotten;
+  if (later) {
+    on_forgotten = [later, forgotten](Engine::CommitResult result) {
+      if (result == Engine::CommitResult::kCommitted) {
+        later(forgotten);
+        return;
+      }
+      // The service stopped before the store could forget it: it comes back at the next start.
+      later(Error(MakeError(kHttpInternalError, "storage_failure",
+                            "the store could not forget the service before the server stopped: "
+                            "it is restored at the next start; send the DELETE again then")));
+    };
+  }
+  switch (context_.engine->Forget(service_id, std::move(on_forgotten))) {
+    case Engine::ForgetResult::kForgetting:
+      if (later) {
+        Reply deferred;
+        deferred.deferred = true;
+        return deferred;
+      }
+      return forgotten;
+    case Engine::ForgetResult::kUnknown:
+      return UnknownService(service_id);
+    case Engine::ForgetResult::kNotSupported:
+      return Error(MakeError(kHttpNotImplemented, "not_supported",
+                             "the storage backend '" + context_.config->storage.plugin +
+                                 "' cannot forget a service (it was built against plugin ABI "
+                                 "1.0; on_forget came with 1.1); nothing was changed"));
+    case Engine::ForgetResult::kShuttingDown:
+      return Unavailable("shutting_down", "the service is shutting down; nothing was forgotten");
+    case Engine::ForgetResult::kStorageUnavailable:
+      return Unavailable("storage_unavailable",
+                         "storage is failing to commit; nothing was forgotten, retry later");
+  }
+  return Error(MakeError(kHttpInternalError, "internal_error", "internal server error"));
+}
+
 Reply Router::GetSystemStatus(const ApiRequest&, const Params&, const ReplyCallback&) const {
   SystemStatus status;
   status.engine = context_.engine->GetStatus();
   status.uptime_seconds = std::chrono::duration_cast<std::chrono::seconds>(
                               std::chrono::steady_clock::now() - context_.started)
                               .count();
-  dw_type_storage_stats stats{};
+  StoreStats stats;
   if (context_.store_stats && context_.store_stats(&stats)) {
     status.have_store_stats = true;
     status.stored_samples = stats.sample_count;

@@ -77,7 +77,7 @@ struct ApiContext {
   std::string version;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   // The store's latest statistics, gathered off the request threads (see StoreStatsPoller).
-  std::function<bool(dw_type_storage_stats*)> store_stats;
+  std::function<bool(StoreStats*)> store_stats;
   std::string openapi_json;  // served at /openapi.json
   std::string docs_html;     // served at /docs
 };
@@ -94,8 +94,11 @@ class Router {
   std::optional<Reply> HandleAsync(const ApiRequest& request, const ReplyCallback& later) const;
   Reply Handle(const ApiRequest& request) const;
 
-  // Whether HandleAsync may answer later (ingest.durable), so needs a ReplyCallback.
-  bool may_defer() const { return context_.config->ingest.durable; }
+  // Whether HandleAsync may answer a request with this method later, so needs a ReplyCallback:
+  // ingest with ingest.durable, and DELETE (answered once the store has forgotten the service).
+  bool may_defer(std::string_view method) const {
+    return method == "DELETE" || context_.config->ingest.durable;
+  }
 
   // Shared with the HTTP layer, which counts the limits it enforces itself.
   const std::shared_ptr<LimitCounters>& limit_counters() const { return counters_; }
@@ -130,6 +133,8 @@ class Router {
                   const ReplyCallback& later) const;
   Reply GetServices(const ApiRequest& request, const Params& params,
                     const ReplyCallback& later) const;
+  Reply DeleteService(const ApiRequest& request, const Params& params,
+                      const ReplyCallback& later) const;
   Reply GetSystemStatus(const ApiRequest& request, const Params& params,
                         const ReplyCallback& later) const;
   Reply GetLiveness(const ApiRequest& request, const Params& params,

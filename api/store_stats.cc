@@ -19,7 +19,7 @@ void StoreStatsPoller::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool StoreStatsPoller::Latest(dw_type_storage_stats* out) const {
+bool StoreStatsPoller::Latest(StoreStats* out) const {
   std::lock_guard lock(mutex_);
   if (!have_stats_) return false;
   *out = stats_;
@@ -27,8 +27,7 @@ bool StoreStatsPoller::Latest(dw_type_storage_stats* out) const {
 }
 
 void StoreStatsPoller::Poll() {
-  dw_type_storage_stats stats{};
-  stats.struct_size = sizeof(stats);
+  StoreStats stats;
   if (!store_->Stats(&stats).ok()) return;  // keep the last good answer
   std::lock_guard lock(mutex_);
   stats_ = stats;

@@ -20,7 +20,7 @@ class StoreStatsPoller {
   StoreStatsPoller& operator=(const StoreStatsPoller&) = delete;
 
   // The latest statistics; false if the store has not answered yet.
-  bool Latest(dw_type_storage_stats* out) const;
+  bool Latest(StoreStats* out) const;
   void Stop();
 
  private:
@@ -31,9 +31,9 @@ class StoreStatsPoller {
   const std::chrono::milliseconds interval_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;
-  bool stopping_ = false;          // guarded by mutex_
-  bool have_stats_ = false;        // guarded by mutex_
-  dw_type_storage_stats stats_{};  // guarded by mutex_
+  bool stopping_ = false;    // guarded by mutex_
+  bool have_stats_ = false;  // guarded by mutex_
+  StoreStats stats_;         // guarded by mutex_
   std::thread thread_;
 };
 

@@ -76,8 +76,18 @@ dw_type_status NullPurge(void*, int64_t, int64_t, uint32_t, uint64_t* deleted, d
 }
 
 const dw_type_storage kNullStorage = {
-    sizeof(dw_type_storage), "null",          "1.0.0",         NullOpen,  NullClose, NullWrite,
-    NullScanServices,        NullScanSamples, NullQueryEvents, NullStats, NullPurge,
+    sizeof(dw_type_storage),
+    "null",
+    "1.0.0",
+    NullOpen,
+    NullClose,
+    NullWrite,
+    NullScanServices,
+    NullScanSamples,
+    NullQueryEvents,
+    NullStats,
+    NullPurge,
+    nullptr,  // on_forget: nothing stored, nothing to forget
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -44,28 +44,36 @@ constexpr const char* kRefusedFileSuffix = ".refused.jsonl";
 
 }  // namespace
 
-// One monitored service. Created once, never destroyed while the engine lives, so the id's
-// characters can be referenced by queued writes.
+// One monitored service, shared by the registry and whoever reads it. A forgotten one (DELETE)
+// leaves the registry at once, and lives on until the samples queued for it before are processed.
 struct ServiceEntry {
   ServiceEntry(std::string service_id, size_t shard_index, const BaselineParams& params,
                const DetectorSet& detectors)
-      : id(std::move(service_id)), shard(shard_index), monitor(params, detectors) {}
+      : id(std::make_shared<const std::string>(std::move(service_id))),
+        shard(shard_index),
+        monitor(params, detectors) {}
 
   // The stored seq of the monitor's n-th sample is seq_offset + n. It is non-zero only when a
   // service's state was rebuilt from a log whose oldest samples retention had already purged.
   uint64_t seq() const { return seq_offset + monitor.sample_count(); }
 
-  const std::string id;
+  const ServiceId id;
   const size_t shard;
   ServiceMonitor monitor;               // guarded by the shard's state_mutex
   uint64_t seq_offset = 0;              // guarded by the shard's state_mutex
   uint32_t samples_since_snapshot = 0;  // guarded by the shard's state_mutex
+  // Guarded by the shard's state_mutex: its forget was processed, so it must write nothing more
+  // (a reset would bring it back to the store); reads and resets find no such service.
+  bool forgotten = false;
 };
 
 namespace {
 
 // An accepted submission whose caller waits for its commit (durable ingest), shared by its
 // samples until they are settled: the last of them to be settled reports.
+// A forget (DELETE) travels through the service's shard queue as one item with a PendingCommit
+// whose `forgets` is set, so that it comes after every sample accepted for the service before it
+// and before every sample accepted after it.
 struct PendingCommit {
   PendingCommit(uint64_t samples, Engine::CommitCallback callback)
       : unsettled(samples), done(std::move(callback)) {}
@@ -73,6 +81,7 @@ struct PendingCommit {
   std::atomic<bool> refused{false};
   std::atomic<bool> abandoned{false};
   const Engine::CommitCallback done;
+  std::shared_ptr<ServiceEntry> forgets;  // set on a forget: the service it forgets
 };
 
 // `count` samples of `commit` were settled with `result`.
@@ -93,10 +102,12 @@ void Settle(PendingCommit& commit, uint64_t count, Engine::CommitResult result) 
 // `count` consecutive samples of one service in a write batch, of a submission that waits.
 struct CommitShare {
   std::shared_ptr<PendingCommit> commit;
-  const std::string* service_id;
+  ServiceId service_id;
   uint64_t count;
 };
 
+// `service` stays valid while the item is queued: a forgotten service lives until its forget,
+// queued after its samples, is processed.
 struct QueuedSample {
   ServiceEntry* service;
   Sample sample;
@@ -121,7 +132,7 @@ struct Shard {
 
 StoredEvent MakeEvent(const ServiceEntry& service, const Transition& transition) {
   StoredEvent event;
-  event.service_id = service.id;
+  event.service_id = *service.id;
   event.seq = service.seq_offset + transition.seq;
   event.timestamp_ms = transition.timestamp_ms;
   event.from_state = ServiceStateName(transition.from);
@@ -171,12 +182,22 @@ struct Engine::Impl {
   Status RestoreService(const std::string& id, const StoredSnapshot* snapshot, uint64_t max_seq);
   void RecordRebuild(ServiceEntry& service, const StoredSnapshot& snapshot, const std::string& why);
   ServiceEntry* AddService(const std::string& id);  // registry_mutex held exclusively
-  ServiceEntry* FindService(const std::string& id) const;
+  std::shared_ptr<ServiceEntry> FindService(const std::string& id) const;
   void Work(Shard& shard);
   // Processes the shard's queue until it is empty, or until `budget` samples are done and the rest
   // is handed to the worker. The caller has set shard.busy; Drain clears it.
   void Drain(Shard& shard, size_t budget);
   void ProcessTaken(Shard& shard, const std::vector<QueuedSample>& taken);
+  // Hands the writer what ProcessTaken gathered, with a callback for the waiting submissions.
+  void SubmitBatch(WriteBatch&& batch, std::vector<CommitShare>&& shares);
+  // Processes a forget: the service writes nothing more, and the store is told to forget it.
+  void ProcessForget(const std::shared_ptr<PendingCommit>& forget);
+  // Queues `samples` (resolved) on their shards, registry_mutex held in either mode; says which
+  // shards the caller must then wake (1) or process itself (2).
+  void Enqueue(const std::vector<QueuedSample>& samples, bool inline_allowed,
+               std::vector<uint8_t>* actions);
+  // Wakes or processes the shards as Enqueue said, with no lock held.
+  void Dispatch(const std::vector<uint8_t>& actions);
   void ProcessOne(ServiceEntry& service, const Sample& sample, WriteBatch& batch);
   void AddSnapshot(ServiceEntry& service, WriteBatch& batch);
   void RecordDetectorError(const std::string& message);
@@ -188,8 +209,10 @@ struct Engine::Impl {
   StorageWriter writer;
   std::vector<Shard> shards;
 
+  // Held (in either mode) from finding a sample's service to queueing the sample, so a forget,
+  // which takes it exclusively, is queued after every sample of the service it forgets.
   mutable std::shared_mutex registry_mutex;
-  std::unordered_map<std::string, std::unique_ptr<ServiceEntry>> services;
+  std::unordered_map<std::string, std::shared_ptr<ServiceEntry>> services;
 
   std::atomic<bool> accepting{false};
   std::atomic<uint64_t> queued{0};  // accepted, not yet processed
@@ -211,16 +234,16 @@ struct Engine::Impl {
 
 ServiceEntry* Engine::Impl::AddService(const std::string& id) {
   const size_t shard = std::hash<std::string>{}(id) % shards.size();
-  auto entry = std::make_unique<ServiceEntry>(id, shard, config.baseline, detectors);
+  auto entry = std::make_shared<ServiceEntry>(id, shard, config.baseline, detectors);
   ServiceEntry* raw = entry.get();
   services.emplace(id, std::move(entry));
   return raw;
 }
 
-ServiceEntry* Engine::Impl::FindService(const std::string& id) const {
+std::shared_ptr<ServiceEntry> Engine::Impl::FindService(const std::string& id) const {
   std::shared_lock lock(registry_mutex);
   auto it = services.find(id);
-  return it == services.end() ? nullptr : it->second.get();
+  return it == services.end() ? nullptr : it->second;
 }
 
 Status Engine::Impl::RestoreService(const std::string& id, const StoredSnapshot* snapshot,
@@ -255,7 +278,7 @@ Status Engine::Impl::RestoreService(const std::string& id, const StoredSnapshot*
   // Replay the samples committed after the snapshot: the engine is deterministic, so this
   // rebuilds exactly the state the service had when they were processed.
   bool first = true;
-  Status scanned = store->ScanSamples(id, after_seq, [&](const dw_type_stored_sample& stored) {
+  Status scanned = store->ScanSamples(id, after_seq, [&](const StoredSample& stored) {
     if (first && rebuild) service->seq_offset = stored.seq - 1;
     first = false;
     service->monitor.Process(Sample{stored.timestamp_ms, stored.latency_ms, stored.payload_kb});
@@ -324,11 +347,11 @@ void Engine::Impl::RecordDetectorError(const std::string& message) {
 
 void Engine::Impl::AddSnapshot(ServiceEntry& service, WriteBatch& batch) {
   StoredSnapshot snapshot;
-  snapshot.service_id = service.id;
+  snapshot.service_id = *service.id;
   snapshot.last_seq = service.seq();
   Status saved = service.monitor.Save(&snapshot.data);
   if (!saved.ok()) {
-    RecordDetectorError("service '" + service.id + "': cannot save state: " + saved.message());
+    RecordDetectorError("service '" + *service.id + "': cannot save state: " + saved.message());
     return;  // the sample log still has everything; the next snapshot will try again
   }
   batch.snapshots.push_back(std::move(snapshot));
@@ -337,11 +360,10 @@ void Engine::Impl::AddSnapshot(ServiceEntry& service, WriteBatch& batch) {
 
 void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, WriteBatch& batch) {
   ProcessResult result = service.monitor.Process(sample);
-  batch.samples.push_back(dw_type_stored_sample{service.id.c_str(), service.seq(),
-                                                sample.timestamp_ms, sample.latency_ms,
-                                                sample.payload_kb});
+  batch.samples.push_back(StoredSample{service.id, service.seq(), sample.timestamp_ms,
+                                       sample.latency_ms, sample.payload_kb});
   if (!result.detector_error.empty()) {
-    RecordDetectorError("service '" + service.id + "': " + result.detector_error);
+    RecordDetectorError("service '" + *service.id + "': " + result.detector_error);
   }
   ++service.samples_since_snapshot;
   if (result.transition) {
@@ -388,6 +410,7 @@ void Engine::Impl::Drain(Shard& shard, size_t budget) {
 }
 
 void Engine::Impl::ProcessTaken(Shard& shard, const std::vector<QueuedSample>& taken) {
+  size_t forgets = 0;
   for (size_t begin = 0; begin < taken.size(); begin += kSamplesPerLock) {
     const size_t end = std::min(taken.size(), begin + kSamplesPerLock);
     WriteBatch batch;
@@ -398,44 +421,79 @@ void Engine::Impl::ProcessTaken(Shard& shard, const std::vector<QueuedSample>& t
     std::vector<CommitShare> shares;
     std::unique_lock lock(shard.state_mutex);
     for (size_t i = begin; i < end; ++i) {
+      const std::shared_ptr<PendingCommit>& commit = taken[i].commit;
+      if (commit != nullptr && commit->forgets != nullptr) {
+        SubmitBatch(std::move(batch), std::move(shares));  // what came before goes first
+        batch = WriteBatch();
+        shares.clear();
+        ProcessForget(commit);
+        ++forgets;
+        continue;
+      }
       ServiceEntry& service = *taken[i].service;
       ProcessOne(service, taken[i].sample, batch);
-      if (const std::shared_ptr<PendingCommit>& commit = taken[i].commit) {
+      if (commit != nullptr) {
         if (shares.empty() || shares.back().commit != commit ||
-            shares.back().service_id != &service.id) {
-          shares.push_back({commit, &service.id, 0});
+            shares.back().service_id != service.id) {
+          shares.push_back({commit, service.id, 0});
         }
         ++shares.back().count;
       }
     }
-    StorageWriter::CommitCallback on_committed;
-    if (!shares.empty()) {
-      on_committed = [shares = std::move(shares)](const CommitReport& report) {
-        for (const CommitShare& share : shares) {
-          CommitResult result = CommitResult::kCommitted;
-          if (report.Refused(*share.service_id)) {
-            result = CommitResult::kRefused;
-          } else if (!report.committed) {
-            result = CommitResult::kAbandoned;
-          }
-          Settle(*share.commit, share.count, result);
-        }
-      };
-    }
     // Submitted under the state lock, so a concurrent Reset's snapshot is always ordered after
     // the samples it reflects (no stored state is ever ahead of its samples).
-    writer.Submit(std::move(batch), std::move(on_committed));
+    SubmitBatch(std::move(batch), std::move(shares));
   }
-  processed.fetch_add(taken.size(), std::memory_order_relaxed);
+  processed.fetch_add(taken.size() - forgets, std::memory_order_relaxed);
   if (queued.fetch_sub(taken.size()) == taken.size()) {
     std::lock_guard lock(idle_mutex);
     idle.notify_all();
   }
 }
 
+void Engine::Impl::SubmitBatch(WriteBatch&& batch, std::vector<CommitShare>&& shares) {
+  if (batch.empty() && shares.empty()) return;
+  StorageWriter::CommitCallback on_committed;
+  if (!shares.empty()) {
+    on_committed = [shares = std::move(shares)](const CommitReport& report) {
+      for (const CommitShare& share : shares) {
+        CommitResult result = CommitResult::kCommitted;
+        if (report.Refused(*share.service_id)) {
+          result = CommitResult::kRefused;
+        } else if (!report.committed) {
+          result = CommitResult::kAbandoned;
+        }
+        Settle(*share.commit, share.count, result);
+      }
+    };
+  }
+  writer.Submit(std::move(batch), std::move(on_committed));
+}
+
+void Engine::Impl::ProcessForget(const std::shared_ptr<PendingCommit>& forget) {
+  ServiceEntry& service = *forget->forgets;
+  service.forgotten = true;
+  WriteBatch batch;
+  batch.forgotten.push_back(*service.id);
+  std::fprintf(stderr,
+               "driftwatch: service '%s' is forgotten (DELETE /v1/services): its state, window, "
+               "stored samples and events are deleted after %llu samples\n",
+               service.id->c_str(), static_cast<unsigned long long>(service.seq()));
+  writer.Submit(std::move(batch), [forget, id = service.id](const CommitReport& report) {
+    CommitResult result = CommitResult::kCommitted;
+    if (report.Refused(*id)) {
+      result = CommitResult::kRefused;
+    } else if (!report.committed) {
+      result = CommitResult::kAbandoned;
+    }
+    Settle(*forget, 1, result);
+  });
+  forget->forgets.reset();  // the service's last queued item: nothing refers to it any more
+}
+
 ServiceHealth Engine::Impl::HealthOf(const ServiceEntry& service) const {
   ServiceHealth health;
-  health.service_id = service.id;
+  health.service_id = *service.id;
   health.state = service.monitor.state();
   health.sample_count = service.seq();
   health.baseline = service.monitor.baseline();
@@ -527,78 +585,107 @@ SubmitResult Engine::Submit(std::vector<IncomingSample>&& samples, CommitCallbac
     return SubmitResult::kQueueFull;
   }
 
+  std::shared_ptr<PendingCommit> commit;
+  if (on_committed) commit = std::make_shared<PendingCommit>(count, std::move(on_committed));
   std::vector<QueuedSample> resolved;
   resolved.reserve(samples.size());
+  std::vector<uint8_t> actions;
   {
-    std::vector<size_t> unknown;  // indexes of samples whose service is new
-    {
-      std::shared_lock lock(impl.registry_mutex);
-      ServiceEntry* last = nullptr;
-      for (size_t i = 0; i < samples.size(); ++i) {
-        if (last == nullptr || last->id != samples[i].service_id) {
-          auto it = impl.services.find(samples[i].service_id);
-          last = it == impl.services.end() ? nullptr : it->second.get();
-        }
-        if (last == nullptr) unknown.push_back(i);
-        resolved.push_back(QueuedSample{last, samples[i].sample, nullptr});
+    std::shared_lock shared(impl.registry_mutex);
+    bool unknown = false;  // a sample of a service not seen before
+    ServiceEntry* last = nullptr;
+    for (const IncomingSample& incoming : samples) {
+      if (last == nullptr || *last->id != incoming.service_id) {
+        auto it = impl.services.find(incoming.service_id);
+        last = it == impl.services.end() ? nullptr : it->second.get();
       }
+      unknown = unknown || last == nullptr;
+      resolved.push_back(QueuedSample{last, incoming.sample, commit});
     }
-    if (!unknown.empty()) {
-      std::unique_lock lock(impl.registry_mutex);
+    if (!unknown) {
+      impl.Enqueue(resolved, count <= kInlineSamples, &actions);
+    } else {
+      // Services are added under the exclusive lock, and every sample is looked up again under
+      // it: a service found above may have been forgotten since.
+      shared.unlock();
+      std::unique_lock exclusive(impl.registry_mutex);
       std::unordered_set<std::string_view> fresh;  // distinct services this batch would add
-      for (size_t i : unknown) {
-        if (!impl.services.contains(samples[i].service_id)) fresh.insert(samples[i].service_id);
+      for (const IncomingSample& incoming : samples) {
+        if (!impl.services.contains(incoming.service_id)) fresh.insert(incoming.service_id);
       }
       if (impl.services.size() + fresh.size() > impl.config.ingest.max_services) {
-        lock.unlock();
+        exclusive.unlock();
         impl.queued.fetch_sub(count);
         impl.rejected_too_many_services.fetch_add(1, std::memory_order_relaxed);
         return SubmitResult::kTooManyServices;
       }
       try {
-        for (size_t i : unknown) {
+        for (size_t i = 0; i < samples.size(); ++i) {
           auto it = impl.services.find(samples[i].service_id);
           resolved[i].service =
               it == impl.services.end() ? impl.AddService(samples[i].service_id) : it->second.get();
         }
       } catch (const std::exception& e) {  // a detector could not create a service's state
-        lock.unlock();
+        exclusive.unlock();
         impl.queued.fetch_sub(count);
         impl.RecordDetectorError(e.what());
         return SubmitResult::kDetectorFailure;
       }
+      impl.Enqueue(resolved, count <= kInlineSamples, &actions);
     }
   }
-
-  if (on_committed) {
-    auto commit = std::make_shared<PendingCommit>(count, std::move(on_committed));
-    for (QueuedSample& queued : resolved) queued.commit = commit;
-  }
-
   impl.accepted.fetch_add(count, std::memory_order_relaxed);
-  // Hand each shard its samples in one go, in order. A small submission to a shard nobody is
-  // processing is processed right here; otherwise the thread processing the shard takes them
-  // (the worker is woken only when no thread is).
-  for (size_t index = 0; index < impl.shards.size(); ++index) {
-    Shard& shard = impl.shards[index];
-    bool process_here = false;
-    bool wake = false;
-    {
-      std::lock_guard lock(shard.queue_mutex);
-      const size_t before = shard.queue.size();
-      for (const QueuedSample& queued : resolved) {
-        if (queued.service->shard == index) shard.queue.push_back(queued);
-      }
-      if (shard.queue.size() > before && !shard.busy) {
-        process_here = count <= kInlineSamples;
-        wake = !process_here;
-        shard.busy = process_here;
-      }
-    }
-    if (wake) shard.queue_wake.notify_one();
-    if (process_here) impl.Drain(shard, kInlineBudget);
-  }
+  impl.Dispatch(actions);
   return SubmitResult::kAccepted;
+}
+
+// Hands each shard its samples in one go, in order. A small submission to a shard nobody is
+// processing is processed by the submitting thread (after Dispatch); otherwise the thread
+// processing the shard takes them (the worker is woken only when no thread is).
+void Engine::Impl::Enqueue(const std::vector<QueuedSample>& samples, bool inline_allowed,
+                           std::vector<uint8_t>* actions) {
+  actions->assign(shards.size(), 0);
+  for (size_t index = 0; index < shards.size(); ++index) {
+    Shard& shard = shards[index];
+    std::lock_guard lock(shard.queue_mutex);
+    const size_t before = shard.queue.size();
+    for (const QueuedSample& item : samples) {
+      if (item.service->shard == index) shard.queue.push_back(item);
+    }
+    if (shard.queue.size() > before && !shard.busy) {
+      shard.busy = inline_allowed;
+      (*actions)[index] = inline_allowed ? 2 : 1;
+    }
+  }
+}
+
+void Engine::Impl::Dispatch(const std::vector<uint8_t>& actions) {
+  for (size_t index = 0; index < shards.size(); ++index) {
+    if (actions[index] == 1) shards[index].queue_wake.notify_one();
+    if (actions[index] == 2) Drain(shards[index], kInlineBudget);
+  }
+}
+
+Engine::ForgetResult Engine::Forget(const std::string& service_id, CommitCallback on_forgotten) {
+  Impl& impl = *impl_;
+  if (!impl.accepting) return ForgetResult::kShuttingDown;
+  if (!impl.store->CanForget()) return ForgetResult::kNotSupported;
+  if (!impl.writer.healthy()) return ForgetResult::kStorageUnavailable;
+  auto forget = std::make_shared<PendingCommit>(
+      1, on_forgotten ? std::move(on_forgotten) : [](CommitResult) {});
+  std::vector<uint8_t> actions;
+  {
+    std::unique_lock lock(impl.registry_mutex);
+    auto it = impl.services.find(service_id);
+    if (it == impl.services.end()) return ForgetResult::kUnknown;
+    forget->forgets = std::move(it->second);
+    impl.services.erase(it);
+    // A later sample of the id makes a new service, whose samples queue after this.
+    impl.queued.fetch_add(1);
+    impl.Enqueue({QueuedSample{forget->forgets.get(), Sample{}, forget}}, false, &actions);
+  }
+  impl.Dispatch(actions);
+  return ForgetResult::kForgetting;
 }
 
 void Engine::WaitIdle() {
@@ -612,9 +699,10 @@ bool Engine::HasService(const std::string& service_id) const {
 }
 
 bool Engine::GetHealth(const std::string& service_id, ServiceHealth* out) const {
-  const ServiceEntry* service = impl_->FindService(service_id);
+  const std::shared_ptr<ServiceEntry> service = impl_->FindService(service_id);
   if (service == nullptr) return false;
   std::shared_lock lock(impl_->shards[service->shard].state_mutex);
+  if (service->forgotten) return false;
   *out = impl_->HealthOf(*service);
   return true;
 }
@@ -635,9 +723,10 @@ std::vector<ServiceHealth> Engine::ListServices() const {
 
 bool Engine::Reset(const std::string& service_id, int64_t timestamp_ms) {
   Impl& impl = *impl_;
-  ServiceEntry* service = impl.FindService(service_id);
+  const std::shared_ptr<ServiceEntry> service = impl.FindService(service_id);
   if (service == nullptr) return false;
   std::unique_lock lock(impl.shards[service->shard].state_mutex);
+  if (service->forgotten) return false;  // a forget processed meanwhile
   Transition transition = service->monitor.Reset(timestamp_ms);
   WriteBatch batch;
   batch.events.push_back(MakeEvent(*service, transition));

@@ -107,6 +107,19 @@ class Engine {
   std::vector<ServiceHealth> ListServices() const;
   // False when the service is unknown.
   bool Reset(const std::string& service_id, int64_t timestamp_ms);
+
+  enum class ForgetResult {
+    kForgetting,          // gone from every read at once; the store forgets it in order (callback)
+    kUnknown,             // 404
+    kNotSupported,        // the storage backend cannot forget a service (an ABI 1.0 plugin)
+    kShuttingDown,        // 503
+    kStorageUnavailable,  // 503: commits are failing; nothing is forgotten meanwhile
+  };
+  // Forgets a decommissioned service (DELETE /v1/services/{id}): its state and window at once,
+  // and, once every sample accepted for it before has been processed, its stored samples, events
+  // and snapshot. A sample of the id accepted afterwards starts a new service. `on_forgotten`, if
+  // any, is called as a CommitCallback once the store has forgotten it (kForgetting only).
+  ForgetResult Forget(const std::string& service_id, CommitCallback on_forgotten = nullptr);
   // Newest first, at most `limit`, committed and not-yet-committed alike.
   Status Events(const std::string& service_id, uint32_t limit, std::vector<StoredEvent>* out);
   bool HasService(const std::string& service_id) const;

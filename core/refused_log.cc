@@ -35,10 +35,10 @@ void Refusal(JsonWriter& writer, const Status& reason, const std::string& refuse
 }
 
 // A sample as POST /v1/telemetry takes it, so that the line's "sample" can be sent again as is.
-void Sample(JsonWriter& writer, const dw_type_stored_sample& sample) {
+void SampleObject(JsonWriter& writer, const StoredSample& sample) {
   writer.StartObject();
   writer.Key("service_id");
-  Text(writer, sample.service_id != nullptr ? sample.service_id : "");
+  Text(writer, sample.service_id != nullptr ? *sample.service_id : "");
   writer.Key("timestamp");
   Text(writer, FormatTimestamp(sample.timestamp_ms));
   writer.Key("latency_ms");
@@ -94,12 +94,12 @@ std::string RefusedLog::Lines(const WriteBatch& part, const Status& reason, int6
     lines.append(buffer.GetString(), buffer.GetSize());
     lines += '\n';
   };
-  for (const dw_type_stored_sample& sample : part.samples) {
+  for (const StoredSample& sample : part.samples) {
     add_line([&](JsonWriter& writer) {
       writer.Key("seq");
       writer.Uint64(sample.seq);
       writer.Key("sample");
-      Sample(writer, sample);
+      SampleObject(writer, sample);
     });
   }
   for (const StoredEvent& event : part.events) {

@@ -1,6 +1,7 @@
 #include "core/storage.h"
 
-#include <cstring>
+#include <algorithm>
+#include <cstddef>
 #include <exception>
 #include <iterator>
 #include <type_traits>
@@ -74,12 +75,24 @@ StoredEvent CopyEvent(const dw_type_stored_event& event) {
 }  // namespace
 
 void WriteBatch::Append(WriteBatch&& other) {
+  if (!other.forgotten.empty()) {
+    const auto gone = [&other](const std::string& service_id) {
+      return std::find(other.forgotten.begin(), other.forgotten.end(), service_id) !=
+             other.forgotten.end();
+    };
+    std::erase_if(samples, [&](const StoredSample& sample) { return gone(*sample.service_id); });
+    std::erase_if(events, [&](const StoredEvent& event) { return gone(event.service_id); });
+    std::erase_if(snapshots,
+                  [&](const StoredSnapshot& snapshot) { return gone(snapshot.service_id); });
+  }
+  MoveAppend(forgotten, other.forgotten);
   MoveAppend(samples, other.samples);
   MoveAppend(events, other.events);
   MoveAppend(snapshots, other.snapshots);
 }
 
 void WriteBatch::Clear() {
+  forgotten.clear();
   samples.clear();
   events.clear();
   snapshots.clear();
@@ -99,9 +112,42 @@ Status Store::Open(const dw_type_storage* vtable, const std::vector<Param>& para
   return Status::Ok();
 }
 
+Status Store::Open(const PluginRegistry& registry, std::string_view backend,
+                   const std::vector<Param>& params, std::unique_ptr<Store>* out) {
+  const dw_type_storage* vtable = registry.FindStorage(backend);
+  if (vtable == nullptr) {
+    return Status::NotFound("no loaded plugin provides the storage backend '" +
+                            std::string(backend) + "' (storage.plugin)");
+  }
+  return Open(vtable, params, out);
+}
+
 Store::~Store() { vtable_->on_close(handle_); }
 
+bool Store::CanForget() const {
+  return vtable_->struct_size >= offsetof(dw_type_storage, on_forget) + sizeof vtable_->on_forget &&
+         vtable_->on_forget != nullptr;
+}
+
 Status Store::Write(const WriteBatch& batch) {
+  for (const std::string& service_id : batch.forgotten) {
+    if (!CanForget()) {
+      return Status::Internal(std::string(name()) +
+                              ": this storage backend cannot forget a service");
+    }
+    // Forgotten before the rest is written: should that fail, the batch is retried whole, and
+    // forgetting again deletes nothing new.
+    dw_type_error error = NewError();
+    const dw_type_status status = vtable_->on_forget(handle_, service_id.c_str(), &error);
+    if (status != DW_STATUS_OK) return Failure(vtable_, status, error);
+  }
+  if (batch.samples.empty() && batch.events.empty() && batch.snapshots.empty()) return Status::Ok();
+  std::vector<dw_type_stored_sample> samples;
+  samples.reserve(batch.samples.size());
+  for (const StoredSample& sample : batch.samples) {
+    samples.push_back({sample.service_id != nullptr ? sample.service_id->c_str() : nullptr,
+                       sample.seq, sample.timestamp_ms, sample.latency_ms, sample.payload_kb});
+  }
   std::vector<dw_type_stored_event> events;
   events.reserve(batch.events.size());
   for (const StoredEvent& event : batch.events) {
@@ -118,8 +164,8 @@ Status Store::Write(const WriteBatch& batch) {
   }
   dw_type_write_batch raw;
   raw.struct_size = sizeof raw;
-  raw.samples = batch.samples.data();
-  raw.sample_count = batch.samples.size();
+  raw.samples = samples.data();
+  raw.sample_count = samples.size();
   raw.events = events.data();
   raw.event_count = events.size();
   raw.snapshots = snapshots.data();
@@ -160,11 +206,14 @@ Status Store::ScanServices(
 }
 
 Status Store::ScanSamples(const std::string& service_id, uint64_t after_seq,
-                          const std::function<void(const dw_type_stored_sample&)>& visit) {
+                          const std::function<void(const StoredSample&)>& visit) {
   using Visit = std::remove_reference_t<decltype(visit)>;
   ScanContext<Visit> context{&visit, {}};
   auto callback = [](void* raw_context, const dw_type_stored_sample* sample) -> int {
-    return GuardVisit<Visit>(raw_context, [&](const Visit& fn) { fn(*sample); });
+    return GuardVisit<Visit>(raw_context, [&](const Visit& fn) {
+      fn(StoredSample{nullptr, sample->seq, sample->timestamp_ms, sample->latency_ms,
+                      sample->payload_kb});
+    });
   };
   dw_type_error error = NewError();
   const dw_type_status status =
@@ -200,12 +249,13 @@ Status Store::QueryEvents(const std::string& service_id, uint32_t limit,
   return Status::Ok();
 }
 
-Status Store::Stats(dw_type_storage_stats* out) {
-  std::memset(out, 0, sizeof *out);
-  out->struct_size = sizeof *out;
+Status Store::Stats(StoreStats* out) {
+  dw_type_storage_stats stats{};
+  stats.struct_size = sizeof stats;
   dw_type_error error = NewError();
-  const dw_type_status status = vtable_->on_stats(handle_, out, &error);
+  const dw_type_status status = vtable_->on_stats(handle_, &stats, &error);
   if (status != DW_STATUS_OK) return Failure(vtable_, status, error);
+  *out = StoreStats{stats.sample_count, stats.event_count, stats.size_bytes};
   return Status::Ok();
 }
 

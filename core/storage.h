@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "core/detector.h"
+#include "core/plugin_loader.h"
+#include "core/sample.h"
 #include "core/status.h"
 
 namespace driftwatch {
@@ -31,14 +33,40 @@ struct StoredSnapshot {
   std::string data;
 };
 
-// What one commit writes. Sample service ids point into strings owned by the engine's service
-// table, which live as long as the process (services are never forgotten while it runs).
+// A service's id as the engine owns it. Every queued write of the service shares it, so a service
+// that is forgotten (DELETE /v1/services/{id}) while its writes wait for a commit keeps its id as
+// long as they do.
+using ServiceId = std::shared_ptr<const std::string>;
+
+// One accepted sample and its place in its service's log (docs/behaviour.md, "Storage").
+struct StoredSample {
+  ServiceId service_id;  // null in what ScanSamples visits: the caller named the service
+  uint64_t seq = 0;
+  int64_t timestamp_ms = 0;
+  double latency_ms = 0.0;
+  double payload_kb = 0.0;  // NaN when the sample carried none
+};
+
+// What the store holds now, for GET /v1/system/status.
+struct StoreStats {
+  uint64_t sample_count = 0;
+  uint64_t event_count = 0;
+  uint64_t size_bytes = 0;  // 0 when not meaningful
+};
+
+// What one commit writes: first every trace of the `forgotten` services is deleted, then the
+// samples, events and snapshots are stored.
 struct WriteBatch {
-  std::vector<dw_type_stored_sample> samples;
+  std::vector<std::string> forgotten;
+  std::vector<StoredSample> samples;
   std::vector<StoredEvent> events;
   std::vector<StoredSnapshot> snapshots;
 
-  bool empty() const { return samples.empty() && events.empty() && snapshots.empty(); }
+  bool empty() const {
+    return forgotten.empty() && samples.empty() && events.empty() && snapshots.empty();
+  }
+  // Afterwards this batch writes what writing it and then `other` would: the data `other`'s
+  // forgotten services had here is dropped, as `other` would delete it anyway.
   void Append(WriteBatch&& other);
   void Clear();
 };
@@ -49,6 +77,9 @@ class Store {
   // backend's message.
   static Status Open(const dw_type_storage* vtable, const std::vector<Param>& params,
                      std::unique_ptr<Store>* out);
+  // The same for the backend named `backend` among the registry's plugins (NotFound if none).
+  static Status Open(const PluginRegistry& registry, std::string_view backend,
+                     const std::vector<Param>& params, std::unique_ptr<Store>* out);
   ~Store();  // closes the backend
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -56,16 +87,20 @@ class Store {
   std::string_view name() const { return vtable_->name; }
   std::string_view version() const { return vtable_->version; }
 
+  // Whether the backend can forget a service (ABI 1.1 on_forget); a batch that forgets one is
+  // refused otherwise.
+  bool CanForget() const;
   Status Write(const WriteBatch& batch);
   // `snapshot` is nullptr for a service with samples but no snapshot.
   Status ScanServices(
       const std::function<void(const std::string& service_id, const StoredSnapshot* snapshot,
                                uint64_t max_seq)>& visit);
+  // The service's samples with seq > after_seq, in rising seq order (service_id left null).
   Status ScanSamples(const std::string& service_id, uint64_t after_seq,
-                     const std::function<void(const dw_type_stored_sample&)>& visit);
+                     const std::function<void(const StoredSample&)>& visit);
   // Newest first, at most `limit`.
   Status QueryEvents(const std::string& service_id, uint32_t limit, std::vector<StoredEvent>* out);
-  Status Stats(dw_type_storage_stats* out);
+  Status Stats(StoreStats* out);
   Status Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows,
                uint64_t* deleted);
 

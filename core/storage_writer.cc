@@ -46,10 +46,11 @@ struct ServicePart {
 // snapshot still comes with the samples it reflects).
 std::vector<ServicePart> SplitByService(const WriteBatch& batch) {
   std::map<std::string, WriteBatch, std::less<>> parts;
-  for (const dw_type_stored_sample& sample : batch.samples) {
-    // A missing id is refused by the store like any bad data; it must not crash the split.
-    parts[sample.service_id != nullptr ? sample.service_id : ""].samples.push_back(sample);
+  for (const std::string& service_id : batch.forgotten) {
+    parts[service_id].forgotten.push_back(service_id);
   }
+  for (const StoredSample& sample : batch.samples)
+    parts[*sample.service_id].samples.push_back(sample);
   for (const StoredEvent& event : batch.events) parts[event.service_id].events.push_back(event);
   for (const StoredSnapshot& snapshot : batch.snapshots) {
     parts[snapshot.service_id].snapshots.push_back(snapshot);
@@ -125,7 +126,7 @@ bool StorageWriter::Stop(std::chrono::milliseconds deadline) {
 }
 
 uint64_t StorageWriter::Submit(WriteBatch&& batch, CommitCallback on_committed) {
-  const size_t samples = batch.samples.size();
+  const size_t samples = batch.samples.size();  // before Append may take them
   uint64_t ticket = 0;
   bool wake = false;
   {
@@ -142,8 +143,8 @@ uint64_t StorageWriter::Submit(WriteBatch&& batch, CommitCallback on_committed) 
     // for someone waiting: any other wake-up is a context switch that finds nothing to do.
     wake = pending_.empty() || waiters_ > 0 || on_committed ||
            pending_samples_.load(std::memory_order_relaxed) + samples >= kEagerCommitSamples;
-    pending_.Append(std::move(batch));
-    pending_samples_.fetch_add(samples, std::memory_order_relaxed);
+    pending_.Append(std::move(batch));  // may drop samples of a service it forgets
+    CountPending();
     if (on_committed) pending_callbacks_.push_back(std::move(on_committed));
   }
   if (wake) wake_.notify_one();
@@ -248,6 +249,7 @@ void StorageWriter::Run() {
 bool StorageWriter::CommitPending(std::unique_lock<std::mutex>& lock) {
   in_flight_.Append(std::move(pending_));  // after a failure, newer writes join the retried batch
   pending_.Clear();
+  CountPending();
   for (CommitCallback& callback : pending_callbacks_) {
     in_flight_callbacks_.push_back({std::move(callback), {}});
   }
@@ -299,8 +301,8 @@ bool StorageWriter::CommitPending(std::unique_lock<std::mutex>& lock) {
   if (!isolate) {
     commits_.fetch_add(1, std::memory_order_relaxed);
     committed_samples_.fetch_add(samples, std::memory_order_relaxed);
-    pending_samples_.fetch_sub(samples, std::memory_order_relaxed);
   }
+  CountPending();
   committed_.notify_all();
   Report(std::move(done), true, lock);
   return true;
@@ -367,11 +369,10 @@ StorageWriter::Isolation StorageWriter::Isolate(const Status& refusal) {
 }
 
 void StorageWriter::Settle(Isolation& isolation) {
-  const uint64_t settled_samples = in_flight_.samples.size() - isolation.unsettled.samples.size();
   in_flight_ = std::move(isolation.unsettled);  // under the lock: PendingEvents reads it
+  CountPending();
   commits_.fetch_add(isolation.commits, std::memory_order_relaxed);
   committed_samples_.fetch_add(isolation.committed_samples, std::memory_order_relaxed);
-  pending_samples_.fetch_sub(settled_samples, std::memory_order_relaxed);
   refused_samples_.fetch_add(isolation.refused_samples, std::memory_order_relaxed);
   refused_events_.fetch_add(isolation.refused_events, std::memory_order_relaxed);
   if (isolation.refusals.empty()) return;
@@ -423,6 +424,11 @@ void StorageWriter::Report(std::vector<Waiter>&& waiters, bool committed,
     waiter.call(report);
   }
   lock.lock();
+}
+
+void StorageWriter::CountPending() {
+  pending_samples_.store(pending_.samples.size() + in_flight_.samples.size(),
+                         std::memory_order_relaxed);
 }
 
 bool StorageWriter::PurgeStep(int64_t samples_before_ms, int64_t events_before_ms) {

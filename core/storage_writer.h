@@ -123,6 +123,9 @@ class StorageWriter {
   // Calls `waiters` with `committed`, with the lock released for the time of the calls.
   static void Report(std::vector<Waiter>&& waiters, bool committed,
                      std::unique_lock<std::mutex>& lock);
+  // Sets pending_samples_ from pending_ and in_flight_ (the lock held): a batch that forgets a
+  // service drops the samples of it that wait, so counting what comes and goes would drift.
+  void CountPending();
   // One retention step (at most purge_step_rows rows); false when nothing was left to delete.
   bool PurgeStep(int64_t samples_before_ms, int64_t events_before_ms);
 

@@ -32,7 +32,7 @@ std::string ServiceId(const char* service_id) {
 class MemoryStore {
  public:
   static constexpr const char* kName = "memory";
-  static constexpr const char* kVersion = "1.0.0";
+  static constexpr const char* kVersion = "1.1.0";
 
   static MemoryStore* Open(driftwatch::sdk::Params& params) {
     params.String("path", "");  // accepted so a config can switch backends; nothing is written
@@ -81,7 +81,9 @@ class MemoryStore {
       std::vector<uint8_t> data;
       {
         std::lock_guard<std::mutex> lock(mutex_);
-        const Service& service = services_.at(id);  // services are never removed
+        const auto found = services_.find(id);
+        if (found == services_.end()) continue;  // forgotten since the list was taken
+        const Service& service = found->second;
         has_snapshot = service.has_snapshot;
         last_seq = service.snapshot_seq;
         data = service.snapshot;
@@ -147,6 +149,17 @@ class MemoryStore {
     stats.sample_count = sample_count_;
     stats.event_count = event_count_;
     stats.size_bytes = 0;  // not a file: nothing meaningful to report
+  }
+
+  void Forget(const char* service_id) {
+    const std::string id = ServiceId(service_id);
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto service = services_.find(id);
+    if (service == services_.end()) return;  // unknown: nothing to forget
+    for (const auto& entry : service->second.events) event_owners_.erase(entry.first);
+    sample_count_ -= service->second.samples.size();
+    event_count_ -= service->second.events.size();
+    services_.erase(service);
   }
 
   // The same rule as the sqlite backend: the oldest rows first, stopping at the first row that is
@@ -230,5 +243,5 @@ class MemoryStore {
 
 }  // namespace
 
-DRIFTWATCH_PLUGIN("memory", "1.0.0", DRIFTWATCH_NO_DETECTORS,
+DRIFTWATCH_PLUGIN("memory", "1.1.0", DRIFTWATCH_NO_DETECTORS,
                   DRIFTWATCH_STORAGES(driftwatch::sdk::StorageType<MemoryStore>::Get()));

@@ -90,7 +90,7 @@ struct SampleRef {
 class SqliteStore {
  public:
   static constexpr const char* kName = "sqlite";
-  static constexpr const char* kVersion = "1.0.0";
+  static constexpr const char* kVersion = "1.1.0";
 
   static SqliteStore* Open(sdk::Params& params) {
     const std::string path = params.String("path", "");
@@ -306,6 +306,46 @@ class SqliteStore {
     stats.sample_count = sample_count_.load();
     stats.event_count = event_count_.load();
     stats.size_bytes = static_cast<uint64_t>(pages * page_bytes) + (error ? 0 : wal_bytes);
+  }
+
+  // Deletes every row of the service in one transaction. Every open block is written out first,
+  // which leaves telemetry_log empty: no log row can then name the service's key, which a
+  // recovery after a crash would otherwise bring back (and which a new service may reuse).
+  // Forgetting is rare (an operator decommissions a service), so the cost of writing out other
+  // services' partial blocks does not matter.
+  void Forget(const char* service_id) {
+    const std::string id = ServiceId(service_id);
+    std::lock_guard<std::mutex> lock(write_mutex_);
+    const auto known = keys_.find(id);
+    if (known == keys_.end()) return;  // unknown: nothing to forget
+    const long long key = known->second;
+    long long samples = 0;
+    long long events = 0;
+    StartStaging();
+    try {
+      Transaction transaction(write_session_);
+      open_blocks_->WriteOutAll();
+      open_blocks_->TrimLog(next_log_id_);
+      write_session_ << "SELECT coalesce(sum(sample_count), 0) FROM telemetry_blocks "
+                        "WHERE service_key = :key",
+          soci::use(key), soci::into(samples);
+      write_session_ << "SELECT count(*) FROM events WHERE service_key = :key", soci::use(key),
+          soci::into(events);
+      for (const char* table : {"telemetry_blocks", "events", "snapshots", "services"}) {
+        write_session_ << "DELETE FROM " + std::string(table) + " WHERE service_key = :key",
+            soci::use(key);
+      }
+      CommitAndApply(transaction, nullptr);
+    } catch (const soci::soci_error& e) {
+      throw Translate(e, "forgetting '" + id + "' failed");
+    }
+    {
+      std::lock_guard<std::mutex> open_lock(open_mutex_);
+      keys_.erase(id);
+      max_seqs_.erase(key);
+    }
+    sample_count_ -= static_cast<uint64_t>(samples);
+    event_count_ -= static_cast<uint64_t>(events);
   }
 
   // Deletes the oldest rows first and stops at the first one that is still young: events in the
@@ -552,6 +592,6 @@ class SqliteStore {
 }  // namespace
 }  // namespace driftwatch::sqlite_plugin
 
-DRIFTWATCH_PLUGIN("sqlite", "1.0.0", DRIFTWATCH_NO_DETECTORS,
+DRIFTWATCH_PLUGIN("sqlite", "1.1.0", DRIFTWATCH_NO_DETECTORS,
                   DRIFTWATCH_STORAGES(
                       driftwatch::sdk::StorageType<driftwatch::sqlite_plugin::SqliteStore>::Get()));

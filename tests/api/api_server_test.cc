@@ -453,6 +453,56 @@ TEST(ApiServer, UnknownOrImpossibleServicesAre404) {
   }
 }
 
+// DELETE forgets a decommissioned service for good: its state, its samples, its events; a later
+// sample of the id starts a new service, and a restart brings nothing of the old one back.
+TEST(ApiServer, DeleteForgetsAServiceAndALaterSampleStartsItAnew) {
+  Server server;
+  ASSERT_TRUE(server.started());
+  std::vector<std::string> items;
+  for (int i = 0; i < 120; ++i) items.push_back(SampleJson("retired", 100.0 + i % 5, kT0 + i));
+  ASSERT_EQ(server.Post("/v1/telemetry/batch", BatchJson(items)).status, 202);
+  ASSERT_EQ(server.Post("/v1/telemetry", SampleJson("kept", 50.0)).status, 202);
+  ASSERT_TRUE(server.WaitForSampleCount("retired", 120));
+  ASSERT_TRUE(server.WaitForSampleCount("kept", 1));
+
+  HttpResponse response = Fetch(server.port(), "DELETE", "/v1/services/retired");
+  ASSERT_EQ(response.status, 200) << response.body;
+  rapidjson::Document json = Json(response);
+  EXPECT_STREQ(json["status"].GetString(), "forgotten");
+  EXPECT_STREQ(json["service_id"].GetString(), "retired");
+  EXPECT_NE(server.process().Stderr().find("service 'retired' is forgotten"), std::string::npos);
+
+  for (const char* path : {"/v1/health/retired", "/v1/baseline/retired", "/v1/events/retired"}) {
+    EXPECT_EQ(server.Get(path).status, 404) << path;
+  }
+  response = Fetch(server.port(), "DELETE", "/v1/services/retired");
+  EXPECT_EQ(response.status, 404);
+  EXPECT_EQ(ErrorCode(response), "not_found");
+  response = Fetch(server.port(), "DELETE", "/v1/services/bad%20id");
+  EXPECT_EQ(response.status, 404);
+  response = server.Get("/v1/services/kept");
+  EXPECT_EQ(response.status, 405);
+  EXPECT_EQ(response.Header("Allow"), "DELETE");
+  json = Json(server.Get("/v1/services"));
+  ASSERT_EQ(json["services"].Size(), 1u);
+  EXPECT_STREQ(json["services"][0]["service_id"].GetString(), "kept");
+
+  ASSERT_EQ(server.Post("/v1/telemetry", SampleJson("retired", 300.0)).status, 202);
+  ASSERT_TRUE(server.WaitForSampleCount("retired", 1));
+  json = Json(server.Get("/v1/health/retired"));
+  EXPECT_STREQ(json["state"].GetString(), "INSUFFICIENT_DATA");
+  json = Json(server.Get("/v1/events/retired"));
+  EXPECT_EQ(json["events"].Size(), 0u);
+
+  ASSERT_EQ(server.process().Stop(), 0);
+  server.Start();
+  ASSERT_TRUE(server.started());
+  EXPECT_EQ(server.SampleCount("retired"), 1);
+  EXPECT_EQ(server.SampleCount("kept"), 1);
+  json = Json(server.Get("/v1/system/status"));
+  EXPECT_EQ(json["total_telemetry_records"].GetUint64(), 2u);
+}
+
 // A series sparser than min_samples per window_hours (one sample every 14.4 minutes by default)
 // never gets a baseline: the 24 h eviction keeps its window short. The 404 says so.
 TEST(ApiServer, ASparseSeriesIsToldWhyItHasNoBaseline) {

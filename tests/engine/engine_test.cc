@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -213,8 +215,7 @@ TEST_P(RestartTest, RestartAfterHardKillReplaysToTheSameState) {
       // Wait for the commit of every sample, then die without any orderly stop.
       const uint64_t want = SampleCount(scenario.before);
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-      dw_type_storage_stats stats{};
-      stats.struct_size = sizeof stats;
+      StoreStats stats;
       while (std::chrono::steady_clock::now() < deadline) {
         if (doomed.store().Stats(&stats).ok() && stats.sample_count >= want) _exit(0);
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -262,8 +263,7 @@ TEST(EngineTest, StoppedEngineHasCommittedEverySampleAndEvent) {
     Running running(dir.File("stop.db"));
     running.Run(Concat({Normal(150, 12), Constant(5, 900.0)}), 0);
     ASSERT_TRUE(running.engine().Stop());
-    dw_type_storage_stats stats{};
-    stats.struct_size = sizeof stats;
+    StoreStats stats;
     ASSERT_TRUE(running.store().Stats(&stats).ok());
     EXPECT_EQ(stats.sample_count, 155u);
     EXPECT_EQ(stats.event_count, 2u);
@@ -309,8 +309,8 @@ TEST(EngineTest, ConcurrentSubmittersKeepEachServicesOrder) {
   for (int t = 0; t < kThreads; ++t) {
     for (int s = 0; s < kServicesPerThread; ++s) {
       int64_t expected = 0;
-      const Status scanned = running.store().ScanSamples(
-          service_id(t, s), 0, [&](const dw_type_stored_sample& stored) {
+      const Status scanned =
+          running.store().ScanSamples(service_id(t, s), 0, [&](const StoredSample& stored) {
             EXPECT_EQ(stored.seq, static_cast<uint64_t>(expected + 1));
             EXPECT_EQ(stored.timestamp_ms, kStartMs + expected * kStepMs) << service_id(t, s);
             ++expected;
@@ -414,9 +414,10 @@ TEST(EngineTest, RestoreKeepsNewSeqsAboveTheStoredOnesAcrossAGap) {
     std::unique_ptr<Store> store;
     ASSERT_TRUE(Store::Open(Plugins().FindStorage("sqlite"), {{"path", db}}, &store).ok());
     WriteBatch batch;
+    const ServiceId id = std::make_shared<const std::string>(kService);
     for (uint64_t seq : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 16, 17, 18, 19, 20}) {
       batch.samples.push_back(
-          {kService, seq, kStartMs + static_cast<int64_t>(seq) * kStepMs, 150.0, 2.5});
+          {id, seq, kStartMs + static_cast<int64_t>(seq) * kStepMs, 150.0, 2.5});
     }
     const Status written = store->Write(batch);
     ASSERT_TRUE(written.ok()) << written.message();
@@ -430,11 +431,146 @@ TEST(EngineTest, RestoreKeepsNewSeqsAboveTheStoredOnesAcrossAGap) {
   const EngineStatus status = revived.engine().GetStatus();
   EXPECT_EQ(status.refused_samples, 0u) << status.last_refusal;
   std::vector<uint64_t> seqs;
-  ASSERT_TRUE(
-      revived.store()
-          .ScanSamples(kService, 15, [&](const dw_type_stored_sample& s) { seqs.push_back(s.seq); })
-          .ok());
+  ASSERT_TRUE(revived.store()
+                  .ScanSamples(kService, 15, [&](const StoredSample& s) { seqs.push_back(s.seq); })
+                  .ok());
   EXPECT_EQ(seqs, (std::vector<uint64_t>{16, 17, 18, 19, 20, 21, 22}));
+}
+
+// Forgets `service_id` and waits for the store to have forgotten it.
+Engine::CommitResult ForgetAndWait(Engine& engine, const std::string& service_id) {
+  auto done = std::make_shared<std::promise<Engine::CommitResult>>();
+  const Engine::ForgetResult result =
+      engine.Forget(service_id, [done](Engine::CommitResult r) { done->set_value(r); });
+  EXPECT_EQ(result, Engine::ForgetResult::kForgetting);
+  if (result != Engine::ForgetResult::kForgetting) return Engine::CommitResult::kAbandoned;
+  auto future = done->get_future();
+  EXPECT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  return future.get();
+}
+
+size_t StoredSampleCount(Store& store, const std::string& service_id) {
+  size_t count = 0;
+  EXPECT_TRUE(store.ScanSamples(service_id, 0, [&](const StoredSample&) { ++count; }).ok());
+  return count;
+}
+
+TEST(EngineTest, ForgetDeletesTheServiceAndALaterSampleStartsItAnew) {
+  testing::TestDir dir;
+  const std::string db = dir.File("forget.db");
+  {
+    Running running(db);
+    running.Run(Concat({Normal(150, 21), Constant(5, 900.0)}), 0);
+    ASSERT_EQ(running.engine().Submit({{"other", Sample{kStartMs, 120.0, 1.0}}}),
+              SubmitResult::kAccepted);
+    running.engine().WaitIdle();
+    ServiceHealth health;
+    ASSERT_TRUE(running.engine().GetHealth(kService, &health));
+    ASSERT_EQ(health.state, ServiceState::kDriftDetected);
+
+    EXPECT_EQ(ForgetAndWait(running.engine(), kService), Engine::CommitResult::kCommitted);
+    EXPECT_FALSE(running.engine().GetHealth(kService, &health));
+    EXPECT_FALSE(running.engine().HasService(kService));
+    EXPECT_FALSE(running.engine().Reset(kService, kStartMs));
+    EXPECT_EQ(running.engine().Forget(kService), Engine::ForgetResult::kUnknown);
+    const std::vector<ServiceHealth> listed = running.engine().ListServices();
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed[0].service_id, "other");
+    EXPECT_EQ(StoredSampleCount(running.store(), kService), 0u);
+    std::vector<StoredEvent> events;
+    ASSERT_TRUE(running.store().QueryEvents(kService, 100, &events).ok());
+    EXPECT_TRUE(events.empty());
+    EXPECT_EQ(StoredSampleCount(running.store(), "other"), 1u);
+
+    ASSERT_EQ(running.engine().Submit({{kService, Sample{kStartMs, 150.0, 2.5}}}),
+              SubmitResult::kAccepted);
+    running.engine().WaitIdle();
+    ASSERT_TRUE(running.engine().GetHealth(kService, &health));
+    EXPECT_EQ(health.state, ServiceState::kInsufficientData);
+    EXPECT_EQ(health.sample_count, 1u);
+    EXPECT_EQ(health.window_samples, 1u);
+    ASSERT_TRUE(running.engine().Events(kService, 100, &events).ok());
+    EXPECT_TRUE(events.empty());
+  }
+  Running restarted(db);  // nothing of the old service comes back
+  ServiceHealth health;
+  ASSERT_TRUE(restarted.engine().GetHealth(kService, &health));
+  EXPECT_EQ(health.sample_count, 1u);
+  EXPECT_EQ(health.state, ServiceState::kInsufficientData);
+  EXPECT_EQ(StoredSampleCount(restarted.store(), kService), 1u);
+  EXPECT_TRUE(restarted.engine().HasService("other"));
+}
+
+// Samples accepted before the forget are forgotten with the service, whether still queued or
+// waiting for a commit; those accepted after it make the new service, numbered from 1.
+TEST(EngineTest, ForgetIsOrderedBetweenTheSamplesAroundIt) {
+  testing::TestDir dir;
+  const std::string db = dir.File("order.db");
+  constexpr int kBefore = 5000;
+  constexpr int kAfter = 700;
+  {
+    Running running(db);
+    std::vector<IncomingSample> before;
+    for (int i = 0; i < kBefore; ++i) {
+      before.push_back({kService, Sample{kStartMs + i * kStepMs, 150.0 + i % 7, 2.5}});
+    }
+    ASSERT_EQ(running.engine().Submit(std::move(before)), SubmitResult::kAccepted);
+    auto done = std::make_shared<std::promise<Engine::CommitResult>>();
+    ASSERT_EQ(
+        running.engine().Forget(kService, [done](Engine::CommitResult r) { done->set_value(r); }),
+        Engine::ForgetResult::kForgetting);
+    for (int i = 0; i < kAfter; ++i) {
+      ASSERT_EQ(running.engine().Submit(
+                    {{kService, Sample{kStartMs + (kBefore + i) * kStepMs, 90.0, 1.0}}}),
+                SubmitResult::kAccepted);
+    }
+    running.engine().WaitIdle();
+    auto future = done->get_future();
+    ASSERT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    EXPECT_EQ(future.get(), Engine::CommitResult::kCommitted);
+    ServiceHealth health;
+    ASSERT_TRUE(running.engine().GetHealth(kService, &health));
+    EXPECT_EQ(health.sample_count, static_cast<uint64_t>(kAfter));
+  }
+  Running restarted(db);
+  ServiceHealth health;
+  ASSERT_TRUE(restarted.engine().GetHealth(kService, &health));
+  EXPECT_EQ(health.sample_count, static_cast<uint64_t>(kAfter));
+  std::vector<uint64_t> seqs;
+  ASSERT_TRUE(restarted.store()
+                  .ScanSamples(kService, 0,
+                               [&](const StoredSample& s) {
+                                 EXPECT_EQ(s.latency_ms, 90.0);
+                                 seqs.push_back(s.seq);
+                               })
+                  .ok());
+  ASSERT_EQ(seqs.size(), static_cast<size_t>(kAfter));
+  EXPECT_EQ(seqs.front(), 1u);
+  EXPECT_EQ(seqs.back(), static_cast<uint64_t>(kAfter));
+}
+
+// A storage backend built against ABI 1.0 has no on_forget: the engine says so and changes
+// nothing.
+TEST(EngineTest, ForgetNeedsABackendThatCanForget) {
+  testing::TestDir dir;
+  dw_type_storage v1_0 = *Plugins().FindStorage("sqlite");
+  v1_0.struct_size = offsetof(dw_type_storage, on_forget);  // as a 1.0 plugin's struct ends
+  Config config;
+  config.storage.path = dir.File("old.db");
+  DetectorSet detectors;
+  ASSERT_TRUE(BuildDetectorSet(config, Plugins(), &detectors).ok());
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(&v1_0, {{"path", config.storage.path}}, &store).ok());
+  EXPECT_FALSE(store->CanForget());
+  std::unique_ptr<Engine> engine;
+  ASSERT_TRUE(Engine::Create(config, detectors, store.get(), &engine).ok());
+  engine->Start();
+  ASSERT_EQ(engine->Submit({{kService, Sample{kStartMs, 150.0, 2.5}}}), SubmitResult::kAccepted);
+  engine->WaitIdle();
+  EXPECT_EQ(engine->Forget(kService), Engine::ForgetResult::kNotSupported);
+  EXPECT_TRUE(engine->HasService(kService));
+  ASSERT_TRUE(engine->Stop());
+  EXPECT_EQ(StoredSampleCount(*store, kService), 1u);
 }
 
 }  // namespace

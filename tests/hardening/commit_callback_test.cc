@@ -41,8 +41,7 @@ WriteBatch SampleBatch(const char* service_id, uint64_t first, uint64_t last) {
 
 uint64_t StoredSamples(Store& store, const std::string& service_id) {
   uint64_t count = 0;
-  EXPECT_TRUE(
-      store.ScanSamples(service_id, 0, [&](const dw_type_stored_sample&) { ++count; }).ok());
+  EXPECT_TRUE(store.ScanSamples(service_id, 0, [&](const StoredSample&) { ++count; }).ok());
   return count;
 }
 

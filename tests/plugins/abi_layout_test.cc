@@ -104,7 +104,7 @@ FROZEN(dw_type_storage_stats, sample_count, 8);
 FROZEN(dw_type_storage_stats, event_count, 16);
 FROZEN(dw_type_storage_stats, size_bytes, 24);
 
-static_assert(sizeof(dw_type_storage) == 88);
+static_assert(sizeof(dw_type_storage) == 96);  // 88 in 1.0; 1.1 appended on_forget
 FROZEN(dw_type_storage, struct_size, 0);
 FROZEN(dw_type_storage, name, 8);
 FROZEN(dw_type_storage, version, 16);
@@ -116,6 +116,7 @@ FROZEN(dw_type_storage, on_scan_samples, 56);
 FROZEN(dw_type_storage, on_query_events, 64);
 FROZEN(dw_type_storage, on_stats, 72);
 FROZEN(dw_type_storage, on_purge, 80);
+FROZEN(dw_type_storage, on_forget, 88);
 
 static_assert(sizeof(dw_type_plugin) == 56);
 FROZEN(dw_type_plugin, struct_size, 0);

@@ -109,6 +109,18 @@ class CountingStore {
   std::map<std::string, uint64_t> samples_;
 };
 
+// The same, able to forget a service (the optional Forget of ABI 1.1).
+class ForgettingStore : public CountingStore {
+ public:
+  static constexpr const char* kName = "forgetting";
+  static ForgettingStore* Open(Params&) { return new ForgettingStore(); }
+  void Forget(const char* service_id) {
+    if (std::string(service_id) == "locked") throw StorageError(DW_STATUS_IO_ERROR, "locked");
+    forgotten.emplace_back(service_id);
+  }
+  std::vector<std::string> forgotten;
+};
+
 dw_type_error NewError() {
   dw_type_error error{};
   error.param_index = -1;
@@ -283,6 +295,21 @@ TEST(SdkCxx17Test, StorageTypeTurnsExceptionsIntoStatuses) {
   EXPECT_STREQ(error.message, "purge not supported");
   vtable->on_close(store);
   EXPECT_EQ(CountingStore::open, 0);
+}
+
+// Forget is optional: a class without it has no on_forget, so the host knows the store cannot.
+TEST(SdkCxx17Test, StorageTypeOffersOnForgetOnlyWhenTheClassCanForget) {
+  EXPECT_EQ(StorageType<CountingStore>::Get()->on_forget, nullptr);
+  const dw_type_storage* vtable = StorageType<ForgettingStore>::Get();
+  ASSERT_NE(vtable->on_forget, nullptr);
+  void* store = nullptr;
+  dw_type_error error = NewError();
+  ASSERT_EQ(vtable->on_open(nullptr, 0, &store, &error), DW_STATUS_OK);
+  EXPECT_EQ(vtable->on_forget(store, "a", &error), DW_STATUS_OK);
+  EXPECT_EQ(vtable->on_forget(store, "locked", &error), DW_STATUS_IO_ERROR);
+  EXPECT_STREQ(error.message, "locked");
+  EXPECT_EQ(static_cast<ForgettingStore*>(store)->forgotten, (std::vector<std::string>{"a"}));
+  vtable->on_close(store);
 }
 
 // As for a detector's configuration: a parameter the backend never asked for is refused, naming

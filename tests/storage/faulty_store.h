@@ -73,6 +73,13 @@ class FaultyStore {
     }
     Check(Inner()->on_write(inner_, &batch, &error_));
   }
+  // Fails like a write while writes fail (a forget is a write).
+  void Forget(const char* service_id) {
+    if (g_store_faults->fail_writes) {
+      throw sdk::StorageError(g_store_faults->fail_status, "disk full (injected)");
+    }
+    Check(Inner()->on_forget(inner_, service_id, &error_));
+  }
   void ScanServices(dw_type_service_callback callback, void* context) {
     Check(Inner()->on_scan_services(inner_, callback, context, &error_));
   }

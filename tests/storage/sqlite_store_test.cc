@@ -101,7 +101,7 @@ class RawDatabase {
 
   // Inserts samples into a schema v2 file's telemetry table, binding the doubles so that they go
   // in bit for bit (a NaN payload as NULL, as v2 stored it).
-  void InsertV2Samples(long long service_key, const std::vector<dw_type_stored_sample>& samples) {
+  void InsertV2Samples(long long service_key, const std::vector<StoredSample>& samples) {
     sqlite3_stmt* insert = nullptr;
     ASSERT_EQ(sqlite3_prepare_v2(db_,
                                  "INSERT INTO telemetry (service_key, seq, timestamp_ms, "
@@ -109,7 +109,7 @@ class RawDatabase {
                                  -1, &insert, nullptr),
               SQLITE_OK)
         << sqlite3_errmsg(db_);
-    for (const dw_type_stored_sample& sample : samples) {
+    for (const StoredSample& sample : samples) {
       sqlite3_bind_int64(insert, 1, service_key);
       sqlite3_bind_int64(insert, 2, static_cast<sqlite3_int64>(sample.seq));
       sqlite3_bind_int64(insert, 3, sample.timestamp_ms);
@@ -177,7 +177,7 @@ TEST(SqliteStoreTest, ReopenKeepsEverything) {
   const auto services = ReadServices(*store);
   ASSERT_EQ(services.size(), 2u);
   EXPECT_EQ(services[0].snapshot_data, state);
-  const dw_type_storage_stats stats = ReadStats(*store);
+  const StoreStats stats = ReadStats(*store);
   EXPECT_EQ(stats.sample_count, 24u);  // counted again at open
   EXPECT_EQ(stats.event_count, 1u);
 
@@ -267,9 +267,9 @@ TEST(SqliteStoreTest, MigratesASchemaV1File) {
 
 // Every sample of `expected` reads back from `store`, bit for bit and in order.
 void ExpectSamples(Store& store, const std::string& service_id,
-                   const std::vector<dw_type_stored_sample>& expected, uint64_t after_seq = 0) {
+                   const std::vector<StoredSample>& expected, uint64_t after_seq = 0) {
   SCOPED_TRACE(service_id + " after seq " + std::to_string(after_seq));
-  std::vector<dw_type_stored_sample> wanted;
+  std::vector<StoredSample> wanted;
   for (const auto& sample : expected) {
     if (sample.seq > after_seq) wanted.push_back(sample);
   }
@@ -287,8 +287,7 @@ void ExpectSamples(Store& store, const std::string& service_id,
 // documented in sample_block.h and schema.sql, worked out here from the encoding. A block ends at
 // a gap in the seqs, at 1024 samples, or when one more sample of the largest encoding (a 10-byte
 // timestamp, two doubles and a new bitmap byte) could take its data past 960 bytes.
-std::vector<std::string> ExpectedBlocks(int key,
-                                        const std::vector<dw_type_stored_sample>& samples) {
+std::vector<std::string> ExpectedBlocks(int key, const std::vector<StoredSample>& samples) {
   constexpr size_t kMaxBytes = 960;
   constexpr size_t kLargestSample = 10 + 16 + 1;
   std::vector<std::string> blocks;
@@ -296,7 +295,7 @@ std::vector<std::string> ExpectedBlocks(int key,
   size_t bytes = 0;  // the samples' bytes, without the bitmap
   uint64_t last_seq = 0;
   uint64_t previous_ms = 0;
-  for (const dw_type_stored_sample& sample : samples) {
+  for (const StoredSample& sample : samples) {
     const bool full = count == 1024 || bytes + (count + 7) / 8 + kLargestSample > kMaxBytes;
     if (count > 0 && (sample.seq != last_seq + 1 || full)) {
       blocks.push_back(std::to_string(key) + "|" + std::to_string(last_seq) + "|" +
@@ -656,11 +655,12 @@ class PluginStore {
     return status;
   }
 
-  dw_type_status Write(const std::vector<dw_type_stored_sample>& samples, std::string* message) {
+  dw_type_status Write(const std::vector<StoredSample>& samples, std::string* message) {
+    const std::vector<dw_type_stored_sample> raw = RawSamples(samples);
     dw_type_write_batch batch = {};
     batch.struct_size = sizeof batch;
-    batch.samples = samples.data();
-    batch.sample_count = samples.size();
+    batch.samples = raw.data();
+    batch.sample_count = raw.size();
     dw_type_error error = {};
     error.param_index = -1;
     const dw_type_status status = vtable_->on_write(handle_, &batch, &error);
@@ -697,7 +697,7 @@ TEST(SqliteStoreTest, BlocksReadBackFromAnySeq) {
   TestDir dir;
   const std::string path = dir.File("blocks.db");
   const std::vector<std::string> ids = {"svc-0", "svc-1", "svc-2", "svc-3"};
-  std::vector<std::vector<dw_type_stored_sample>> written(ids.size());
+  std::vector<std::vector<StoredSample>> written(ids.size());
   std::vector<uint64_t> next_seq(ids.size(), 1);
   {
     auto store = OpenStore("sqlite", path);
@@ -773,12 +773,52 @@ std::string CrashCopy(const std::string& path, const std::string& copy) {
   return copy;
 }
 
+// A forgotten service's samples may wait in telemetry_log rows shared with other services; a
+// recovery after a crash must not bring them back, under the old key or a reused one.
+TEST(SqliteStoreTest, AForgottenServiceStaysForgottenAfterACrash) {
+  TestDir dir;
+  const std::string path = dir.File("forget.db");
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  std::vector<StoredSample> kept;
+  for (uint64_t commit = 0; commit < 5; ++commit) {  // 5 samples each: blocks stay open
+    WriteBatch batch;
+    batch.samples = Samples("svc-gone", commit * 5 + 1, commit * 5 + 5, kNow);
+    const auto other = Samples("svc-kept", commit * 5 + 1, commit * 5 + 5, kNow);
+    batch.samples.insert(batch.samples.end(), other.begin(), other.end());
+    kept.insert(kept.end(), other.begin(), other.end());
+    Write(*store, batch);
+  }
+  ASSERT_GT(std::stoi(RawDatabase(path).Value("SELECT count(*) FROM telemetry_log")), 0);
+  WriteBatch forget;
+  forget.forgotten = {"svc-gone"};
+  Write(*store, forget);
+  WriteBatch fresh;  // a new service, which may get the freed key
+  fresh.samples = Samples("svc-new", 1, 2, kNow);
+  Write(*store, fresh);
+
+  const std::string crashed = CrashCopy(path, dir.File("crashed.db"));
+  auto reopened = OpenStore("sqlite", crashed);
+  ASSERT_NE(reopened, nullptr);
+  EXPECT_TRUE(ReadSamples(*reopened, "svc-gone").empty());
+  ExpectSamples(*reopened, "svc-kept", kept);
+  EXPECT_EQ(Seqs(ReadSamples(*reopened, "svc-new")), Range(1, 2));
+  std::vector<std::string> ids;
+  for (const auto& service : ReadServices(*reopened)) ids.push_back(service.service_id);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::string>{"svc-kept", "svc-new"}));
+  EXPECT_EQ(ReadStats(*reopened).sample_count, 27u);
+  EXPECT_EQ(
+      RawDatabase(crashed).Value("SELECT count(*) FROM services WHERE service_id = 'svc-gone'"),
+      "0");
+}
+
 // Samples wait in telemetry_log until their block is full: a commit writes one log row, not a row
 // per service. After a crash they are all there, in the same blocks a clean close would write.
 TEST(SqliteStoreTest, OpenBlocksSurviveACrash) {
   TestDir dir;
   const std::string path = dir.File("open.db");
-  std::vector<std::vector<dw_type_stored_sample>> written(3);
+  std::vector<std::vector<StoredSample>> written(3);
   const char* ids[] = {"svc-0", "svc-1", "svc-2"};
   auto store = OpenStore("sqlite", path);
   ASSERT_NE(store, nullptr);
@@ -979,7 +1019,7 @@ TEST(SqliteStoreTest, CrashAtAnyPointReadsBackWhatWasCommitted) {
       purged += deleted;
     }
     if (rng() % 100 == 0) {
-      std::vector<std::vector<dw_type_stored_sample>> live;
+      std::vector<std::vector<StoredSample>> live;
       for (const char* id : ids) live.push_back(ReadSamples(*store, id));
       const uint64_t live_count = ReadStats(*store).sample_count;
       const std::string copy =
@@ -1005,7 +1045,7 @@ TEST(SqliteStoreTest, CrashAtAnyPointReadsBackWhatWasCommitted) {
 TEST(SqliteStoreTest, SqlFailuresLeaveNothingHalfDone) {
   TestDir dir;
   const std::string path = dir.File("faults.db");
-  std::vector<dw_type_stored_sample> all;
+  std::vector<StoredSample> all;
   {
     auto store = OpenStore("sqlite", path);
     ASSERT_NE(store, nullptr);
@@ -1081,7 +1121,7 @@ TEST(SqliteStoreTest, ExtremeValuesRoundTripBitForBit) {
                               0xfff0000000000000, 0x0000000000000001, 0x3ff0000000000000};
   const int64_t timestamps[] = {0,         INT64_MAX, INT64_MIN, -1,        kNow, kNow - 1,
                                 INT64_MAX, 1,         INT64_MIN, INT64_MAX, 0};
-  std::vector<dw_type_stored_sample> samples;
+  std::vector<StoredSample> samples;
   for (uint64_t i = 0; i < 60; ++i) {
     samples.push_back(Sample(kServiceA, i + 1, timestamps[i % std::size(timestamps)],
                              std::bit_cast<double>(doubles[i % std::size(doubles)]),
@@ -1111,7 +1151,7 @@ TEST(SqliteStoreTest, SeqsThatDoNotIncreaseFailTheBatch) {
   PluginStore store(dir.File("seqs.db"));
   std::string message;
   ASSERT_EQ(store.Write(Samples(kServiceA, 1, 10, kNow), &message), DW_STATUS_OK) << message;
-  const std::vector<std::vector<dw_type_stored_sample>> bad = {
+  const std::vector<std::vector<StoredSample>> bad = {
       {Sample(kServiceA, 11, kNow, 1.0), Sample(kServiceA, 11, kNow, 1.0)},  // twice
       {Sample(kServiceA, 12, kNow, 1.0), Sample(kServiceA, 11, kNow, 1.0)},  // backwards
       {Sample(kServiceB, 1, kNow, 1.0), Sample(kServiceA, 10, kNow, 1.0)},   // stored
@@ -1123,15 +1163,15 @@ TEST(SqliteStoreTest, SeqsThatDoNotIncreaseFailTheBatch) {
     SCOPED_TRACE(seq);
     EXPECT_EQ(store.Write(samples, &message), DW_STATUS_INVALID_ARGUMENT);
     EXPECT_THAT(message, HasSubstr("sample " + std::to_string(seq) + " of '" +
-                                   samples.back().service_id + "'"));
+                                   *samples.back().service_id + "'"));
   }
   size_t visited = 0;
   EXPECT_EQ(store.Scan(kServiceA, 0, &visited, &message), DW_STATUS_OK);
   EXPECT_EQ(visited, 10u);
   EXPECT_EQ(store.Scan(kServiceB, 0, &visited, &message), DW_STATUS_OK);
   EXPECT_EQ(visited, 0u);
-  const std::vector<dw_type_stored_sample> with_gap = {Sample(kServiceA, 12, kNow, 1.0),
-                                                       Sample(kServiceA, 15, kNow, 1.0)};
+  const std::vector<StoredSample> with_gap = {Sample(kServiceA, 12, kNow, 1.0),
+                                              Sample(kServiceA, 15, kNow, 1.0)};
   EXPECT_EQ(store.Write(with_gap, &message), DW_STATUS_OK) << message;
   EXPECT_EQ(store.Scan(kServiceA, 11, &visited, &message), DW_STATUS_OK);
   EXPECT_EQ(visited, 2u);
@@ -1148,8 +1188,8 @@ TEST(SqliteStoreTest, PurgeRewritesAPartlyExpiredBlock) {
   const auto recent = Samples(kServiceA, 61, 100, kNow - kMsPerDay);
   a.insert(a.end(), recent.begin(), recent.end());
   const auto b = Samples(kServiceB, 1, 30, old_ms);
-  const auto tail = [](const std::vector<dw_type_stored_sample>& samples, uint64_t after) {
-    std::vector<dw_type_stored_sample> kept;
+  const auto tail = [](const std::vector<StoredSample>& samples, uint64_t after) {
+    std::vector<StoredSample> kept;
     for (const auto& sample : samples) {
       if (sample.seq > after) kept.push_back(sample);
     }

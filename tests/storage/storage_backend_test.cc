@@ -33,7 +33,7 @@ class StorageBackendTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(status.ok()) << status.message();
   }
 
-  void WriteSamples(std::vector<dw_type_stored_sample> samples) {
+  void WriteSamples(std::vector<StoredSample> samples) {
     WriteBatch batch;
     batch.samples = std::move(samples);
     Write(batch);
@@ -192,7 +192,7 @@ TEST_P(StorageBackendTest, StatsCountStoredRows) {
   batch.events = {Event(kServiceA, 30, kNow, "STABLE", "baseline_established")};
   Write(batch);
   WriteSamples(Samples(kServiceB, 1, 12, kNow));
-  const dw_type_storage_stats stats = ReadStats(*store_);
+  const StoreStats stats = ReadStats(*store_);
   EXPECT_EQ(stats.sample_count, 42u);
   EXPECT_EQ(stats.event_count, 1u);
   if (GetParam() == "sqlite") {
@@ -245,7 +245,7 @@ TEST_P(StorageBackendTest, PurgeDeletesOldRowsInSmallSteps) {
   const auto events = Events(kServiceA, 100);
   ASSERT_EQ(events.size(), 3u);
   for (const auto& event : events) EXPECT_EQ(event.reason, "recent");
-  const dw_type_storage_stats stats = ReadStats(*store_);
+  const StoreStats stats = ReadStats(*store_);
   EXPECT_EQ(stats.sample_count, 60u + 50u + 1u);
   EXPECT_EQ(stats.event_count, 3u);
   for (const ScannedService& service : ReadServices(*store_)) {
@@ -291,7 +291,7 @@ TEST_P(StorageBackendTest, BatchIsAllOrNothing) {
 TEST_P(StorageBackendTest, ThrowingVisitorStopsTheScanWithAnError) {
   WriteSamples(Samples(kServiceA, 1, 10, kNow));
   int visited = 0;
-  const Status status = store_->ScanSamples(kServiceA, 0, [&](const dw_type_stored_sample&) {
+  const Status status = store_->ScanSamples(kServiceA, 0, [&](const StoredSample&) {
     if (++visited == 3) throw std::runtime_error("visitor gave up");
   });
   EXPECT_FALSE(status.ok());
@@ -343,6 +343,50 @@ TEST_P(StorageBackendTest, ReadersSeeWholeBatches) {
   reader.join();
   EXPECT_GT(scans, 0);
   EXPECT_EQ(torn, 0);
+}
+
+TEST_P(StorageBackendTest, ForgetDeletesEverythingOfOneServiceOnly) {
+  ASSERT_TRUE(store_->CanForget());
+  WriteBatch batch;
+  batch.samples = Samples(kServiceA, 1, 120, kNow);
+  const auto kept = Samples(kServiceB, 1, 30, kNow);
+  batch.samples.insert(batch.samples.end(), kept.begin(), kept.end());
+  batch.events = {Event(kServiceA, 100, kNow, "STABLE", "baseline_established"),
+                  Event(kServiceB, 20, kNow, "STABLE", "baseline_established")};
+  batch.snapshots = {Snapshot(kServiceA, 120, "state-a"), Snapshot(kServiceB, 30, "state-b")};
+  Write(batch);
+
+  WriteBatch forget;
+  forget.forgotten = {kServiceA};
+  Write(forget);
+  EXPECT_TRUE(ReadSamples(*store_, kServiceA).empty());
+  EXPECT_TRUE(Events(kServiceA, 10).empty());
+  const auto services = ReadServices(*store_);
+  ASSERT_EQ(services.size(), 1u);
+  EXPECT_EQ(services[0].service_id, kServiceB);
+  EXPECT_EQ(services[0].snapshot_data, "state-b");
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceB)), Range(1, 30));
+  EXPECT_EQ(Events(kServiceB, 10).size(), 1u);
+  const StoreStats stats = ReadStats(*store_);
+  EXPECT_EQ(stats.sample_count, 30u);
+  EXPECT_EQ(stats.event_count, 1u);
+
+  Write(forget);                                 // again: an unknown service is no error
+  WriteSamples(Samples(kServiceA, 1, 3, kNow));  // the id starts over at seq 1
+  EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceA)), Range(1, 3));
+  EXPECT_EQ(ReadStats(*store_).sample_count, 33u);
+}
+
+// A batch forgets first, then writes: the new service's first samples survive its own forget.
+TEST_P(StorageBackendTest, ABatchForgetsBeforeItWrites) {
+  WriteSamples(Samples(kServiceA, 1, 10, kNow));
+  WriteBatch batch;
+  batch.forgotten = {kServiceA};
+  batch.samples = Samples(kServiceA, 1, 2, kNow + 5000);
+  Write(batch);
+  const auto samples = ReadSamples(*store_, kServiceA);
+  EXPECT_EQ(Seqs(samples), Range(1, 2));
+  EXPECT_EQ(samples[0].timestamp_ms, kNow + 5001);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StorageBackendTest, ::testing::Values("memory", "sqlite"),

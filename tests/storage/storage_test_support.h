@@ -20,7 +20,6 @@ namespace driftwatch::testing {
 constexpr double kNoPayload = std::numeric_limits<double>::quiet_NaN();
 constexpr int64_t kMsPerDay = 24LL * 60 * 60 * 1000;
 
-// Service ids for samples: WriteBatch samples point at strings that outlive the batch.
 inline const char* const kServiceA = "checkout-api";
 inline const char* const kServiceB = "payments.prod:eu-1";
 
@@ -52,9 +51,19 @@ inline std::unique_ptr<Store> OpenStore(const std::string& backend, const std::s
   return status.ok() ? std::move(store) : nullptr;
 }
 
-inline dw_type_stored_sample Sample(const char* service_id, uint64_t seq, int64_t timestamp_ms,
-                                    double latency_ms, double payload_kb = kNoPayload) {
-  return {service_id, seq, timestamp_ms, latency_ms, payload_kb};
+inline StoredSample Sample(const std::string& service_id, uint64_t seq, int64_t timestamp_ms,
+                           double latency_ms, double payload_kb = kNoPayload) {
+  return {std::make_shared<const std::string>(service_id), seq, timestamp_ms, latency_ms,
+          payload_kb};
+}
+
+// The samples as a plugin receives them, pointing into `samples` (which must outlive them).
+inline std::vector<dw_type_stored_sample> RawSamples(const std::vector<StoredSample>& samples) {
+  std::vector<dw_type_stored_sample> raw;
+  for (const StoredSample& s : samples) {
+    raw.push_back({s.service_id->c_str(), s.seq, s.timestamp_ms, s.latency_ms, s.payload_kb});
+  }
+  return raw;
 }
 
 inline StoredEvent Event(const std::string& service_id, uint64_t seq, int64_t timestamp_ms,
@@ -70,26 +79,23 @@ inline StoredSnapshot Snapshot(const std::string& service_id, uint64_t last_seq,
 
 // Samples seq first..last of one service, a millisecond apart from `start_ms`, with latencies
 // that need every bit of a double.
-inline std::vector<dw_type_stored_sample> Samples(const char* service_id, uint64_t first,
-                                                  uint64_t last, int64_t start_ms) {
-  std::vector<dw_type_stored_sample> samples;
+inline std::vector<StoredSample> Samples(const std::string& service_id, uint64_t first,
+                                         uint64_t last, int64_t start_ms) {
+  const ServiceId id = std::make_shared<const std::string>(service_id);
+  std::vector<StoredSample> samples;
   for (uint64_t seq = first; seq <= last; ++seq) {
     const double latency = 100.0 + static_cast<double>(seq) / 3.0;
     const double payload = seq % 3 == 0 ? kNoPayload : 2.45 + static_cast<double>(seq) * 1e-7;
-    samples.push_back(
-        Sample(service_id, seq, start_ms + static_cast<int64_t>(seq), latency, payload));
+    samples.push_back({id, seq, start_ms + static_cast<int64_t>(seq), latency, payload});
   }
   return samples;
 }
 
-inline std::vector<dw_type_stored_sample> ReadSamples(Store& store, const std::string& service_id,
-                                                      uint64_t after_seq = 0) {
-  std::vector<dw_type_stored_sample> samples;
-  const Status status =
-      store.ScanSamples(service_id, after_seq, [&](const dw_type_stored_sample& s) {
-        samples.push_back(s);
-        samples.back().service_id = nullptr;  // the backend's pointer dies with the callback
-      });
+inline std::vector<StoredSample> ReadSamples(Store& store, const std::string& service_id,
+                                             uint64_t after_seq = 0) {
+  std::vector<StoredSample> samples;
+  const Status status = store.ScanSamples(service_id, after_seq,
+                                          [&](const StoredSample& s) { samples.push_back(s); });
   EXPECT_TRUE(status.ok()) << status.message();
   return samples;
 }
@@ -120,8 +126,8 @@ inline std::vector<ScannedService> ReadServices(Store& store) {
   return services;
 }
 
-inline dw_type_storage_stats ReadStats(Store& store) {
-  dw_type_storage_stats stats{};
+inline StoreStats ReadStats(Store& store) {
+  StoreStats stats;
   const Status status = store.Stats(&stats);
   EXPECT_TRUE(status.ok()) << status.message();
   return stats;
@@ -133,7 +139,7 @@ inline bool SameDouble(double a, double b) {
 }
 
 // The seqs of `samples`, in order; the seqs first..last.
-inline std::vector<uint64_t> Seqs(const std::vector<dw_type_stored_sample>& samples) {
+inline std::vector<uint64_t> Seqs(const std::vector<StoredSample>& samples) {
   std::vector<uint64_t> seqs;
   for (const auto& sample : samples) seqs.push_back(sample.seq);
   return seqs;

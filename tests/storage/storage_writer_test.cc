@@ -226,6 +226,46 @@ TEST_F(StorageWriterTest, PendingEventsAreVisibleBeforeTheCommit) {
   EXPECT_EQ(stored[0].reason, "reset");  // the store answers newest first
 }
 
+// A forget drops what still waits of the service, wherever it waits (submitted, or in a commit
+// that fails and is retried), and never what was submitted after it.
+TEST_F(StorageWriterTest, ForgetDropsTheServicesWaitingDataAndKeepsWhatCameAfter) {
+  auto store = OpenFaulty();
+  ASSERT_NE(store, nullptr);
+  StorageWriterOptions options;
+  options.commit_interval_ms = 5;
+  options.retry_interval_ms = 20;
+  StorageWriter writer(store.get(), options);
+  writer.Start();
+  writer.Submit(SampleBatch(kServiceA, 1, 10, 0));
+  ASSERT_TRUE(writer.Flush(kPatience));  // A 1-10 stored
+
+  faults_.fail_writes = true;
+  WriteBatch waiting = SampleBatch(kServiceA, 11, 20, 0);  // fails, and waits for the retry
+  WriteBatch other = SampleBatch(kServiceB, 1, 5, 0);
+  waiting.Append(std::move(other));
+  waiting.events = {Event(kServiceA, 15, 15, "STABLE", "baseline_established")};
+  writer.Submit(std::move(waiting));
+  ASSERT_TRUE(Eventually([&] { return !writer.healthy(); }, kPatience));
+  WriteBatch forget;
+  forget.forgotten = {kServiceA};
+  forget.samples = Samples(kServiceA, 1, 3, 1000);  // the new service of the same id
+  writer.Submit(std::move(forget));
+  // Once the retry takes it in, A's old data is gone from what waits: B 1-5 and the new A 1-3.
+  ASSERT_TRUE(Eventually([&] { return writer.pending_samples() == 8u; }, kPatience));
+  EXPECT_TRUE(writer.PendingEvents(kServiceA).empty());
+
+  faults_.fail_writes = false;
+  ASSERT_TRUE(writer.Flush(kPatience));
+  EXPECT_EQ(writer.pending_samples(), 0u);
+  const auto samples = ReadSamples(*store, kServiceA);
+  EXPECT_EQ(Seqs(samples), Range(1, 3));
+  EXPECT_EQ(samples[0].timestamp_ms, 1001);
+  EXPECT_EQ(Seqs(ReadSamples(*store, kServiceB)), Range(1, 5));
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(store->QueryEvents(kServiceA, 10, &events).ok());
+  EXPECT_TRUE(events.empty());
+}
+
 TEST_F(StorageWriterTest, FailedCommitIsRetriedAndLosesNothing) {
   auto store = OpenFaulty();
   ASSERT_NE(store, nullptr);
@@ -536,7 +576,7 @@ TEST_P(StorageWriterBackendTest, RetentionDeletesOldRowsAndKeepsRecentOnes) {
   writer.Submit(SampleBatch(kServiceB, 1, 10, now));  // ingest goes on meanwhile
   ASSERT_TRUE(Eventually(
       [&] {
-        dw_type_storage_stats stats{};
+        StoreStats stats;
         return store_->Stats(&stats).ok() && stats.sample_count == 110 && stats.event_count == 1;
       },
       kPatience));
@@ -612,11 +652,11 @@ TEST_P(StorageWriterBackendTest, ReadsRunWhileWritesCommit) {
             snapshot_ahead = snapshot->last_seq > max_seq;
           });
       std::vector<uint64_t> seqs;
-      const Status status = store_->ScanSamples(
-          kServiceA, 0, [&](const dw_type_stored_sample& s) { seqs.push_back(s.seq); });
+      const Status status =
+          store_->ScanSamples(kServiceA, 0, [&](const StoredSample& s) { seqs.push_back(s.seq); });
       if (!services.ok() || snapshot_ahead || seqs.size() < snapshot_seq) ++failures;
       std::vector<StoredEvent> events;
-      dw_type_storage_stats stats{};
+      StoreStats stats;
       if (!status.ok() || !store_->QueryEvents(kServiceA, 5, &events).ok() ||
           !store_->Stats(&stats).ok() || seqs.size() < seen || seqs != Range(1, seqs.size())) {
         ++failures;

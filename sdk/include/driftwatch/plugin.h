@@ -1,5 +1,5 @@
 /*
- * DriftWatch plugin ABI, version 1.
+ * DriftWatch plugin ABI, version 1.1 (1.1 added dw_type_storage.on_forget).
  *
  * This is the whole contract between the DriftWatch host and a plugin: plain C99, no other
  * dependency. A plugin is a shared library that exports one function, DW_PLUGIN_ENTRY_NAME,
@@ -44,7 +44,7 @@ extern "C" {
 #define DW_ABI_VERSION_MAJOR 1
 #endif
 #ifndef DW_ABI_VERSION_MINOR
-#define DW_ABI_VERSION_MINOR 0
+#define DW_ABI_VERSION_MINOR 1
 #endif
 
 /* The one symbol a plugin exports; its name carries the ABI major. */
@@ -313,7 +313,8 @@ typedef int (*dw_type_event_callback)(void* context, const dw_type_stored_event*
 
 /*
  * A storage backend type. OWNERSHIP: plugin; static, valid while the library is loaded, and so are
- * its strings. Every function pointer is required. `store` below is what on_open made.
+ * its strings. Every function pointer up to on_purge is required. `store` below is what on_open
+ * made.
  *
  * Errors: a failed on_write must leave the store as it was (the host keeps the batch and retries
  * it, with what arrived since, until it succeeds, answering new telemetry 503 meanwhile); a failed
@@ -379,6 +380,15 @@ typedef struct dw_type_storage {
    * Snapshots are never deleted. */
   dw_type_status (*on_purge)(void* store, int64_t samples_before_ms, int64_t events_before_ms,
                              uint32_t max_rows, uint64_t* deleted_out, dw_type_error* error);
+
+  /* ABI 1.1. Forgets a decommissioned service: deletes every sample, event and the snapshot of
+   * service_id, atomically and durably (as on_write), so that neither a read nor a restart finds
+   * any of it, and a later sample of the same id starts again at seq 1 as a new service. An
+   * unknown service is not an error (forgetting twice is harmless: the host may retry a forget
+   * whose following on_write failed). Called by the storage writer, like on_write, never at the
+   * same time as it. May be NULL (and is absent from a 1.0 plugin's smaller struct): the host
+   * then answers that the store cannot forget services, and changes nothing. */
+  dw_type_status (*on_forget)(void* store, const char* service_id, dw_type_error* error);
 } dw_type_storage;
 
 /* ---------------------------------------------------------------------------------------------

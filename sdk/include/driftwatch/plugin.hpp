@@ -386,6 +386,8 @@ using PurgeOp =
                                              std::declval<int64_t>(), std::declval<int64_t>(),
                                              std::declval<uint32_t>())),
                                          uint64_t>::value>;
+template <typename T>
+using ForgetOp = decltype(std::declval<T&>().Forget(std::declval<const char*>()));
 
 // Every requirement on a detector class, each with the message that explains it.
 template <typename T>
@@ -621,6 +623,8 @@ struct DetectorType {
 //                    void* context);
 //   void Stats(dw_type_storage_stats& stats);
 //   uint64_t Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows);
+// and may provide (ABI 1.1; without it the host answers that the store cannot forget services):
+//   void Forget(const char* service_id);                  // atomic; unknown ids are no error
 // The destructor closes the store and must not throw. Get() checks the list at compile time. See
 // plugin.h for what each must do; a callback's non-zero answer means return at once.
 template <typename T>
@@ -671,6 +675,11 @@ struct StorageType {
       *deleted_out = static_cast<T*>(store)->Purge(samples_before_ms, events_before_ms, max_rows);
     });
   }
+  static dw_type_status Forget(void* store, const char* service_id, dw_type_error* error) noexcept {
+    return detail::Guard(error, [&] {
+      if constexpr (detail::kHas<detail::ForgetOp, T>) static_cast<T*>(store)->Forget(service_id);
+    });
+  }
 
   static const dw_type_storage* Get() noexcept {
     constexpr bool kFollowsTheContract = detail::CheckStorageClass<T>();
@@ -695,6 +704,7 @@ struct StorageType {
         &QueryEvents,
         &Stats,
         &Purge,
+        detail::kHas<detail::ForgetOp, T> ? &Forget : nullptr,
     };
     return &vtable;
   }
