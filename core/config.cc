@@ -266,7 +266,8 @@ class ConfigParser {
             return ReadInteger<uint32_t>(e, 1, kUInt32Max, &b.refresh_every);
           }},
          {"holdback_zscore",
-          [&](const Entry& e) { return ReadPositive(e, kNoMax, &b.holdback_zscore); }}});
+          [&](const Entry& e) { return ReadPositive(e, kNoMax, &b.holdback_zscore); }},
+         {"freeze_in_drift", [&](const Entry& e) { return ReadBool(e, &b.freeze_in_drift); }}});
   }
 
   // Parameters are kept as text for the plugin to validate (BuildDetectorSet); here they only

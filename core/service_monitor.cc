@@ -196,8 +196,16 @@ void ServiceMonitor::StepStable(const Sample& sample, ProcessResult* result) {
 }
 
 void ServiceMonitor::StepDriftDetected(const Sample& sample, ProcessResult* result) {
-  // B is frozen and nothing enters W: a drift never becomes the new normal by itself.
+  // Scored against the B in force before this sample can enter W.
   const Observation observation = Score(sample);
+  // By default B is frozen and nothing enters W: a drift never becomes the new normal by itself.
+  // Unfrozen, the sample enters before the recovery detector is asked, so it enters even when
+  // that detector fails or this sample completes the recovery; never held back, as holding back
+  // is a STABLE rule.
+  if (!params_.freeze_in_drift) {
+    Enter(sample);
+    RefreshIfDue(sample.timestamp_ms);
+  }
   const ConfiguredDetector& recovery = *detectors_.recovery;
   Verdict verdict;
   Status status = recovery.Observe(recovery_state_, observation, &verdict);

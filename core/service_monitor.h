@@ -26,6 +26,9 @@ struct BaselineParams {
   double window_hours = 24.0;
   uint32_t refresh_every = 50;
   double holdback_zscore = 3.0;
+  // false: samples keep entering W during a drift and B keeps refreshing, so a long drift can
+  // become the new normal (docs/behaviour.md, State machine, DRIFT_DETECTED).
+  bool freeze_in_drift = true;
 };
 
 // A state change, as recorded in the drift events.

@@ -431,6 +431,31 @@ TEST(ApiServer, TransitionsHappenAtTheExactSample) {
   EXPECT_EQ(std::string(events["events"][0]["to_state"].GetString()), "INSUFFICIENT_DATA");
 }
 
+// baseline.freeze_in_drift from the config file: unfrozen, the samples of a drift enter the
+// baseline the API reports.
+TEST(ApiServer, FreezeInDriftDecidesWhetherADriftRefreshesTheBaseline) {
+  for (const bool freeze : {true, false}) {
+    Server server(std::string("baseline:\n  min_samples: 10\n  refresh_every: 5\n") +
+                  "  freeze_in_drift: " + (freeze ? "true" : "false") + "\n");
+    ASSERT_TRUE(server.started());
+    const std::string id = "freeze";
+    std::vector<std::string> batch;
+    for (int i = 0; i < 10; ++i) batch.push_back(SampleJson(id, i % 2 == 0 ? 90 : 110, kT0 + i));
+    for (int i = 10; i < 20; ++i) batch.push_back(SampleJson(id, 1000, kT0 + i));
+    ASSERT_EQ(server.Post("/v1/telemetry/batch", BatchJson(batch)).status, 202);
+    ASSERT_TRUE(server.WaitForSampleCount(id, 20));
+    // Samples 11 to 15 start the drift; 16 to 20 follow it.
+    rapidjson::Document health = Json(server.Get("/v1/health/" + id));
+    EXPECT_EQ(std::string(health["state"].GetString()), "DRIFT_DETECTED") << freeze;
+    rapidjson::Document baseline = Json(server.Get("/v1/baseline/" + id));
+    EXPECT_EQ(baseline["sample_count"].GetInt(), freeze ? 10 : 15) << freeze;
+    EXPECT_DOUBLE_EQ(baseline["mean_latency"].GetDouble(), freeze ? 100.0 : 400.0) << freeze;
+    EXPECT_EQ(std::string(baseline["last_updated"].GetString()),
+              FormatTimestamp(kT0 + (freeze ? 9 : 19)))
+        << freeze;
+  }
+}
+
 // --- Reads and errors ------------------------------------------------------------------------
 
 TEST(ApiServer, UnknownOrImpossibleServicesAre404) {

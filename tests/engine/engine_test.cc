@@ -237,6 +237,40 @@ INSTANTIATE_TEST_SUITE_P(EveryState, RestartTest, ::testing::Range<size_t>(0, 5)
                            return std::string(Scenarios()[param_info.param].name);
                          });
 
+// baseline.freeze_in_drift is configuration, not state: a graceful restart in the middle of an
+// unfrozen drift resumes exactly, with the snapshot as it was.
+TEST(EngineTest, AnUnfrozenDriftRestartsExactly) {
+  const auto unfrozen = [](Config& config) { config.baseline.freeze_in_drift = false; };
+  const std::vector<Step> before =
+      Concat({Normal(150, 21), Constant(6, 900.0), Constant(30, 600.0)});
+  const std::vector<Step> after = Concat({Constant(40, 600.0), Normal(200, 22)});
+  testing::TestDir dir;
+  std::string reference;
+  {
+    Running uninterrupted(dir.File("reference.db"), 1000, 65536, 200000, unfrozen);
+    uninterrupted.Run(before, 0);
+    ServiceHealth health;
+    ASSERT_TRUE(uninterrupted.engine().GetHealth(kService, &health));
+    ASSERT_EQ(health.state, ServiceState::kDriftDetected);
+    uninterrupted.Run(after, SampleCount(before));
+    reference = Observe(uninterrupted.engine());
+  }
+  {
+    Running frozen(dir.File("frozen.db"));
+    frozen.Run(before, 0);
+    frozen.Run(after, SampleCount(before));
+    EXPECT_NE(Observe(frozen.engine()), reference) << "the setting changed nothing";
+  }
+  {
+    Running first(dir.File("restarted.db"), 1000, 65536, 200000, unfrozen);
+    first.Run(before, 0);
+    ASSERT_TRUE(first.engine().Stop());
+  }
+  Running second(dir.File("restarted.db"), 1000, 65536, 200000, unfrozen);
+  second.Run(after, SampleCount(before));
+  EXPECT_EQ(Observe(second.engine()), reference);
+}
+
 TEST(EngineTest, SpikeDriftsAtTheFifthSevereSampleAndRecordsTheDetector) {
   testing::TestDir dir;
   Running running(dir.File("spike.db"));

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace driftwatch {
 namespace {
@@ -23,7 +25,7 @@ std::string Dump(const Config& c) {
   std::ostringstream out;
   const BaselineParams& b = c.baseline;
   out << "baseline " << b.min_samples << " " << b.window_size << " " << b.window_hours << " "
-      << b.refresh_every << " " << b.holdback_zscore << "\npipeline";
+      << b.refresh_every << " " << b.holdback_zscore << " " << b.freeze_in_drift << "\npipeline";
   for (const DetectorConfig& d : c.triggers) out << " " << d.name;
   out << " / " << c.recovery.name << "\nretention " << c.retention.telemetry_days << " "
       << c.retention.events_days << "\nserver " << c.server.host << " " << c.server.port << " "
@@ -84,6 +86,7 @@ TEST_F(ConfigTest, DefaultsAreTheDocumentedDefaults) {
   EXPECT_EQ(c.baseline.window_hours, 24.0);
   EXPECT_EQ(c.baseline.refresh_every, 50u);
   EXPECT_EQ(c.baseline.holdback_zscore, 3.0);
+  EXPECT_TRUE(c.baseline.freeze_in_drift);
   ASSERT_EQ(c.triggers.size(), 2u);
   EXPECT_EQ(c.triggers[0].name, "zscore_severe");  // Rule 1 first: it wins a tie
   EXPECT_EQ(c.triggers[1].name, "moderate_window");
@@ -129,6 +132,7 @@ TEST_F(ConfigTest, EveryKeyOverridesItsDefault) {
   window_hours: 1.5
   refresh_every: 7
   holdback_zscore: 4.25
+  freeze_in_drift: false
 detectors:
   zscore_severe: {threshold: 3.5, consecutive: 4}
   my_recovery:
@@ -154,20 +158,40 @@ plugins:
                        &config);
   ASSERT_TRUE(status.ok()) << status.message();
   EXPECT_EQ(Dump(config),
-            "baseline 30 300 1.5 7 4.25\n"
+            "baseline 30 300 1.5 7 4.25 0\n"
             "pipeline zscore_severe custom_rule / my_recovery\n"
             "retention 0.5 90\n"
             "server 127.0.0.1 9100 8 4096 100 200 300 tokens: alpha beta\n"
             "storage memory /tmp/x.db 5 9\n"
             "ingest 16 3 1 0\n"
             "plugin dirs: /opt/dw/plugins ./more");
-  EXPECT_EQ(config.triggers[0].line, 12);
-  EXPECT_EQ(config.triggers[1].line, 12);
-  EXPECT_EQ(config.recovery.line, 13);
-  EXPECT_EQ(Params(config.triggers[0]), "threshold=3.5@8 consecutive=4@8 ");
+  EXPECT_EQ(config.triggers[0].line, 13);
+  EXPECT_EQ(config.triggers[1].line, 13);
+  EXPECT_EQ(config.recovery.line, 14);
+  EXPECT_EQ(Params(config.triggers[0]), "threshold=3.5@9 consecutive=4@9 ");
   EXPECT_EQ(Params(config.triggers[1]), "");  // no detectors.custom_rule: the plugin's defaults
-  EXPECT_EQ(Params(config.recovery), "threshold=1.5@10 ");
+  EXPECT_EQ(Params(config.recovery), "threshold=1.5@11 ");
   EXPECT_EQ(config.source, path_);
+}
+
+TEST_F(ConfigTest, FreezeInDriftIsASwitch) {
+  for (const auto& [text, expected] : std::vector<std::pair<std::string, bool>>{
+           {"false", false}, {"true", true}, {"off", false}}) {
+    Config config;
+    config.baseline.freeze_in_drift = !expected;
+    const Status status = Load("baseline:\n  freeze_in_drift: " + text + "\n", &config);
+    ASSERT_TRUE(status.ok()) << text << ": " << status.message();
+    EXPECT_EQ(config.baseline.freeze_in_drift, expected) << text;
+  }
+  EXPECT_EQ(ErrorFor("baseline:\n  min_samples: 10\n  freeze_in_drift: sometimes\n"),
+            "cfg.yaml:3: baseline.freeze_in_drift: expected true or false, got 'sometimes'");
+  EXPECT_EQ(ErrorFor("baseline: {freeze_in_drift: 0}\n"),
+            "cfg.yaml:1: baseline.freeze_in_drift: expected true or false, got '0'");
+  EXPECT_EQ(ErrorFor("baseline:\n  freeze_in_drift: [false]\n"),
+            "cfg.yaml:2: baseline.freeze_in_drift: expected true or false, got a list");
+  // A file that fails elsewhere leaves the switch as it was.
+  EXPECT_EQ(ErrorFor("baseline:\n  freeze_in_drift: false\n  window_size: abc\n"),
+            "cfg.yaml:3: baseline.window_size: expected a whole number in [2, 1000000], got 'abc'");
 }
 
 TEST_F(ConfigTest, DetectorParamsAttachToTheDefaultPipeline) {
@@ -183,7 +207,7 @@ TEST_F(ConfigTest, UnknownKeysNameKeyAndLine) {
             "retention, server, storage, ingest, plugins)");
   EXPECT_EQ(ErrorFor("baseline:\n  min_sample: 5\n"),
             "cfg.yaml:2: baseline.min_sample: unknown key (expected one of: min_samples, "
-            "window_size, window_hours, refresh_every, holdback_zscore)");
+            "window_size, window_hours, refresh_every, holdback_zscore, freeze_in_drift)");
   EXPECT_EQ(ErrorFor("\n\nserver: {host: a, colour: blue}\n"),
             "cfg.yaml:3: server.colour: unknown key (expected one of: host, port, threads, "
             "max_request_bytes, header_timeout_ms, body_timeout_ms, keepalive_timeout_ms, "

@@ -31,7 +31,7 @@ constexpr bool kHostIsNextMinor = true;
 namespace driftwatch {
 namespace {
 
-const std::string kProbeV1_0 = DRIFTWATCH_TEST_PROBE_V1_0;   // built against abi_v1_0/
+const std::string kProbeV1_0 = DRIFTWATCH_TEST_PROBE_V1_0;   // built against the frozen 1.0 header
 const std::string kProbeNext = DRIFTWATCH_TEST_PROBE_NEXT;   // built against the next minor
 const std::string kBundledDir = DRIFTWATCH_TEST_PLUGIN_DIR;  // built against sdk/include
 

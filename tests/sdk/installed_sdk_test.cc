@@ -4,6 +4,7 @@
 // then run the INSTALLED service with the example plugin through its YAML config.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -78,6 +79,20 @@ TEST(InstalledSdk, StandardLayout) {
     EXPECT_EQ(testing::ReadFile(Installed(std::string("include/driftwatch/") + header)),
               testing::ReadFile((kSourceDir / "sdk/include/driftwatch" / header).string()))
         << header;
+  }
+  // Nothing only the tests read is installed: the headers are the SDK's own, and no frozen copy
+  // of tests/fixtures (an old plugin.h, an old schema) or other SQL is shipped.
+  const auto names_in = [](const fs::path& dir) {
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  EXPECT_EQ(names_in(kPrefix / "include/driftwatch"),
+            names_in(kSourceDir / "sdk/include/driftwatch"));
+  for (const auto& entry : fs::recursive_directory_iterator(kPrefix)) {
+    EXPECT_NE(entry.path().extension(), ".sql") << entry.path();
+    EXPECT_EQ(entry.path().string().find("abi_v1_0"), std::string::npos) << entry.path();
   }
   // The example was built from the installed package, not from the source tree.
   const std::string cache = testing::ReadFile((kExampleBuild / "CMakeCache.txt").string());

@@ -355,6 +355,132 @@ TEST_F(ServiceMonitorTest, SmallerWindowAndRefreshParameters) {
   EXPECT_EQ(monitor.baseline().last_updated_ms, clock_ms_ - 4 * kSampleSpacingMs);
 }
 
+// ---- baseline.freeze_in_drift -----------------------------------------------------------------
+
+// kSevere is |z| = 4.97 against the established B: never normal for the recovery detector.
+TEST_F(ServiceMonitorTest, AFrozenDriftNeitherEntersTheWindowNorRefreshes) {
+  params_.freeze_in_drift = true;
+  ServiceMonitor monitor(params_, detectors_);
+  Establish(monitor);
+  const Baseline established = monitor.baseline();
+  Drift(monitor);
+  FeedQuietly(monitor, kSevere, 100);
+  EXPECT_EQ(monitor.state(), ServiceState::kDriftDetected);
+  EXPECT_EQ(monitor.window().size(), 100u);
+  EXPECT_EQ(monitor.held_back_count(), 0u);
+  EXPECT_EQ(monitor.baseline().last_updated_ms, established.last_updated_ms);
+  EXPECT_EQ(monitor.baseline().sample_count, 100u);
+  EXPECT_EQ(monitor.baseline().mean_latency, established.mean_latency);
+}
+
+// The same samples unfrozen: they enter W, B follows them, and the recovery detector, scoring
+// against the current B, ends the drift.
+TEST_F(ServiceMonitorTest, AnUnfrozenDriftEntersTheWindowRefreshesAndRecoversAgainstTheNewB) {
+  params_.freeze_in_drift = false;
+  ServiceMonitor monitor(params_, detectors_);
+  Establish(monitor);
+  const int64_t established_ms = clock_ms_;
+  Drift(monitor);
+  // The drift began under STABLE's rule: its five samples were dropped.
+  EXPECT_EQ(monitor.window().size(), 100u);
+  for (uint32_t i = 1; i < 50; ++i) {
+    FeedQuietly(monitor, {kSevere});
+    EXPECT_EQ(monitor.held_back_count(), 0u);  // holding back is a STABLE rule
+    EXPECT_EQ(monitor.window().size(), 100u + i);
+  }
+  EXPECT_EQ(monitor.baseline().last_updated_ms, established_ms);
+  FeedQuietly(monitor, {kSevere});  // the 50th entry
+  EXPECT_EQ(monitor.state(), ServiceState::kDriftDetected);
+  EXPECT_EQ(monitor.baseline().last_updated_ms, clock_ms_);
+  EXPECT_EQ(monitor.baseline().sample_count, 150u);
+  EXPECT_DOUBLE_EQ(monitor.baseline().mean_latency, (100.0 * 100 + 50 * kSevere) / 150);
+  EXPECT_LE(std::fabs(ZOf(monitor, kSevere)), 2.0);  // 1.33: normal now
+
+  FeedQuietly(monitor, kSevere, 49);
+  const ProcessResult result = Feed(monitor, kSevere);
+  ASSERT_TRUE(result.transition);
+  EXPECT_EQ(result.transition->reason, "recovered");
+  EXPECT_EQ(result.transition->seq, 100u + 5 + 100);
+  // The sample that completed the recovery entered W too: the 50th entry since the refresh.
+  EXPECT_EQ(monitor.window().size(), 200u);
+  EXPECT_EQ(monitor.baseline().sample_count, 200u);
+  EXPECT_EQ(monitor.baseline().last_updated_ms, clock_ms_);
+}
+
+TEST_F(ServiceMonitorTest, AnUnfrozenDriftCountsEntriesOnFromStableAndBackInto) {
+  params_.freeze_in_drift = false;
+  ServiceMonitor monitor(params_, detectors_);
+  Establish(monitor);
+  const int64_t established_ms = clock_ms_;
+  FeedQuietly(monitor, kNormal, 30);
+  Drift(monitor);
+  FeedQuietly(monitor, kNormal, 19);
+  EXPECT_EQ(monitor.baseline().last_updated_ms, established_ms);
+  FeedQuietly(monitor, {kNormal});  // 30 + 20 entries
+  const int64_t refreshed_ms = clock_ms_;
+  EXPECT_EQ(monitor.baseline().last_updated_ms, refreshed_ms);
+  EXPECT_EQ(monitor.baseline().sample_count, 150u);
+  FeedQuietly(monitor, kNormal, 29);
+  ASSERT_TRUE(Feed(monitor, kNormal).transition);  // recovered: 30 entries since the refresh
+  FeedQuietly(monitor, kNormal, 19);
+  EXPECT_EQ(monitor.baseline().last_updated_ms, refreshed_ms);
+  FeedQuietly(monitor, {kNormal});
+  EXPECT_EQ(monitor.baseline().last_updated_ms, clock_ms_);
+  EXPECT_EQ(monitor.baseline().sample_count, 200u);
+}
+
+TEST_F(ServiceMonitorTest, AnUnfrozenDriftKeepsTheAgeRuleAndATooThinBaseline) {
+  params_.freeze_in_drift = false;
+  ServiceMonitor monitor(params_, detectors_);
+  Establish(monitor);
+  const Baseline established = monitor.baseline();
+  Drift(monitor);
+  clock_ms_ += 25 * kHourMs;
+  FeedQuietly(monitor, kSevere, 50);  // the refresh drops the 100 old samples: too few left
+  EXPECT_EQ(monitor.window().size(), 50u);
+  EXPECT_EQ(monitor.baseline().last_updated_ms, established.last_updated_ms);
+  EXPECT_EQ(monitor.baseline().mean_latency, established.mean_latency);
+  FeedQuietly(monitor, kSevere, 50);
+  EXPECT_EQ(monitor.state(), ServiceState::kDriftDetected);
+  EXPECT_EQ(monitor.baseline().last_updated_ms, clock_ms_);
+  EXPECT_EQ(monitor.baseline().sample_count, 100u);
+  EXPECT_EQ(monitor.baseline().mean_latency, kSevere);
+}
+
+TEST_F(ServiceMonitorTest, AnUnfrozenDriftKeepsTheWindowSize) {
+  params_.min_samples = 10;
+  params_.window_size = 20;
+  params_.refresh_every = 5;
+  params_.freeze_in_drift = false;
+  ServiceMonitor monitor(params_, detectors_);
+  FeedQuietly(monitor, {90, 110, 90, 110, 90, 110, 90, 110, 90});
+  ASSERT_TRUE(Feed(monitor, 110).transition);
+  Drift(monitor);
+  FeedQuietly(monitor, 120.0, 25);
+  EXPECT_EQ(monitor.state(), ServiceState::kDriftDetected);
+  ASSERT_EQ(monitor.window().size(), 20u);
+  for (const Sample& sample : monitor.window().Samples()) EXPECT_EQ(sample.latency_ms, 120.0);
+  EXPECT_EQ(monitor.baseline().sample_count, 20u);
+  EXPECT_EQ(monitor.baseline().mean_latency, 120.0);
+}
+
+// A recovery detector's failure gives no opinion; the sample is still processed.
+TEST_F(ServiceMonitorTest, AnUnfrozenDriftEntersASampleTheRecoveryDetectorFailedOn) {
+  for (const bool freeze : {true, false}) {
+    params_.freeze_in_drift = freeze;
+    DetectorSet detectors;
+    detectors.triggers.push_back(Configure("zscore_severe"));
+    detectors.recovery = Configure("scripted_recovery");
+    ServiceMonitor monitor(params_, detectors);
+    Establish(monitor);
+    Drift(monitor);
+    const ProcessResult failed = monitor.Process(Next(666.0));
+    EXPECT_EQ(failed.detector_error, "scripted_recovery: scripted failure");
+    EXPECT_EQ(monitor.window().size(), freeze ? 100u : 101u) << "freeze_in_drift=" << freeze;
+    EXPECT_EQ(monitor.window().Samples().back().latency_ms, freeze ? 110.0 : 666.0);
+  }
+}
+
 // ---- The sigma floor --------------------------------------------------------------------------
 
 TEST_F(ServiceMonitorTest, ConstantSeriesUsesTheSigmaFloor) {
@@ -588,6 +714,19 @@ TEST_F(ServiceMonitorSaveTest, RoundTripInDriftDetectedHalfwayToRecovery) {
   std::vector<double> future(25, kNormal);  // recovers on the 25th
   for (double value : Future()) future.push_back(value);
   EXPECT_GE(ExpectSameFuture(monitor, future), 3);
+}
+
+// The snapshot needs nothing for an unfrozen drift: the entry count it already keeps moves on.
+TEST_F(ServiceMonitorSaveTest, RoundTripInAnUnfrozenDrift) {
+  params_.freeze_in_drift = false;
+  ServiceMonitor monitor(params_, detectors_);
+  Establish(monitor);
+  FeedQuietly(monitor, kNormal, 10);
+  Drift(monitor);
+  FeedQuietly(monitor, kModerate, 25);  // 35 entries toward the next refresh
+  std::vector<double> future(15, kModerate);
+  for (double value : Future()) future.push_back(value);
+  EXPECT_GE(ExpectSameFuture(monitor, future), 1);
 }
 
 // A full window of full-precision latencies and payloads of whole bytes / 1024, as the README's

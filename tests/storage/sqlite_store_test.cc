@@ -32,6 +32,8 @@ using ::testing::HasSubstr;
 
 constexpr int64_t kNow = 1767225600000;  // 2026-01-01T00:00:00Z
 const std::string kSqliteSourceDir = DRIFTWATCH_SQLITE_SOURCE_DIR;
+// The released schemas, frozen, to build old files that the migrations must bring up to date.
+const std::string kOldSchemaDir = DRIFTWATCH_SQLITE_FIXTURE_DIR;
 
 // The value a PRAGMA at the end of plugins/sqlite/schema.sql sets (-1 if it has none).
 int SchemaPragma(const std::string& name) {
@@ -217,7 +219,7 @@ TEST(SqliteStoreTest, MigratesASchemaV1File) {
   const std::string path = dir.File("v1.db");
   {
     RawDatabase db(path);
-    db.Exec(ReadFile(kSqliteSourceDir + "/schema_v1.sql"));
+    db.Exec(ReadFile(kOldSchemaDir + "/schema_v1.sql"));
     db.Exec(
         "INSERT INTO telemetry VALUES ('svc-a', 1, 1000, 150.25, 2.5), ('svc-a', 2, 2000, 151.5, "
         "NULL), ('svc-b', 1, 1500, 99.0, 1.0);"
@@ -334,7 +336,7 @@ TEST(SqliteStoreTest, MigratesASchemaV2File) {
   const auto single = Samples("svc-one", 7, 7, kNow);
   {
     RawDatabase db(path);
-    db.Exec(ReadFile(kSqliteSourceDir + "/schema_v2.sql"));
+    db.Exec(ReadFile(kOldSchemaDir + "/schema_v2.sql"));
     db.Exec(
         "INSERT INTO services VALUES (1, 'svc-long'), (2, 'svc-gap'), (3, 'svc-one'), "
         "(4, 'svc-quiet');"
@@ -404,7 +406,7 @@ TEST(SqliteStoreTest, FailedMigrationLeavesTheFileUntouched) {
   {
     RawDatabase db(path);
     db.Exec("PRAGMA journal_mode = WAL");  // as DriftWatch left it: opening it changes no byte
-    db.Exec(ReadFile(kSqliteSourceDir + "/schema_v2.sql"));
+    db.Exec(ReadFile(kOldSchemaDir + "/schema_v2.sql"));
     db.Exec("BEGIN; INSERT INTO services VALUES (1, 'svc-a'), (2, 'svc-b')");
     db.InsertV2Samples(1, Samples("svc-a", 1, 3000, kNow));
     db.InsertV2Samples(2, {Sample("svc-b", 0, kNow, 1.0)});
@@ -1099,7 +1101,7 @@ TEST(SqliteStoreTest, MigratesASchemaV3File) {
   }
   RawDatabase(path).Exec("DROP TABLE telemetry_log; PRAGMA user_version = 3");
   const std::string v3 = dir.File("v3-schema.db");
-  RawDatabase(v3).Exec(ReadFile(kSqliteSourceDir + "/schema_v3.sql"));
+  RawDatabase(v3).Exec(ReadFile(kOldSchemaDir + "/schema_v3.sql"));
   ASSERT_EQ(SchemaOf(path), SchemaOf(v3));  // the blocks a v3 store writes, in a v3 file
   auto store = OpenStore("sqlite", path);
   ASSERT_NE(store, nullptr);
