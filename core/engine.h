@@ -1,6 +1,7 @@
-// The engine: every monitored service's ServiceMonitor, the bounded ingest queue that feeds them,
-// the threads that process each service's samples in order, and the storage writer.
-// Independent of HTTP: the API, tests and benchmarks all drive it through this interface.
+// The engine's façade: what the API, the tests and the benchmarks call. Independent of HTTP and of
+// any one store. Behind it: the service registry (core/service_registry.h), the ingest queue and
+// the threads that drain it (core/ingest_queue.h), start-up recovery (core/startup_recovery.h),
+// and the storage writer (core/storage_writer.h); processing a sample is here.
 //
 // Flow: Submit (any thread) -> queue of the service's shard (by hash of its id) -> processed by
 // the submitting thread (small submissions) or the shard's worker -> ServiceMonitor::Process ->
@@ -18,16 +19,13 @@
 #include "core/baseline_window.h"
 #include "core/config.h"
 #include "core/detector.h"
+#include "core/ingest_queue.h"
+#include "core/sample.h"
 #include "core/service_monitor.h"
 #include "core/status.h"
 #include "core/storage.h"
 
 namespace driftwatch {
-
-struct IncomingSample {
-  std::string service_id;
-  Sample sample;
-};
 
 enum class SubmitResult {
   kAccepted,
@@ -83,17 +81,12 @@ class Engine {
   // threads. Returns false if storage could not take everything.
   bool Stop();
 
-  // What became of an accepted submission's samples.
-  enum class CommitResult {
-    kCommitted,  // every one of them is committed to the store
-    kRefused,    // the store refused some of them for good: those were set aside (refused_file),
-                 // the others committed
-    kAbandoned,  // storage gave up at Stop: they may or may not be stored
-  };
-  // Called once for a submission that was accepted, once all of its samples are settled. Runs on
-  // the storage writer's thread (or the one calling Stop), never inside Submit; it must be quick
-  // and must not call the engine.
-  using CommitCallback = std::function<void(CommitResult result)>;
+  // What became of an accepted submission's samples (core/ingest_queue.h). A CommitCallback is
+  // called once for a submission that was accepted, once all of its samples are settled. It runs
+  // on the storage writer's thread (or the one calling Stop), never inside Submit; it must be
+  // quick and must not call the engine.
+  using CommitResult = driftwatch::CommitResult;
+  using CommitCallback = driftwatch::CommitCallback;
 
   // All or nothing: either every sample is queued (kAccepted) or none is. `on_committed`, if any,
   // is called as described above when the result is kAccepted, and dropped otherwise; `samples`

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace driftwatch {
 
@@ -10,6 +11,12 @@ struct Sample {
   int64_t timestamp_ms = 0;
   double latency_ms = 0.0;
   double payload_kb = 0.0;
+};
+
+// A sample and the service it belongs to, as the API hands it to the engine.
+struct IncomingSample {
+  std::string service_id;
+  Sample sample;
 };
 
 }  // namespace driftwatch
