@@ -167,6 +167,12 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
   if (flags.host) config.server.host = *flags.host;
   if (flags.port) config.server.port = *flags.port;
   if (flags.db) config.storage.path = *flags.db;
+  if (!config.notify.targets.empty()) {
+    // Better refused than silently never sent (docs/behaviour.md, Known gaps).
+    return Fail(config.source + ":" + std::to_string(config.notify.targets.front().line) +
+                ": notify.targets: this version checks the notify section but does not deliver "
+                "notifications yet; remove notify.targets to start");
+  }
 
   // Declared in start-up order, so they are destroyed in the reverse order.
   driftwatch::PluginRegistry registry;

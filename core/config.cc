@@ -34,6 +34,14 @@ constexpr uint32_t kMaxTimeoutMs = 24 * 3600 * 1000;  // a day
 constexpr uint32_t kMaxCommitIntervalMs = 60 * 1000;  // a minute
 // Ten years: the limit in milliseconds stays far from overflow when added to the clock.
 constexpr uint32_t kMaxFutureSeconds = 10 * 365 * 24 * 3600;
+constexpr uint32_t kMaxNotifySeconds = 30 * 24 * 3600;  // a month
+constexpr const char* kPagerDutyEventsUrl = "https://events.pagerduty.com/v2/enqueue";
+// The transitions a notification may be sent for: the state or reason they lead to.
+constexpr const char* kNotifyOn[] = {"drift_detected", "recovered", "baseline_established",
+                                     "reset"};
+// Headers DriftWatch sets itself on a webhook request.
+constexpr const char* kReservedHeaders[] = {"content-type", "content-length", "host",
+                                            "idempotency-key", "x-driftwatch-signature"};
 constexpr uint32_t kUInt32Max = std::numeric_limits<uint32_t>::max();
 constexpr double kNoMax = std::numeric_limits<double>::infinity();
 
@@ -129,6 +137,7 @@ class ConfigParser {
         {"storage", [this](const Entry& e) { return ReadStorage(e); }},
         {"ingest", [this](const Entry& e) { return ReadIngest(e); }},
         {"plugins", [this](const Entry& e) { return ReadPlugins(e); }},
+        {"notify", [this](const Entry& e) { return ReadNotify(e); }},
     };
     Status status = ReadMap(Entry{root, "", 1}, sections);
     if (!status.ok()) return status;
@@ -405,6 +414,261 @@ class ConfigParser {
          {"max_future_seconds", [&](const Entry& e) {
             return ReadInteger<uint32_t>(e, 0, kMaxFutureSeconds, &i.max_future_seconds);
           }}});
+  }
+
+  // A duration: a whole number of seconds, or one with a unit: "90s", "5m", "24h", "2d".
+  Status ReadDuration(const Entry& e, uint32_t min, uint32_t max, uint32_t* out) const {
+    const std::string expected = "expected a duration from " + std::to_string(min) + "s to " +
+                                 std::to_string(max) + "s, like 90, 90s, 5m, 24h or 2d";
+    if (!e.value.IsScalar() || e.value.Scalar().empty()) {
+      return Fail(e, expected + ", got " + Describe(e.value));
+    }
+    std::string text = e.value.Scalar();
+    uint64_t unit = 1;
+    const char last = text.back();
+    if (last == 's' || last == 'm' || last == 'h' || last == 'd') {
+      unit = last == 's' ? 1 : last == 'm' ? 60 : last == 'h' ? 3600 : 86400;
+      text.pop_back();
+    }
+    uint64_t number = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
+    if (text.empty() || error != std::errc() || end != text.data() + text.size() || number > max ||
+        number * unit < min || number * unit > max) {
+      return Fail(e, expected + ", got " + Describe(e.value));
+    }
+    *out = static_cast<uint32_t>(number * unit);
+    return Status::Ok();
+  }
+
+  // An http:// or https:// URL with a host. Never quoted back: a webhook URL is often a secret.
+  Status ReadUrl(const Entry& e, const std::string& url) const {
+    const size_t scheme = url.find("://");
+    const std::string name = scheme == std::string::npos ? "" : url.substr(0, scheme);
+    const size_t host_end = url.find_first_of("/?#", scheme == std::string::npos ? 0 : scheme + 3);
+    const std::string host =
+        scheme == std::string::npos
+            ? ""
+            : url.substr(scheme + 3,
+                         host_end == std::string::npos ? std::string::npos : host_end - scheme - 3);
+    const bool clean = std::none_of(url.begin(), url.end(), [](char c) {
+      return static_cast<unsigned char>(c) <= ' ' || c == 0x7f;
+    });
+    if ((name != "http" && name != "https") || host.empty() || host.front() == ':' || !clean) {
+      return Fail(e, "expected an http:// or https:// URL with a host (the value is not shown)");
+    }
+    return Status::Ok();
+  }
+
+  // The value of the environment variable a `*_env` key names. A missing one is named, never a
+  // value.
+  Status ReadEnv(const Entry& e, std::string* out) const {
+    std::string variable;
+    Status status = ReadText(e, &variable);
+    if (!status.ok()) return status;
+    const bool name_ok = !std::isdigit(static_cast<unsigned char>(variable[0])) &&
+                         std::all_of(variable.begin(), variable.end(), [](char c) {
+                           return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                         });
+    if (!name_ok)
+      return Fail(e, "expected the name of an environment variable, got " + Describe(e.value));
+    const char* value = std::getenv(variable.c_str());
+    if (value == nullptr || *value == '\0') {
+      return Fail(e, "the environment variable " + variable + " is not set (or is empty)");
+    }
+    *out = value;
+    return Status::Ok();
+  }
+
+  Status ReadNotify(const Entry& section) {
+    NotifyConfig& n = config_->notify;
+    return ReadMap(
+        section,
+        {{"public_url",
+          [&](const Entry& e) {
+            Status status = ReadText(e, &n.public_url);
+            return status.ok() ? ReadUrl(e, n.public_url) : status;
+          }},
+         {"on",
+          [&](const Entry& e) {
+            std::vector<std::string> on;
+            std::vector<int> lines;
+            Status status = ReadTextList(e, &on, &lines);
+            if (!status.ok()) return status;
+            for (size_t i = 0; i < on.size(); ++i) {
+              const Entry item{e.value[i], e.key + "[" + std::to_string(i) + "]", lines[i]};
+              if (std::find(std::begin(kNotifyOn), std::end(kNotifyOn), on[i]) ==
+                  std::end(kNotifyOn)) {
+                return Fail(item,
+                            "expected one of drift_detected, recovered, "
+                            "baseline_established, reset; got " +
+                                Describe(item.value));
+              }
+              if (std::find(on.begin(), on.begin() + static_cast<long>(i), on[i]) !=
+                  on.begin() + static_cast<long>(i)) {
+                return Fail(item, "'" + on[i] + "' is listed twice");
+              }
+            }
+            n.on = std::move(on);
+            return Status::Ok();
+          }},
+         {"resend_interval",
+          [&](const Entry& e) {
+            return ReadDuration(e, 1, kMaxNotifySeconds, &n.resend_interval_seconds);
+          }},
+         {"timeout", [&](const Entry& e) { return ReadDuration(e, 1, 600, &n.timeout_seconds); }},
+         {"give_up_after",
+          [&](const Entry& e) {
+            return ReadDuration(e, 1, kMaxNotifySeconds, &n.give_up_after_seconds);
+          }},
+         {"targets", [&](const Entry& e) { return ReadNotifyTargets(e); }}});
+  }
+
+  Status ReadNotifyTargets(const Entry& e) {
+    std::vector<NotifyTarget> targets;
+    if (!e.value.IsNull()) {
+      if (!e.value.IsSequence())
+        return Fail(e, "expected a list of targets, got " + Describe(e.value));
+      for (size_t i = 0; i < e.value.size(); ++i) {
+        const Entry item{e.value[i], e.key + "[" + std::to_string(i) + "]", LineOf(e.value[i])};
+        NotifyTarget target;
+        Status status = ReadNotifyTarget(item, &target);
+        if (!status.ok()) return status;
+        for (const NotifyTarget& earlier : targets) {
+          if (earlier.name == target.name) {
+            return Fail(Entry{{}, item.key + ".name", target.line},
+                        "the name '" + target.name + "' is already used by another target");
+          }
+        }
+        targets.push_back(std::move(target));
+      }
+    }
+    config_->notify.targets = std::move(targets);
+    return Status::Ok();
+  }
+
+  // One target: {name, type, url | url_env, secret | secret_env, routing_key | routing_key_env,
+  // headers}, with the keys its type needs and no other.
+  Status ReadNotifyTarget(const Entry& e, NotifyTarget* target) {
+    target->line = e.line;
+    std::map<std::string, int> set;  // the keys present, and their lines
+    auto text_or_env = [&](const char* key, std::string* out) {
+      return std::make_pair(FieldReader([&, key, out](const Entry& f) {
+                              set[key] = f.line;
+                              return ReadText(f, out);
+                            }),
+                            FieldReader([&, key, out](const Entry& f) {
+                              set[std::string(key) + "_env"] = f.line;
+                              return ReadEnv(f, out);
+                            }));
+    };
+    const auto [url, url_env] = text_or_env("url", &target->url);
+    const auto [secret, secret_env] = text_or_env("secret", &target->secret);
+    const auto [key, key_env] = text_or_env("routing_key", &target->routing_key);
+    Status status = ReadMap(
+        e, {{"name",
+             [&](const Entry& f) {
+               set["name"] = f.line;
+               Status read = ReadText(f, &target->name);
+               const bool ok = read.ok() && target->name.size() <= 64 &&
+                               std::all_of(target->name.begin(), target->name.end(), [](char c) {
+                                 return std::islower(static_cast<unsigned char>(c)) ||
+                                        std::isdigit(static_cast<unsigned char>(c)) || c == '_' ||
+                                        c == '-';
+                               });
+               return ok ? read
+                         : Fail(f, "expected 1-64 characters of a-z 0-9 _ -, got " +
+                                       Describe(f.value));
+             }},
+            {"type",
+             [&](const Entry& f) {
+               set["type"] = f.line;
+               Status read = ReadText(f, &target->type);
+               const std::string& t = target->type;
+               if (read.ok() && t != "alertmanager" && t != "webhook" && t != "slack" &&
+                   t != "pagerduty") {
+                 return Fail(f, "expected alertmanager, webhook, slack or pagerduty, got " +
+                                    Describe(f.value));
+               }
+               return read;
+             }},
+            {"url", url},
+            {"url_env", url_env},
+            {"secret", secret},
+            {"secret_env", secret_env},
+            {"routing_key", key},
+            {"routing_key_env", key_env},
+            {"headers", [&](const Entry& f) {
+               set["headers"] = f.line;
+               return ReadHeaders(f, &target->headers);
+             }}});
+    if (!status.ok()) return status;
+    const auto missing = [&](const std::string& what) { return Fail(e, "a target needs " + what); };
+    if (!set.contains("name")) return missing("a name");
+    if (!set.contains("type")) return missing("a type (alertmanager, webhook, slack or pagerduty)");
+    const std::string& type = target->type;
+    const std::string prefix = e.key + ".";
+    for (const char* pair : {"url", "secret", "routing_key"}) {
+      const std::string env = std::string(pair) + "_env";
+      if (set.contains(pair) && set.contains(env)) {
+        return Fail(Entry{{}, prefix + env, set[env]},
+                    std::string("set ") + pair + " or " + env + ", not both");
+      }
+    }
+    const bool has_url = set.contains("url") || set.contains("url_env");
+    const bool has_key = set.contains("routing_key") || set.contains("routing_key_env");
+    // What each type may have besides name and type.
+    const std::vector<std::string> allowed =
+        type == "webhook"     ? std::vector<std::string>{"url", "secret", "headers"}
+        : type == "pagerduty" ? std::vector<std::string>{"url", "routing_key"}
+                              : std::vector<std::string>{"url"};
+    for (const auto& [present, line] : set) {
+      std::string base = present;
+      if (base.size() > 4 && base.ends_with("_env")) base.resize(base.size() - 4);
+      if (base == "name" || base == "type") continue;
+      if (std::find(allowed.begin(), allowed.end(), base) == allowed.end()) {
+        return Fail(Entry{{}, prefix + present, line}, "not used by a target of type " + type);
+      }
+    }
+    if (type == "pagerduty") {
+      if (!has_key) return Fail(e, "a pagerduty target needs routing_key or routing_key_env");
+      if (!has_url) target->url = kPagerDutyEventsUrl;
+    } else if (!has_url) {
+      return Fail(e, "a " + type + " target needs url or url_env");
+    }
+    const int url_line = set.contains("url")       ? set["url"]
+                         : set.contains("url_env") ? set["url_env"]
+                                                   : e.line;
+    const std::string url_key = set.contains("url_env") ? "url_env" : "url";
+    return ReadUrl(Entry{{}, prefix + url_key, url_line}, target->url);
+  }
+
+  Status ReadHeaders(const Entry& e, std::vector<std::pair<std::string, std::string>>* out) const {
+    if (!e.value.IsMap())
+      return Fail(e, "expected a map of header names to values, got " + Describe(e.value));
+    for (const auto& item : e.value) {
+      const std::string name = item.first.Scalar();
+      const Entry header{item.second, e.key + "." + name, LineOf(item.first)};
+      const bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c);
+      });
+      if (!token) return Fail(header, "not a valid header name");
+      std::string lower = name;
+      std::transform(lower.begin(), lower.end(), lower.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      if (std::find_if(std::begin(kReservedHeaders), std::end(kReservedHeaders),
+                       [&](const char* reserved) { return lower == reserved; }) !=
+          std::end(kReservedHeaders)) {
+        return Fail(header, "set by DriftWatch itself, it cannot be configured");
+      }
+      std::string value;
+      Status status = ReadText(header, &value);
+      if (!status.ok()) return status;
+      if (value.find_first_of("\r\n") != std::string::npos) {
+        return Fail(header, "a header value cannot span lines");
+      }
+      out->emplace_back(name, value);
+    }
+    return Status::Ok();
   }
 
   Status ReadPlugins(const Entry& section) {

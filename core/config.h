@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/detector.h"
@@ -55,6 +56,28 @@ struct IngestConfig {
   uint32_t max_future_seconds = 3600;
 };
 
+// Where transitions are sent (docs/configuration.md, "notify"). Secrets are resolved from the
+// environment at load time and must never be printed.
+struct NotifyTarget {
+  std::string name;         // unique among the targets: [a-z0-9_-], 1-64 characters
+  std::string type;         // alertmanager, webhook, slack or pagerduty
+  std::string url;          // http(s); for pagerduty, the Events API v2 URL by default
+  std::string secret;       // webhook: the HMAC-SHA256 key ("" for unsigned)
+  std::string routing_key;  // pagerduty
+  std::vector<std::pair<std::string, std::string>> headers;  // webhook: extra request headers
+  int line = 0;
+};
+
+struct NotifyConfig {
+  std::string public_url;  // "" for none: links are left out
+  // The transitions sent, by the state or reason they lead to.
+  std::vector<std::string> on = {"drift_detected", "recovered"};
+  uint32_t resend_interval_seconds = 60;       // alertmanager: a firing alert is re-sent this often
+  uint32_t timeout_seconds = 10;               // one delivery attempt
+  uint32_t give_up_after_seconds = 24 * 3600;  // then a notification is marked failed
+  std::vector<NotifyTarget> targets;           // none: nothing is sent (the default)
+};
+
 struct Config {
   BaselineParams baseline;
   // Trigger detectors run in this order; the first to fire wins.
@@ -65,6 +88,7 @@ struct Config {
   ServerConfig server;
   StorageConfig storage;
   IngestConfig ingest;
+  NotifyConfig notify;
   std::vector<std::string> plugin_dirs;  // searched after the bundled plugin directory
   std::string source;                    // the file it was loaded from ("" for defaults)
 };

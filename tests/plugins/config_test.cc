@@ -204,7 +204,7 @@ TEST_F(ConfigTest, DetectorParamsAttachToTheDefaultPipeline) {
 TEST_F(ConfigTest, UnknownKeysNameKeyAndLine) {
   EXPECT_EQ(ErrorFor("server:\n  port: 1\nbaselin:\n  min_samples: 5\n"),
             "cfg.yaml:3: baselin: unknown key (expected one of: baseline, detectors, pipeline, "
-            "retention, server, storage, ingest, plugins)");
+            "retention, server, storage, ingest, plugins, notify)");
   EXPECT_EQ(ErrorFor("baseline:\n  min_sample: 5\n"),
             "cfg.yaml:2: baseline.min_sample: unknown key (expected one of: min_samples, "
             "window_size, window_hours, refresh_every, holdback_zscore, freeze_in_drift)");
@@ -215,6 +215,99 @@ TEST_F(ConfigTest, UnknownKeysNameKeyAndLine) {
             "auth_tokens)");
   EXPECT_EQ(ErrorFor("ingest:\n  durable: true\n  durable: false\n"),
             "cfg.yaml:3: ingest.durable: appears twice");
+}
+
+TEST_F(ConfigTest, NotifyTargetsAreReadWithSecretsFromTheEnvironment) {
+  ::setenv("DW_TEST_SLACK_URL", "https://hooks.slack.example/services/T0/B0/secret-path", 1);
+  ::setenv("DW_TEST_PD_KEY", "pd-routing-key", 1);
+  Config config;
+  const Status status = Load(R"(notify:
+  public_url: https://driftwatch.example.com
+  on: [drift_detected, recovered, reset]
+  resend_interval: 2m
+  give_up_after: 1d
+  timeout: 5
+  targets:
+    - {name: am, type: alertmanager, url: "http://127.0.0.1:9093"}
+    - name: hook
+      type: webhook
+      url: https://hooks.example.com/dw
+      secret: s3cret
+      headers: {X-Team: sre}
+    - {name: chat, type: slack, url_env: DW_TEST_SLACK_URL}
+    - {name: pager, type: pagerduty, routing_key_env: DW_TEST_PD_KEY}
+)",
+                             &config);
+  ASSERT_TRUE(status.ok()) << status.message();
+  const NotifyConfig& n = config.notify;
+  EXPECT_EQ(n.public_url, "https://driftwatch.example.com");
+  EXPECT_EQ(n.on, (std::vector<std::string>{"drift_detected", "recovered", "reset"}));
+  EXPECT_EQ(n.resend_interval_seconds, 120u);
+  EXPECT_EQ(n.give_up_after_seconds, 86400u);
+  EXPECT_EQ(n.timeout_seconds, 5u);
+  ASSERT_EQ(n.targets.size(), 4u);
+  EXPECT_EQ(n.targets[0].type, "alertmanager");
+  EXPECT_EQ(n.targets[0].url, "http://127.0.0.1:9093");
+  EXPECT_EQ(n.targets[1].secret, "s3cret");
+  EXPECT_EQ(n.targets[1].headers,
+            (std::vector<std::pair<std::string, std::string>>{{"X-Team", "sre"}}));
+  EXPECT_EQ(n.targets[1].line, 9);
+  EXPECT_EQ(n.targets[2].url, "https://hooks.slack.example/services/T0/B0/secret-path");
+  EXPECT_EQ(n.targets[3].routing_key, "pd-routing-key");
+  EXPECT_EQ(n.targets[3].url, "https://events.pagerduty.com/v2/enqueue");
+
+  Config defaults;
+  EXPECT_TRUE(defaults.notify.targets.empty());  // nothing is sent unless asked
+  EXPECT_EQ(defaults.notify.on, (std::vector<std::string>{"drift_detected", "recovered"}));
+  EXPECT_EQ(defaults.notify.resend_interval_seconds, 60u);
+  EXPECT_EQ(defaults.notify.give_up_after_seconds, 86400u);
+  EXPECT_EQ(defaults.notify.timeout_seconds, 10u);
+}
+
+TEST_F(ConfigTest, NotifyMistakesNameKeyAndLineAndNeverAValue) {
+  ::setenv("DW_TEST_SECRET_URL", "https://secret.example/abc", 1);
+  ::unsetenv("DW_TEST_UNSET");
+  EXPECT_EQ(ErrorFor("notify:\n  targets:\n    - {name: a, type: slack, url_env: DW_TEST_UNSET}\n"),
+            "cfg.yaml:3: notify.targets[0].url_env: the environment variable DW_TEST_UNSET is not "
+            "set (or is empty)");
+  EXPECT_EQ(
+      ErrorFor("notify:\n  targets:\n    - {name: a, type: slack, url: 'ftp://x/super-secret'}\n"),
+      "cfg.yaml:3: notify.targets[0].url: expected an http:// or https:// URL with a host "
+      "(the value is not shown)");
+  EXPECT_EQ(ErrorFor("notify:\n  targets:\n    - {name: a, type: webhook, url: 'http://h', "
+                     "url_env: DW_TEST_SECRET_URL}\n"),
+            "cfg.yaml:3: notify.targets[0].url_env: set url or url_env, not both");
+  EXPECT_EQ(ErrorFor("notify:\n  targets:\n    - {name: a, type: sms, url: 'http://h'}\n"),
+            "cfg.yaml:3: notify.targets[0].type: expected alertmanager, webhook, slack or "
+            "pagerduty, got 'sms'");
+  EXPECT_EQ(ErrorFor("notify:\n  targets:\n    - {name: a, type: slack}\n"),
+            "cfg.yaml:3: notify.targets[0]: a slack target needs url or url_env");
+  EXPECT_EQ(ErrorFor("notify:\n  targets:\n    - {name: p, type: pagerduty}\n"),
+            "cfg.yaml:3: notify.targets[0]: a pagerduty target needs routing_key or "
+            "routing_key_env");
+  EXPECT_EQ(ErrorFor("notify:\n  targets:\n    - {name: a, type: slack, url: 'http://h', "
+                     "secret: x}\n"),
+            "cfg.yaml:3: notify.targets[0].secret: not used by a target of type slack");
+  EXPECT_EQ(ErrorFor("notify:\n  targets:\n    - {name: a, type: slack, url: 'http://h'}\n"
+                     "    - {name: a, type: slack, url: 'http://i'}\n"),
+            "cfg.yaml:4: notify.targets[1].name: the name 'a' is already used by another target");
+  EXPECT_EQ(ErrorFor("notify:\n  targets:\n    - {name: 'A b', type: slack, url: 'http://h'}\n"),
+            "cfg.yaml:3: notify.targets[0].name: expected 1-64 characters of a-z 0-9 _ -, got "
+            "'A b'");
+  EXPECT_EQ(ErrorFor("notify:\n  on: [drift_detected, paged]\n"),
+            "cfg.yaml:2: notify.on[1]: expected one of drift_detected, recovered, "
+            "baseline_established, reset; got 'paged'");
+  EXPECT_EQ(ErrorFor("notify:\n  resend_interval: 5x\n"),
+            "cfg.yaml:2: notify.resend_interval: expected a duration from 1s to 2592000s, like "
+            "90, 90s, 5m, 24h or 2d, got '5x'");
+  EXPECT_EQ(ErrorFor("notify:\n  targets:\n    - name: h\n      type: webhook\n      url: "
+                     "'http://h'\n      headers: {Idempotency-Key: x}\n"),
+            "cfg.yaml:6: notify.targets[0].headers.Idempotency-Key: set by DriftWatch itself, it "
+            "cannot be configured");
+  // A secret's value never appears in a message, even when the mistake is next to it.
+  EXPECT_EQ(ErrorFor("notify:\n  targets:\n    - {name: a, type: alertmanager, url_env: "
+                     "DW_TEST_SECRET_URL, secret: x}\n"),
+            "cfg.yaml:3: notify.targets[0].secret: not used by a target of type alertmanager");
 }
 
 TEST_F(ConfigTest, WrongTypesNameKeyAndLine) {
