@@ -551,19 +551,19 @@ class ConfigParser {
   Status ReadNotifyTarget(const Entry& e, NotifyTarget* target) {
     target->line = e.line;
     std::map<std::string, int> set;  // the keys present, and their lines
-    auto text_or_env = [&](const char* key, std::string* out) {
-      return std::make_pair(FieldReader([&, key, out](const Entry& f) {
-                              set[key] = f.line;
-                              return ReadText(f, out);
-                            }),
-                            FieldReader([&, key, out](const Entry& f) {
-                              set[std::string(key) + "_env"] = f.line;
-                              return ReadEnv(f, out);
-                            }));
+    // `key: value` or `key_env: VARIABLE`, into the same place.
+    const auto text = [&](const char* key, std::string* out) -> FieldReader {
+      return [&set, this, key, out](const Entry& f) {
+        set[key] = f.line;
+        return ReadText(f, out);
+      };
     };
-    const auto [url, url_env] = text_or_env("url", &target->url);
-    const auto [secret, secret_env] = text_or_env("secret", &target->secret);
-    const auto [key, key_env] = text_or_env("routing_key", &target->routing_key);
+    const auto env = [&](const char* key, std::string* out) -> FieldReader {
+      return [&set, this, key, out](const Entry& f) {
+        set[std::string(key) + "_env"] = f.line;
+        return ReadEnv(f, out);
+      };
+    };
     Status status = ReadMap(
         e, {{"name",
              [&](const Entry& f) {
@@ -591,12 +591,12 @@ class ConfigParser {
                }
                return read;
              }},
-            {"url", url},
-            {"url_env", url_env},
-            {"secret", secret},
-            {"secret_env", secret_env},
-            {"routing_key", key},
-            {"routing_key_env", key_env},
+            {"url", text("url", &target->url)},
+            {"url_env", env("url", &target->url)},
+            {"secret", text("secret", &target->secret)},
+            {"secret_env", env("secret", &target->secret)},
+            {"routing_key", text("routing_key", &target->routing_key)},
+            {"routing_key_env", env("routing_key", &target->routing_key)},
             {"headers", [&](const Entry& f) {
                set["headers"] = f.line;
                return ReadHeaders(f, &target->headers);
@@ -608,10 +608,10 @@ class ConfigParser {
     const std::string& type = target->type;
     const std::string prefix = e.key + ".";
     for (const char* pair : {"url", "secret", "routing_key"}) {
-      const std::string env = std::string(pair) + "_env";
-      if (set.contains(pair) && set.contains(env)) {
-        return Fail(Entry{{}, prefix + env, set[env]},
-                    std::string("set ") + pair + " or " + env + ", not both");
+      const std::string env_key = std::string(pair) + "_env";
+      if (set.contains(pair) && set.contains(env_key)) {
+        return Fail(Entry{{}, prefix + env_key, set[env_key]},
+                    std::string("set ") + pair + " or " + env_key + ", not both");
       }
     }
     const bool has_url = set.contains("url") || set.contains("url_env");
