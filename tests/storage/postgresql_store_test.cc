@@ -4,14 +4,14 @@
 // lost connection is reconnected; a schema that is not ours, or newer, is refused.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <signal.h>
-#include <soci/postgresql/soci-postgresql.h>
-#include <soci/soci.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -35,19 +35,36 @@ std::string ConnInfo() {
   return conninfo;
 }
 
-// The test server through SOCI, to look at (and tamper with) what the plugin keeps.
+// The test server through libpq, to look at (and tamper with) what the plugin keeps.
 class Server {
  public:
-  Server() : session_(*soci::factory_postgresql(), ConnInfo()) {}
+  Server() : connection_(PQconnectdb(ConnInfo().c_str())) {
+    EXPECT_EQ(PQstatus(connection_), CONNECTION_OK) << PQerrorMessage(connection_);
+  }
+  ~Server() { PQfinish(connection_); }
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The first column of the first row, as a number (-1 on failure).
   long long Count(const std::string& sql) {
-    long long value = 0;
-    session_ << sql, soci::into(value);
+    PGresult* result = PQexec(connection_, sql.c_str());
+    long long value = -1;
+    if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) > 0) {
+      value = std::atoll(PQgetvalue(result, 0, 0));
+    }
+    EXPECT_NE(value, -1) << sql << ": " << PQresultErrorMessage(result);
+    PQclear(result);
     return value;
   }
-  void Run(const std::string& sql) { session_ << sql; }
+  void Run(const std::string& sql) {
+    PGresult* result = PQexec(connection_, sql.c_str());
+    EXPECT_EQ(PQresultStatus(result), PGRES_COMMAND_OK)
+        << sql << ": " << PQresultErrorMessage(result);
+    PQclear(result);
+  }
 
  private:
-  soci::session session_;
+  PGconn* connection_;
 };
 
 std::unique_ptr<Store> OpenNamespace(const std::string& ns, std::vector<Param> extra,
