@@ -329,7 +329,7 @@ class PostgresStore {
 
   void Write(const dw_type_write_batch& batch) {
     std::lock_guard<std::mutex> lock(write_mutex_);
-    CheckBatch(batch);  // refused before anything is sent: nothing changes
+    auto newest = CheckBatch(batch);  // refused before anything is sent: nothing changes
     Guarded("write", [&](soci::session& session) {
       std::vector<std::pair<std::string, long long>> created;
       soci::transaction transaction(session);
@@ -341,9 +341,7 @@ class PostgresStore {
       transaction.commit();
       for (auto& entry : created) keys_.insert(std::move(entry));
     });
-    for (size_t i = 0; i < batch.sample_count; ++i) {
-      max_seqs_[batch.samples[i].service_id] = batch.samples[i].seq;  // rising: the last wins
-    }
+    for (auto& [id, seq] : newest) max_seqs_[id] = seq;
     sample_count_ += batch.sample_count;
     event_count_ += batch.event_count;
   }
@@ -755,27 +753,36 @@ class PostgresStore {
 
   // Refuses a batch that would store a (service, seq) twice or not in rising order, from the seqs
   // committed (ours alone: we own the namespace).
-  void CheckBatch(const dw_type_write_batch& batch) {
-    std::unordered_map<std::string, long long> newest;
+  std::unordered_map<std::string, long long> CheckBatch(const dw_type_write_batch& batch) {
+    std::unordered_map<std::string, long long> newest;  // what max_seqs_ becomes once committed
+    const char* last_id = nullptr;
+    long long* last_seq = nullptr;
     for (size_t i = 0; i < batch.sample_count; ++i) {
       const dw_type_stored_sample& sample = batch.samples[i];
-      const std::string id = ServiceId(sample.service_id);
-      auto found = newest.find(id);
-      if (found == newest.end()) {
-        const auto stored = max_seqs_.find(id);
-        found = newest.emplace(id, stored == max_seqs_.end() ? 0 : stored->second).first;
+      // The host hands a service's samples with one shared id: compare pointers first.
+      if (last_id == nullptr ||
+          (sample.service_id != last_id && std::strcmp(sample.service_id, last_id) != 0)) {
+        const std::string id = ServiceId(sample.service_id);
+        auto found = newest.find(id);
+        if (found == newest.end()) {
+          const auto stored = max_seqs_.find(id);
+          found = newest.emplace(id, stored == max_seqs_.end() ? 0 : stored->second).first;
+        }
+        last_seq = &found->second;
       }
-      if (sample.seq <= static_cast<uint64_t>(found->second) || sample.seq > LLONG_MAX) {
+      last_id = sample.service_id;
+      if (sample.seq <= static_cast<uint64_t>(*last_seq) || sample.seq > LLONG_MAX) {
         throw StorageError(DW_STATUS_INVALID_ARGUMENT,
-                           "sample " + std::to_string(sample.seq) + " of '" + id +
-                               "' does not follow seq " + std::to_string(found->second) +
+                           "sample " + std::to_string(sample.seq) + " of '" + sample.service_id +
+                               "' does not follow seq " + std::to_string(*last_seq) +
                                " (stored, or earlier in the batch): a service's seqs must "
                                "increase");
       }
-      found->second = static_cast<long long>(sample.seq);
+      *last_seq = static_cast<long long>(sample.seq);
     }
     for (size_t i = 0; i < batch.event_count; ++i) ServiceId(batch.events[i].service_id);
     for (size_t i = 0; i < batch.snapshot_count; ++i) ServiceId(batch.snapshots[i].service_id);
+    return newest;
   }
 
   // The key of a service, adding it (inside the caller's transaction) when it is new.
