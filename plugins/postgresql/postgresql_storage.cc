@@ -260,15 +260,17 @@ class Connection {
   }
 
   // After a failed statement: drops the connection if it broke, so that the next Get reconnects.
-  void CheckAfterFailure() {
-    if (session_ == nullptr) return;
+  // Whether it broke.
+  bool CheckAfterFailure() {
+    if (session_ == nullptr) return true;
     auto* backend = static_cast<soci::postgresql_session_backend*>(session_->get_backend());
     if (backend != nullptr && backend->conn_ != nullptr &&
         PQstatus(backend->conn_) == CONNECTION_OK) {
-      return;
+      return false;
     }
     lost_ = "connection closed";
     session_.reset();
+    return true;
   }
 
  private:
@@ -327,23 +329,42 @@ class PostgresStore {
   PostgresStore(const PostgresStore&) = delete;
   PostgresStore& operator=(const PostgresStore&) = delete;
 
-  void Write(const dw_type_write_batch& batch) {
+  void Write(const dw_type_write_batch& whole) {
     std::lock_guard<std::mutex> lock(write_mutex_);
+    Resync();
+    // After a lost connection the host retries the batch whose COMMIT may have gone through:
+    // what of it is stored already is left out (samples by seq, events when an identical one is
+    // stored; snapshots are replaced anyway), so nothing is applied twice.
+    std::vector<dw_type_stored_sample> unstored;
+    dw_type_write_batch batch = whole;
+    if (after_loss_) {
+      for (size_t i = 0; i < whole.sample_count; ++i) {
+        const auto stored = max_seqs_.find(ServiceId(whole.samples[i].service_id));
+        if (stored == max_seqs_.end() ||
+            whole.samples[i].seq > static_cast<uint64_t>(stored->second)) {
+          unstored.push_back(whole.samples[i]);
+        }
+      }
+      batch.samples = unstored.data();
+      batch.sample_count = unstored.size();
+    }
     auto newest = CheckBatch(batch);  // refused before anything is sent: nothing changes
+    long long events_added = 0;
     Guarded("write", [&](soci::session& session) {
       std::vector<std::pair<std::string, long long>> created;
       soci::transaction transaction(session);
       CheckEpoch(session);
       auto key_of = [&](const char* id) { return KeyOf(session, id, created); };
       InsertSamples(session, batch, key_of);
-      InsertEvents(session, batch, key_of);
+      events_added = InsertEvents(session, batch, key_of);
       UpsertSnapshots(session, batch, key_of);
       transaction.commit();
       for (auto& entry : created) keys_.insert(std::move(entry));
     });
+    after_loss_ = false;
     for (auto& [id, seq] : newest) max_seqs_[id] = seq;
     sample_count_ += batch.sample_count;
-    event_count_ += batch.event_count;
+    event_count_ += static_cast<uint64_t>(events_added);
   }
 
   void ScanServices(dw_type_service_callback callback, void* context) {
@@ -479,6 +500,7 @@ class PostgresStore {
   void Forget(const char* service_id) {
     const std::string id = ServiceId(service_id);
     std::lock_guard<std::mutex> lock(write_mutex_);
+    Resync();
     const auto known = keys_.find(id);
     if (known == keys_.end()) return;  // unknown: nothing to forget
     const long long key = known->second;
@@ -510,6 +532,7 @@ class PostgresStore {
   // the snapshot and short of its newest, stopping at the first young one.
   uint64_t Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows) {
     std::lock_guard<std::mutex> lock(write_mutex_);
+    Resync();
     long long events = 0;
     long long samples = 0;
     Guarded("retention", [&](soci::session& session) {
@@ -683,6 +706,8 @@ class PostgresStore {
   }
 
   void LoadState(soci::session& session) {
+    keys_.clear();
+    max_seqs_.clear();
     soci::rowset<soci::row> services =
         (session.prepare << Sql("SELECT s.service_key, s.service_id, (SELECT max(seq) FROM "
                                 "@.samples m WHERE m.service_key = s.service_key) FROM "
@@ -699,6 +724,15 @@ class PostgresStore {
     session << Sql("SELECT count(*) FROM @.events"), into(events);
     sample_count_ = static_cast<uint64_t>(samples);
     event_count_ = static_cast<uint64_t>(events);
+  }
+
+  // After the write connection broke, the outcome of the last COMMIT is unknown: the caches of
+  // keys, seqs and counts are read again from what is stored before the next write-side call.
+  void Resync() {
+    if (!resync_) return;
+    Guarded("reading namespace '" + ns_ + "' again after a lost connection",
+            [&](soci::session& session) { LoadState(session); });
+    resync_ = false;
   }
 
   // In the caller's transaction, first: renews the lease where its epoch is still ours, and holds
@@ -838,10 +872,11 @@ class PostgresStore {
         use(keys), use(seqs), use(times), use(latencies), use(payloads);
   }
 
-  // One multi-row INSERT of every event, in batch order (their ids give the order back).
+  // One multi-row INSERT of every event, in batch order (their ids give the order back); returns
+  // how many it wrote.
   template <typename KeyOf>
-  void InsertEvents(soci::session& session, const dw_type_write_batch& batch, KeyOf&& key_of) {
-    if (batch.event_count == 0) return;
+  long long InsertEvents(soci::session& session, const dw_type_write_batch& batch, KeyOf&& key_of) {
+    if (batch.event_count == 0) return 0;
     std::string keys = "{", seqs = "{", times = "{", froms = "{", tos = "{", reasons = "{",
                 metadata = "{";
     for (size_t i = 0; i < batch.event_count; ++i) {
@@ -865,13 +900,22 @@ class PostgresStore {
     for (std::string* array : {&keys, &seqs, &times, &froms, &tos, &reasons, &metadata}) {
       *array += '}';
     }
+    // After a lost connection, an event already stored as it is now was written by the commit
+    // whose outcome was unknown: it is not written twice.
+    const int dedupe = after_loss_ ? 1 : 0;
+    long long added = 0;
     session << Sql(
-        "INSERT INTO @.events (service_key, seq, timestamp_ms, from_state, to_state, "
+        "WITH i AS (INSERT INTO @.events (service_key, seq, timestamp_ms, from_state, to_state, "
         "reason, metadata_json) SELECT k, s, t, f, o, r, m FROM unnest(CAST(:k AS bigint[]), "
         "CAST(:s AS bigint[]), CAST(:t AS bigint[]), CAST(:f AS text[]), "
         "CAST(:o AS text[]), CAST(:r AS text[]), CAST(:m AS text[])) WITH ORDINALITY "
-        "AS u(k, s, t, f, o, r, m, n) ORDER BY n"),
-        use(keys), use(seqs), use(times), use(froms), use(tos), use(reasons), use(metadata);
+        "AS u(k, s, t, f, o, r, m, n) WHERE :dedupe = 0 OR NOT EXISTS (SELECT 1 FROM "
+        "@.events e WHERE e.service_key = u.k AND e.seq = u.s AND e.timestamp_ms = u.t AND "
+        "e.from_state = u.f AND e.to_state = u.o AND e.reason = u.r AND e.metadata_json = u.m) "
+        "ORDER BY n RETURNING 1) SELECT count(*) FROM i"),
+        use(keys), use(seqs), use(times), use(froms), use(tos), use(reasons), use(metadata),
+        use(dedupe), into(added);
+    return added;
   }
 
   // The last snapshot of each service in the batch replaces its stored one.
@@ -913,7 +957,10 @@ class PostgresStore {
       body(session);
     } catch (const soci::soci_error& e) {
       const std::string state = SqlState(e);
-      write_.CheckAfterFailure();
+      if (write_.CheckAfterFailure()) {
+        resync_ = true;
+        after_loss_ = true;
+      }
       if (state == "23505" || state == "22P02" || state == "22003") {
         throw StorageError(DW_STATUS_INVALID_ARGUMENT, what + " refused: " + e.what());
       }
@@ -944,6 +991,8 @@ class PostgresStore {
   Connection write_;
   std::unordered_map<std::string, long long> keys_;      // service id -> key, committed
   std::unordered_map<std::string, long long> max_seqs_;  // service id -> highest stored seq
+  bool resync_ = false;      // the caches above are to be read again (see Resync)
+  bool after_loss_ = false;  // the next write may repeat one that was committed
 
   std::mutex read_mutex_;  // the read session
   Connection read_;

@@ -296,6 +296,49 @@ TEST(PostgresqlStoreTest, ALostConnectionIsReconnected) {
   EXPECT_EQ(Seqs(samples), Range(1, 20));
 }
 
+// A COMMIT whose answer the lost connection swallowed may have gone through: the host retries
+// the batch (with what came since), and what of it is stored must not be stored twice.
+TEST(PostgresqlStoreTest, ABatchRetriedAfterALostCommitIsNotAppliedTwice) {
+  const std::string ns = UniqueNamespace("retry");
+  auto store = OpenNamespace(ns, {});
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Write(Round(1, 10)).ok());
+  Server server;
+  server.Count(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+      "application_name = 'driftwatch " +
+      ns + "'");
+  WriteBatch lost = Round(11, 20);
+  lost.events = {Event(kServiceA, 20, kNow + 20, "DRIFT_DETECTED", "x")};
+  ASSERT_FALSE(store->Write(lost).ok());  // on the cut connection
+  // As if its COMMIT had reached the server before the connection broke:
+  server.Run("INSERT INTO " + ns + ".samples SELECT service_key, g, g, 1.0, NULL FROM " + ns +
+             ".services, generate_series(11, 20) g");
+  server.Run("INSERT INTO " + ns +
+             ".events (service_key, seq, timestamp_ms, from_state, to_state, reason, "
+             "metadata_json) SELECT service_key, 20, " +
+             std::to_string(kNow + 20) +
+             ", 'STABLE', 'DRIFT_DETECTED', 'x', '{\"reason\":\"x\"}' FROM " + ns + ".services");
+  WriteBatch retry = lost;
+  const WriteBatch since = Round(21, 25);
+  retry.samples.insert(retry.samples.end(), since.samples.begin(), since.samples.end());
+  retry.snapshots = since.snapshots;
+  Status status = store->Write(retry);
+  for (int attempt = 0; !status.ok() && attempt < 100; ++attempt) {
+    ASSERT_EQ(status.kind(), Status::Kind::kIoError) << status.message();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    status = store->Write(retry);
+  }
+  ASSERT_TRUE(status.ok()) << status.message();
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(store->QueryEvents(kServiceA, 10, &events).ok());
+  EXPECT_EQ(events.size(), 1u);
+  EXPECT_EQ(Seqs(ReadSamples(*store, kServiceA)), Range(1, 25));
+  EXPECT_EQ(ReadStats(*store).sample_count, 25u);
+  EXPECT_EQ(ReadStats(*store).event_count, 1u);
+  EXPECT_EQ(ReadServices(*store).at(0).snapshot_data, "state 25");
+}
+
 TEST(PostgresqlStoreTest, ASchemaThatIsNotOursOrNewerIsRefusedUntouched) {
   Server server;
   const std::string foreign = UniqueNamespace("foreign");
