@@ -33,12 +33,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -202,24 +203,47 @@ std::string KeywordForm(const std::string& url) {
   return out;
 }
 
-// "host:pid": who holds a lease, shown to the instance that is refused.
+// When process `pid` started (field 22 of /proc/PID/stat, in clock ticks since boot), or "" when
+// no such process runs: with the pid, it names one process, even after its pid was reused.
+std::string ProcessStart(const std::string& pid) {
+  std::ifstream file("/proc/" + pid + "/stat");
+  std::string stat;
+  std::getline(file, stat);
+  const size_t name_end = stat.rfind(')');  // the command name may hold spaces
+  if (name_end == std::string::npos) return "";
+  std::istringstream fields(stat.substr(name_end + 2));
+  std::string field;
+  for (int index = 3; index <= 22 && fields >> field; ++index) {
+    if (index == 22) return field;
+  }
+  return "";
+}
+
+// "host:pid:start": who holds a lease, shown to the instance that is refused.
 std::string HolderName() {
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  return std::string(host) + ":" + std::to_string(getpid());
+  const std::string pid = std::to_string(getpid());
+  return std::string(host) + ":" + pid + ":" + ProcessStart(pid);
 }
 
-// Whether `holder` is a process of this machine that no longer runs: its lease is dead, whatever
-// its expiry says (a restart after a crash need not wait for it). A frozen process still runs.
+// Whether `holder` is a process of this machine that no longer runs (its pid is gone, or now
+// names a process that started at another time, as PID 1 of a restarted container does): its
+// lease is dead, whatever its expiry says, so a restart after a crash need not wait for it. A
+// frozen process still runs.
 bool HolderIsGoneFromThisHost(const std::string& holder) {
-  const size_t colon = holder.rfind(':');
-  if (colon == std::string::npos) return false;
+  const size_t start_colon = holder.rfind(':');
+  if (start_colon == std::string::npos || start_colon == 0) return false;
+  const size_t pid_colon = holder.rfind(':', start_colon - 1);
+  if (pid_colon == std::string::npos) return false;
   const std::string mine = HolderName();
-  if (holder.compare(0, colon, mine, 0, mine.rfind(':')) != 0 || mine.rfind(':') != colon) {
-    return false;
+  const size_t my_pid_colon = mine.rfind(':', mine.rfind(':') - 1);
+  if (holder.compare(0, pid_colon, mine, 0, my_pid_colon) != 0 || pid_colon != my_pid_colon) {
+    return false;  // another machine's (or another naming's): only its expiry tells
   }
-  std::error_code error;
-  return !std::filesystem::exists("/proc/" + holder.substr(colon + 1), error) && !error;
+  const std::string pid = holder.substr(pid_colon + 1, start_colon - pid_colon - 1);
+  if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) return false;
+  return ProcessStart(pid) != holder.substr(start_colon + 1);
 }
 
 [[noreturn]] void Fenced(const std::string& ns, const std::string& why) {

@@ -152,6 +152,25 @@ TEST(PostgresqlStoreTest, AStandbyTakesOverWhenTheOwnerHandsTheNamespaceOver) {
   EXPECT_TRUE(standby->Write(Round(11, 12)).ok());  // resumes from the stored state
 }
 
+// A live lease whose holder is this machine's process id, but a process that started at another
+// time, is a dead process's (PID 1 of a restarted container): taken over at once. Another
+// machine's live lease is not.
+TEST(PostgresqlStoreTest, ALeaseOfAGoneProcessOfThisMachineIsTakenOverAtOnce) {
+  const std::string ns = UniqueNamespace("reused");
+  ASSERT_NE(OpenNamespace(ns, {}), nullptr);  // creates the namespace, hands the lease back
+  char host[256] = {};
+  ASSERT_EQ(gethostname(host, sizeof host - 1), 0);
+  Server server;
+  server.Run("UPDATE " + ns + ".lease SET holder = '" + host + ":" + std::to_string(getpid()) +
+             ":1', expires_at = now() + interval '1 hour'");
+  std::string error;
+  EXPECT_NE(OpenNamespace(ns, {}, &error), nullptr) << error;
+  server.Run("UPDATE " + ns +
+             ".lease SET holder = 'elsewhere.example:1:1', expires_at = now() + interval '1 hour'");
+  EXPECT_EQ(OpenNamespace(ns, {}, &error), nullptr);
+  EXPECT_THAT(error, HasSubstr("owned by elsewhere.example:1:1"));
+}
+
 // The owner (a child process) is frozen with SIGSTOP past its lease; a standby takes over and
 // writes; woken with SIGCONT, the old owner's commit must be refused and it must exit, so that
 // what the new owner wrote is all there is, nothing applied twice.
