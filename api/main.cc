@@ -147,7 +147,15 @@ Status LoadPlugins(const driftwatch::Config& config, const std::vector<std::stri
 void PrintBanner(const driftwatch::Config& config, const std::string& url) {
   const std::string rule(60, '=');
   std::string database = config.storage.path;
-  if (config.storage.plugin != "sqlite") database += " (storage: " + config.storage.plugin + ")";
+  if (config.storage.plugin == "postgresql") {
+    // Its namespace, never its URL: that may carry a password.
+    database = "PostgreSQL namespace 'driftwatch'";
+    for (const driftwatch::Param& param : config.storage.backend_params) {
+      if (param.key == "namespace") database = "PostgreSQL namespace '" + param.value + "'";
+    }
+  } else if (config.storage.plugin != "sqlite") {
+    database += " (storage: " + config.storage.plugin + ")";
+  }
   std::printf("%s\nDriftWatch - Statistical Drift Detection Platform\n%s\n", rule.c_str(),
               rule.c_str());
   std::printf("\u2713 Database connected: %s\n", database.c_str());
@@ -184,8 +192,10 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
     return Fail(built.message());
   }
   std::unique_ptr<driftwatch::Store> store;
-  Status opened = driftwatch::Store::Open(registry, config.storage.plugin,
-                                          {{"path", config.storage.path}}, &store);
+  std::vector<driftwatch::Param> store_params = {{"path", config.storage.path}};
+  store_params.insert(store_params.end(), config.storage.backend_params.begin(),
+                      config.storage.backend_params.end());
+  Status opened = driftwatch::Store::Open(registry, config.storage.plugin, store_params, &store);
   if (opened.kind() == Status::Kind::kNotFound) return Fail(opened.message());
   if (!opened.ok()) {
     return Fail("cannot open the database '" + config.storage.path + "': " + opened.message());

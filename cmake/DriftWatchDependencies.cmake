@@ -14,6 +14,12 @@ set_target_properties(soci::core PROPERTIES IMPORTED_LOCATION ${SOCI_CORE_LIBRAR
 add_library(soci::sqlite3 UNKNOWN IMPORTED)
 set_target_properties(soci::sqlite3 PROPERTIES IMPORTED_LOCATION ${SOCI_SQLITE3_LIBRARY}
   INTERFACE_LINK_LIBRARIES "soci::core;SQLite::SQLite3;${CMAKE_DL_LIBS}")
+# The PostgreSQL storage plugin: SOCI's PostgreSQL backend, over libpq (libpq-dev).
+find_library(SOCI_POSTGRESQL_LIBRARY soci_postgresql REQUIRED)
+find_package(PostgreSQL REQUIRED)
+add_library(soci::postgresql UNKNOWN IMPORTED)
+set_target_properties(soci::postgresql PROPERTIES IMPORTED_LOCATION ${SOCI_POSTGRESQL_LIBRARY}
+  INTERFACE_LINK_LIBRARIES "soci::core;PostgreSQL::PostgreSQL;${CMAKE_DL_LIBS}")
 
 find_package(yaml-cpp REQUIRED)
 # libcurl (libcurl4-openssl-dev) for the tools' HTTP client, http_client/: CURL::libcurl.

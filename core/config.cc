@@ -32,6 +32,7 @@ constexpr uint32_t kMaxConnections = 1000000;
 constexpr uint32_t kMaxRequestBytes = 1u << 30;       // 1 GiB
 constexpr uint32_t kMaxTimeoutMs = 24 * 3600 * 1000;  // a day
 constexpr uint32_t kMaxCommitIntervalMs = 60 * 1000;  // a minute
+constexpr uint32_t kMaxLeaseSeconds = 60 * 60;        // an hour
 // Ten years: the limit in milliseconds stays far from overflow when added to the clock.
 constexpr uint32_t kMaxFutureSeconds = 10 * 365 * 24 * 3600;
 constexpr uint32_t kMaxNotifySeconds = 30 * 24 * 3600;  // a month
@@ -388,6 +389,14 @@ class ConfigParser {
 
   Status ReadStorage(const Entry& section) {
     StorageConfig& s = config_->storage;
+    auto backend_text = [this](const char* key) {
+      return [this, key](const Entry& e) {
+        std::string text;
+        Status read = ReadText(e, &text);
+        if (read.ok()) AddBackendParam(e, key, std::move(text));
+        return read;
+      };
+    };
     return ReadMap(section, {{"plugin", [&](const Entry& e) { return ReadText(e, &s.plugin); }},
                              {"path", [&](const Entry& e) { return ReadText(e, &s.path); }},
                              {"commit_interval_ms",
@@ -395,9 +404,34 @@ class ConfigParser {
                                 return ReadInteger<uint32_t>(e, 1, kMaxCommitIntervalMs,
                                                              &s.commit_interval_ms);
                               }},
-                             {"snapshot_every", [&](const Entry& e) {
+                             {"snapshot_every",
+                              [&](const Entry& e) {
                                 return ReadInteger<uint32_t>(e, 1, kUInt32Max, &s.snapshot_every);
+                              }},
+                             {"url", backend_text("url")},
+                             {"namespace", backend_text("namespace")},
+                             {"lease_seconds",
+                              [&](const Entry& e) {
+                                uint32_t seconds = 0;
+                                Status read =
+                                    ReadInteger<uint32_t>(e, 1, kMaxLeaseSeconds, &seconds);
+                                if (read.ok())
+                                  AddBackendParam(e, "lease_seconds", std::to_string(seconds));
+                                return read;
+                              }},
+                             {"standby", [&](const Entry& e) {
+                                bool standby = false;
+                                Status read = ReadBool(e, &standby);
+                                if (read.ok())
+                                  AddBackendParam(e, "standby", standby ? "true" : "false");
+                                return read;
                               }}});
+  }
+
+  // A backend's own key, passed on as the text the file wrote.
+  void AddBackendParam(const Entry& e, const char* key, std::string value) {
+    config_->storage.backend_params.push_back({key, std::move(value)});
+    config_->storage.backend_param_lines.push_back(e.line);
   }
 
   Status ReadIngest(const Entry& section) {

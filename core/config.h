@@ -45,6 +45,10 @@ struct StorageConfig {
   std::string path = "driftwatch.db";
   uint32_t commit_interval_ms = 50;  // the default mode's loss window after a hard kill
   uint32_t snapshot_every = 1000;    // samples between a service's state snapshots
+  // The backend's own keys (url, namespace, lease_seconds, standby), as text, only those the file
+  // set: the backend checks them, and one it does not take (a url for sqlite) is refused there.
+  std::vector<Param> backend_params;
+  std::vector<int> backend_param_lines;  // 1-based line of each, for messages
 };
 
 struct IngestConfig {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything DriftWatch needs to build, test and benchmark: Debian 12's packages, and the
-# OpenAPI linter that the test suite runs (npm's @redocly/cli, pinned in tests/openapi/package.json).
+# Installs everything DriftWatch needs to build, test and benchmark: Debian 12's packages (the
+# PostgreSQL server among them: the tests start their own, tests/postgres/), and the OpenAPI
+# linter that the test suite runs (npm's @redocly/cli, pinned in tests/openapi/package.json).
 # Idempotent, and quick when everything is there; run as root (or with sudo) on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,7 @@ cd "$(dirname "$0")/.."
 packages=(
   build-essential cmake ninja-build pkg-config git
   libpistache-dev libsoci-dev libsqlite3-dev sqlite3
+  libpq-dev postgresql
   libboost-dev libboost-filesystem-dev libyaml-cpp-dev rapidjson-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev
   clang clang-format clang-tidy libclang-rt-14-dev

@@ -33,9 +33,10 @@ std::string Dump(const Config& c) {
       << " " << c.server.body_timeout_ms << " " << c.server.keepalive_timeout_ms << " tokens:";
   for (const std::string& token : c.server.auth_tokens) out << " " << token;
   out << "\nstorage " << c.storage.plugin << " " << c.storage.path << " "
-      << c.storage.commit_interval_ms << " " << c.storage.snapshot_every << "\ningest "
-      << c.ingest.queue_capacity << " " << c.ingest.max_services << " " << c.ingest.durable << " "
-      << c.ingest.max_future_seconds << "\nplugin dirs:";
+      << c.storage.commit_interval_ms << " " << c.storage.snapshot_every;
+  for (const Param& param : c.storage.backend_params) out << " " << param.key << "=" << param.value;
+  out << "\ningest " << c.ingest.queue_capacity << " " << c.ingest.max_services << " "
+      << c.ingest.durable << " " << c.ingest.max_future_seconds << "\nplugin dirs:";
   for (const std::string& dir : c.plugin_dirs) out << " " << dir;
   return out.str();
 }
@@ -192,6 +193,30 @@ TEST_F(ConfigTest, FreezeInDriftIsASwitch) {
   // A file that fails elsewhere leaves the switch as it was.
   EXPECT_EQ(ErrorFor("baseline:\n  freeze_in_drift: false\n  window_size: abc\n"),
             "cfg.yaml:3: baseline.window_size: expected a whole number in [2, 1000000], got 'abc'");
+}
+
+// The PostgreSQL backend's keys go to the backend as text, with their lines, and only when the
+// file sets them: the default store is opened with {"path"} alone, as before.
+TEST_F(ConfigTest, BackendKeysArePassedOnOnlyWhenSet) {
+  EXPECT_TRUE(Config{}.storage.backend_params.empty());
+  Config config;
+  ASSERT_TRUE(Load("storage:\n  plugin: postgresql\n  url: postgresql://dw@db/dw\n"
+                   "  namespace: team_a\n  lease_seconds: 30\n  standby: yes\n",
+                   &config)
+                  .ok());
+  std::string params;
+  for (size_t i = 0; i < config.storage.backend_params.size(); ++i) {
+    params += config.storage.backend_params[i].key + "=" + config.storage.backend_params[i].value +
+              "@" + std::to_string(config.storage.backend_param_lines[i]) + " ";
+  }
+  EXPECT_EQ(params,
+            "url=postgresql://dw@db/dw@3 namespace=team_a@4 lease_seconds=30@5 standby=true@6 ");
+  EXPECT_EQ(ErrorFor("storage:\n  lease_seconds: 0\n"),
+            "cfg.yaml:2: storage.lease_seconds: expected a whole number in [1, 3600], got '0'");
+  EXPECT_EQ(ErrorFor("storage:\n  standby: later\n"),
+            "cfg.yaml:2: storage.standby: expected true or false, got 'later'");
+  EXPECT_EQ(ErrorFor("storage:\n  url: ''\n"),
+            "cfg.yaml:2: storage.url: expected a non-empty text, got ''");
 }
 
 TEST_F(ConfigTest, DetectorParamsAttachToTheDefaultPipeline) {

@@ -7,9 +7,13 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <unistd.h>
+
 #include <csignal>
 #include <fstream>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "core/timestamp.h"
 #include "tests/support/server_process.h"
@@ -236,6 +240,37 @@ TEST_F(AcceptanceTest, SeedSequenceWithRestartsBetweenModesGivesTheSameTransitio
     SCOPED_TRACE(kSeedSequence[i].mode);
     ASSERT_TRUE(server.Start());
     EXPECT_EQ(Transitions(Simulate(server, kSeedSequence[i])), uninterrupted[i]);
+    ASSERT_EQ(server.Stop(), 0) << server.Logs();
+  }
+}
+
+// The same on the PostgreSQL store (the tests' server, fixture `postgres`): every scenario passes
+// its acceptance criteria, and with a graceful restart between modes the transitions are those of
+// the uninterrupted run on SQLite, at the same samples: docs/behaviour.md, Storage, holds for it.
+TEST_F(AcceptanceTest, SeedSequenceOnPostgresqlWithRestartsGivesTheSameTransitionsAsOnSqlite) {
+  std::ifstream url_file(std::string(DRIFTWATCH_TEST_POSTGRES_DIR) + "/url");
+  std::string url;
+  std::getline(url_file, url);
+  ASSERT_FALSE(url.empty()) << "no test PostgreSQL server: run the tests through ctest";
+  const std::string config = dir_.File("postgresql.yaml");
+  std::ofstream(config) << "storage:\n  plugin: postgresql\n  url: " << url
+                        << "\n  namespace: acceptance_" << getpid() << "\n";
+
+  std::vector<std::string> on_sqlite;
+  {
+    DriftWatchServer server(dir_.File("reference.db"), dir_.path().string());
+    ASSERT_TRUE(server.Start());
+    for (const Scenario& scenario : kSeedSequence) {
+      on_sqlite.push_back(Transitions(Simulate(server, scenario)));
+    }
+    EXPECT_EQ(server.Stop(), 0);
+  }
+  DriftWatchServer server(dir_.File("unused.db"), dir_.path().string(), {"--config", config});
+  for (size_t i = 0; i < std::size(kSeedSequence); ++i) {
+    SCOPED_TRACE(kSeedSequence[i].mode);
+    ASSERT_TRUE(server.Start());
+    EXPECT_NE(server.Logs().find("PostgreSQL namespace 'acceptance_"), std::string::npos);
+    EXPECT_EQ(Transitions(Simulate(server, kSeedSequence[i])), on_sqlite[i]);
     ASSERT_EQ(server.Stop(), 0) << server.Logs();
   }
 }

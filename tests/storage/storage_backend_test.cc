@@ -1,5 +1,6 @@
-// One behavioural suite for every storage backend: the same tests run against the sqlite and the
-// memory plugins, loaded from their .so files and driven through driftwatch::Store.
+// One behavioural suite for every storage backend: the same tests run against the sqlite, memory
+// and postgresql plugins, loaded from their .so files and driven through driftwatch::Store (the
+// postgresql one on the tests' real server).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <driftwatch/plugin.hpp>
@@ -302,8 +303,9 @@ TEST_P(StorageBackendTest, ThrowingVisitorStopsTheScanWithAnError) {
 
 TEST_P(StorageBackendTest, UnknownParameterIsRefused) {
   std::unique_ptr<Store> store;
-  const Status status = Store::Open(
-      StorageBackend(GetParam()), {{"path", dir_.File("other.db")}, {"cache_size", "100"}}, &store);
+  std::vector<Param> params = StoreParams(GetParam(), dir_.File("other.db"));
+  params.push_back({"cache_size", "100"});
+  const Status status = Store::Open(StorageBackend(GetParam()), params, &store);
   EXPECT_FALSE(status.ok());
   EXPECT_THAT(status.message(), HasSubstr(GetParam() + ": "));
   EXPECT_THAT(status.message(), HasSubstr("cache_size"));
@@ -389,8 +391,8 @@ TEST_P(StorageBackendTest, ABatchForgetsBeforeItWrites) {
   EXPECT_EQ(samples[0].timestamp_ms, kNow + 5001);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StorageBackendTest, ::testing::Values("memory", "sqlite"),
-                         BackendName);
+INSTANTIATE_TEST_SUITE_P(Backends, StorageBackendTest,
+                         ::testing::Values("memory", "sqlite", "postgresql"), BackendName);
 
 // A backend that names itself in its own messages, as the plugin guide's first examples did: the
 // host names the backend once.

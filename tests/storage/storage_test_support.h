@@ -3,10 +3,12 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <string>
@@ -23,8 +25,8 @@ constexpr int64_t kMsPerDay = 24LL * 60 * 60 * 1000;
 inline const char* const kServiceA = "checkout-api";
 inline const char* const kServiceB = "payments.prod:eu-1";
 
-// The storage backend `name` ("sqlite", "memory") from DRIFTWATCH_TEST_PLUGIN_DIR. Plugins are
-// never unloaded, so one registry serves the whole test program.
+// The storage backend `name` ("sqlite", "memory", "postgresql") from DRIFTWATCH_TEST_PLUGIN_DIR.
+// Plugins are never unloaded, so one registry serves the whole test program.
 inline const dw_type_storage* StorageBackend(const std::string& name) {
   static PluginRegistry* registry = new PluginRegistry();
   if (registry->FindStorage(name) == nullptr) {
@@ -40,13 +42,44 @@ inline std::string BackendName(const ::testing::TestParamInfo<std::string>& back
   return backend.param;
 }
 
+// The libpq URI of the tests' PostgreSQL server (the ctest fixture `postgres` starts it), or ""
+// with a failure when it is not running.
+inline std::string PostgresUrl() {
+  std::ifstream file(std::string(DRIFTWATCH_TEST_POSTGRES_DIR) + "/url");
+  std::string url;
+  std::getline(file, url);
+  EXPECT_FALSE(url.empty()) << "no test PostgreSQL server: run the tests through ctest (fixture "
+                               "postgres), or tests/postgres/postgres_server.sh start "
+                            << DRIFTWATCH_TEST_POSTGRES_DIR;
+  return url;
+}
+
+// A namespace of the test server that belongs to `path` in this process: the same path opens the
+// same store again, as a file would.
+inline std::string PostgresNamespace(const std::string& path) {
+  uint64_t hash = 14695981039346656037ULL;  // FNV-1a
+  for (const char c : path) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  return "t_" + std::to_string(hash % 1000000000000ULL) + "_" + std::to_string(getpid());
+}
+
+// What `backend` needs to open the store named `path`: the path, and for postgresql the test
+// server and a namespace of its own.
+inline std::vector<Param> StoreParams(const std::string& backend, const std::string& path) {
+  std::vector<Param> params = {{"path", path}};
+  if (backend == "postgresql") {
+    params.push_back({"url", PostgresUrl()});
+    params.push_back({"namespace", PostgresNamespace(path)});
+  }
+  return params;
+}
+
 // Opens `backend` on `path`; on failure returns nullptr and the message in *error.
 inline std::unique_ptr<Store> OpenStore(const std::string& backend, const std::string& path,
                                         std::string* error = nullptr) {
   const dw_type_storage* vtable = StorageBackend(backend);
   if (vtable == nullptr) return nullptr;
   std::unique_ptr<Store> store;
-  const Status status = Store::Open(vtable, {{"path", path}}, &store);
+  const Status status = Store::Open(vtable, StoreParams(backend, path), &store);
   if (error != nullptr) *error = status.message();
   return status.ok() ? std::move(store) : nullptr;
 }
