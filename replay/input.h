@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/sample.h"
@@ -17,14 +18,17 @@ namespace driftwatch::replay {
 
 // One sample of a file.
 struct InputRow {
-  std::string service_id;
+  uint32_t service = 0;  // index into its InputFile's services
   Sample sample;
   size_t row = 0;  // 0-based data row in its file (the index NAB scoring counts in)
   int line = 0;    // 1-based line in its file
 };
 
 struct InputFile {
-  std::string path;            // as found (the argument, or under a directory argument)
+  std::string path;  // as found (the argument, or under a directory argument)
+  // The service ids its rows name, in order of first appearance (a file without a service_id
+  // column: its own, named after it).
+  std::vector<std::string> services;
   std::vector<InputRow> rows;  // the valid samples, in file order
   size_t data_rows = 0;        // rows of data, the bad ones included
   // The timestamp of every data row (a bad row without a readable one repeats the previous), for
@@ -47,6 +51,6 @@ Status ReadInputFile(const std::string& path, bool skip_bad, InputFile* out);
 
 // NAB's timestamps ("2014-04-01 00:00:00", UTC, any fraction) and RFC 3339 ones, in epoch
 // milliseconds; nothing when the text is neither.
-bool ParseRecordedTimestamp(const std::string& text, int64_t* out_ms);
+bool ParseRecordedTimestamp(std::string_view text, int64_t* out_ms);
 
 }  // namespace driftwatch::replay

@@ -24,8 +24,9 @@ class Replayer {
   Replayer(const BaselineParams& params, const DetectorSet& detectors)
       : params_(params), detectors_(detectors) {}
 
-  // Processes one sample of `service_id` (created in INSUFFICIENT_DATA on its first sample).
-  ProcessResult Process(const std::string& service_id, const Sample& sample);
+  // The monitor of `service_id`, created in INSUFFICIENT_DATA the first time (as the engine
+  // creates a service on its first sample). The reference stays valid as long as the replayer.
+  ServiceMonitor& Monitor(const std::string& service_id);
   size_t services() const { return monitors_.size(); }
 
  private:

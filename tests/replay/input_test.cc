@@ -33,7 +33,8 @@ TEST_F(InputTest, NabCsvIsOneServiceNamedAfterTheFile) {
   ASSERT_TRUE(ReadInputFile(path, false, &file).ok());
   ASSERT_EQ(file.rows.size(), 2u);
   EXPECT_EQ(file.data_rows, 2u);
-  EXPECT_EQ(file.rows[0].service_id, "nyc_taxi");
+  EXPECT_EQ(file.services, (std::vector<std::string>{"nyc_taxi"}));
+  EXPECT_EQ(file.rows[0].service, 0u);
   EXPECT_EQ(file.rows[0].sample.timestamp_ms, 1404172800000);
   EXPECT_DOUBLE_EQ(file.rows[0].sample.latency_ms, 10844);
   EXPECT_TRUE(std::isnan(file.rows[0].sample.payload_kb));
@@ -52,9 +53,10 @@ TEST_F(InputTest, NamedColumnsInAnyOrderWithOptionalPayloadAndEndpoint) {
   InputFile file;
   ASSERT_TRUE(ReadInputFile(path, false, &file).ok());
   ASSERT_EQ(file.rows.size(), 2u);
-  EXPECT_EQ(file.rows[0].service_id, "checkout");
+  EXPECT_EQ(file.services, (std::vector<std::string>{"checkout", "search"}));
+  EXPECT_EQ(file.rows[0].service, 0u);
   EXPECT_DOUBLE_EQ(file.rows[0].sample.payload_kb, 2.5);
-  EXPECT_EQ(file.rows[1].service_id, "search");
+  EXPECT_EQ(file.rows[1].service, 1u);
   EXPECT_EQ(file.rows[1].sample.timestamp_ms, file.rows[0].sample.timestamp_ms + 877);
   EXPECT_TRUE(std::isnan(file.rows[1].sample.payload_kb));
 }
@@ -69,7 +71,8 @@ TEST_F(InputTest, JsonLinesAreValidatedAsTheApiValidatesSamples) {
   InputFile file;
   ASSERT_TRUE(ReadInputFile(path, false, &file).ok());
   ASSERT_EQ(file.rows.size(), 2u);
-  EXPECT_EQ(file.rows[1].service_id, "b");
+  EXPECT_EQ(file.services, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(file.rows[1].service, 1u);
   EXPECT_EQ(file.rows[1].line, 3);
   EXPECT_DOUBLE_EQ(file.rows[1].sample.payload_kb, 1.0);
 
