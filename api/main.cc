@@ -23,6 +23,7 @@
 #include "core/pipeline.h"
 #include "core/plugin_loader.h"
 #include "core/storage.h"
+#include "replay/replay_cli.h"
 
 namespace {
 
@@ -36,6 +37,7 @@ constexpr auto kStoreStatsInterval = std::chrono::seconds(1);
 constexpr char kUsage[] =
     "Usage: driftwatch [--config FILE] [--host ADDR] [--port N] [--db PATH]\n"
     "                  [--plugin-dir DIR]... [--help] [--version]\n"
+    "       driftwatch replay [OPTION]... INPUT...   (see 'driftwatch replay --help')\n"
     "\n"
     "Runs the DriftWatch service. With no options: 0.0.0.0:8000, ./driftwatch.db and the\n"
     "bundled plugins. Options override the config file.\n"
@@ -246,6 +248,11 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `driftwatch replay ...`: recorded telemetry through the same pipeline, offline
+  // (docs/replay.md).
+  if (argc > 1 && std::string_view(argv[1]) == "replay") {
+    return driftwatch::replay::ReplayMain(argc - 1, argv + 1);
+  }
   Flags flags;
   if (std::optional<std::string> error = ParseFlags(argc, argv, &flags)) {
     std::fprintf(stderr, "driftwatch: %s\nTry 'driftwatch --help'.\n", error->c_str());

@@ -11,3 +11,11 @@ cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDeb
   -DDRIFTWATCH_SANITIZE="${SANITIZE:-}" ${CMAKE_ARGS:-}
 cmake --build "$build_dir" -j"$(nproc)"
 ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)" --timeout 600 ${CTEST_ARGS:-}
+# The default pipeline's NAB scores, when the NAB corpus is at hand (it is not in the repository;
+# DRIFTWATCH_NAB_DIR, default ../shared/nab): docs/replay.md, docs/detection.md.
+nab_dir=${DRIFTWATCH_NAB_DIR:-../shared/nab}
+if [ -f "$nab_dir/labels/combined_windows.json" ]; then
+  echo "NAB, default pipeline (driftwatch replay --skip-bad --labels ...):"
+  "$build_dir/bin/driftwatch" replay --skip-bad --labels "$nab_dir/labels/combined_windows.json" \
+    "$nab_dir/data" | tail -n 1
+fi

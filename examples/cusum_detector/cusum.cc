@@ -19,7 +19,7 @@ constexpr uint8_t kStateVersion = 1;
 
 class Cusum {
  public:
-  static constexpr const char* kName = "cusum";
+  static constexpr const char* kName = "my_cusum";
   static constexpr const char* kVersion = "1.0.0";
   static constexpr dw_type_detector_role kRole = DW_DETECTOR_ROLE_TRIGGER;
 
@@ -68,6 +68,6 @@ class Cusum {
 
 }  // namespace
 
-DRIFTWATCH_PLUGIN("cusum", "1.0.0",
+DRIFTWATCH_PLUGIN("my_cusum", "1.0.0",
                   DRIFTWATCH_DETECTORS(driftwatch::sdk::DetectorType<Cusum>::Get()),
                   DRIFTWATCH_NO_STORAGES);

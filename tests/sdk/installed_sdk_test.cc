@@ -134,10 +134,10 @@ TEST(InstalledSdk, CusumPluginCatchesAMeanShiftTheDefaultsMiss) {
   const std::string config = "plugins:\n  dirs: [" + kExampleBuild.string() +
                              "]\n"
                              "pipeline:\n"
-                             "  triggers: [zscore_severe, moderate_window, cusum]\n"
+                             "  triggers: [zscore_severe, moderate_window, my_cusum]\n"
                              "  recovery: recovery\n"
                              "detectors:\n"
-                             "  cusum: {slack: 0.5, limit: 14.0}\n";
+                             "  my_cusum: {slack: 0.5, limit: 14.0}\n";
   ASSERT_NO_FATAL_FAILURE(StartInstalled(dir, "cusum", config, &with_cusum));
 
   for (RunningService* service : {&defaults, &with_cusum}) {
@@ -163,7 +163,7 @@ TEST(InstalledSdk, CusumPluginCatchesAMeanShiftTheDefaultsMiss) {
   EXPECT_EQ(Text(health, "state"), "DRIFT_DETECTED");
   EXPECT_EQ(Number(health, "sample_count"), static_cast<double>(samples.size()));
   ASSERT_TRUE(health.HasMember("metadata"));
-  EXPECT_EQ(Text(health["metadata"], "detector"), "cusum");
+  EXPECT_EQ(Text(health["metadata"], "detector"), "my_cusum");
   EXPECT_EQ(Text(health["metadata"], "detector_version"), "1.0.0");
   EXPECT_EQ(Text(health["metadata"], "reason"), "cusum_mean_shift");
   EXPECT_GT(Number(health["metadata"], "cusum"), 14.0);
@@ -174,7 +174,7 @@ TEST(InstalledSdk, CusumPluginCatchesAMeanShiftTheDefaultsMiss) {
   ASSERT_EQ(events["events"].Size(), 2u);
   const rapidjson::Value& drift = events["events"][0];
   EXPECT_EQ(Text(drift, "to_state"), "DRIFT_DETECTED");
-  EXPECT_EQ(Text(drift["metadata"], "detector"), "cusum");
+  EXPECT_EQ(Text(drift["metadata"], "detector"), "my_cusum");
   const double fired_seq = Number(drift, "sample_seq");
   EXPECT_GT(fired_seq, static_cast<double>(kNormalSamples)) << "CUSUM fired before the shift";
   EXPECT_LE(fired_seq, static_cast<double>(kNormalSamples + kMaxSamplesToDetect));
@@ -187,7 +187,7 @@ TEST(InstalledSdk, CusumPluginCatchesAMeanShiftTheDefaultsMiss) {
   ASSERT_TRUE(status.HasMember("plugins") && status["plugins"].IsArray());
   bool listed = false;
   for (const rapidjson::Value& plugin : status["plugins"].GetArray()) {
-    if (Text(plugin, "name") == "cusum") {
+    if (Text(plugin, "name") == "my_cusum") {
       listed = true;
       EXPECT_EQ(Text(plugin, "version"), "1.0.0");
       EXPECT_EQ(fs::path(Text(plugin, "path")).parent_path(), kExampleBuild);
@@ -199,7 +199,7 @@ TEST(InstalledSdk, CusumPluginCatchesAMeanShiftTheDefaultsMiss) {
   for (const rapidjson::Value& name : status["pipeline"]["triggers"].GetArray()) {
     triggers.push_back(name.GetString());
   }
-  EXPECT_EQ(triggers, (std::vector<std::string>{"zscore_severe", "moderate_window", "cusum"}));
+  EXPECT_EQ(triggers, (std::vector<std::string>{"zscore_severe", "moderate_window", "my_cusum"}));
   EXPECT_EQ(Number(status, "detector_errors"), 0.0);
 
   for (RunningService* service : {&defaults, &with_cusum}) {

@@ -259,6 +259,13 @@ TEST(DetectorParamsTest, BadValuesAreRejectedNamingTheParameter) {
       {"moderate_window", {{"threshold", ""}}, 0},
       {"recovery", {{"consecutive", "-3"}}, 0},
       {"recovery", {{"threshold", "2"}, {"window", "3"}}, 1},
+      {"cusum", {{"k", "-0.5"}}, 0},
+      {"cusum", {{"k", "1"}, {"h", "0"}}, 1},
+      {"ewma", {{"lambda", "0"}}, 0},
+      {"ewma", {{"lambda", "1.5"}}, 0},
+      {"ewma", {{"limit", "x"}}, 0},
+      {"median_z", {{"window", "0"}}, 0},
+      {"median_z", {{"threshold", "-2"}}, 0},
   };
   for (const BadParams& bad : cases) {
     std::unique_ptr<ConfiguredDetector> detector;
@@ -344,6 +351,78 @@ TEST(DetectorStateTest, CorruptBytesAreRefusedAndLeaveTheStateAlone) {
       EXPECT_EQ(driver.Save(), bytes);
     }
   }
+}
+
+// ---- opt-in detectors (docs/detectors.md) -----------------------------------------------------
+
+TEST(CusumTest, AccumulatesASmallSustainedShiftInEitherDirection) {
+  auto detector = Configure("cusum");  // k = 1, h = 16
+  Driver driver(*detector);
+  // Noise within k never accumulates.
+  EXPECT_EQ(CountFires(driver.FeedAll(Concat({Repeat(0.9, 500), Repeat(-0.9, 500)}))), 0);
+  // z = 1.5 adds 0.5 a sample: above 16 at the 33rd.
+  EXPECT_EQ(CountFires(driver.FeedAll(Repeat(1.5, 32))), 0);
+  const Verdict verdict = driver.Feed(1.5);
+  EXPECT_EQ(verdict.kind, VerdictKind::kFire);
+  EXPECT_EQ(verdict.reason, "cumulative_shift");
+  EXPECT_DOUBLE_EQ(Field(verdict, "cusum_high"), 16.5);
+  EXPECT_EQ(Field(verdict, "direction"), 1.0);
+  driver.Reset();
+  // z = -3 adds 2 a sample to S-: above 16 at the 9th.
+  EXPECT_EQ(CountFires(driver.FeedAll(Repeat(-3.0, 8))), 0);
+  const Verdict down = driver.Feed(-3.0);
+  EXPECT_EQ(down.kind, VerdictKind::kFire);
+  EXPECT_EQ(Field(down, "direction"), -1.0);
+}
+
+TEST(CusumTest, ParametersAndSavedStateCount) {
+  auto detector = Configure("cusum", {{"k", "0.5"}, {"h", "2"}});
+  Driver driver(*detector);
+  EXPECT_EQ(CountFires(driver.FeedAll(Repeat(1.5, 2))), 0);  // S+ = 2: not above h
+  const std::string saved = driver.Save();
+  Driver restored(*detector);
+  ASSERT_TRUE(restored.Restore(saved).ok());
+  EXPECT_EQ(restored.Feed(1.5).kind, VerdictKind::kFire);  // S+ = 3 after the restore
+}
+
+TEST(EwmaTest, FiresWhenTheAverageLeavesItsControlLimit) {
+  auto detector = Configure("ewma");  // lambda 0.05, limit 5: bound 5 sqrt(0.05 / 1.95)
+  Driver driver(*detector);
+  EXPECT_EQ(CountFires(driver.FeedAll(Repeat(0.7, 1000))), 0);  // E -> 0.7 < 0.80
+  driver.Reset();
+  // E_n = 2 (1 - 0.95^n) passes 0.8006 at n = 10.
+  EXPECT_EQ(CountFires(driver.FeedAll(Repeat(2.0, 9))), 0);
+  const Verdict verdict = driver.Feed(2.0);
+  EXPECT_EQ(verdict.kind, VerdictKind::kFire);
+  EXPECT_EQ(verdict.reason, "ewma_shift");
+  EXPECT_NEAR(Field(verdict, "control_limit"), 5.0 * std::sqrt(0.05 / 1.95), 1e-12);
+  EXPECT_NEAR(Field(verdict, "ewma_zscore"), 2.0 * (1.0 - std::pow(0.95, 10)), 1e-12);
+}
+
+TEST(EwmaTest, WarmupDelaysTheFirstVerdict) {
+  auto detector = Configure("ewma", {{"lambda", "1"}, {"limit", "3"}, {"warmup", "4"}});
+  Driver driver(*detector);  // lambda 1: E is z, bound 3
+  EXPECT_EQ(CountFires(driver.FeedAll(Repeat(-5.0, 3))), 0);
+  EXPECT_EQ(driver.Feed(-5.0).kind, VerdictKind::kFire);
+  const std::string saved = driver.Save();
+  Driver restored(*detector);
+  ASSERT_TRUE(restored.Restore(saved).ok());
+  EXPECT_EQ(restored.Feed(-5.0).kind, VerdictKind::kFire);  // warm after the restore too
+}
+
+TEST(MedianZTest, IgnoresIsolatedSpikesButNotAShiftOfMostSamples) {
+  auto detector = Configure("median_z");  // window 30, threshold 2
+  Driver driver(*detector);
+  // 14 spikes of |z| = 10 in every 30: the rules would count them; the median stays at 0.5.
+  std::vector<double> spiky;
+  for (int i = 0; i < 300; ++i) spiky.push_back(i % 30 < 14 ? 10.0 : 0.5);
+  EXPECT_EQ(CountFires(driver.FeedAll(spiky)), 0);
+  driver.Reset();
+  EXPECT_EQ(CountFires(driver.FeedAll(Repeat(2.5, 29))), 0);  // the window is not full yet
+  const Verdict verdict = driver.Feed(-2.5);
+  EXPECT_EQ(verdict.kind, VerdictKind::kFire);
+  EXPECT_EQ(verdict.reason, "median_zscore_high");
+  EXPECT_EQ(Field(verdict, "median_zscore"), 2.5);
 }
 
 }  // namespace

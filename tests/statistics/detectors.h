@@ -17,7 +17,8 @@ inline const PluginRegistry& Plugins() {
   static const PluginRegistry* registry = [] {
     auto* loaded = new PluginRegistry();
     const std::string bundled = DRIFTWATCH_TEST_PLUGIN_DIR;
-    for (const char* name : {"zscore_severe", "moderate_window", "recovery"}) {
+    for (const char* name :
+         {"zscore_severe", "moderate_window", "recovery", "cusum", "ewma", "median_z"}) {
       const Status status = loaded->LoadFile(bundled + "/" + name + ".so");
       if (!status.ok()) ADD_FAILURE() << status.message();
     }

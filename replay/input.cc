@@ -1,0 +1,307 @@
+#include "replay/input.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <string_view>
+#include <system_error>
+
+#include "api/sample_parser.h"
+#include "core/timestamp.h"
+
+namespace driftwatch::replay {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The clock a JSON Lines sample is read under: no sample is "too far ahead" offline, and one
+// without a timestamp gets this value, by which it is recognised (replay needs recorded times).
+constexpr int64_t kNoTimestamp = std::numeric_limits<int64_t>::max() / 2;
+
+bool HasInputExtension(const fs::path& path) {
+  const std::string extension = path.extension().string();
+  return extension == ".csv" || extension == ".jsonl" || extension == ".ndjson";
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
+    text.remove_suffix(1);
+  }
+  if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
+    text = text.substr(1, text.size() - 2);
+  }
+  return text;
+}
+
+// Splits into *fields (reused from row to row, so reading a row allocates nothing).
+void SplitCsv(std::string_view line, std::vector<std::string_view>* fields) {
+  fields->clear();
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = line.find(',', start);
+    fields->push_back(Trim(line.substr(start, comma == line.npos ? line.npos : comma - start)));
+    if (comma == line.npos) return;
+    start = comma + 1;
+  }
+}
+
+// A decimal number as JSON writes one, read with strtod as the API reads numbers; nothing for
+// anything else (hex, "inf", "nan", stray characters).
+// (std::from_chars rounds correctly, as strtod does: the same double from the same text.)
+std::optional<double> ParseNumber(std::string_view text) {
+  // A loop, not find_first_not_of: that costs a memchr per character, and this runs per row.
+  const auto numeric = [](char c) {
+    return (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.' || c == 'e' || c == 'E';
+  };
+  if (text.empty() || !std::all_of(text.begin(), text.end(), numeric)) return std::nullopt;
+  double value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// The columns of a CSV file's header.
+struct Columns {
+  bool nab = false;  // timestamp,value
+  int service_id = -1;
+  int latency_ms = -1;
+  int payload_kb = -1;
+  int timestamp = -1;
+  size_t count = 0;
+};
+
+Status ReadHeader(std::string_view line, const std::string& where, Columns* columns) {
+  std::vector<std::string_view> names;
+  SplitCsv(line, &names);
+  columns->count = names.size();
+  if (names.size() == 2 && names[0] == "timestamp" && names[1] == "value") {
+    columns->nab = true;
+    columns->timestamp = 0;
+    columns->latency_ms = 1;
+    return Status::Ok();
+  }
+  for (size_t i = 0; i < names.size(); ++i) {
+    const int index = static_cast<int>(i);
+    if (names[i] == "service_id") columns->service_id = index;
+    if (names[i] == "latency_ms") columns->latency_ms = index;
+    if (names[i] == "payload_kb") columns->payload_kb = index;
+    if (names[i] == "timestamp") columns->timestamp = index;
+    // "endpoint" and any other column are read past, as the API ignores unknown fields.
+  }
+  if (columns->latency_ms < 0 || columns->timestamp < 0) {
+    return Status::InvalidArgument(
+        where +
+        ": header not understood: expected 'timestamp,value' (NAB) or named columns with at "
+        "least timestamp and latency_ms (service_id, latency_ms, payload_kb, endpoint, "
+        "timestamp), got '" +
+        std::string(line) + "'");
+  }
+  return Status::Ok();
+}
+
+// One CSV data row into *row; on failure the reason (without the file and line).
+// The index of `service` in file->services, added if new.
+uint32_t ServiceIndex(std::string_view service, InputFile* file) {
+  // Rows of one service usually follow one another: look at the last one first.
+  if (!file->services.empty() && file->services.back() == service) {
+    return static_cast<uint32_t>(file->services.size() - 1);
+  }
+  const auto found = std::find(file->services.begin(), file->services.end(), service);
+  if (found != file->services.end()) {
+    return static_cast<uint32_t>(found - file->services.begin());
+  }
+  file->services.emplace_back(service);
+  return static_cast<uint32_t>(file->services.size() - 1);
+}
+
+std::optional<std::string> ReadCsvRow(std::string_view line, const Columns& columns,
+                                      std::vector<std::string_view>& fields, InputFile* file,
+                                      InputRow* row, int64_t* timestamp_ms) {
+  SplitCsv(line, &fields);
+  if (fields.size() != columns.count) {
+    return "expected " + std::to_string(columns.count) + " fields, got " +
+           std::to_string(fields.size());
+  }
+  const std::string_view stamp = fields[static_cast<size_t>(columns.timestamp)];
+  if (!ParseRecordedTimestamp(stamp, timestamp_ms)) {
+    return "timestamp: expected \"2014-04-01 00:00:00\" (UTC) or an RFC 3339 date-time, got '" +
+           std::string(stamp) + "'";
+  }
+  row->sample.timestamp_ms = *timestamp_ms;
+  const char* value_name = columns.nab ? "value" : "latency_ms";
+  const std::string_view latency = fields[static_cast<size_t>(columns.latency_ms)];
+  const std::optional<double> value = ParseNumber(latency);
+  if (!value)
+    return std::string(value_name) + ": expected a number, got '" + std::string(latency) + "'";
+  if (!std::isfinite(*value) || *value < 0) {
+    return std::string(value_name) +
+           ": must be a finite number >= 0 (the API refuses it too), got " + std::string(latency);
+  }
+  row->sample.latency_ms = *value;
+  row->sample.payload_kb = std::nan("");
+  if (columns.payload_kb >= 0) {
+    const std::string_view text = fields[static_cast<size_t>(columns.payload_kb)];
+    if (!text.empty()) {
+      const std::optional<double> payload = ParseNumber(text);
+      if (!payload || !std::isfinite(*payload) || *payload < 0) {
+        return "payload_kb: must be empty or a finite number >= 0, got '" + std::string(text) + "'";
+      }
+      row->sample.payload_kb = *payload;
+    }
+  }
+  if (columns.service_id >= 0) {
+    const std::string_view service = fields[static_cast<size_t>(columns.service_id)];
+    if (!api::IsValidServiceId(service)) {
+      return "service_id: must be 1-128 characters of A-Z a-z 0-9 . _ - :, got '" +
+             std::string(service) + "'";
+    }
+    row->service = ServiceIndex(service, file);
+  } else {
+    row->service = 0;  // the file's own service, services[0]
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> ReadJsonRow(std::string_view line, InputFile* file, InputRow* row,
+                                       int64_t* timestamp_ms) {
+  IncomingSample incoming;
+  const api::AcceptanceClock clock{kNoTimestamp, 0};
+  if (std::optional<api::ApiError> error = api::ParseSampleBody(line, clock, &incoming)) {
+    return error->message;
+  }
+  if (incoming.sample.timestamp_ms == kNoTimestamp) {
+    return "timestamp: required (replay needs the time each sample was recorded)";
+  }
+  row->service = ServiceIndex(incoming.service_id, file);
+  row->sample = incoming.sample;
+  *timestamp_ms = row->sample.timestamp_ms;
+  return std::nullopt;
+}
+
+}  // namespace
+
+bool ParseRecordedTimestamp(std::string_view text, int64_t* out_ms) {
+  std::optional<int64_t> parsed;
+  constexpr size_t kLongest = 40;
+  const auto zone = [](char c) { return c == 'Z' || c == 'z' || c == '+' || c == '-'; };
+  if (text.size() >= 19 && text.size() < kLongest && text[10] == ' ' &&
+      std::none_of(text.begin() + 11, text.end(), zone)) {
+    // NAB: "2014-04-01 00:00:00[.ffffff]", no zone: UTC, read as "2014-04-01T00:00:00Z".
+    std::array<char, kLongest + 1> rfc3339{};
+    std::copy(text.begin(), text.end(), rfc3339.begin());
+    rfc3339[10] = 'T';
+    rfc3339[text.size()] = 'Z';
+    parsed = ParseTimestamp(std::string_view(rfc3339.data(), text.size() + 1));
+  } else {
+    parsed = ParseTimestamp(text);
+  }
+  if (!parsed) return false;
+  *out_ms = *parsed;
+  return true;
+}
+
+Status ExpandInputs(const std::vector<std::string>& inputs, std::vector<std::string>* files) {
+  for (const std::string& input : inputs) {
+    std::error_code error;
+    const fs::file_status status = fs::status(input, error);
+    if (error || !fs::exists(status)) {
+      return Status::NotFound(input + ": no such file or directory");
+    }
+    if (!fs::is_directory(status)) {
+      files->push_back(input);
+      continue;
+    }
+    std::vector<std::string> found;
+    for (fs::recursive_directory_iterator it(input, error), end; !error && it != end;
+         it.increment(error)) {
+      if (it->is_regular_file() && HasInputExtension(it->path())) {
+        found.push_back(it->path().string());
+      }
+    }
+    if (error) return Status::IoError(input + ": cannot list the directory: " + error.message());
+    if (found.empty()) {
+      return Status::NotFound(input + ": no *.csv, *.jsonl or *.ndjson file in the directory");
+    }
+    std::sort(found.begin(), found.end());
+    files->insert(files->end(), found.begin(), found.end());
+  }
+  return Status::Ok();
+}
+
+Status ReadInputFile(const std::string& path, bool skip_bad, InputFile* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError(path + ": cannot open the file");
+  std::string content;
+  {
+    std::ostringstream whole;
+    whole << in.rdbuf();
+    if (in.bad()) return Status::IoError(path + ": read error");
+    content = std::move(whole).str();
+  }
+  out->path = path;
+  const fs::path as_path(path);
+  const bool json_lines = as_path.extension() == ".jsonl" || as_path.extension() == ".ndjson";
+
+  Columns columns;
+  bool header_read = json_lines;
+  std::vector<std::string_view> fields;
+  int line_number = 0;
+  for (size_t start = 0; start < content.size();) {
+    size_t end = content.find('\n', start);
+    if (end == std::string::npos) end = content.size();
+    std::string_view line(content.data() + start, end - start);
+    start = end + 1;
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (std::all_of(line.begin(), line.end(), [](char c) { return c == ' ' || c == '\t'; })) {
+      continue;  // blank lines
+    }
+    if (!header_read) {
+      const std::string where = path + ":" + std::to_string(line_number);
+      if (Status read = ReadHeader(line, where, &columns); !read.ok()) return read;
+      if (columns.service_id < 0) {
+        const std::string file_service = as_path.stem().string();
+        if (!api::IsValidServiceId(file_service)) {
+          return Status::InvalidArgument(
+              path + ": the file name '" + file_service +
+              "' is not a valid service id (1-128 characters of A-Z a-z 0-9 . _ - :); rename it "
+              "or add a service_id column");
+        }
+        out->services.push_back(file_service);
+      }
+      header_read = true;
+      continue;
+    }
+    InputRow row;
+    row.row = out->data_rows;
+    row.line = line_number;
+    int64_t timestamp_ms = out->row_timestamps.empty() ? 0 : out->row_timestamps.back();
+    std::optional<std::string> bad =
+        json_lines ? ReadJsonRow(line, out, &row, &timestamp_ms)
+                   : ReadCsvRow(line, columns, fields, out, &row, &timestamp_ms);
+    ++out->data_rows;
+    out->row_timestamps.push_back(timestamp_ms);
+    if (bad) {
+      const std::string where = path + ":" + std::to_string(line_number);
+      if (!skip_bad) {
+        return Status::InvalidArgument(where + ": " + *bad +
+                                       " (--skip-bad skips such rows and counts them)");
+      }
+      if (out->skipped++ == 0) out->first_skip_reason = where + ": " + *bad;
+      continue;
+    }
+    out->rows.push_back(row);
+  }
+  if (!header_read) return Status::InvalidArgument(path + ": empty file (no header)");
+  return Status::Ok();
+}
+
+}  // namespace driftwatch::replay

@@ -1,0 +1,152 @@
+// Reading recorded telemetry: the three formats, the service each row belongs to, and bad rows
+// named by file and line (or skipped and counted).
+#include "replay/input.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/support/test_dir.h"
+
+namespace driftwatch::replay {
+namespace {
+
+class InputTest : public ::testing::Test {
+ protected:
+  std::string Write(const std::string& name, const std::string& content) {
+    const std::string path = dir_.File(name);
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+    std::ofstream(path) << content;
+    return path;
+  }
+  testing::TestDir dir_;
+};
+
+TEST_F(InputTest, NabCsvIsOneServiceNamedAfterTheFile) {
+  const std::string path = Write("nyc_taxi.csv",
+                                 "timestamp,value\n"
+                                 "2014-07-01 00:00:00,10844\n"
+                                 "2014-07-01 00:30:00,8127.5\r\n");
+  InputFile file;
+  ASSERT_TRUE(ReadInputFile(path, false, &file).ok());
+  ASSERT_EQ(file.rows.size(), 2u);
+  EXPECT_EQ(file.data_rows, 2u);
+  EXPECT_EQ(file.services, (std::vector<std::string>{"nyc_taxi"}));
+  EXPECT_EQ(file.rows[0].service, 0u);
+  EXPECT_EQ(file.rows[0].sample.timestamp_ms, 1404172800000);
+  EXPECT_DOUBLE_EQ(file.rows[0].sample.latency_ms, 10844);
+  EXPECT_TRUE(std::isnan(file.rows[0].sample.payload_kb));
+  EXPECT_EQ(file.rows[1].sample.timestamp_ms, 1404172800000 + 1800000);
+  EXPECT_DOUBLE_EQ(file.rows[1].sample.latency_ms, 8127.5);
+  EXPECT_EQ(file.rows[1].line, 3);
+  EXPECT_EQ(file.rows[1].row, 1u);
+  EXPECT_EQ(file.row_timestamps, (std::vector<int64_t>{1404172800000, 1404174600000}));
+}
+
+TEST_F(InputTest, NamedColumnsInAnyOrderWithOptionalPayloadAndEndpoint) {
+  const std::string path = Write("mixed.csv",
+                                 "endpoint,timestamp,latency_ms,service_id,payload_kb\n"
+                                 "/pay,2026-01-12T10:30:45.123Z,150.5,checkout,2.5\n"
+                                 "/pay,2026-01-12T12:30:46+02:00,151,search,\n");
+  InputFile file;
+  ASSERT_TRUE(ReadInputFile(path, false, &file).ok());
+  ASSERT_EQ(file.rows.size(), 2u);
+  EXPECT_EQ(file.services, (std::vector<std::string>{"checkout", "search"}));
+  EXPECT_EQ(file.rows[0].service, 0u);
+  EXPECT_DOUBLE_EQ(file.rows[0].sample.payload_kb, 2.5);
+  EXPECT_EQ(file.rows[1].service, 1u);
+  EXPECT_EQ(file.rows[1].sample.timestamp_ms, file.rows[0].sample.timestamp_ms + 877);
+  EXPECT_TRUE(std::isnan(file.rows[1].sample.payload_kb));
+}
+
+TEST_F(InputTest, JsonLinesAreValidatedAsTheApiValidatesSamples) {
+  const std::string path = Write(
+      "samples.jsonl",
+      R"({"service_id": "a", "latency_ms": 12.5, "timestamp": "2026-01-12T10:30:45Z"})"
+      "\n\n"
+      R"({"service_id": "b", "latency_ms": 3, "payload_kb": 1, "timestamp": "2026-01-12T10:30:46Z", "extra": 1})"
+      "\n");
+  InputFile file;
+  ASSERT_TRUE(ReadInputFile(path, false, &file).ok());
+  ASSERT_EQ(file.rows.size(), 2u);
+  EXPECT_EQ(file.services, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(file.rows[1].service, 1u);
+  EXPECT_EQ(file.rows[1].line, 3);
+  EXPECT_DOUBLE_EQ(file.rows[1].sample.payload_kb, 1.0);
+
+  const std::string bad = Write(
+      "bad.jsonl", R"({"service_id": "a", "latency_ms": -1, "timestamp": "2026-01-12T10:30:45Z"})"
+                   "\n");
+  const Status refused = ReadInputFile(bad, false, &file);
+  EXPECT_EQ(refused.message(), bad +
+                                   ":1: latency_ms must be a finite number >= 0 (--skip-bad "
+                                   "skips such rows and counts them)");
+  const std::string untimed = Write("untimed.jsonl", R"({"service_id": "a", "latency_ms": 1})"
+                                                     "\n");
+  EXPECT_EQ(ReadInputFile(untimed, false, &file).message(),
+            untimed +
+                ":1: timestamp: required (replay needs the time each sample was recorded) "
+                "(--skip-bad skips such rows and counts them)");
+}
+
+TEST_F(InputTest, ABadRowNamesItsFileAndLineOrIsSkippedAndCounted) {
+  const std::string path = Write("series.csv",
+                                 "timestamp,value\n"
+                                 "2014-07-01 00:00:00,1\n"
+                                 "2014-07-01 00:05:00,-3.5\n"
+                                 "2014-07-01 00:10:00,abc\n"
+                                 "2014-07-01 00:15:00,2\n");
+  InputFile strict;
+  EXPECT_EQ(ReadInputFile(path, false, &strict).message(),
+            path +
+                ":3: value: must be a finite number >= 0 (the API refuses it too), got -3.5 "
+                "(--skip-bad skips such rows and counts them)");
+  InputFile lenient;
+  ASSERT_TRUE(ReadInputFile(path, true, &lenient).ok());
+  EXPECT_EQ(lenient.rows.size(), 2u);
+  EXPECT_EQ(lenient.skipped, 2u);
+  EXPECT_EQ(lenient.data_rows, 4u);  // skipped rows still count as rows (NAB scores by row)
+  EXPECT_EQ(lenient.rows[1].row, 3u);
+  EXPECT_EQ(lenient.first_skip_reason,
+            path + ":3: value: must be a finite number >= 0 (the API refuses it too), got -3.5");
+}
+
+TEST_F(InputTest, HeadersAndFileNamesThatCannotWork) {
+  InputFile file;
+  const std::string header = Write("odd.csv", "time,latency\n1,2\n");
+  EXPECT_EQ(ReadInputFile(header, false, &file).message(),
+            header +
+                ":1: header not understood: expected 'timestamp,value' (NAB) or named columns "
+                "with at least timestamp and latency_ms (service_id, latency_ms, payload_kb, "
+                "endpoint, timestamp), got 'time,latency'");
+  const std::string name = Write("bad name.csv", "timestamp,value\n2014-07-01 00:00:00,1\n");
+  EXPECT_NE(ReadInputFile(name, false, &file).message().find("is not a valid service id"),
+            std::string::npos);
+  const std::string fields = Write("short.csv", "timestamp,value\n2014-07-01 00:00:00\n");
+  EXPECT_EQ(ReadInputFile(fields, false, &file).message(),
+            fields + ":2: expected 2 fields, got 1 (--skip-bad skips such rows and counts them)");
+  EXPECT_EQ(ReadInputFile(dir_.File("none.csv"), false, &file).message(),
+            dir_.File("none.csv") + ": cannot open the file");
+}
+
+TEST_F(InputTest, DirectoriesExpandToTheirInputFilesInPathOrder) {
+  Write("corpus/b/two.csv", "timestamp,value\n");
+  Write("corpus/a/one.jsonl", "");
+  Write("corpus/README.md", "not input\n");
+  Write("corpus/a/three.ndjson", "");
+  std::vector<std::string> files;
+  ASSERT_TRUE(ExpandInputs({dir_.File("corpus")}, &files).ok());
+  EXPECT_EQ(files, (std::vector<std::string>{dir_.File("corpus/a/one.jsonl"),
+                                             dir_.File("corpus/a/three.ndjson"),
+                                             dir_.File("corpus/b/two.csv")}));
+  std::filesystem::create_directories(dir_.File("empty"));
+  EXPECT_EQ(ExpandInputs({dir_.File("empty")}, &files).message(),
+            dir_.File("empty") + ": no *.csv, *.jsonl or *.ndjson file in the directory");
+  EXPECT_EQ(ExpandInputs({dir_.File("nowhere")}, &files).message(),
+            dir_.File("nowhere") + ": no such file or directory");
+}
+
+}  // namespace
+}  // namespace driftwatch::replay
