@@ -31,6 +31,10 @@ TARGET_REFRESH_US = 20.0
 TARGET_IDLE_RSS_MB = 20.0
 TARGET_PER_SERVICE_KB = 16.0
 TARGET_DISK_MB_PER_10K = 0.4
+TARGET_REPLAY_NAB_SECONDS = 2.0
+TARGET_REPLAY_RATIO = 0.80
+# NAB's corpus for the replay benchmark (not in the repository; skipped when absent).
+NAB_DIR = os.environ.get("DRIFTWATCH_NAB_DIR", os.path.join(os.path.dirname(REPO), "shared", "nab"))
 
 MAIN_SERVICES = 100
 # bench/memory_bench.cc --values: measured = what a client that reads a clock and counts bytes sends
@@ -355,6 +359,31 @@ def core_benchmarks(bench):
     return results
 
 
+# ---- 8: replay ---------------------------------------------------------------------------------
+
+
+def replay_benchmark(bench):
+    """`driftwatch replay` of the whole NAB corpus with the default pipeline, 5 times (or 1):
+    wall time and the time in the pipeline (ServiceMonitor and detectors), from its --json
+    summary. None when the corpus is not at hand."""
+    data = os.path.join(NAB_DIR, "data")
+    if not os.path.isdir(data):
+        log(f"8. replay: no NAB corpus at {NAB_DIR} (DRIFTWATCH_NAB_DIR); skipped")
+        return None
+    runs = []
+    for _ in range(1 if bench.mode.quick else 5):
+        started = time.monotonic()
+        done = subprocess.run([os.path.join(bench.bin, "driftwatch"), "replay", "--json",
+                               "--skip-bad", data], check=True, capture_output=True, text=True,
+                              timeout=300)
+        wall = time.monotonic() - started
+        summary = json.loads(done.stdout.strip().splitlines()[-1])["summary"]
+        runs.append({"process_seconds": wall, "seconds": summary["seconds"],
+                     "pipeline_seconds": summary["pipeline_seconds"],
+                     "samples": summary["samples"], "files": summary["files"]})
+    return {"nab_dir": NAB_DIR, "runs": runs}
+
+
 # ---- 5: memory --------------------------------------------------------------------------------------
 
 
@@ -511,6 +540,18 @@ def render(results, mode, command):
     add(f"| 6 | same, whole database file ({main_batch['samples'] // main_batch['services']:,} "
         f"samples per service) | <= 0.4 MB | {file_mb_per_10k:.3f} MB | "
         f"{verdict(file_mb_per_10k <= TARGET_DISK_MB_PER_10K)} |")
+    replay = results.get("replay")
+    process_ns = core.get("BM_ServiceMonitorProcess", {}).get("cpu_ns")
+    if replay:
+        wall = median([r["process_seconds"] for r in replay["runs"]])
+        per_sample_ns = 1e9 * median([r["seconds"] for r in replay["runs"]]) / replay["runs"][0]["samples"]
+        add(f"| 8 | `driftwatch replay` of the whole NAB corpus, default pipeline (process wall "
+            f"time) | < 2 s | {wall:.2f} s | {verdict(wall < TARGET_REPLAY_NAB_SECONDS)} |")
+        if process_ns:
+            ratio = process_ns / per_sample_ns
+            add(f"| 8 | replay throughput / `ServiceMonitor::Process` throughput (core_bench, "
+                f"same run), CSV reading included | >= 80 % | {ratio:.0%} ({per_sample_ns:.0f} vs "
+                f"{process_ns:.0f} ns per sample) | {verdict(ratio >= TARGET_REPLAY_RATIO)} |")
     add("")
 
     # ---- 1
@@ -743,6 +784,35 @@ def render(results, mode, command):
             "so the measured traffic is scored like the rest.")
         add("")
 
+    # ---- 8
+    add("## 8. Replay")
+    add("")
+    if not results.get("replay"):
+        add("Not measured: the NAB corpus was not at hand (`DRIFTWATCH_NAB_DIR`, default "
+            "`../shared/nab` beside the repository).")
+        add("")
+    else:
+        replay = results["replay"]
+        runs = replay["runs"]
+        samples = runs[0]["samples"]
+        add(f"`driftwatch replay --json --skip-bad <nab>/data`: the whole Numenta Anomaly "
+            f"Benchmark corpus ({runs[0]['files']} files, {samples:,} samples) through the default "
+            f"pipeline, one thread, median of {len(runs)} run{'s' if len(runs) > 1 else ''}. The "
+            "pipeline time is the part spent in `ServiceMonitor::Process` and the detector "
+            "plugins (the rest is reading and parsing the CSV files); the same code as the "
+            "service's, so its cost per sample compares with `BM_ServiceMonitorProcess` above "
+            "(which runs a STABLE service with a full window on every sample: NAB's series spend "
+            "part of their samples in INSUFFICIENT_DATA and DRIFT_DETECTED, which cost less).")
+        add("")
+        add("| | wall time (process) | replay total | in the pipeline | per sample, total | per sample, pipeline |")
+        add("| --- | --- | --- | --- | --- | --- |")
+        wall = median([r["process_seconds"] for r in runs])
+        total = median([r["seconds"] for r in runs])
+        pipeline = median([r["pipeline_seconds"] for r in runs])
+        add(f"| NAB, default pipeline | {wall:.3f} s | {total:.3f} s | {pipeline:.3f} s | "
+            f"{1e9 * total / samples:.0f} ns | {1e9 * pipeline / samples:.0f} ns |")
+        add("")
+
     # ---- analysis
     add("## What limits each figure")
     add("")
@@ -757,6 +827,9 @@ def render(results, mode, command):
     add("bench/run.sh --quick    # one run of each, smaller sizes, no scaling matrix (~2 min)")
     add("bench/run.sh --build-dir DIR --output FILE")
     add("```")
+    add("")
+    add("Section 8 replays the NAB corpus from `DRIFTWATCH_NAB_DIR` (default `../shared/nab` "
+        "beside the repository; it is not in the repository) and is skipped without it.")
     add("")
     add("Requires wrk (Debian package `wrk`) and the project's build dependencies (Google "
         "Benchmark for `core_bench`). The raw results are written as JSON next to the build "
@@ -829,6 +902,8 @@ def main():
         results["core"] = core_benchmarks(bench)
         log("5. memory")
         results["memory"] = memory_benchmarks(bench)
+        log("8. replay")
+        results["replay"] = replay_benchmark(bench)
         results["idle_rss"] = bench.idle_rss
     finally:
         bench.stop_all()
