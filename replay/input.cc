@@ -293,7 +293,7 @@ Status ReadInputFile(const std::string& path, bool skip_bad, InputFile* out) {
       const std::string where = path + ":" + std::to_string(line_number);
       if (!skip_bad) {
         return Status::InvalidArgument(where + ": " + *bad +
-                                       " (--skip-bad skips such rows and counts them)");
+                                       " (without --strict such rows are skipped and counted)");
       }
       if (out->skipped++ == 0) out->first_skip_reason = where + ": " + *bad;
       continue;

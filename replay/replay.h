@@ -39,7 +39,9 @@ struct ReplayOptions {
   std::vector<std::string> inputs;  // files and directories
   std::string labels_file;          // NAB combined_windows.json; "" for none
   bool json = false;
-  bool skip_bad = false;
+  // Rows the server would refuse (a negative value, a bad timestamp) are skipped and counted, as
+  // the server would have refused them; false (--strict): the first one stops the run.
+  bool skip_bad = true;
   // Progress on stderr once a run has taken this long, then about every second.
   double progress_after_seconds = 2.0;
 };

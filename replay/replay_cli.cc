@@ -20,7 +20,7 @@ constexpr int kExitUsage = 2;
 
 constexpr char kUsage[] =
     "Usage: driftwatch replay [--config FILE] [--plugin-dir DIR]... [--labels FILE] [--json]\n"
-    "                         [--skip-bad] INPUT...\n"
+    "                         [--strict] INPUT...\n"
     "\n"
     "Runs recorded telemetry through the service's detection pipeline, offline and as fast as\n"
     "the machine allows, and prints every transition: exactly those the server would record\n"
@@ -36,8 +36,8 @@ constexpr char kUsage[] =
     "  --labels FILE      score the detections with NAB's method against label windows in\n"
     "                     NAB's combined_windows.json format\n"
     "  --json             one JSON object per transition, then one {\"summary\": ...}\n"
-    "  --skip-bad         skip rows the server would refuse, and count them (default: stop\n"
-    "                     at the first, naming its file and line)\n"
+    "  --strict           stop at the first row the server would refuse, naming its file\n"
+    "                     and line (default: skip such rows and count them)\n"
     "  --help             print this help and exit\n"
     "\n"
     "Exit status: 0 done, 1 failure (unreadable or bad input, bad config), 2 usage error.\n";
@@ -63,7 +63,9 @@ std::optional<std::string> ParseFlags(int argc, char** argv, Flags* flags) {
       flags->help = true;
     } else if (arg == "--json") {
       flags->options.json = true;
-    } else if (arg == "--skip-bad") {
+    } else if (arg == "--strict") {
+      flags->options.skip_bad = false;
+    } else if (arg == "--skip-bad") {  // the default; accepted as the earlier spelling
       flags->options.skip_bad = true;
     } else {
       std::string name(arg);

@@ -15,7 +15,7 @@ ctest --test-dir "$build_dir" --output-on-failure -j"$(nproc)" --timeout 600 ${C
 # DRIFTWATCH_NAB_DIR, default ../shared/nab): docs/replay.md, docs/detection.md.
 nab_dir=${DRIFTWATCH_NAB_DIR:-../shared/nab}
 if [ -f "$nab_dir/labels/combined_windows.json" ]; then
-  echo "NAB, default pipeline (driftwatch replay --skip-bad --labels ...):"
-  "$build_dir/bin/driftwatch" replay --skip-bad --labels "$nab_dir/labels/combined_windows.json" \
+  echo "NAB, default pipeline (driftwatch replay --labels ...):"
+  "$build_dir/bin/driftwatch" replay --labels "$nab_dir/labels/combined_windows.json" \
     "$nab_dir/data" | tail -n 1
 fi

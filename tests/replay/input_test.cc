@@ -81,14 +81,14 @@ TEST_F(InputTest, JsonLinesAreValidatedAsTheApiValidatesSamples) {
                    "\n");
   const Status refused = ReadInputFile(bad, false, &file);
   EXPECT_EQ(refused.message(), bad +
-                                   ":1: latency_ms must be a finite number >= 0 (--skip-bad "
-                                   "skips such rows and counts them)");
+                                   ":1: latency_ms must be a finite number >= 0 (without "
+                                   "--strict such rows are skipped and counted)");
   const std::string untimed = Write("untimed.jsonl", R"({"service_id": "a", "latency_ms": 1})"
                                                      "\n");
   EXPECT_EQ(ReadInputFile(untimed, false, &file).message(),
             untimed +
                 ":1: timestamp: required (replay needs the time each sample was recorded) "
-                "(--skip-bad skips such rows and counts them)");
+                "(without --strict such rows are skipped and counted)");
 }
 
 TEST_F(InputTest, ABadRowNamesItsFileAndLineOrIsSkippedAndCounted) {
@@ -102,7 +102,7 @@ TEST_F(InputTest, ABadRowNamesItsFileAndLineOrIsSkippedAndCounted) {
   EXPECT_EQ(ReadInputFile(path, false, &strict).message(),
             path +
                 ":3: value: must be a finite number >= 0 (the API refuses it too), got -3.5 "
-                "(--skip-bad skips such rows and counts them)");
+                "(without --strict such rows are skipped and counted)");
   InputFile lenient;
   ASSERT_TRUE(ReadInputFile(path, true, &lenient).ok());
   EXPECT_EQ(lenient.rows.size(), 2u);
@@ -125,8 +125,9 @@ TEST_F(InputTest, HeadersAndFileNamesThatCannotWork) {
   EXPECT_NE(ReadInputFile(name, false, &file).message().find("is not a valid service id"),
             std::string::npos);
   const std::string fields = Write("short.csv", "timestamp,value\n2014-07-01 00:00:00\n");
-  EXPECT_EQ(ReadInputFile(fields, false, &file).message(),
-            fields + ":2: expected 2 fields, got 1 (--skip-bad skips such rows and counts them)");
+  EXPECT_EQ(
+      ReadInputFile(fields, false, &file).message(),
+      fields + ":2: expected 2 fields, got 1 (without --strict such rows are skipped and counted)");
   EXPECT_EQ(ReadInputFile(dir_.File("none.csv"), false, &file).message(),
             dir_.File("none.csv") + ": cannot open the file");
 }

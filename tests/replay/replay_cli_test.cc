@@ -118,18 +118,18 @@ TEST_F(ReplayCliTest, HelpAndUsageErrors) {
             "driftwatch replay: " + dir_.File("nowhere.csv") + ": no such file or directory\n");
 }
 
-TEST_F(ReplayCliTest, ABadRowStopsTheRunNamingFileAndLineUnlessSkipped) {
+TEST_F(ReplayCliTest, ABadRowIsSkippedAndCountedOrStopsAStrictRun) {
   std::string csv = "timestamp,value\n";
   for (int i = 0; i < 150; ++i) {
     csv += FormatTimestamp(1404172800000 + i * 60000) + "," + (i == 120 ? "-1" : "100") + "\n";
   }
   const std::string path = Write("series.csv", csv);
-  const RunResult strict = Replay({path});
+  const RunResult strict = Replay({"--strict", path});
   EXPECT_EQ(strict.exit_code, 1);
   EXPECT_EQ(strict.out, "");
   EXPECT_NE(strict.err.find(path + ":122: value: must be a finite number >= 0"), std::string::npos)
       << strict.err;
-  const RunResult lenient = Replay({"--skip-bad", "--json", path});
+  const RunResult lenient = Replay({"--json", path});
   EXPECT_EQ(lenient.exit_code, 0) << lenient.err;
   rapidjson::Document summary;
   summary.Parse(lenient.out.substr(lenient.out.rfind("{\"summary\"")).c_str());
@@ -353,8 +353,7 @@ TEST_F(ReplayCliTest, ScoresTheNabCorpusWhenItIsPresent) {
   if (!std::filesystem::exists(nab + "/labels/combined_windows.json")) {
     GTEST_SKIP() << "no NAB corpus at " << nab << " (cmake -DDRIFTWATCH_NAB_DIR=...)";
   }
-  const RunResult run =
-      Replay({"--skip-bad", "--labels", nab + "/labels/combined_windows.json", nab + "/data"});
+  const RunResult run = Replay({"--labels", nab + "/labels/combined_windows.json", nab + "/data"});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   const size_t scores = run.out.find("NAB score (0 = no detection, 100 = perfect): standard ");
   ASSERT_NE(scores, std::string::npos) << run.out;
