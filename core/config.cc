@@ -129,6 +129,7 @@ class ConfigParser {
         {"storage", [this](const Entry& e) { return ReadStorage(e); }},
         {"ingest", [this](const Entry& e) { return ReadIngest(e); }},
         {"plugins", [this](const Entry& e) { return ReadPlugins(e); }},
+        {"metrics", [this](const Entry& e) { return ReadMetrics(e); }},
     };
     Status status = ReadMap(Entry{root, "", 1}, sections);
     if (!status.ok()) return status;
@@ -405,6 +406,14 @@ class ConfigParser {
          {"max_future_seconds", [&](const Entry& e) {
             return ReadInteger<uint32_t>(e, 0, kMaxFutureSeconds, &i.max_future_seconds);
           }}});
+  }
+
+  Status ReadMetrics(const Entry& section) {
+    MetricsConfig& m = config_->metrics;
+    return ReadMap(section, {{"per_service_limit", [&](const Entry& e) {
+                                return ReadInteger<uint32_t>(e, 0, kUInt32Max,
+                                                             &m.per_service_limit);
+                              }}});
   }
 
   Status ReadPlugins(const Entry& section) {

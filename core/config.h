@@ -55,6 +55,11 @@ struct IngestConfig {
   uint32_t max_future_seconds = 3600;
 };
 
+struct MetricsConfig {
+  // GET /metrics: above this many services, only those not STABLE get per-service series.
+  uint32_t per_service_limit = 10000;
+};
+
 struct Config {
   BaselineParams baseline;
   // Trigger detectors run in this order; the first to fire wins.
@@ -65,6 +70,7 @@ struct Config {
   ServerConfig server;
   StorageConfig storage;
   IngestConfig ingest;
+  MetricsConfig metrics;
   std::vector<std::string> plugin_dirs;  // searched after the bundled plugin directory
   std::string source;                    // the file it was loaded from ("" for defaults)
 };
