@@ -10,6 +10,8 @@
 //    scrapes, then for --seconds with a scrape every second on another thread: the throughput of
 //    each, and the longest Submit of each. A small Submit is processed on the calling thread
 //    under its shard's state lock, so its longest wait shows how long a scrape held that lock.
+// collect_us_per_256_services: the slowest CollectServiceMetrics per 256 services, an upper bound
+// of the mean time one lock hold takes (it also counts the unlocked listing and sorting).
 // Prints one JSON object.
 #include <driftwatch/plugin.h>
 #include <time.h>
@@ -103,6 +105,7 @@ double ThreadCpuSeconds() {
 struct Scrape {
   double cpu_seconds = 0;
   size_t bytes = 0;
+  double collect_ms = 0;  // CollectServiceMetrics alone, wall time
 };
 
 Scrape ScrapeOnce(const driftwatch::Engine& engine, uint32_t limit) {
@@ -111,10 +114,14 @@ Scrape ScrapeOnce(const driftwatch::Engine& engine, uint32_t limit) {
   input.version = "bench";
   input.status = engine.GetStatus();
   input.metrics = engine.GetMetrics();
+  const auto collect_start = std::chrono::steady_clock::now();
   input.services = engine.CollectServiceMetrics();
+  const double collect_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - collect_start)
+          .count();
   input.per_service_limit = limit;
   const std::string body = driftwatch::api::RenderMetrics(input);
-  return {ThreadCpuSeconds() - start, body.size()};
+  return {ThreadCpuSeconds() - start, body.size(), collect_ms};
 }
 
 struct IngestRun {
@@ -205,10 +212,12 @@ int main(int argc, char** argv) {
   constexpr int kScrapes = 5;
   std::vector<double> cpu;
   size_t bytes = 0;
+  double collect_ms = 0;
   for (int i = 0; i < kScrapes; ++i) {
     const Scrape scrape = ScrapeOnce(*engine, config.metrics.per_service_limit);
     cpu.push_back(scrape.cpu_seconds);
     bytes = scrape.bytes;
+    collect_ms = std::max(collect_ms, scrape.collect_ms);
   }
   std::sort(cpu.begin(), cpu.end());
 
@@ -232,11 +241,13 @@ int main(int argc, char** argv) {
 
   std::printf(
       "{\"services\": %u, \"scrape_cpu_seconds_min\": %.3f, \"scrape_cpu_seconds_median\": %.3f, "
-      "\"scrape_cpu_seconds_max\": %.3f, \"scrape_bytes\": %zu, "
+      "\"scrape_cpu_seconds_max\": %.3f, \"scrape_bytes\": %zu, \"collect_ms_max\": %.1f, "
+      "\"collect_us_per_256_services\": %.1f, "
       "\"ingest_per_second_without_scrapes\": %.0f, \"ingest_per_second_with_scrapes\": %.0f, "
       "\"ingest_ratio\": %.3f, \"longest_submit_ms_without_scrapes\": %.3f, "
       "\"longest_submit_ms_with_scrapes\": %.3f, \"scrapes_during_ingest\": %d}\n",
-      services, cpu.front(), cpu[cpu.size() / 2], cpu.back(), bytes, quiet.per_second,
+      services, cpu.front(), cpu[cpu.size() / 2], cpu.back(), bytes, collect_ms,
+      collect_ms * 1000.0 * 256.0 / static_cast<double>(services), quiet.per_second,
       scraped.per_second, scraped.per_second / quiet.per_second, quiet.longest_submit_ms,
       scraped.longest_submit_ms, scrapes_done.load());
   return 0;
