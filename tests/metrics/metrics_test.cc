@@ -211,6 +211,24 @@ TEST(Metrics, AboveTheLimitOnlyServicesNotStableGetSeries) {
   EXPECT_EQ(Value(body, "driftwatch_services{state=\"STABLE\"}"), 1);  // still counted
 }
 
+TEST(Metrics, RejectedSamplesAreCountedBySampleAndReason) {
+  Server server(std::string(kConfig) + "ingest:\n  max_services: 1\n");
+  ASSERT_TRUE(server.started());
+  int64_t t = kT0;
+  server.Send("first", 2, 100, &t);
+  // A batch of 3 for a second service: 429, and each of its samples counts.
+  std::string batch = "[";
+  for (int i = 0; i < 3; ++i) {
+    batch += std::string(i == 0 ? "" : ",") + R"({"service_id":"second","latency_ms":1})";
+  }
+  batch += "]";
+  EXPECT_EQ(Fetch(server.port(), "POST", "/v1/telemetry/batch", batch).status, 429);
+  const std::string body = server.Metrics();
+  EXPECT_EQ(Value(body, "driftwatch_samples_rejected_total{reason=\"too_many_services\"}"), 3);
+  EXPECT_EQ(Value(body, "driftwatch_samples_rejected_total{reason=\"queue_full\"}"), 0);
+  EXPECT_EQ(Value(body, "driftwatch_samples_accepted_total"), 2);
+}
+
 TEST(Metrics, NeedTheSameTokenAsTheApi) {
   Server server(std::string(kConfig) + "server:\n  auth_tokens: [s3cret-token]\n");
   ASSERT_TRUE(server.started());
