@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "api/http_framing.h"
+#include "api/metrics_text.h"
 #include "core/timestamp.h"
 
 namespace driftwatch::api {
@@ -131,6 +132,7 @@ const Router::Route Router::kRoutes[] = {
     {"GET", "/v1/services", &Router::GetServices},
     {"DELETE", "/v1/services/{service_id}", &Router::DeleteService},
     {"GET", "/v1/system/status", &Router::GetSystemStatus},
+    {"GET", "/metrics", &Router::GetMetrics},
     {"GET", "/health", &Router::GetLiveness},
     {"GET", "/docs", &Router::GetDocs},
     {"GET", "/openapi.json", &Router::GetOpenApi},
@@ -477,6 +479,19 @@ Reply Router::GetSystemStatus(const ApiRequest&, const Params&, const ReplyCallb
   status.auth_required = !config.server.auth_tokens.empty();
   status.rejected_unauthorized = hits.unauthorized.load();
   return Json(kHttpOk, StatusJson(status));
+}
+
+Reply Router::GetMetrics(const ApiRequest&, const Params&, const ReplyCallback&) const {
+  MetricsInput input;
+  input.version = context_.version;
+  input.status = context_.engine->GetStatus();
+  input.metrics = context_.engine->GetMetrics();
+  input.services = context_.engine->CollectServiceMetrics();
+  input.per_service_limit = context_.config->metrics.per_service_limit;
+  Reply reply;
+  reply.body = RenderMetrics(input);
+  reply.content_type = kMetricsContentType;
+  return reply;
 }
 
 Reply Router::GetLiveness(const ApiRequest&, const Params&, const ReplyCallback&) const {

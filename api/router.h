@@ -137,6 +137,8 @@ class Router {
                       const ReplyCallback& later) const;
   Reply GetSystemStatus(const ApiRequest& request, const Params& params,
                         const ReplyCallback& later) const;
+  Reply GetMetrics(const ApiRequest& request, const Params& params,
+                   const ReplyCallback& later) const;
   Reply GetLiveness(const ApiRequest& request, const Params& params,
                     const ReplyCallback& later) const;
   Reply GetDocs(const ApiRequest& request, const Params& params, const ReplyCallback& later) const;

@@ -139,6 +139,7 @@ class ConfigParser {
         {"ingest", [this](const Entry& e) { return ReadIngest(e); }},
         {"plugins", [this](const Entry& e) { return ReadPlugins(e); }},
         {"notify", [this](const Entry& e) { return ReadNotify(e); }},
+        {"metrics", [this](const Entry& e) { return ReadMetrics(e); }},
     };
     Status status = ReadMap(Entry{root, "", 1}, sections);
     if (!status.ok()) return status;
@@ -703,6 +704,14 @@ class ConfigParser {
       out->emplace_back(name, value);
     }
     return Status::Ok();
+  }
+
+  Status ReadMetrics(const Entry& section) {
+    MetricsConfig& m = config_->metrics;
+    return ReadMap(section, {{"per_service_limit", [&](const Entry& e) {
+                                return ReadInteger<uint32_t>(e, 0, kUInt32Max,
+                                                             &m.per_service_limit);
+                              }}});
   }
 
   Status ReadPlugins(const Entry& section) {

@@ -82,6 +82,11 @@ struct NotifyConfig {
   std::vector<NotifyTarget> targets;           // none: nothing is sent (the default)
 };
 
+struct MetricsConfig {
+  // GET /metrics: above this many services, only those not STABLE get per-service series.
+  uint32_t per_service_limit = 10000;
+};
+
 struct Config {
   BaselineParams baseline;
   // Trigger detectors run in this order; the first to fire wins.
@@ -93,6 +98,7 @@ struct Config {
   StorageConfig storage;
   IngestConfig ingest;
   NotifyConfig notify;
+  MetricsConfig metrics;
   std::vector<std::string> plugin_dirs;  // searched after the bundled plugin directory
   std::string source;                    // the file it was loaded from ("" for defaults)
 };

@@ -16,6 +16,8 @@ namespace {
 
 // Samples processed per hold of a shard's state lock, so reads never wait long behind a burst.
 constexpr size_t kSamplesPerLock = 512;
+// Services copied per hold of a shard's state lock by a metrics scrape (well under a millisecond).
+constexpr size_t kServicesPerMetricsLock = 256;
 // The writer may fall this many samples behind the engine before ingest answers 503.
 constexpr size_t kMaxWriterBacklogFactor = 4;
 // Data the store refuses for good is set aside in a file named after the store's (`<path>` +
@@ -58,7 +60,11 @@ struct Engine::Impl {
   // Hands the writer what Process gathered, with a callback for the waiting submissions.
   void SubmitBatch(WriteBatch&& batch, std::vector<CommitShare>&& shares);
   void AddSnapshot(ServiceEntry& service, WriteBatch& batch);
-  void RecordDetectorError(const std::string& message);
+  void RecordDetectorError(const std::string& message,
+                           const std::vector<std::string>& detector_names = {});
+  void CountRejected(RejectReason reason, uint64_t samples) {
+    rejected_samples[static_cast<size_t>(reason)].fetch_add(samples, std::memory_order_relaxed);
+  }
   static ServiceHealth HealthOf(const ServiceEntry& service);
 
   const Config config;
@@ -75,20 +81,27 @@ struct Engine::Impl {
   std::atomic<uint64_t> processed{0};
   std::atomic<uint64_t> rejected_queue_full{0};
   std::atomic<uint64_t> rejected_too_many_services{0};
+  std::atomic<uint64_t> rejected_samples[kRejectReasons] = {};
+  // Per shard, guarded by its state lock (held exclusively whenever a transition happens).
+  std::vector<std::map<std::string, uint64_t>> transitions_by_reason{state_locks.size()};
 
   mutable std::mutex error_mutex;
-  uint64_t detector_errors = 0;     // guarded by error_mutex
-  std::string last_detector_error;  // guarded by error_mutex
+  uint64_t detector_errors = 0;                             // guarded by error_mutex
+  std::string last_detector_error;                          // guarded by error_mutex
+  std::map<std::string, uint64_t> detector_errors_by_name;  // guarded by error_mutex
   bool started = false;
   // Written once the writer starts: what start-up recovery found to record.
   std::vector<WriteBatch> recovered_writes;
   bool stopped = false;
 };
 
-void Engine::Impl::RecordDetectorError(const std::string& message) {
+void Engine::Impl::RecordDetectorError(const std::string& message,
+                                       const std::vector<std::string>& detector_names) {
   std::lock_guard lock(error_mutex);
   if (message != last_detector_error) std::fprintf(stderr, "driftwatch: %s\n", message.c_str());
   ++detector_errors;
+  if (detector_names.empty()) ++detector_errors_by_name["unknown"];
+  for (const std::string& name : detector_names) ++detector_errors_by_name[name];
   last_detector_error = message;
 }
 
@@ -103,10 +116,12 @@ void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, Write
   batch.samples.push_back(StoredSample{service.id, service.seq(), sample.timestamp_ms,
                                        sample.latency_ms, sample.payload_kb});
   if (!result.detector_error.empty()) {
-    RecordDetectorError("service '" + *service.id + "': " + result.detector_error);
+    RecordDetectorError("service '" + *service.id + "': " + result.detector_error,
+                        result.failed_detectors);
   }
   ++service.samples_since_snapshot;
   if (result.transition) {
+    ++transitions_by_reason[service.shard][result.transition->reason];
     batch.events.push_back(service.EventOf(*result.transition));
     AddSnapshot(service, batch);  // transitions are rare: a cheap point to bound replay
   } else if (service.samples_since_snapshot >= config.storage.snapshot_every) {
@@ -250,12 +265,19 @@ bool Engine::Stop() {
 
 SubmitResult Engine::Submit(std::vector<IncomingSample>&& samples, CommitCallback on_committed) {
   Impl& impl = *impl_;
-  if (!impl.accepting) return SubmitResult::kShuttingDown;
-  if (!impl.writer.healthy()) return SubmitResult::kStorageUnavailable;
   const uint64_t count = samples.size();
+  if (!impl.accepting) {
+    impl.CountRejected(RejectReason::kShuttingDown, count);
+    return SubmitResult::kShuttingDown;
+  }
+  if (!impl.writer.healthy()) {
+    impl.CountRejected(RejectReason::kStorageUnavailable, count);
+    return SubmitResult::kStorageUnavailable;
+  }
   if (impl.writer.pending_samples() > kMaxWriterBacklogFactor * impl.queue.capacity() ||
       !impl.queue.Reserve(count)) {
     impl.rejected_queue_full.fetch_add(1, std::memory_order_relaxed);
+    impl.CountRejected(RejectReason::kQueueFull, count);
     return SubmitResult::kQueueFull;
   }
 
@@ -276,11 +298,13 @@ SubmitResult Engine::Submit(std::vector<IncomingSample>&& samples, CommitCallbac
   } catch (const std::exception& e) {  // a detector could not create a service's state
     impl.queue.Unreserve(count);
     impl.RecordDetectorError(e.what());
+    impl.CountRejected(RejectReason::kDetectorFailure, count);
     return SubmitResult::kDetectorFailure;
   }
   if (resolved == ServiceRegistry::Resolved::kTooManyServices) {
     impl.queue.Unreserve(count);
     impl.rejected_too_many_services.fetch_add(1, std::memory_order_relaxed);
+    impl.CountRejected(RejectReason::kTooManyServices, count);
     return SubmitResult::kTooManyServices;
   }
   impl.accepted.fetch_add(count, std::memory_order_relaxed);
@@ -347,6 +371,7 @@ bool Engine::Reset(const std::string& service_id, int64_t timestamp_ms) {
   std::unique_lock lock(impl.state_locks[service->shard]);
   if (service->forgotten) return false;  // a forget processed meanwhile
   Transition transition = service->monitor.Reset(timestamp_ms);
+  ++impl.transitions_by_reason[service->shard][transition.reason];
   WriteBatch batch;
   batch.events.push_back(service->EventOf(transition));
   // A reset is not in the sample log, so the snapshot is what makes it survive a restart.
@@ -403,6 +428,80 @@ EngineStatus Engine::GetStatus() const {
   status.detector_errors = impl.detector_errors;
   status.last_detector_error = impl.last_detector_error;
   return status;
+}
+
+const char* RejectReasonName(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kQueueFull:
+      return "queue_full";
+    case RejectReason::kStorageUnavailable:
+      return "storage_unavailable";
+    case RejectReason::kTooManyServices:
+      return "too_many_services";
+    case RejectReason::kShuttingDown:
+      return "shutting_down";
+    case RejectReason::kDetectorFailure:
+      return "detector_failure";
+  }
+  return "unknown";
+}
+
+EngineMetrics Engine::GetMetrics() const {
+  Impl& impl = *impl_;
+  EngineMetrics metrics;
+  for (size_t i = 0; i < kRejectReasons; ++i) {
+    metrics.samples_rejected[i] = impl.rejected_samples[i].load(std::memory_order_relaxed);
+  }
+  for (size_t shard = 0; shard < impl.state_locks.size(); ++shard) {
+    std::shared_lock lock(impl.state_locks[shard]);
+    for (const auto& [reason, count] : impl.transitions_by_reason[shard]) {
+      metrics.drift_events[reason] += count;
+    }
+  }
+  {
+    std::lock_guard lock(impl.error_mutex);
+    metrics.detector_errors = impl.detector_errors_by_name;
+  }
+  metrics.commit_durations = impl.writer.commit_durations();
+  return metrics;
+}
+
+std::vector<ServiceMetrics> Engine::CollectServiceMetrics() const {
+  Impl& impl = *impl_;
+  std::vector<std::shared_ptr<ServiceEntry>> services = impl.registry.All();
+  // By shard, so each hold of a lock copies a run of that shard's services.
+  std::sort(services.begin(), services.end(),
+            [](const std::shared_ptr<ServiceEntry>& a, const std::shared_ptr<ServiceEntry>& b) {
+              return a->shard < b->shard;
+            });
+  std::vector<ServiceMetrics> out;
+  out.reserve(services.size());
+  size_t begin = 0;
+  while (begin < services.size()) {
+    const size_t shard = services[begin]->shard;
+    size_t end = begin;
+    while (end < services.size() && end - begin < kServicesPerMetricsLock &&
+           services[end]->shard == shard) {
+      ++end;
+    }
+    std::shared_lock lock(impl.state_locks[shard]);
+    for (size_t i = begin; i < end; ++i) {
+      const ServiceEntry& service = *services[i];
+      if (service.forgotten) continue;
+      const ServiceMonitor& monitor = service.monitor;
+      ServiceMetrics& metrics = out.emplace_back();
+      metrics.service_id = service.id;
+      metrics.state = monitor.state();
+      metrics.zscore = monitor.last_zscore();
+      metrics.baseline = monitor.baseline();
+      metrics.sample_count = service.seq();  // as GET /v1/health counts them
+      if (monitor.last_transition()) {
+        metrics.transition_timestamp_ms = monitor.last_transition()->timestamp_ms;
+      }
+    }
+    begin = end;
+  }
+  return out;
 }
 
 }  // namespace driftwatch

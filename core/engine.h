@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +25,7 @@
 #include "core/service_monitor.h"
 #include "core/status.h"
 #include "core/storage.h"
+#include "core/storage_writer.h"
 
 namespace driftwatch {
 
@@ -65,6 +67,36 @@ struct EngineStatus {
   std::string refused_file;
   uint64_t detector_errors = 0;
   std::string last_detector_error;
+};
+
+// Why Submit refused samples (the SubmitResult other than kAccepted), as GET /metrics labels them.
+enum class RejectReason : uint8_t {
+  kQueueFull,
+  kStorageUnavailable,
+  kTooManyServices,
+  kShuttingDown,
+  kDetectorFailure,
+};
+inline constexpr size_t kRejectReasons = 5;
+// "queue_full", "storage_unavailable", "too_many_services", "shutting_down", "detector_failure".
+const char* RejectReasonName(RejectReason reason);
+
+// Counters since start for GET /metrics (docs/api.md, GET /metrics).
+struct EngineMetrics {
+  uint64_t samples_rejected[kRejectReasons] = {};   // samples, by RejectReason
+  std::map<std::string, uint64_t> drift_events;     // transitions, by reason
+  std::map<std::string, uint64_t> detector_errors;  // by detector name ("unknown": not known)
+  CommitDurations commit_durations;
+};
+
+// One service's figures for GET /metrics.
+struct ServiceMetrics {
+  ServiceId service_id;
+  ServiceState state = ServiceState::kInsufficientData;
+  double zscore = 0.0;  // ServiceMonitor::last_zscore
+  Baseline baseline;
+  uint64_t sample_count = 0;
+  std::optional<int64_t> transition_timestamp_ms;
 };
 
 class Engine {
@@ -118,6 +150,10 @@ class Engine {
   bool HasService(const std::string& service_id) const;
 
   EngineStatus GetStatus() const;
+  EngineMetrics GetMetrics() const;
+  // Every service's figures, in no order. Copied a few hundred services at a time under their
+  // shard's lock, so ingest never waits on this for more than a few microseconds at a time.
+  std::vector<ServiceMetrics> CollectServiceMetrics() const;
 
  private:
   struct Impl;

@@ -67,7 +67,9 @@ std::string ReasonOf(const Verdict& verdict, const ConfiguredDetector& detector)
   return !verdict.reason.empty() ? verdict.reason : std::string(detector.name());
 }
 
-void AppendError(std::string* errors, const ConfiguredDetector& detector, const Status& status) {
+void AppendError(ProcessResult* result, const ConfiguredDetector& detector, const Status& status) {
+  std::string* errors = &result->detector_error;
+  result->failed_detectors.emplace_back(detector.name());
   if (!errors->empty()) errors->append("; ");
   errors->append(detector.name());
   errors->append(": ");
@@ -149,6 +151,7 @@ void ServiceMonitor::StepInsufficientData(const Sample& sample, ProcessResult* r
 
 void ServiceMonitor::StepStable(const Sample& sample, ProcessResult* result) {
   const Observation observation = Score(sample);
+  last_zscore_ = observation.zscore;
   // Every trigger sees every sample (each keeps its own history); the first to fire wins.
   std::optional<size_t> fired;
   Verdict fired_verdict;
@@ -157,7 +160,7 @@ void ServiceMonitor::StepStable(const Sample& sample, ProcessResult* result) {
     const ConfiguredDetector& trigger = *detectors_.triggers[i];
     Status status = trigger.Observe(trigger_states_[i], observation, &verdict);
     if (!status.ok()) {
-      AppendError(&result->detector_error, trigger, status);
+      AppendError(result, trigger, status);
       continue;
     }
     if (verdict.kind == VerdictKind::kFire && !fired) {
@@ -198,6 +201,7 @@ void ServiceMonitor::StepStable(const Sample& sample, ProcessResult* result) {
 void ServiceMonitor::StepDriftDetected(const Sample& sample, ProcessResult* result) {
   // Scored against the B in force before this sample can enter W.
   const Observation observation = Score(sample);
+  last_zscore_ = observation.zscore;
   // By default B is frozen and nothing enters W: a drift never becomes the new normal by itself.
   // Unfrozen, the sample enters before the recovery detector is asked, so it enters even when
   // that detector fails or this sample completes the recovery; never held back, as holding back
@@ -210,7 +214,7 @@ void ServiceMonitor::StepDriftDetected(const Sample& sample, ProcessResult* resu
   Verdict verdict;
   Status status = recovery.Observe(recovery_state_, observation, &verdict);
   if (!status.ok()) {
-    AppendError(&result->detector_error, recovery, status);
+    AppendError(result, recovery, status);
     return;
   }
   if (verdict.kind != VerdictKind::kRecovered) return;
@@ -283,6 +287,7 @@ Transition ServiceMonitor::Reset(int64_t timestamp_ms) {
   baseline_ = Baseline();
   held_back_.clear();
   aged_out_ = 0;
+  last_zscore_ = 0.0;
   entered_since_refresh_ = 0;
   ResetTriggers();
   detectors_.recovery->Reset(recovery_state_);

@@ -45,6 +45,7 @@ struct Transition {
 struct ProcessResult {
   std::optional<Transition> transition;
   std::string detector_error;  // non-empty when a detector failed (its verdict counts as none)
+  std::vector<std::string> failed_detectors;  // the names of those that failed, for the metrics
 };
 
 class ServiceMonitor {
@@ -83,6 +84,9 @@ class ServiceMonitor {
   uint64_t aged_out() const { return aged_out_; }
   // The last transition (its timestamp and metadata feed GET /v1/health); none before the first.
   const std::optional<Transition>& last_transition() const { return last_transition_; }
+  // The signed z-score of the last sample scored against B (STABLE or DRIFT_DETECTED), 0 before
+  // any; not saved, so 0 again after a restart until the next sample (GET /metrics).
+  double last_zscore() const { return last_zscore_; }
 
  private:
   // (implementation detail; see service_monitor.cc)
@@ -110,6 +114,7 @@ class ServiceMonitor {
   void* recovery_state_ = nullptr;
   std::optional<Transition> last_transition_;
   uint64_t aged_out_ = 0;
+  double last_zscore_ = 0.0;
 };
 
 }  // namespace driftwatch

@@ -179,6 +179,31 @@ std::string StorageWriter::last_refusal() const {
   return last_refusal_;
 }
 
+void StorageWriter::RecordWriteDuration(std::chrono::nanoseconds duration) {
+  const double seconds = std::chrono::duration<double>(duration).count();
+  size_t bucket = 0;
+  while (bucket < CommitDurations::kBuckets && seconds > CommitDurations::kBoundsSeconds[bucket]) {
+    ++bucket;
+  }
+  write_buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
+  write_nanoseconds_.fetch_add(static_cast<uint64_t>(duration.count()), std::memory_order_relaxed);
+}
+
+CommitDurations StorageWriter::commit_durations() const {
+  CommitDurations durations;
+  uint64_t total = 0;
+  for (size_t i = 0; i < CommitDurations::kBuckets; ++i) {
+    total += write_buckets_[i].load(std::memory_order_relaxed);
+    durations.cumulative[i] = total;
+  }
+  durations.count =
+      total + write_buckets_[CommitDurations::kBuckets].load(std::memory_order_relaxed);
+  constexpr double kNanosecondsPerSecond = 1e9;
+  durations.sum_seconds = static_cast<double>(write_nanoseconds_.load(std::memory_order_relaxed)) /
+                          kNanosecondsPerSecond;
+  return durations;
+}
+
 std::vector<StoredEvent> StorageWriter::PendingEvents(const std::string& service_id) const {
   std::vector<StoredEvent> events;
   std::lock_guard<std::mutex> lock(mutex_);
@@ -264,7 +289,9 @@ bool StorageWriter::CommitPending(std::unique_lock<std::mutex>& lock) {
   const size_t samples = in_flight_.samples.size();
 
   lock.unlock();  // in_flight_ is only changed by this thread, so it can be read unlocked
+  const Clock::time_point write_started = Clock::now();
   Status status = store_->Write(in_flight_);
+  RecordWriteDuration(Clock::now() - write_started);
   Isolation isolation;
   const bool isolate = !status.ok() && RefusesTheData(status) && !refused_log_.path().empty();
   if (isolate) isolation = Isolate(status);

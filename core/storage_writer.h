@@ -47,6 +47,17 @@ struct StorageWriterOptions {
 };
 
 // What became of a submitted batch, for its callback.
+// How long store writes took, since start: a Prometheus histogram (GET /metrics). Cumulative
+// counts per upper bound, as the exposition format wants them.
+struct CommitDurations {
+  static constexpr double kBoundsSeconds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                              0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
+  static constexpr size_t kBuckets = sizeof(kBoundsSeconds) / sizeof(kBoundsSeconds[0]);
+  uint64_t cumulative[kBuckets] = {};
+  uint64_t count = 0;
+  double sum_seconds = 0.0;
+};
+
 struct CommitReport {
   // False when Stop gave up before the batch was settled: it may or may not be stored.
   bool committed = true;
@@ -89,6 +100,7 @@ class StorageWriter {
   uint64_t refused_samples() const { return refused_samples_.load(std::memory_order_relaxed); }
   uint64_t refused_events() const { return refused_events_.load(std::memory_order_relaxed); }
   std::string last_refusal() const;
+  CommitDurations commit_durations() const;
   // Where refused data is set aside ("" for nowhere).
   const std::string& refused_path() const { return refused_log_.path(); }
 
@@ -115,6 +127,7 @@ class StorageWriter {
 
   void Run();
   bool CommitPending(std::unique_lock<std::mutex>& lock);
+  void RecordWriteDuration(std::chrono::nanoseconds duration);
   // Runs without the lock: finds the services whose data the store refuses (`refusal` is the
   // whole batch's), sets it aside, commits the rest.
   Isolation Isolate(const Status& refusal);
@@ -149,6 +162,9 @@ class StorageWriter {
   std::atomic<size_t> pending_samples_{0};
   std::atomic<bool> healthy_{true};
   std::atomic<uint64_t> commits_{0};
+  // Store writes by duration bucket (the last one: beyond every bound), and their total time.
+  std::atomic<uint64_t> write_buckets_[CommitDurations::kBuckets + 1] = {};
+  std::atomic<uint64_t> write_nanoseconds_{0};
   std::atomic<uint64_t> committed_samples_{0};
   std::atomic<uint64_t> refused_samples_{0};
   std::atomic<uint64_t> refused_events_{0};

@@ -2,6 +2,7 @@
 # Installs everything DriftWatch needs to build, test and benchmark: Debian 12's packages (the
 # PostgreSQL server among them: the tests start their own, tests/postgres/), and the OpenAPI
 # linter that the test suite runs (npm's @redocly/cli, pinned in tests/openapi/package.json).
+# `prometheus` gives the metrics tests promtool and a real Prometheus server (tests/metrics).
 # Idempotent, and quick when everything is there; run as root (or with sudo) on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   curl wrk python3
+  prometheus
 )
 # Node.js and npm for the linter: the machine's own when it has npm, else Debian's.
 command -v npm >/dev/null || packages+=(nodejs npm)

@@ -229,7 +229,7 @@ TEST_F(ConfigTest, DetectorParamsAttachToTheDefaultPipeline) {
 TEST_F(ConfigTest, UnknownKeysNameKeyAndLine) {
   EXPECT_EQ(ErrorFor("server:\n  port: 1\nbaselin:\n  min_samples: 5\n"),
             "cfg.yaml:3: baselin: unknown key (expected one of: baseline, detectors, pipeline, "
-            "retention, server, storage, ingest, plugins, notify)");
+            "retention, server, storage, ingest, plugins, notify, metrics)");
   EXPECT_EQ(ErrorFor("baseline:\n  min_sample: 5\n"),
             "cfg.yaml:2: baseline.min_sample: unknown key (expected one of: min_samples, "
             "window_size, window_hours, refresh_every, holdback_zscore, freeze_in_drift)");

@@ -1,0 +1,254 @@
+// metrics_scrape: what GET /metrics costs at scale, in process (no HTTP), on the real Engine with
+// the bundled detector plugins and a storage backend that keeps nothing.
+//
+//   metrics_scrape [--services 100000] [--seconds 5]
+//
+// 1. Makes --services services STABLE, then times whole scrapes (GetStatus, GetMetrics,
+//    CollectServiceMetrics and RenderMetrics, as the handler does) in CPU time of the scraping
+//    thread, with metrics.per_service_limit above the service count: every service's series.
+// 2. Single-sample ingest (one Submit of one sample at a time, one thread) for --seconds without
+//    scrapes, then for --seconds with a scrape every second on another thread: the throughput of
+//    each, and the longest Submit of each. A small Submit is processed on the calling thread
+//    under its shard's state lock, so its longest wait shows how long a scrape held that lock.
+// collect_us_per_256_services: the slowest CollectServiceMetrics per 256 services, an upper bound
+// of the mean time one lock hold takes (it also counts the unlocked listing and sorting).
+// Prints one JSON object.
+#include <driftwatch/plugin.h>
+#include <time.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/metrics_text.h"
+#include "bench/bench_rows.h"
+#include "core/config.h"
+#include "core/engine.h"
+#include "core/pipeline.h"
+#include "core/plugin_loader.h"
+#include "core/storage.h"
+#include "core/timestamp.h"
+
+namespace {
+
+constexpr uint32_t kServicesPerSubmit = 1024;
+constexpr int64_t kSampleSpacingMs = 100;
+
+// ---- A storage backend that stores nothing ----------------------------------------------------
+
+int null_store_handle = 0;
+
+dw_type_status NullOpen(const dw_type_param*, size_t, void** store_out, dw_type_error*) {
+  *store_out = &null_store_handle;
+  return DW_STATUS_OK;
+}
+void NullClose(void*) {}
+dw_type_status NullWrite(void*, const dw_type_write_batch*, dw_type_error*) { return DW_STATUS_OK; }
+dw_type_status NullScanServices(void*, dw_type_service_callback, void*, dw_type_error*) {
+  return DW_STATUS_OK;
+}
+dw_type_status NullScanSamples(void*, const char*, uint64_t, dw_type_sample_callback, void*,
+                               dw_type_error*) {
+  return DW_STATUS_OK;
+}
+dw_type_status NullQueryEvents(void*, const char*, uint32_t, dw_type_event_callback, void*,
+                               dw_type_error*) {
+  return DW_STATUS_OK;
+}
+dw_type_status NullStats(void*, dw_type_storage_stats* stats, dw_type_error*) {
+  stats->sample_count = 0;
+  stats->event_count = 0;
+  stats->size_bytes = 0;
+  return DW_STATUS_OK;
+}
+dw_type_status NullPurge(void*, int64_t, int64_t, uint32_t, uint64_t* deleted, dw_type_error*) {
+  *deleted = 0;
+  return DW_STATUS_OK;
+}
+
+const dw_type_storage kNullStorage = {
+    sizeof(dw_type_storage),
+    "null",
+    "1.0.0",
+    NullOpen,
+    NullClose,
+    NullWrite,
+    NullScanServices,
+    NullScanSamples,
+    NullQueryEvents,
+    NullStats,
+    NullPurge,
+    nullptr,  // on_forget: nothing stored, nothing to forget
+};
+
+// ---------------------------------------------------------------------------------------------
+
+[[noreturn]] void Die(const std::string& message) {
+  std::fprintf(stderr, "metrics_scrape: %s\n", message.c_str());
+  std::exit(1);
+}
+
+double ThreadCpuSeconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
+struct Scrape {
+  double cpu_seconds = 0;
+  size_t bytes = 0;
+  double collect_ms = 0;  // CollectServiceMetrics alone, wall time
+};
+
+Scrape ScrapeOnce(const driftwatch::Engine& engine, uint32_t limit) {
+  const double start = ThreadCpuSeconds();
+  driftwatch::api::MetricsInput input;
+  input.version = "bench";
+  input.status = engine.GetStatus();
+  input.metrics = engine.GetMetrics();
+  const auto collect_start = std::chrono::steady_clock::now();
+  input.services = engine.CollectServiceMetrics();
+  const double collect_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - collect_start)
+          .count();
+  input.per_service_limit = limit;
+  const std::string body = driftwatch::api::RenderMetrics(input);
+  return {ThreadCpuSeconds() - start, body.size(), collect_ms};
+}
+
+struct IngestRun {
+  double per_second = 0;
+  double longest_submit_ms = 0;
+};
+
+IngestRun Ingest(driftwatch::Engine& engine, const std::vector<std::string>& names, double seconds,
+                 int64_t* clock_ms) {
+  std::mt19937_64 random(7);
+  std::normal_distribution<double> latency(150.0, 25.0);
+  uint64_t count = 0;
+  double longest = 0;
+  const auto start = std::chrono::steady_clock::now();
+  const auto end = start + std::chrono::duration<double>(seconds);
+  auto now = start;
+  while (now < end) {
+    std::vector<driftwatch::IncomingSample> one;
+    one.push_back({names[count % names.size()], {*clock_ms, std::max(1.0, latency(random)), 0}});
+    if (count % names.size() == names.size() - 1) *clock_ms += kSampleSpacingMs;
+    const auto before = std::chrono::steady_clock::now();
+    if (engine.Submit(std::move(one)) != driftwatch::SubmitResult::kAccepted) {
+      engine.WaitIdle();
+    } else {
+      ++count;
+    }
+    now = std::chrono::steady_clock::now();
+    longest = std::max(longest, std::chrono::duration<double, std::milli>(now - before).count());
+  }
+  engine.WaitIdle();
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return {static_cast<double>(count) / elapsed, longest};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  uint32_t services = 100000;
+  double seconds = 5;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--services") == 0) {
+      services = static_cast<uint32_t>(std::strtoul(argv[i + 1], nullptr, 10));
+    } else if (std::strcmp(argv[i], "--seconds") == 0) {
+      seconds = std::strtod(argv[i + 1], nullptr);
+    } else {
+      Die("usage: metrics_scrape [--services N] [--seconds S]");
+    }
+  }
+  driftwatch::Config config;
+  // A small window: the point is many services with a baseline, not their windows' memory.
+  config.baseline.min_samples = 20;
+  config.baseline.window_size = 20;
+  config.metrics.per_service_limit = services + 1;
+  driftwatch::PluginRegistry registry;
+  std::vector<std::string> refusals;
+  driftwatch::Status status = registry.LoadDirectory(driftwatch::BundledPluginDir(), &refusals);
+  driftwatch::DetectorSet detectors;
+  if (status.ok()) status = driftwatch::BuildDetectorSet(config, registry, &detectors);
+  std::unique_ptr<driftwatch::Store> store;
+  if (status.ok()) status = driftwatch::Store::Open(&kNullStorage, {}, &store);
+  std::unique_ptr<driftwatch::Engine> engine;
+  if (status.ok()) status = driftwatch::Engine::Create(config, detectors, store.get(), &engine);
+  if (!status.ok()) Die(status.message());
+  engine->Start();
+
+  std::vector<std::string> names;
+  names.reserve(services);
+  for (uint32_t i = 0; i < services; ++i) names.push_back(driftwatch::bench::ServiceName(i));
+  std::mt19937_64 random(42);
+  std::normal_distribution<double> latency(150.0, 25.0);
+  int64_t clock_ms = driftwatch::NowMs() - 3600 * 1000;
+  for (uint32_t round = 0; round < config.baseline.min_samples + 2; ++round) {
+    for (uint32_t begin = 0; begin < services; begin += kServicesPerSubmit) {
+      std::vector<driftwatch::IncomingSample> batch;
+      for (uint32_t s = begin; s < std::min(services, begin + kServicesPerSubmit); ++s) {
+        batch.push_back({names[s], {clock_ms, std::max(1.0, latency(random)), 0}});
+      }
+      while (engine->Submit(std::vector<driftwatch::IncomingSample>(batch)) !=
+             driftwatch::SubmitResult::kAccepted) {
+        engine->WaitIdle();
+      }
+    }
+    clock_ms += kSampleSpacingMs;
+  }
+  engine->WaitIdle();
+
+  constexpr int kScrapes = 5;
+  std::vector<double> cpu;
+  size_t bytes = 0;
+  double collect_ms = 0;
+  for (int i = 0; i < kScrapes; ++i) {
+    const Scrape scrape = ScrapeOnce(*engine, config.metrics.per_service_limit);
+    cpu.push_back(scrape.cpu_seconds);
+    bytes = scrape.bytes;
+    collect_ms = std::max(collect_ms, scrape.collect_ms);
+  }
+  std::sort(cpu.begin(), cpu.end());
+
+  const IngestRun quiet = Ingest(*engine, names, seconds, &clock_ms);
+  std::atomic<bool> scraping{true};
+  std::atomic<int> scrapes_done{0};
+  std::thread scraper([&] {
+    while (scraping) {
+      const auto next = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      ScrapeOnce(*engine, config.metrics.per_service_limit);
+      ++scrapes_done;
+      while (scraping && std::chrono::steady_clock::now() < next) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+  });
+  const IngestRun scraped = Ingest(*engine, names, seconds, &clock_ms);
+  scraping = false;
+  scraper.join();
+  engine->Stop();
+
+  std::printf(
+      "{\"services\": %u, \"scrape_cpu_seconds_min\": %.3f, \"scrape_cpu_seconds_median\": %.3f, "
+      "\"scrape_cpu_seconds_max\": %.3f, \"scrape_bytes\": %zu, \"collect_ms_max\": %.1f, "
+      "\"collect_us_per_256_services\": %.1f, "
+      "\"ingest_per_second_without_scrapes\": %.0f, \"ingest_per_second_with_scrapes\": %.0f, "
+      "\"ingest_ratio\": %.3f, \"longest_submit_ms_without_scrapes\": %.3f, "
+      "\"longest_submit_ms_with_scrapes\": %.3f, \"scrapes_during_ingest\": %d}\n",
+      services, cpu.front(), cpu[cpu.size() / 2], cpu.back(), bytes, collect_ms,
+      collect_ms * 1000.0 * 256.0 / static_cast<double>(services), quiet.per_second,
+      scraped.per_second, scraped.per_second / quiet.per_second, quiet.longest_submit_ms,
+      scraped.longest_submit_ms, scrapes_done.load());
+  return 0;
+}

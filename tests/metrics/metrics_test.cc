@@ -1,0 +1,395 @@
+// GET /metrics end to end: the real `driftwatch` binary on a free loopback port with a temporary
+// database, its exposition checked by Prometheus' own `promtool check metrics`, and by reading the
+// series back. Every wait polls with a deadline.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <rapidjson/document.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "api/metrics_text.h"
+#include "core/timestamp.h"
+#include "tests/support/child_process.h"
+#include "tests/support/eventually.h"
+#include "tests/support/http_test_client.h"
+#include "tests/support/server_process.h"
+#include "tests/support/test_dir.h"
+
+namespace driftwatch::testing {
+namespace {
+
+constexpr int64_t kT0 = 1768176000000;  // 2026-01-12T00:00:00.000Z
+constexpr auto kWaitDeadline = std::chrono::seconds(60);
+constexpr int kMinSamples = 20;
+const char* const kConfig =
+    "baseline:\n  min_samples: 20\n  window_size: 100\n  refresh_every: 10\n";
+
+// Every family docs/api.md lists for GET /metrics, with its TYPE.
+const std::map<std::string, std::string> kFamilies = {
+    {"driftwatch_build_info", "gauge"},
+    {"driftwatch_services", "gauge"},
+    {"driftwatch_samples_accepted_total", "counter"},
+    {"driftwatch_samples_rejected_total", "counter"},
+    {"driftwatch_drift_events_total", "counter"},
+    {"driftwatch_ingest_queue_depth", "gauge"},
+    {"driftwatch_storage_pending_samples", "gauge"},
+    {"driftwatch_storage_commit_duration_seconds", "histogram"},
+    {"driftwatch_storage_healthy", "gauge"},
+    {"driftwatch_detector_errors_total", "counter"},
+    {"driftwatch_notifications_total", "counter"},
+    {"driftwatch_notifications_pending", "gauge"},
+    {"driftwatch_metrics_services_omitted", "gauge"},
+    {"driftwatch_service_state", "gauge"},
+    {"driftwatch_service_zscore", "gauge"},
+    {"driftwatch_service_baseline_latency_seconds", "gauge"},
+    {"driftwatch_service_samples_total", "counter"},
+    {"driftwatch_service_last_transition_timestamp_seconds", "gauge"},
+    {"process_cpu_seconds_total", "counter"},
+    {"process_resident_memory_bytes", "gauge"},
+    {"process_virtual_memory_bytes", "gauge"},
+    {"process_start_time_seconds", "gauge"},
+    {"process_open_fds", "gauge"},
+    {"process_max_fds", "gauge"},
+};
+
+// The value of the series written exactly as `series` (name and labels), or -1 when absent.
+double Value(const std::string& body, const std::string& series) {
+  std::istringstream lines(body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return -1;
+}
+
+class Server {
+ public:
+  explicit Server(const std::string& config_yaml) {
+    process_ = std::make_unique<ServerProcess>(dir_.File("driftwatch"));
+    std::ofstream(dir_.File("config.yaml")) << config_yaml;
+    std::string error;
+    started_ = process_->Start({"--host", "127.0.0.1", "--port", "0", "--db",
+                                dir_.File("driftwatch.db"), "--config", dir_.File("config.yaml")},
+                               &error);
+    EXPECT_TRUE(started_) << error;
+  }
+  bool started() const { return started_; }
+  uint16_t port() const { return process_->port(); }
+  const TestDir& dir() const { return dir_; }
+
+  // `count` samples of `latency_ms` (a little jitter) from `*t`, one second apart.
+  void Send(const std::string& service_id, int count, double latency_ms, int64_t* t,
+            const std::string& headers = "") {
+    std::string batch = "[";
+    for (int i = 0; i < count; ++i) {
+      char item[256];
+      std::snprintf(item, sizeof item, R"(%s{"service_id":"%s","latency_ms":%g,"timestamp":"%s"})",
+                    i == 0 ? "" : ",", service_id.c_str(), latency_ms + (i % 5),
+                    FormatTimestamp(*t).c_str());
+      batch += item;
+      *t += 1000;
+    }
+    batch += "]";
+    EXPECT_EQ(Fetch(port(), "POST", "/v1/telemetry/batch", batch, headers).status, 202);
+  }
+  // Stable after min_samples, then drifting after a spike.
+  void MakeStates(const std::string& headers = "") {
+    int64_t t = kT0;
+    Send("insufficient-1", 3, 100, &t, headers);
+    Send("stable.svc:A_1", kMinSamples, 100, &t, headers);
+    Send("drifting-svc", kMinSamples, 100, &t, headers);
+    Send("drifting-svc", 10, 5000, &t, headers);  // a SPIKE: zscore_severe fires after 5
+  }
+  std::string Metrics(const std::string& headers = "") {
+    HttpResponse response = Fetch(port(), "GET", "/metrics", "", headers);
+    EXPECT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(response.Header("Content-Type"), api::kMetricsContentType);
+    return response.body;
+  }
+
+ private:
+  TestDir dir_;
+  std::unique_ptr<ServerProcess> process_;
+  bool started_ = false;
+};
+
+std::string State(const std::string& id, const char* state) {
+  return "driftwatch_service_state{service_id=\"" + id + "\",state=\"" + state + "\"}";
+}
+
+TEST(Metrics, EveryFamilyWithHelpAndTypeAndThePerServiceSeries) {
+  Server server(kConfig);
+  ASSERT_TRUE(server.started());
+  server.MakeStates();
+  std::string body;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        body = server.Metrics();
+        return Value(body, State("drifting-svc", "DRIFT_DETECTED")) == 1 &&
+               Value(body, "driftwatch_samples_accepted_total") == 3 + 2 * kMinSamples + 10;
+      },
+      kWaitDeadline))
+      << body;
+  for (const auto& [name, type] : kFamilies) {
+    EXPECT_NE(body.find("# HELP " + name + " "), std::string::npos) << name;
+    EXPECT_NE(body.find("# TYPE " + name + " " + type + "\n"), std::string::npos) << name;
+  }
+  EXPECT_EQ(Value(body, "driftwatch_build_info{version=\"" DRIFTWATCH_VERSION "\"}"), 1);
+  EXPECT_EQ(Value(body, "driftwatch_services{state=\"INSUFFICIENT_DATA\"}"), 1);
+  EXPECT_EQ(Value(body, "driftwatch_services{state=\"STABLE\"}"), 1);
+  EXPECT_EQ(Value(body, "driftwatch_services{state=\"DRIFT_DETECTED\"}"), 1);
+  EXPECT_EQ(Value(body, State("drifting-svc", "STABLE")), 0);
+  EXPECT_EQ(Value(body, State("stable.svc:A_1", "STABLE")), 1);
+  EXPECT_EQ(Value(body, State("stable.svc:A_1", "DRIFT_DETECTED")), 0);
+  EXPECT_EQ(Value(body, State("insufficient-1", "INSUFFICIENT_DATA")), 1);
+  EXPECT_EQ(Value(body, "driftwatch_drift_events_total{reason=\"baseline_established\"}"), 2);
+  EXPECT_EQ(Value(body, "driftwatch_drift_events_total{reason=\"consecutive_severe_anomalies\"}"),
+            1);
+  EXPECT_EQ(Value(body, "driftwatch_samples_rejected_total{reason=\"queue_full\"}"), 0);
+  EXPECT_EQ(Value(body, "driftwatch_service_samples_total{service_id=\"drifting-svc\"}"),
+            kMinSamples + 10);
+  EXPECT_EQ(Value(body, "driftwatch_metrics_services_omitted"), 0);
+  EXPECT_EQ(Value(body, "driftwatch_storage_healthy"), 1);
+  // Base units: the baseline in seconds (latencies around 100 ms), the z-score signed.
+  const double mean = Value(body,
+                            "driftwatch_service_baseline_latency_seconds{service_id=\"stable.svc:"
+                            "A_1\",stat=\"mean\"}");
+  EXPECT_GT(mean, 0.099);
+  EXPECT_LT(mean, 0.105);
+  EXPECT_GT(Value(body, "driftwatch_service_zscore{service_id=\"drifting-svc\"}"), 3.0);
+  EXPECT_EQ(body.find("driftwatch_service_baseline_latency_seconds{service_id=\"insufficient-1\""),
+            std::string::npos);  // no baseline yet
+  // The last transition: the 5th spike sample, at kT0 + (3 + 20 + 20 + 4) s.
+  EXPECT_EQ(Value(body,
+                  "driftwatch_service_last_transition_timestamp_seconds{service_id=\"drifting-"
+                  "svc\"}"),
+            static_cast<double>(kT0) / 1000 + 3 + 2 * kMinSamples + 4);
+  EXPECT_GT(Value(body, "process_resident_memory_bytes"), 0);
+  EXPECT_GT(Value(body, "driftwatch_storage_commit_duration_seconds_count"), 0);
+
+  // Prometheus' own check of the format and its naming rules.
+  const std::string file = server.dir().File("metrics.txt");
+  std::ofstream(file) << body;
+  RunResult check = RunToExit({"/bin/sh", "-c", "promtool check metrics < '" + file + "'"},
+                              server.dir().File("promtool"));
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_EQ(check.out + check.err, "");  // lint findings are printed, even with exit code 0
+}
+
+TEST(Metrics, AboveTheLimitOnlyServicesNotStableGetSeries) {
+  Server server(std::string(kConfig) + "metrics:\n  per_service_limit: 2\n");
+  ASSERT_TRUE(server.started());
+  server.MakeStates();
+  std::string body;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        body = server.Metrics();
+        return Value(body, State("drifting-svc", "DRIFT_DETECTED")) == 1;
+      },
+      kWaitDeadline))
+      << body;
+  EXPECT_EQ(Value(body, "driftwatch_metrics_services_omitted"), 1);
+  EXPECT_EQ(body.find("service_id=\"stable.svc:A_1\""), std::string::npos);
+  EXPECT_EQ(Value(body, State("insufficient-1", "INSUFFICIENT_DATA")), 1);
+  EXPECT_EQ(Value(body, "driftwatch_services{state=\"STABLE\"}"), 1);  // still counted
+}
+
+TEST(Metrics, RejectedSamplesAreCountedBySampleAndReason) {
+  Server server(std::string(kConfig) + "ingest:\n  max_services: 1\n");
+  ASSERT_TRUE(server.started());
+  int64_t t = kT0;
+  server.Send("first", 2, 100, &t);
+  // A batch of 3 for a second service: 429, and each of its samples counts.
+  std::string batch = "[";
+  for (int i = 0; i < 3; ++i) {
+    batch += std::string(i == 0 ? "" : ",") + R"({"service_id":"second","latency_ms":1})";
+  }
+  batch += "]";
+  EXPECT_EQ(Fetch(server.port(), "POST", "/v1/telemetry/batch", batch).status, 429);
+  const std::string body = server.Metrics();
+  EXPECT_EQ(Value(body, "driftwatch_samples_rejected_total{reason=\"too_many_services\"}"), 3);
+  EXPECT_EQ(Value(body, "driftwatch_samples_rejected_total{reason=\"queue_full\"}"), 0);
+  EXPECT_EQ(Value(body, "driftwatch_samples_accepted_total"), 2);
+}
+
+TEST(Metrics, NeedTheSameTokenAsTheApi) {
+  Server server(std::string(kConfig) + "server:\n  auth_tokens: [s3cret-token]\n");
+  ASSERT_TRUE(server.started());
+  EXPECT_EQ(Fetch(server.port(), "GET", "/metrics").status, 401);
+  EXPECT_EQ(Fetch(server.port(), "GET", "/metrics", "", "Authorization: Bearer wrong\r\n").status,
+            401);
+  const std::string body = server.Metrics("Authorization: Bearer s3cret-token\r\n");
+  EXPECT_NE(body.find("# TYPE driftwatch_services gauge"), std::string::npos);
+}
+
+// A loopback port nothing listens on now (Prometheus takes no port 0).
+uint16_t FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  uint16_t port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+// The value Prometheus' query API gives for `query` (an instant vector of one series), or -1
+// while it has none.
+double Query(uint16_t port, const std::string& query) {
+  std::string encoded;
+  for (unsigned char c : query) {
+    char hex[4];
+    std::snprintf(hex, sizeof hex, "%%%02X", c);
+    encoded += std::isalnum(c) != 0 ? std::string(1, static_cast<char>(c)) : hex;
+  }
+  HttpResponse response = Fetch(port, "GET", "/api/v1/query?query=" + encoded);
+  if (response.status != 200) return -1;
+  rapidjson::Document json;
+  json.Parse(response.body.c_str());
+  if (json.HasParseError() || !json.IsObject() || !json.HasMember("data")) return -1;
+  const rapidjson::Value& result = json["data"]["result"];
+  if (!result.IsArray() || result.Size() != 1) return -1;
+  return std::stod(result[0]["value"][1].GetString());
+}
+
+// A real Prometheus server (Debian's `prometheus`) scraping the real service every second.
+TEST(Metrics, PrometheusScrapesTheServiceAndSeesTheDrift) {
+  Server server(kConfig);
+  ASSERT_TRUE(server.started());
+  const TestDir& dir = server.dir();
+  const uint16_t prometheus_port = FreePort();
+  ASSERT_NE(prometheus_port, 0);
+  std::ofstream(dir.File("prometheus.yml"))
+      << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+      << "scrape_configs:\n  - job_name: driftwatch\n    static_configs:\n"
+      << "      - targets: ['127.0.0.1:" << server.port() << "']\n";
+  ChildProcess prometheus(dir.File("prometheus"));
+  ASSERT_TRUE(
+      prometheus.Spawn({"/usr/bin/prometheus", "--config.file=" + dir.File("prometheus.yml"),
+                        "--storage.tsdb.path=" + dir.File("prometheus-data"),
+                        "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port)}))
+      << "is Debian's prometheus package installed? (scripts/install-deps.sh)";
+
+  const std::string drifting =
+      R"(driftwatch_service_state{service_id="drifting-svc",state="DRIFT_DETECTED"})";
+  const std::string stable =
+      R"(driftwatch_service_state{service_id="drifting-svc",state="STABLE"})";
+  int64_t t = kT0;
+  server.Send("drifting-svc", kMinSamples, 100, &t);
+  // Scraped while STABLE first, so the drift below is a change Prometheus saw.
+  ASSERT_TRUE(Eventually([&] { return Query(prometheus_port, stable) == 1; }, kWaitDeadline))
+      << prometheus.Stderr();
+  EXPECT_EQ(Query(prometheus_port, drifting), 0);
+  server.Send("drifting-svc", 10, 5000, &t);  // a SPIKE
+  EXPECT_TRUE(Eventually([&] { return Query(prometheus_port, drifting) == 1; }, kWaitDeadline))
+      << prometheus.Stderr();
+  EXPECT_EQ(Query(prometheus_port, "up{job=\"driftwatch\"}"), 1);
+  prometheus.Signal(SIGTERM);
+  EXPECT_TRUE(prometheus.WaitForExit().has_value());
+}
+
+// Every string a Grafana query is written in: targets' `expr` and template variables' queries.
+void CollectQueries(const rapidjson::Value& value, std::vector<std::string>* out) {
+  if (value.IsObject()) {
+    for (const auto& member : value.GetObject()) {
+      const std::string key = member.name.GetString();
+      if ((key == "expr" || key == "definition") && member.value.IsString()) {
+        out->push_back(member.value.GetString());
+      }
+      CollectQueries(member.value, out);
+    }
+  } else if (value.IsArray()) {
+    for (const rapidjson::Value& item : value.GetArray()) CollectQueries(item, out);
+  }
+}
+
+TEST(Metrics, GrafanaDashboardQueriesOnlyExposedMetrics) {
+  Server server(kConfig);
+  ASSERT_TRUE(server.started());
+  server.MakeStates();
+  std::string body;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        body = server.Metrics();
+        return Value(body, State("drifting-svc", "DRIFT_DETECTED")) == 1;
+      },
+      kWaitDeadline));
+  // What /metrics exposes: every family it types, and a histogram's three series names.
+  std::set<std::string> exposed;
+  const std::regex type_line(R"(# TYPE (\S+) (\S+))");
+  std::istringstream lines(body);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::smatch match;
+    if (!std::regex_match(line, match, type_line)) continue;
+    exposed.insert(match[1]);
+    if (match[2] == "histogram") {
+      for (const char* suffix : {"_bucket", "_sum", "_count"})
+        exposed.insert(match[1].str() + suffix);
+    }
+  }
+
+  std::ifstream file(DRIFTWATCH_SOURCE_DIR "/docs/grafana/driftwatch-dashboard.json");
+  const std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  rapidjson::Document dashboard;
+  dashboard.Parse(text.c_str());
+  ASSERT_FALSE(dashboard.HasParseError());
+  // Import-ready with a data source variable, which every query goes through.
+  bool has_datasource_variable = false;
+  for (const rapidjson::Value& variable : dashboard["templating"]["list"].GetArray()) {
+    has_datasource_variable =
+        has_datasource_variable || (std::string(variable["type"].GetString()) == "datasource" &&
+                                    std::string(variable["name"].GetString()) == "datasource");
+  }
+  EXPECT_TRUE(has_datasource_variable);
+
+  std::vector<std::string> queries;
+  CollectQueries(dashboard, &queries);
+  ASSERT_GE(queries.size(), 10U);
+  // Metric names: the identifiers with DriftWatch's or the process metrics' prefix (no label,
+  // function or variable has one).
+  const std::regex name(R"(\b(driftwatch_|process_)[A-Za-z0-9_:]*)");
+  for (const std::string& query : queries) {
+    int names = 0;
+    for (auto it = std::sregex_iterator(query.begin(), query.end(), name);
+         it != std::sregex_iterator(); ++it) {
+      ++names;
+      EXPECT_TRUE(exposed.count(it->str()) == 1) << it->str() << " in: " << query;
+    }
+    EXPECT_GT(names, 0) << "a query on no DriftWatch metric: " << query;
+  }
+}
+
+TEST(MetricsText, LabelValuesAreEscaped) {
+  std::string out;
+  api::AppendLabelValue(&out, "a\\b\"c\nd");
+  EXPECT_EQ(out, "a\\\\b\\\"c\\nd");
+  out.clear();
+  api::AppendLabelValue(&out, "plain");
+  EXPECT_EQ(out, "plain");
+}
+
+}  // namespace
+}  // namespace driftwatch::testing
