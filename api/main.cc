@@ -127,23 +127,15 @@ void Warn(const std::string& message) {
   std::fprintf(stderr, "driftwatch: warning: %s\n", message.c_str());
 }
 
-// Bundled plugins first, then the config's directories, then --plugin-dir. A plugin that is
-// refused is a warning (the rest still load); a directory the operator named that cannot be read
-// is an error. A plugin the configuration needs but nobody provides fails later, by name.
+// The config's plugin directories, then --plugin-dir (core/plugin_loader.h, LoadPlugins).
 Status LoadPlugins(const driftwatch::Config& config, const std::vector<std::string>& flag_dirs,
                    driftwatch::PluginRegistry* registry) {
-  std::vector<std::string> refusals;
-  const std::string bundled = driftwatch::BundledPluginDir();
-  Status loaded = registry->LoadDirectory(bundled, &refusals);
-  if (!loaded.ok()) Warn("bundled plugins: " + loaded.message());
   std::vector<std::string> dirs = config.plugin_dirs;
   dirs.insert(dirs.end(), flag_dirs.begin(), flag_dirs.end());
-  for (const std::string& dir : dirs) {
-    loaded = registry->LoadDirectory(dir, &refusals);
-    if (!loaded.ok()) return Status::Error("plugin directory '" + dir + "': " + loaded.message());
-  }
-  for (const std::string& refusal : refusals) Warn(refusal);
-  return Status::Ok();
+  std::vector<std::string> warnings;
+  Status loaded = driftwatch::LoadPlugins(registry, dirs, &warnings);
+  for (const std::string& warning : warnings) Warn(warning);
+  return loaded;
 }
 
 void PrintBanner(const driftwatch::Config& config, const std::string& url) {

@@ -290,6 +290,19 @@ std::vector<std::string> PluginRegistry::DetectorNames() const {
   return names;
 }
 
+Status LoadPlugins(PluginRegistry* registry, const std::vector<std::string>& dirs,
+                   std::vector<std::string>* warnings) {
+  std::vector<std::string> refusals;
+  Status loaded = registry->LoadDirectory(BundledPluginDir(), &refusals);
+  if (!loaded.ok()) warnings->push_back("bundled plugins: " + loaded.message());
+  for (const std::string& dir : dirs) {
+    loaded = registry->LoadDirectory(dir, &refusals);
+    if (!loaded.ok()) return Status::Error("plugin directory '" + dir + "': " + loaded.message());
+  }
+  warnings->insert(warnings->end(), refusals.begin(), refusals.end());
+  return Status::Ok();
+}
+
 std::string BundledPluginDir() {
   boost::system::error_code error;
   const fs::path executable = boost::dll::program_location(error);

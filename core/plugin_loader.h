@@ -60,4 +60,12 @@ class PluginRegistry {
 // is right both in the build tree and after `cmake --install`.
 std::string BundledPluginDir();
 
+// How the service and `driftwatch replay` load plugins: the bundled directory first, then each of
+// `dirs` in order (the config's plugins.dirs, then --plugin-dir). A refused plugin file, and a
+// bundled directory that cannot be read, go to *warnings (the rest still load); a directory of
+// `dirs` that cannot be read is an error. A plugin the configuration needs but nobody provides
+// fails later, by name.
+Status LoadPlugins(PluginRegistry* registry, const std::vector<std::string>& dirs,
+                   std::vector<std::string>* warnings);
+
 }  // namespace driftwatch

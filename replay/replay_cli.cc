@@ -97,27 +97,17 @@ std::optional<std::string> ParseFlags(int argc, char** argv, Flags* flags) {
   return std::nullopt;
 }
 
-// As the service loads them (api/main.cc): the bundled plugins, then the config's directories,
-// then --plugin-dir. A refused plugin is a warning; an unreadable directory the user named is an
-// error.
+// As the service loads them: the config's directories, then --plugin-dir, after the bundled ones.
 Status LoadPlugins(const Config& config, const std::vector<std::string>& flag_dirs,
                    PluginRegistry* registry) {
-  std::vector<std::string> refusals;
-  Status loaded = registry->LoadDirectory(BundledPluginDir(), &refusals);
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "driftwatch replay: warning: bundled plugins: %s\n",
-                 loaded.message().c_str());
-  }
   std::vector<std::string> dirs = config.plugin_dirs;
   dirs.insert(dirs.end(), flag_dirs.begin(), flag_dirs.end());
-  for (const std::string& dir : dirs) {
-    loaded = registry->LoadDirectory(dir, &refusals);
-    if (!loaded.ok()) return Status::Error("plugin directory '" + dir + "': " + loaded.message());
+  std::vector<std::string> warnings;
+  Status loaded = driftwatch::LoadPlugins(registry, dirs, &warnings);
+  for (const std::string& warning : warnings) {
+    std::fprintf(stderr, "driftwatch replay: warning: %s\n", warning.c_str());
   }
-  for (const std::string& refusal : refusals) {
-    std::fprintf(stderr, "driftwatch replay: warning: %s\n", refusal.c_str());
-  }
-  return Status::Ok();
+  return loaded;
 }
 
 }  // namespace
