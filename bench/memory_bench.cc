@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "bench/bench_rows.h"
+#include "bench/null_storage.h"
 #include "core/config.h"
 #include "core/engine.h"
 #include "core/pipeline.h"
@@ -42,55 +43,6 @@ namespace {
 
 constexpr uint32_t kServicesPerSubmit = 1024;
 constexpr int64_t kSampleSpacingMs = 100;
-
-// ---- A storage backend that stores nothing ----------------------------------------------------
-
-int null_store_handle = 0;
-
-dw_type_status NullOpen(const dw_type_param*, size_t, void** store_out, dw_type_error*) {
-  *store_out = &null_store_handle;
-  return DW_STATUS_OK;
-}
-void NullClose(void*) {}
-dw_type_status NullWrite(void*, const dw_type_write_batch*, dw_type_error*) { return DW_STATUS_OK; }
-dw_type_status NullScanServices(void*, dw_type_service_callback, void*, dw_type_error*) {
-  return DW_STATUS_OK;
-}
-dw_type_status NullScanSamples(void*, const char*, uint64_t, dw_type_sample_callback, void*,
-                               dw_type_error*) {
-  return DW_STATUS_OK;
-}
-dw_type_status NullQueryEvents(void*, const char*, uint32_t, dw_type_event_callback, void*,
-                               dw_type_error*) {
-  return DW_STATUS_OK;
-}
-dw_type_status NullStats(void*, dw_type_storage_stats* stats, dw_type_error*) {
-  stats->sample_count = 0;
-  stats->event_count = 0;
-  stats->size_bytes = 0;
-  return DW_STATUS_OK;
-}
-dw_type_status NullPurge(void*, int64_t, int64_t, uint32_t, uint64_t* deleted, dw_type_error*) {
-  *deleted = 0;
-  return DW_STATUS_OK;
-}
-
-const dw_type_storage kNullStorage = {
-    sizeof(dw_type_storage),
-    "null",
-    "1.0.0",
-    NullOpen,
-    NullClose,
-    NullWrite,
-    NullScanServices,
-    NullScanSamples,
-    NullQueryEvents,
-    NullStats,
-    NullPurge,
-    nullptr,  // on_forget: nothing stored, nothing to forget
-};
-
-// ---------------------------------------------------------------------------------------------
 
 uint64_t RssBytes() {
   std::ifstream status("/proc/self/status");
@@ -191,7 +143,7 @@ int main(int argc, char** argv) {
   driftwatch::DetectorSet detectors;
   if (status.ok()) status = driftwatch::BuildDetectorSet(config, registry, &detectors);
   std::unique_ptr<driftwatch::Store> store;
-  if (status.ok()) status = driftwatch::Store::Open(&kNullStorage, {}, &store);
+  if (status.ok()) status = driftwatch::Store::Open(&driftwatch::bench::kNullStorage, {}, &store);
   std::unique_ptr<driftwatch::Engine> engine;
   if (status.ok()) status = driftwatch::Engine::Create(config, detectors, store.get(), &engine);
   if (!status.ok()) Die(status.message());
