@@ -72,7 +72,44 @@ StoredEvent CopyEvent(const dw_type_stored_event& event) {
   return copy;
 }
 
+StoredNotification CopyNotification(const dw_type_notification& row) {
+  StoredNotification copy;
+  copy.id = row.id;
+  copy.target = row.target;
+  copy.service_id = row.service_id;
+  copy.body = row.body;
+  copy.created_ms = row.created_ms;
+  copy.state = static_cast<NotificationState>(row.state);
+  copy.attempts = row.attempts;
+  copy.updated_ms = row.updated_ms;
+  copy.last_error = row.last_error;
+  return copy;
+}
+
+std::vector<dw_type_notification> RawNotifications(const std::vector<StoredNotification>& rows) {
+  std::vector<dw_type_notification> raw;
+  raw.reserve(rows.size());
+  for (const StoredNotification& row : rows) {
+    raw.push_back({row.id.c_str(), row.target.c_str(), row.service_id.c_str(), row.body.c_str(),
+                   row.created_ms, static_cast<int32_t>(row.state), row.attempts, row.updated_ms,
+                   row.last_error.c_str()});
+  }
+  return raw;
+}
+
 }  // namespace
+
+const char* NotificationStateName(NotificationState state) {
+  switch (state) {
+    case NotificationState::kPending:
+      return "pending";
+    case NotificationState::kDelivered:
+      return "delivered";
+    case NotificationState::kFailed:
+      return "failed";
+  }
+  return "pending";
+}
 
 void WriteBatch::Append(WriteBatch&& other) {
   if (!other.forgotten.empty()) {
@@ -84,11 +121,16 @@ void WriteBatch::Append(WriteBatch&& other) {
     std::erase_if(events, [&](const StoredEvent& event) { return gone(event.service_id); });
     std::erase_if(snapshots,
                   [&](const StoredSnapshot& snapshot) { return gone(snapshot.service_id); });
+    const auto gone_row = [&](const StoredNotification& row) { return gone(row.service_id); };
+    std::erase_if(notifications, gone_row);
+    std::erase_if(notification_updates, gone_row);
   }
   MoveAppend(forgotten, other.forgotten);
   MoveAppend(samples, other.samples);
   MoveAppend(events, other.events);
   MoveAppend(snapshots, other.snapshots);
+  MoveAppend(notifications, other.notifications);
+  MoveAppend(notification_updates, other.notification_updates);
 }
 
 void WriteBatch::Clear() {
@@ -96,6 +138,8 @@ void WriteBatch::Clear() {
   samples.clear();
   events.clear();
   snapshots.clear();
+  notifications.clear();
+  notification_updates.clear();
 }
 
 Status Store::Open(const dw_type_storage* vtable, const std::vector<Param>& params,
@@ -129,7 +173,17 @@ bool Store::CanForget() const {
          vtable_->on_forget != nullptr;
 }
 
+bool Store::HasOutbox() const {
+  return vtable_->struct_size >= offsetof(dw_type_storage, on_scan_notifications) +
+                                     sizeof vtable_->on_scan_notifications &&
+         vtable_->on_scan_notifications != nullptr;
+}
+
 Status Store::Write(const WriteBatch& batch) {
+  if ((!batch.notifications.empty() || !batch.notification_updates.empty()) && !HasOutbox()) {
+    return Status::Internal(std::string(name()) +
+                            ": this storage backend keeps no notification outbox");
+  }
   for (const std::string& service_id : batch.forgotten) {
     if (!CanForget()) {
       return Status::Internal(std::string(name()) +
@@ -141,7 +195,10 @@ Status Store::Write(const WriteBatch& batch) {
     const dw_type_status status = vtable_->on_forget(handle_, service_id.c_str(), &error);
     if (status != DW_STATUS_OK) return Failure(vtable_, status, error);
   }
-  if (batch.samples.empty() && batch.events.empty() && batch.snapshots.empty()) return Status::Ok();
+  if (batch.samples.empty() && batch.events.empty() && batch.snapshots.empty() &&
+      batch.notifications.empty() && batch.notification_updates.empty()) {
+    return Status::Ok();
+  }
   std::vector<dw_type_stored_sample> samples;
   samples.reserve(batch.samples.size());
   for (const StoredSample& sample : batch.samples) {
@@ -170,6 +227,12 @@ Status Store::Write(const WriteBatch& batch) {
   raw.event_count = events.size();
   raw.snapshots = snapshots.data();
   raw.snapshot_count = snapshots.size();
+  const std::vector<dw_type_notification> notifications = RawNotifications(batch.notifications);
+  const std::vector<dw_type_notification> updates = RawNotifications(batch.notification_updates);
+  raw.notifications = notifications.data();
+  raw.notification_count = notifications.size();
+  raw.notification_updates = updates.data();
+  raw.notification_update_count = updates.size();
   dw_type_error error = NewError();
   const dw_type_status status = vtable_->on_write(handle_, &raw, &error);
   if (status != DW_STATUS_OK) return Failure(vtable_, status, error);
@@ -245,6 +308,30 @@ Status Store::QueryEvents(const std::string& service_id, uint32_t limit,
   if (!context.exception.empty()) {
     out->clear();
     return Status::Error(std::string(name()) + ": event query stopped: " + context.exception);
+  }
+  return Status::Ok();
+}
+
+Status Store::ScanNotifications(const NotificationFilter& filter,
+                                const std::function<void(StoredNotification&&)>& visit) {
+  if (!HasOutbox()) {
+    return Status::Internal(std::string(name()) +
+                            ": this storage backend keeps no notification outbox");
+  }
+  using Visit = std::remove_reference_t<decltype(visit)>;
+  ScanContext<Visit> context{&visit, {}};
+  auto callback = [](void* raw_context, const dw_type_notification* row) -> int {
+    return GuardVisit<Visit>(raw_context, [&](const Visit& fn) { fn(CopyNotification(*row)); });
+  };
+  const int32_t state = filter.state ? static_cast<int32_t>(*filter.state) : 0;
+  dw_type_error error = NewError();
+  const dw_type_status status = vtable_->on_scan_notifications(
+      handle_, filter.target.c_str(), state, filter.limit, filter.newest_first ? 1 : 0, callback,
+      &context, &error);
+  if (status != DW_STATUS_OK) return Failure(vtable_, status, error);
+  if (!context.exception.empty()) {
+    return Status::Error(std::string(name()) + ": notification scan stopped: " +
+                         context.exception);
   }
   return Status::Ok();
 }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,16 +55,42 @@ struct StoreStats {
   uint64_t size_bytes = 0;  // 0 when not meaningful
 };
 
+enum class NotificationState : int32_t {
+  kPending = DW_NOTIFICATION_PENDING,
+  kDelivered = DW_NOTIFICATION_DELIVERED,
+  kFailed = DW_NOTIFICATION_FAILED,
+};
+// "pending", "delivered", "failed".
+const char* NotificationStateName(NotificationState state);
+
+// One transition to tell one target: a row of the store's outbox (docs/behaviour.md,
+// "Notifications").
+struct StoredNotification {
+  std::string id;  // "<service_id>/<event id>"
+  std::string target;
+  std::string service_id;
+  std::string body;  // the transition as JSON (core/notification_body.h)
+  int64_t created_ms = 0;
+  NotificationState state = NotificationState::kPending;
+  uint32_t attempts = 0;
+  int64_t updated_ms = 0;
+  std::string last_error;
+};
+
 // What one commit writes: first every trace of the `forgotten` services is deleted, then the
-// samples, events and snapshots are stored.
+// samples, events, snapshots and new notifications are stored, then the notification updates
+// (state, attempts, updated_ms, last_error of stored rows) applied.
 struct WriteBatch {
   std::vector<std::string> forgotten;
   std::vector<StoredSample> samples;
   std::vector<StoredEvent> events;
   std::vector<StoredSnapshot> snapshots;
+  std::vector<StoredNotification> notifications;
+  std::vector<StoredNotification> notification_updates;
 
   bool empty() const {
-    return forgotten.empty() && samples.empty() && events.empty() && snapshots.empty();
+    return forgotten.empty() && samples.empty() && events.empty() && snapshots.empty() &&
+           notifications.empty() && notification_updates.empty();
   }
   // Afterwards this batch writes what writing it and then `other` would: the data `other`'s
   // forgotten services had here is dropped, as `other` would delete it anyway.
@@ -90,6 +117,9 @@ class Store {
   // Whether the backend can forget a service (ABI 1.1 on_forget); a batch that forgets one is
   // refused otherwise.
   bool CanForget() const;
+  // Whether the backend keeps a notification outbox (ABI 1.2 on_scan_notifications); a batch with
+  // notifications is refused otherwise.
+  bool HasOutbox() const;
   Status Write(const WriteBatch& batch);
   // `snapshot` is nullptr for a service with samples but no snapshot.
   Status ScanServices(
@@ -100,6 +130,16 @@ class Store {
                      const std::function<void(const StoredSample&)>& visit);
   // Newest first, at most `limit`.
   Status QueryEvents(const std::string& service_id, uint32_t limit, std::vector<StoredEvent>* out);
+  // The outbox's rows in the order written (or the reverse), of `target` ("" for all) and in
+  // `state` (none for all), at most `limit` (0 for no limit).
+  struct NotificationFilter {
+    std::string target;
+    std::optional<NotificationState> state;
+    uint32_t limit = 0;
+    bool newest_first = false;
+  };
+  Status ScanNotifications(const NotificationFilter& filter,
+                           const std::function<void(StoredNotification&&)>& visit);
   Status Stats(StoreStats* out);
   Status Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows,
                uint64_t* deleted);

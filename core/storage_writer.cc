@@ -55,6 +55,12 @@ std::vector<ServicePart> SplitByService(const WriteBatch& batch) {
   for (const StoredSnapshot& snapshot : batch.snapshots) {
     parts[snapshot.service_id].snapshots.push_back(snapshot);
   }
+  for (const StoredNotification& row : batch.notifications) {
+    parts[row.service_id].notifications.push_back(row);
+  }
+  for (const StoredNotification& row : batch.notification_updates) {
+    parts[row.service_id].notification_updates.push_back(row);
+  }
   std::vector<ServicePart> split;
   split.reserve(parts.size());
   for (auto& [service_id, part] : parts) split.push_back({service_id, std::move(part)});
@@ -314,6 +320,8 @@ bool StorageWriter::CommitPending(std::unique_lock<std::mutex>& lock) {
   if (!healthy_.load(std::memory_order_relaxed)) {
     std::fprintf(stderr, "driftwatch: storage commits succeed again\n");
   }
+  std::vector<StoredNotification> committed_notifications =
+      isolate ? std::move(isolation.committed_notifications) : std::move(in_flight_.notifications);
   in_flight_.Clear();
   last_error_.clear();
   healthy_.store(true, std::memory_order_relaxed);
@@ -331,6 +339,11 @@ bool StorageWriter::CommitPending(std::unique_lock<std::mutex>& lock) {
   }
   CountPending();
   committed_.notify_all();
+  if (!committed_notifications.empty() && options_.on_notifications_committed) {
+    lock.unlock();
+    options_.on_notifications_committed(std::move(committed_notifications));
+    lock.lock();
+  }
   Report(std::move(done), true, lock);
   return true;
 }
@@ -378,6 +391,9 @@ StorageWriter::Isolation StorageWriter::Isolate(const Status& refusal) {
                 settled.begin() + static_cast<ptrdiff_t>(end), true);
       ++isolation.commits;
       isolation.committed_samples += batch.samples.size();
+      isolation.committed_notifications.insert(isolation.committed_notifications.end(),
+                                               batch.notifications.begin(),
+                                               batch.notifications.end());
     } else if (!RefusesTheData(status)) {
       isolation.failure = status;  // the store itself fails now: retry what is left, later
       break;

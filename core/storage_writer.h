@@ -44,6 +44,9 @@ struct StorageWriterOptions {
   // a refusal is retried like any other failure.
   std::string refused_path;
   uint64_t refused_max_bytes = RefusedLog::kDefaultMaxBytes;
+  // Called on the writer thread, without its lock, with the new notifications of each commit once
+  // they are stored (the sender delivers only what a restart would find again). Must be quick.
+  std::function<void(std::vector<StoredNotification>&& committed)> on_notifications_committed;
 };
 
 // What became of a submitted batch, for its callback.
@@ -122,6 +125,7 @@ class StorageWriter {
     uint64_t committed_samples = 0;
     uint64_t refused_samples = 0;
     uint64_t refused_events = 0;
+    std::vector<StoredNotification> committed_notifications;
     std::vector<std::pair<std::string, Status>> refusals;  // each service set aside, and why
   };
 

@@ -89,7 +89,20 @@ FROZEN(dw_type_stored_snapshot, last_seq, 8);
 FROZEN(dw_type_stored_snapshot, data, 16);
 FROZEN(dw_type_stored_snapshot, size, 24);
 
-static_assert(sizeof(dw_type_write_batch) == 56);
+static_assert(sizeof(dw_type_notification) == 64);  // 1.2
+FROZEN(dw_type_notification, id, 0);
+FROZEN(dw_type_notification, target, 8);
+FROZEN(dw_type_notification, service_id, 16);
+FROZEN(dw_type_notification, body, 24);
+FROZEN(dw_type_notification, created_ms, 32);
+FROZEN(dw_type_notification, state, 40);
+FROZEN(dw_type_notification, attempts, 44);
+FROZEN(dw_type_notification, updated_ms, 48);
+FROZEN(dw_type_notification, last_error, 56);
+static_assert(DW_NOTIFICATION_PENDING == 1 && DW_NOTIFICATION_DELIVERED == 2 &&
+              DW_NOTIFICATION_FAILED == 3);
+
+static_assert(sizeof(dw_type_write_batch) == 88);  // 56 before 1.2 appended the notifications
 FROZEN(dw_type_write_batch, struct_size, 0);
 FROZEN(dw_type_write_batch, samples, 8);
 FROZEN(dw_type_write_batch, sample_count, 16);
@@ -97,6 +110,10 @@ FROZEN(dw_type_write_batch, events, 24);
 FROZEN(dw_type_write_batch, event_count, 32);
 FROZEN(dw_type_write_batch, snapshots, 40);
 FROZEN(dw_type_write_batch, snapshot_count, 48);
+FROZEN(dw_type_write_batch, notifications, 56);
+FROZEN(dw_type_write_batch, notification_count, 64);
+FROZEN(dw_type_write_batch, notification_updates, 72);
+FROZEN(dw_type_write_batch, notification_update_count, 80);
 
 static_assert(sizeof(dw_type_storage_stats) == 32);
 FROZEN(dw_type_storage_stats, struct_size, 0);
@@ -104,7 +121,7 @@ FROZEN(dw_type_storage_stats, sample_count, 8);
 FROZEN(dw_type_storage_stats, event_count, 16);
 FROZEN(dw_type_storage_stats, size_bytes, 24);
 
-static_assert(sizeof(dw_type_storage) == 96);  // 88 in 1.0; 1.1 appended on_forget
+static_assert(sizeof(dw_type_storage) == 104);  // 88 in 1.0; 1.1 appended on_forget, 1.2 the outbox
 FROZEN(dw_type_storage, struct_size, 0);
 FROZEN(dw_type_storage, name, 8);
 FROZEN(dw_type_storage, version, 16);
@@ -117,6 +134,7 @@ FROZEN(dw_type_storage, on_query_events, 64);
 FROZEN(dw_type_storage, on_stats, 72);
 FROZEN(dw_type_storage, on_purge, 80);
 FROZEN(dw_type_storage, on_forget, 88);
+FROZEN(dw_type_storage, on_scan_notifications, 96);
 
 static_assert(sizeof(dw_type_plugin) == 56);
 FROZEN(dw_type_plugin, struct_size, 0);

@@ -1,5 +1,6 @@
 /*
- * DriftWatch plugin ABI, version 1.1 (1.1 added dw_type_storage.on_forget).
+ * DriftWatch plugin ABI, version 1.2 (1.1 added dw_type_storage.on_forget; 1.2 the notification
+ * outbox: dw_type_write_batch's notification arrays and dw_type_storage.on_scan_notifications).
  *
  * This is the whole contract between the DriftWatch host and a plugin: plain C99, no other
  * dependency. A plugin is a shared library that exports one function, DW_PLUGIN_ENTRY_NAME,
@@ -44,7 +45,7 @@ extern "C" {
 #define DW_ABI_VERSION_MAJOR 1
 #endif
 #ifndef DW_ABI_VERSION_MINOR
-#define DW_ABI_VERSION_MINOR 1
+#define DW_ABI_VERSION_MINOR 2
 #endif
 
 /* The one symbol a plugin exports; its name carries the ABI major. */
@@ -277,6 +278,28 @@ typedef struct dw_type_stored_snapshot {
   size_t size;
 } dw_type_stored_snapshot;
 
+/* ABI 1.2. Where a notification is in its delivery (docs/behaviour.md, "Notifications"). */
+typedef enum dw_type_notification_state {
+  DW_NOTIFICATION_PENDING = 1,   /* not delivered yet: the host goes on trying */
+  DW_NOTIFICATION_DELIVERED = 2, /* the target took it */
+  DW_NOTIFICATION_FAILED = 3     /* the target refused it, or the host gave up */
+} dw_type_notification_state;
+
+/* ABI 1.2. One transition to tell one notification target: a row of the outbox. OWNERSHIP: as
+ * dw_type_stored_sample. Every string is non-NULL. A backend that has an outbox (see
+ * on_scan_notifications) keeps these and returns them byte for byte. */
+typedef struct dw_type_notification {
+  const char* id;         /* "<service_id>/<event id>"; (id, target) names one row */
+  const char* target;     /* the target's name */
+  const char* service_id; /* the service whose transition it tells */
+  const char* body;       /* the host's JSON description of the transition; opaque */
+  int64_t created_ms;     /* when the transition was committed, epoch ms */
+  int32_t state;          /* a dw_type_notification_state */
+  uint32_t attempts;      /* delivery attempts made */
+  int64_t updated_ms;     /* when state, attempts or last_error last changed */
+  const char* last_error; /* why the last attempt failed ("" for none); never holds a secret */
+} dw_type_notification;
+
 /* What one on_write applies. OWNERSHIP: host, with everything it points to; valid during on_write
  * only. Arrays may be NULL when their count is 0. A service may have several snapshots in one
  * batch: the last in the array is the one to keep. */
@@ -288,6 +311,16 @@ typedef struct dw_type_write_batch {
   size_t event_count;
   const dw_type_stored_snapshot* snapshots; /* each replaces the service's previous snapshot */
   size_t snapshot_count;
+  /* ABI 1.2, for a backend with an outbox (the host sends none to one without): new rows, stored
+   * after the events (in the same transaction: an event is never stored without its
+   * notifications), in array order; a row whose (id, target) is already stored is skipped, as the
+   * same notification. Then the updates: each sets state, attempts, updated_ms and last_error of
+   * the stored row (id, target), and only those (body, service_id and created_ms of an update are
+   * not read); an update of a row that is not stored (its service was forgotten) is skipped. */
+  const dw_type_notification* notifications;
+  size_t notification_count;
+  const dw_type_notification* notification_updates;
+  size_t notification_update_count;
 } dw_type_write_batch;
 
 /* Filled by on_stats. OWNERSHIP: host; the host zeroes it and sets struct_size before the call. */
@@ -310,6 +343,8 @@ typedef int (*dw_type_service_callback)(void* context, const char* service_id,
                                         const dw_type_stored_snapshot* snapshot, uint64_t max_seq);
 typedef int (*dw_type_sample_callback)(void* context, const dw_type_stored_sample* sample);
 typedef int (*dw_type_event_callback)(void* context, const dw_type_stored_event* event);
+typedef int (*dw_type_notification_callback)(void* context,
+                                             const dw_type_notification* notification);
 
 /*
  * A storage backend type. OWNERSHIP: plugin; static, valid while the library is loaded, and so are
@@ -389,6 +424,19 @@ typedef struct dw_type_storage {
    * same time as it. May be NULL (and is absent from a 1.0 plugin's smaller struct): the host
    * then answers that the store cannot forget services, and changes nothing. */
   dw_type_status (*on_forget)(void* store, const char* service_id, dw_type_error* error);
+
+  /* ABI 1.2. The outbox: a backend that sets this keeps the notification rows of on_write (see
+   * dw_type_write_batch), deletes a service's rows in on_forget, and in on_purge also deletes
+   * rows that are not pending with updated_ms < events_before_ms (oldest first, counted in
+   * max_rows). Enumerates the stored rows in the order they were written (newest_first != 0:
+   * the reverse), only those of `target` (all when it is "") and in `state` (all when 0), at most
+   * `limit` (no limit when 0). Called by the host's threads like on_query_events. May be NULL
+   * (and is absent from an older plugin's smaller struct): the host then refuses to start with
+   * notification targets configured, naming the backend. */
+  dw_type_status (*on_scan_notifications)(void* store, const char* target, int32_t state,
+                                          uint32_t limit, int32_t newest_first,
+                                          dw_type_notification_callback callback, void* context,
+                                          dw_type_error* error);
 } dw_type_storage;
 
 /* ---------------------------------------------------------------------------------------------

@@ -388,6 +388,10 @@ using PurgeOp =
                                          uint64_t>::value>;
 template <typename T>
 using ForgetOp = decltype(std::declval<T&>().Forget(std::declval<const char*>()));
+template <typename T>
+using ScanNotificationsOp = decltype(std::declval<T&>().ScanNotifications(
+    std::declval<const char*>(), std::declval<int32_t>(), std::declval<uint32_t>(),
+    std::declval<bool>(), std::declval<dw_type_notification_callback>(), std::declval<void*>()));
 
 // Every requirement on a detector class, each with the message that explains it.
 template <typename T>
@@ -625,6 +629,10 @@ struct DetectorType {
 //   uint64_t Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows);
 // and may provide (ABI 1.1; without it the host answers that the store cannot forget services):
 //   void Forget(const char* service_id);                  // atomic; unknown ids are no error
+// and may provide (ABI 1.2; without it the host refuses notification targets): an outbox, whose
+// rows Write stores (batch.notifications, batch.notification_updates) and Forget and Purge delete:
+//   void ScanNotifications(const char* target, int32_t state, uint32_t limit, bool newest_first,
+//                          dw_type_notification_callback callback, void* context);
 // The destructor closes the store and must not throw. Get() checks the list at compile time. See
 // plugin.h for what each must do; a callback's non-zero answer means return at once.
 template <typename T>
@@ -681,6 +689,18 @@ struct StorageType {
     });
   }
 
+  static dw_type_status ScanNotifications(void* store, const char* target, int32_t state,
+                                          uint32_t limit, int32_t newest_first,
+                                          dw_type_notification_callback callback, void* context,
+                                          dw_type_error* error) noexcept {
+    return detail::Guard(error, [&] {
+      if constexpr (detail::kHas<detail::ScanNotificationsOp, T>) {
+        static_cast<T*>(store)->ScanNotifications(target, state, limit, newest_first != 0,
+                                                  callback, context);
+      }
+    });
+  }
+
   static const dw_type_storage* Get() noexcept {
     constexpr bool kFollowsTheContract = detail::CheckStorageClass<T>();
     if constexpr (!kFollowsTheContract) {
@@ -705,6 +725,7 @@ struct StorageType {
         &Stats,
         &Purge,
         detail::kHas<detail::ForgetOp, T> ? &Forget : nullptr,
+        detail::kHas<detail::ScanNotificationsOp, T> ? &ScanNotifications : nullptr,
     };
     return &vtable;
   }
