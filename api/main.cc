@@ -23,6 +23,7 @@
 #include "core/pipeline.h"
 #include "core/plugin_loader.h"
 #include "core/storage.h"
+#include "notify/sender.h"
 #include "replay/replay_cli.h"
 
 namespace {
@@ -169,12 +170,6 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
   if (flags.host) config.server.host = *flags.host;
   if (flags.port) config.server.port = *flags.port;
   if (flags.db) config.storage.path = *flags.db;
-  if (!config.notify.targets.empty()) {
-    // Better refused than silently never sent (docs/behaviour.md, Known gaps).
-    return Fail(config.source + ":" + std::to_string(config.notify.targets.front().line) +
-                ": notify.targets: this version checks the notify section but does not deliver "
-                "notifications yet; remove notify.targets to start");
-  }
 
   // Declared in start-up order, so they are destroyed in the reverse order.
   driftwatch::PluginRegistry registry;
@@ -196,9 +191,32 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
   }
   std::unique_ptr<driftwatch::Engine> engine;
   Status created = driftwatch::Engine::Create(config, detectors, store.get(), &engine);
+  if (created.kind() == Status::Kind::kInvalidArgument) return Fail(created.message());
   if (!created.ok()) {
     return Fail("cannot restore the state stored in '" + config.storage.path +
                 "': " + created.message());
+  }
+  // Notifications: delivered by the sender's threads; what becomes of each goes back to the store
+  // with the engine's commits (docs/operations.md, "Notifications").
+  std::unique_ptr<driftwatch::notify::NotificationSender> sender;
+  // Destroyed before `sender`: the engine, which outlives it, must stop handing it rows first.
+  struct SinkDetacher {
+    driftwatch::Engine* engine;
+    ~SinkDetacher() { engine->SetNotificationSink(nullptr); }
+  } const detach_sink{engine.get()};
+  if (!config.notify.targets.empty()) {
+    driftwatch::Engine* engine_ptr = engine.get();
+    sender = std::make_unique<driftwatch::notify::NotificationSender>(
+        config.notify, [engine_ptr](std::vector<driftwatch::StoredNotification>&& updates) {
+          engine_ptr->RecordNotificationUpdates(std::move(updates));
+        });
+    Status loaded = sender->Load([&store](const driftwatch::Store::NotificationFilter& filter,
+                                          const auto& visit) {
+      return store->ScanNotifications(filter, visit);
+    });
+    if (!loaded.ok()) return Fail("cannot read the notification outbox: " + loaded.message());
+    engine->SetNotificationSink(sender.get());
+    sender->Start();
   }
   engine->Start();
 
@@ -211,6 +229,7 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
   context.store_stats = [&store_stats](driftwatch::StoreStats* out) {
     return store_stats.Latest(out);
   };
+  context.notifications = sender.get();
   context.openapi_json = driftwatch::api::OpenApiDocument(DRIFTWATCH_VERSION);
   context.docs_html = driftwatch::api::RenderDocsHtml(context.openapi_json);
   const driftwatch::api::Router router(std::move(context));
@@ -226,6 +245,9 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
               received == SIGINT ? "SIGINT" : "SIGTERM");
   std::fflush(stdout);
   server->Stop();  // no request is answered from here on
+  // Before the engine: what the sender records is committed by the engine's last commit, and what
+  // is still pending is delivered after the next start.
+  if (sender != nullptr) sender->Stop();
   const bool flushed = engine->Stop();
   store_stats.Stop();
   if (!flushed) {

@@ -265,11 +265,28 @@ std::string RenderMetrics(const MetricsInput& input) {
   for (const auto& [detector, count] : metrics.detector_errors) {
     Sample(&out, "driftwatch_detector_errors_total", "detector", detector, count);
   }
-  // No notification targets exist yet (docs/behaviour.md): the families, without series.
+  // Without notify.targets: the families, without series.
   Header(&out, "driftwatch_notifications_total", "counter",
-         "Notifications sent, by target and outcome.");
+         "Notification delivery attempts since start, by target and outcome (delivered, failed: "
+         "given up; retried: failed and tried again).");
+  for (const notify::TargetStatus& target : input.notification_targets) {
+    const std::pair<const char*, uint64_t> outcomes[] = {
+        {"delivered", target.delivered}, {"failed", target.failed}, {"retried", target.retried}};
+    for (const auto& [outcome, count] : outcomes) {
+      out += "driftwatch_notifications_total{target=\"";
+      AppendLabelValue(&out, target.name);
+      out += "\",outcome=\"";
+      out += outcome;
+      out += "\"} ";
+      out += std::to_string(count);
+      out += '\n';
+    }
+  }
   Header(&out, "driftwatch_notifications_pending", "gauge",
          "Notifications waiting to be sent, by target.");
+  for (const notify::TargetStatus& target : input.notification_targets) {
+    Sample(&out, "driftwatch_notifications_pending", "target", target.name, target.pending);
+  }
 
   // Above the limit, only the services worth looking at (not STABLE) get series of their own.
   std::vector<const ServiceMetrics*> exposed;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/engine.h"
+#include "notify/sender.h"
 
 namespace driftwatch::api {
 
@@ -19,6 +20,7 @@ struct MetricsInput {
   EngineMetrics metrics;
   std::vector<ServiceMetrics> services;
   uint32_t per_service_limit = 10000;  // metrics.per_service_limit
+  std::vector<notify::TargetStatus> notification_targets;
 };
 
 std::string RenderMetrics(const MetricsInput& input);

@@ -75,12 +75,16 @@ std::string ValidUtf8(std::string_view text) {
 
 void Timestamp(JsonWriter& writer, int64_t epoch_ms) { Text(writer, FormatTimestamp(epoch_ms)); }
 
-void TransitionTimestamp(JsonWriter& writer, const ServiceHealth& health) {
-  if (health.transition_timestamp_ms) {
-    Timestamp(writer, *health.transition_timestamp_ms);
+void OptionalTimestamp(JsonWriter& writer, const std::optional<int64_t>& epoch_ms) {
+  if (epoch_ms) {
+    Timestamp(writer, *epoch_ms);
   } else {
     writer.Null();
   }
+}
+
+void TransitionTimestamp(JsonWriter& writer, const ServiceHealth& health) {
+  OptionalTimestamp(writer, health.transition_timestamp_ms);
 }
 
 std::string Finish(const rapidjson::StringBuffer& buffer) {
@@ -376,6 +380,38 @@ std::string StatusJson(const SystemStatus& status) {
   writer.Uint64(status.rejected_unauthorized);
   writer.Key("open_connections");
   writer.Uint64(status.open_connections);
+  writer.Key("notifications");
+  writer.StartObject();
+  writer.Key("targets");
+  writer.StartArray();
+  for (const notify::TargetStatus& target : status.notification_targets) {
+    writer.StartObject();
+    writer.Key("name");
+    Text(writer, target.name);
+    writer.Key("type");
+    Text(writer, target.type);
+    writer.Key("pending");
+    writer.Uint64(target.pending);
+    writer.Key("delivered");
+    writer.Uint64(target.delivered);
+    writer.Key("failed");
+    writer.Uint64(target.failed);
+    writer.Key("retried");
+    writer.Uint64(target.retried);
+    writer.Key("last_error");
+    if (target.last_error.empty()) {
+      writer.Null();
+    } else {
+      Text(writer, target.last_error);
+    }
+    writer.Key("last_error_at");
+    OptionalTimestamp(writer, target.last_error_ms);
+    writer.Key("last_success_at");
+    OptionalTimestamp(writer, target.last_success_ms);
+    writer.EndObject();
+  }
+  writer.EndArray();
+  writer.EndObject();
   writer.Key("limits");
   writer.StartObject();
   for (const LimitStatus& limit : status.limits) {
@@ -399,6 +435,43 @@ std::string StatusJson(const SystemStatus& status) {
     Text(writer, plugin.version);
     writer.Key("path");
     Text(writer, plugin.path);
+    writer.EndObject();
+  }
+  writer.EndArray();
+  writer.EndObject();
+  return Finish(buffer);
+}
+
+std::string NotificationsJson(const std::vector<StoredNotification>& rows) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter writer(buffer);
+  writer.StartObject();
+  writer.Key("notifications");
+  writer.StartArray();
+  for (const StoredNotification& row : rows) {
+    writer.StartObject();
+    writer.Key("id");
+    Text(writer, row.id);
+    writer.Key("target");
+    Text(writer, row.target);
+    writer.Key("service_id");
+    Text(writer, row.service_id);
+    writer.Key("state");
+    writer.String(NotificationStateName(row.state));
+    writer.Key("attempts");
+    writer.Uint(row.attempts);
+    writer.Key("created_at");
+    Timestamp(writer, row.created_ms);
+    writer.Key("updated_at");
+    Timestamp(writer, row.updated_ms);
+    writer.Key("last_error");
+    if (row.last_error.empty()) {
+      writer.Null();
+    } else {
+      Text(writer, row.last_error);
+    }
+    writer.Key("transition");  // the stored body: the transition, as the webhook target gets it
+    Metadata(writer, row.body);
     writer.EndObject();
   }
   writer.EndArray();

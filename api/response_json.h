@@ -9,6 +9,7 @@
 #include "api/api_error.h"
 #include "core/engine.h"
 #include "core/plugin_loader.h"
+#include "notify/sender.h"
 
 namespace driftwatch::api {
 
@@ -48,7 +49,11 @@ struct SystemStatus {
   bool auth_required = false;  // server.auth_tokens is set
   uint64_t rejected_unauthorized = 0;
   uint64_t open_connections = 0;
+  std::vector<notify::TargetStatus> notification_targets;  // none without notify.targets
 };
 std::string StatusJson(const SystemStatus& status);
+
+// GET /v1/notifications: the rows, newest first.
+std::string NotificationsJson(const std::vector<StoredNotification>& rows);
 
 }  // namespace driftwatch::api

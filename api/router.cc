@@ -132,6 +132,7 @@ const Router::Route Router::kRoutes[] = {
     {"GET", "/v1/services", &Router::GetServices},
     {"DELETE", "/v1/services/{service_id}", &Router::DeleteService},
     {"GET", "/v1/system/status", &Router::GetSystemStatus},
+    {"GET", "/v1/notifications", &Router::GetNotifications},
     {"GET", "/metrics", &Router::GetMetrics},
     {"GET", "/health", &Router::GetLiveness},
     {"GET", "/docs", &Router::GetDocs},
@@ -394,6 +395,50 @@ Reply Router::GetEvents(const ApiRequest& request, const Params& params,
   return Json(kHttpOk, EventsJson(service_id, events));
 }
 
+Reply Router::GetNotifications(const ApiRequest& request, const Params&,
+                               const ReplyCallback&) const {
+  Store::NotificationFilter filter;
+  filter.newest_first = true;
+  filter.limit = kDefaultEventLimit;
+  for (const auto& [key, raw_value] : request.query) {
+    std::string value;
+    const bool decoded = PercentDecode(raw_value, &value);
+    ApiError error = MakeError(kHttpUnprocessable, "validation_failed", "");
+    error.field = key;
+    if (key == "limit") {
+      const bool digits = decoded && !value.empty() && value.size() <= 4 &&
+                          value.find_first_not_of("0123456789") == std::string::npos;
+      const uint32_t number = digits ? static_cast<uint32_t>(std::stoul(value)) : 0;
+      if (number < 1 || number > kMaxEventLimit) {
+        error.message = "limit must be a whole number from 1 to 1000";
+        return Error(error);
+      }
+      filter.limit = number;
+    } else if (key == "state") {
+      for (NotificationState state : {NotificationState::kPending, NotificationState::kDelivered,
+                                      NotificationState::kFailed}) {
+        if (decoded && value == NotificationStateName(state)) filter.state = state;
+      }
+      if (!filter.state) {
+        error.message = "state must be pending, delivered or failed";
+        return Error(error);
+      }
+    } else if (key == "target") {
+      if (!decoded || value.empty()) {
+        error.message = "target must name a notification target";
+        return Error(error);
+      }
+      filter.target = value;
+    }
+  }
+  std::vector<StoredNotification> rows;
+  if (!context_.engine->Notifications(filter, &rows).ok()) {
+    return Unavailable("storage_unavailable",
+                       "cannot read the notifications from storage right now");
+  }
+  return Json(kHttpOk, NotificationsJson(rows));
+}
+
 Reply Router::GetServices(const ApiRequest&, const Params&, const ReplyCallback&) const {
   return Json(kHttpOk, ServicesJson(context_.engine->ListServices()));
 }
@@ -453,6 +498,9 @@ Reply Router::GetSystemStatus(const ApiRequest&, const Params&, const ReplyCallb
     status.stored_events = stats.event_count;
     status.database_size_bytes = stats.size_bytes;
   }
+  if (context_.notifications != nullptr) {
+    status.notification_targets = context_.notifications->Targets();
+  }
   status.version = context_.version;
   status.storage_plugin = context_.config->storage.plugin;
   status.plugins = context_.plugins;
@@ -488,6 +536,9 @@ Reply Router::GetMetrics(const ApiRequest&, const Params&, const ReplyCallback&)
   input.metrics = context_.engine->GetMetrics();
   input.services = context_.engine->CollectServiceMetrics();
   input.per_service_limit = context_.config->metrics.per_service_limit;
+  if (context_.notifications != nullptr) {
+    input.notification_targets = context_.notifications->Targets();
+  }
   Reply reply;
   reply.body = RenderMetrics(input);
   reply.content_type = kMetricsContentType;

@@ -80,6 +80,8 @@ struct ApiContext {
   std::function<bool(StoreStats*)> store_stats;
   std::string openapi_json;  // served at /openapi.json
   std::string docs_html;     // served at /docs
+  // The notification sender (null without notify.targets): its per-target figures.
+  const notify::NotificationSender* notifications = nullptr;
 };
 
 class Router {
@@ -137,6 +139,8 @@ class Router {
                       const ReplyCallback& later) const;
   Reply GetSystemStatus(const ApiRequest& request, const Params& params,
                         const ReplyCallback& later) const;
+  Reply GetNotifications(const ApiRequest& request, const Params& params,
+                         const ReplyCallback& later) const;
   Reply GetMetrics(const ApiRequest& request, const Params& params,
                    const ReplyCallback& later) const;
   Reply GetLiveness(const ApiRequest& request, const Params& params,

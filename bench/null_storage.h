@@ -55,6 +55,7 @@ inline const dw_type_storage kNullStorage = {
     NullStats,
     NullPurge,
     nullptr,  // on_forget: nothing stored, nothing to forget
+    nullptr,  // on_scan_notifications: no outbox
 };
 
 }  // namespace driftwatch::bench

@@ -7,8 +7,10 @@
 #include <thread>
 
 #include "core/ingest_queue.h"
+#include "core/notifications.h"
 #include "core/service_registry.h"
 #include "core/startup_recovery.h"
+#include "core/timestamp.h"
 #include "core/storage_writer.h"
 
 namespace driftwatch {
@@ -44,7 +46,14 @@ struct Engine::Impl {
                    .telemetry_retention_days = engine_config.retention.telemetry_days,
                    .events_retention_days = engine_config.retention.events_days,
                    .refused_path = engine_config.storage.path + kRefusedFileSuffix,
+                   .on_notifications_committed =
+                       [this](std::vector<StoredNotification>&& rows) {
+                         if (NotificationSink* sink = notification_sink.load()) {
+                           sink->Committed(std::move(rows));
+                         }
+                       },
                }),
+        planner(engine_config.notify),
         state_locks(std::max(1u, std::thread::hardware_concurrency() / 2)),
         registry(state_locks.size(), config.baseline, detectors),
         queue(state_locks.size(), config.ingest.queue_capacity,
@@ -67,10 +76,16 @@ struct Engine::Impl {
   }
   static ServiceHealth HealthOf(const ServiceEntry& service);
 
+  // The drift a transition of the service's next sample (or a reset) would end, when notifications
+  // need it: the service's last event while it is DRIFT_DETECTED.
+  std::optional<StoredEvent> DriftToEnd(const ServiceEntry& service) const;
+
   const Config config;
   const DetectorSet& detectors;
   Store* store;
   StorageWriter writer;
+  const NotificationPlanner planner;
+  std::atomic<NotificationSink*> notification_sink{nullptr};
   // Per shard: exclusive while the shard's services process samples, shared for reads.
   std::vector<std::shared_mutex> state_locks;
   ServiceRegistry registry;
@@ -111,7 +126,16 @@ void Engine::Impl::AddSnapshot(ServiceEntry& service, WriteBatch& batch) {
   }
 }
 
+std::optional<StoredEvent> Engine::Impl::DriftToEnd(const ServiceEntry& service) const {
+  if (!planner.enabled() || service.monitor.state() != ServiceState::kDriftDetected ||
+      !service.monitor.last_transition()) {
+    return std::nullopt;
+  }
+  return service.EventOf(*service.monitor.last_transition());
+}
+
 void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, WriteBatch& batch) {
+  const std::optional<StoredEvent> drift = DriftToEnd(service);
   ProcessResult result = service.monitor.Process(sample);
   batch.samples.push_back(StoredSample{service.id, service.seq(), sample.timestamp_ms,
                                        sample.latency_ms, sample.payload_kb});
@@ -123,6 +147,8 @@ void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, Write
   if (result.transition) {
     ++transitions_by_reason[service.shard][result.transition->reason];
     batch.events.push_back(service.EventOf(*result.transition));
+    planner.Plan(batch.events.back(), drift ? &*drift : nullptr, service.monitor.baseline(),
+                 NowMs(), &batch.notifications);
     AddSnapshot(service, batch);  // transitions are rare: a cheap point to bound replay
   } else if (service.samples_since_snapshot >= config.storage.snapshot_every) {
     AddSnapshot(service, batch);
@@ -195,7 +221,9 @@ void Engine::Impl::ProcessForget(const std::shared_ptr<PendingCommit>& forget) {
                "driftwatch: service '%s' is forgotten (DELETE /v1/services): its state, window, "
                "stored samples and events are deleted after %llu samples\n",
                service.id->c_str(), static_cast<unsigned long long>(service.seq()));
-  writer.Submit(std::move(batch), [forget, id = service.id](const CommitReport& report) {
+  writer.Submit(std::move(batch), [this, forget, id = service.id](const CommitReport& report) {
+    NotificationSink* sink = notification_sink.load();
+    if (sink != nullptr && report.committed && !report.Refused(*id)) sink->Forgotten(*id);
     CommitResult result = CommitResult::kCommitted;
     if (report.Refused(*id)) {
       result = CommitResult::kRefused;
@@ -230,11 +258,37 @@ Engine::~Engine() { Stop(); }
 
 Status Engine::Create(const Config& config, const DetectorSet& detectors, Store* store,
                       std::unique_ptr<Engine>* out) {
+  if (!config.notify.targets.empty() && !store->HasOutbox()) {
+    return Status::InvalidArgument(
+        "notify.targets: the storage backend '" + std::string(store->name()) + "' " +
+        std::string(store->version()) +
+        " keeps no notification outbox (plugin ABI 1.2), so notifications could be lost; use a "
+        "backend that has one (sqlite, memory, postgresql) or remove notify.targets");
+  }
   auto impl = std::make_unique<Impl>(config, detectors, store);
   Status recovered = RecoverServices(*store, detectors, impl->registry, &impl->recovered_writes);
   if (!recovered.ok()) return recovered;
   out->reset(new Engine(std::move(impl)));
   return Status::Ok();
+}
+
+void Engine::SetNotificationSink(NotificationSink* sink) { impl_->notification_sink = sink; }
+
+void Engine::RecordNotificationUpdates(std::vector<StoredNotification>&& updates) {
+  if (updates.empty()) return;
+  WriteBatch batch;
+  batch.notification_updates = std::move(updates);
+  impl_->writer.Submit(std::move(batch));
+}
+
+Status Engine::Notifications(const Store::NotificationFilter& filter,
+                             std::vector<StoredNotification>* out) const {
+  out->clear();
+  if (!impl_->store->HasOutbox()) return Status::Ok();  // a store without one has none
+  Status status = impl_->store->ScanNotifications(
+      filter, [out](StoredNotification&& row) { out->push_back(std::move(row)); });
+  if (!status.ok()) out->clear();
+  return status;
 }
 
 void Engine::Start() {
@@ -370,10 +424,14 @@ bool Engine::Reset(const std::string& service_id, int64_t timestamp_ms) {
   if (service == nullptr) return false;
   std::unique_lock lock(impl.state_locks[service->shard]);
   if (service->forgotten) return false;  // a forget processed meanwhile
+  const std::optional<StoredEvent> drift = impl.DriftToEnd(*service);
+  const Baseline baseline = service->monitor.baseline();  // what the reset ends
   Transition transition = service->monitor.Reset(timestamp_ms);
   ++impl.transitions_by_reason[service->shard][transition.reason];
   WriteBatch batch;
   batch.events.push_back(service->EventOf(transition));
+  impl.planner.Plan(batch.events.back(), drift ? &*drift : nullptr, baseline, NowMs(),
+                    &batch.notifications);
   // A reset is not in the sample log, so the snapshot is what makes it survive a restart.
   impl.AddSnapshot(*service, batch);
   impl.writer.Submit(std::move(batch));

@@ -99,6 +99,17 @@ struct ServiceMetrics {
   std::optional<int64_t> transition_timestamp_ms;
 };
 
+// Told what the outbox gains and loses (the notification sender, notify/). Called on the storage
+// writer's thread: each method must be quick and must not call the engine.
+class NotificationSink {
+ public:
+  virtual ~NotificationSink() = default;
+  // New rows, once committed, in the order made.
+  virtual void Committed(std::vector<StoredNotification>&& rows) = 0;
+  // The service was forgotten (DELETE /v1/services/{id}); its stored rows are deleted.
+  virtual void Forgotten(const std::string& service_id) = 0;
+};
+
 class Engine {
  public:
   // Builds the engine and restores every service the store knows: its last snapshot, then a
@@ -107,6 +118,17 @@ class Engine {
   static Status Create(const Config& config, const DetectorSet& detectors, Store* store,
                        std::unique_ptr<Engine>* out);
   ~Engine();  // Stop()
+
+  // Where committed notifications go (nullptr: nowhere), set before Start; one being destroyed is
+  // replaced by nullptr first. Only with notification targets configured (Create refuses those
+  // when the store has no outbox).
+  void SetNotificationSink(NotificationSink* sink);
+  // Records what became of notifications (state, attempts, updated_ms, last_error of each row)
+  // with the next commit.
+  void RecordNotificationUpdates(std::vector<StoredNotification>&& updates);
+  // The outbox's committed rows (GET /v1/notifications).
+  Status Notifications(const Store::NotificationFilter& filter,
+                       std::vector<StoredNotification>* out) const;
 
   void Start();
   // Stops accepting, processes everything queued, snapshots every service, commits, and joins the

@@ -2,7 +2,8 @@
 # Installs everything DriftWatch needs to build, test and benchmark: Debian 12's packages (the
 # PostgreSQL server among them: the tests start their own, tests/postgres/), and the OpenAPI
 # linter that the test suite runs (npm's @redocly/cli, pinned in tests/openapi/package.json).
-# `prometheus` gives the metrics tests promtool and a real Prometheus server (tests/metrics).
+# `prometheus` gives the metrics tests promtool and a real Prometheus server (tests/metrics);
+# `prometheus-alertmanager` the notification tests a real Alertmanager (tests/notify).
 # Idempotent, and quick when everything is there; run as root (or with sudo) on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,10 +13,10 @@ packages=(
   libpistache-dev libsoci-dev libsqlite3-dev sqlite3
   libpq-dev postgresql
   libboost-dev libboost-filesystem-dev libyaml-cpp-dev rapidjson-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libssl-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   curl wrk python3
-  prometheus
+  prometheus prometheus-alertmanager
 )
 # Node.js and npm for the linter: the machine's own when it has npm, else Debian's.
 command -v npm >/dev/null || packages+=(nodejs npm)

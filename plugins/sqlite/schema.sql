@@ -1,8 +1,8 @@
--- DriftWatch SQLite schema, version 4 (the current one).
+-- DriftWatch SQLite schema, version 5 (the current one).
 --
 -- A new database gets this script in one transaction; an older one is brought here by the
--- migrations (migrate_v1_to_v2.sql, migrate_v2_to_v3.sql with its C++ step, migrate_v3_to_v4.sql),
--- which end in exactly the same tables. The plugin reads application_id and user_version from the two PRAGMAs
+-- migrations (migrate_v1_to_v2.sql, migrate_v2_to_v3.sql with its C++ step, migrate_v3_to_v4.sql,
+-- migrate_v4_to_v5.sql), which end in exactly the same tables. The plugin reads application_id and user_version from the two PRAGMAs
 -- at the end (at build time): a file with another application_id is refused, and so is one with a
 -- newer user_version.
 --
@@ -78,5 +78,24 @@ CREATE TABLE snapshots (
   data BLOB
 );
 
+-- The notification outbox: one row per transition and target, written in the same transaction as
+-- its event, in the order made (outbox_id); state 1 pending, 2 delivered, 3 failed
+-- (docs/behaviour.md, "Notifications").
+CREATE TABLE notifications (
+  outbox_id INTEGER PRIMARY KEY,
+  id TEXT NOT NULL,
+  target TEXT NOT NULL,
+  service_key INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  created_ms INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  UNIQUE (id, target)
+);
+CREATE INDEX notifications_by_service ON notifications (service_key);
+CREATE INDEX notifications_by_state ON notifications (state, outbox_id);
+
 PRAGMA application_id = 1146569044;
-PRAGMA user_version = 4;
+PRAGMA user_version = 5;

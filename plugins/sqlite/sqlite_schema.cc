@@ -164,6 +164,7 @@ constexpr Migration kMigrations[] = {
     {1, kMigrationSql[0], nullptr},
     {2, kMigrationSql[1], &MoveSamplesIntoBlocks},
     {3, kMigrationSql[2], nullptr},
+    {4, kMigrationSql[3], nullptr},
 };
 
 constexpr bool MigrationsChainUp() {

@@ -57,6 +57,12 @@ const uint8_t* Statement::Blob(int column) const {
   return static_cast<const uint8_t*>(sqlite_api::sqlite3_column_blob(statement_, column));
 }
 
+std::string Statement::Text(int column) const {
+  const auto* text = sqlite_api::sqlite3_column_text(statement_, column);  // before Bytes: UTF-8
+  const size_t size = Bytes(column);
+  return text == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(text), size);
+}
+
 size_t Statement::Bytes(int column) const {
   return static_cast<size_t>(sqlite_api::sqlite3_column_bytes(statement_, column));
 }

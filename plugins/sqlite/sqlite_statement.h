@@ -44,6 +44,7 @@ class Statement {
   bool IsNull(int column) const;
   const uint8_t* Blob(int column) const;  // nullptr for NULL and for an empty BLOB
   size_t Bytes(int column) const;
+  std::string Text(int column) const;  // "" for NULL
 
  private:
   class ResetOnExit {

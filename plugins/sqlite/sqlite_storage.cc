@@ -90,7 +90,7 @@ struct SampleRef {
 class SqliteStore {
  public:
   static constexpr const char* kName = "sqlite";
-  static constexpr const char* kVersion = "1.1.0";
+  static constexpr const char* kVersion = "1.2.0";
 
   static SqliteStore* Open(sdk::Params& params) {
     const std::string path = params.String("path", "");
@@ -136,6 +136,7 @@ class SqliteStore {
         w.snapshot_flag = snapshot.size > 0 ? soci::i_ok : soci::i_null;  // NULL: empty
         w.upsert_snapshot.execute(true);
       }
+      WriteNotifications(batch, created);
       CommitAndApply(transaction, &created);
     } catch (const soci::soci_error& e) {
       throw Translate(e, "write failed");
@@ -331,7 +332,8 @@ class SqliteStore {
           soci::use(key), soci::into(samples);
       write_session_ << "SELECT count(*) FROM events WHERE service_key = :key", soci::use(key),
           soci::into(events);
-      for (const char* table : {"telemetry_blocks", "events", "snapshots", "services"}) {
+      for (const char* table :
+           {"telemetry_blocks", "events", "snapshots", "notifications", "services"}) {
         write_session_ << "DELETE FROM " + std::string(table) + " WHERE service_key = :key",
             soci::use(key);
       }
@@ -357,14 +359,16 @@ class SqliteStore {
   uint64_t Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows) {
     std::lock_guard<std::mutex> lock(write_mutex_);
     uint64_t events_deleted = 0;
+    uint64_t notifications_deleted = 0;
     uint64_t samples_deleted = 0;
     long long cursor = purge_cursor_;
     StartStaging();
     try {
       Transaction transaction(write_session_);
       events_deleted = retention_->PurgeEvents(events_before_ms, max_rows);
-      samples_deleted =
-          retention_->PurgeSamples(samples_before_ms, max_rows - events_deleted, &cursor);
+      notifications_deleted = PurgeNotifications(events_before_ms, max_rows - events_deleted);
+      samples_deleted = retention_->PurgeSamples(
+          samples_before_ms, max_rows - events_deleted - notifications_deleted, &cursor);
       open_blocks_->TrimLog(next_log_id_);  // open blocks written out may free rows
       CommitAndApply(transaction, nullptr);
     } catch (const soci::soci_error& e) {
@@ -373,7 +377,52 @@ class SqliteStore {
     purge_cursor_ = cursor;
     sample_count_ -= samples_deleted;
     event_count_ -= events_deleted;
-    return events_deleted + samples_deleted;
+    return events_deleted + notifications_deleted + samples_deleted;
+  }
+
+  void ScanNotifications(const char* target, int32_t state, uint32_t limit, bool newest_first,
+                         dw_type_notification_callback callback, void* context) {
+    struct Row {
+      long long outbox_id;
+      std::string id, target, service_id, body;
+      long long created_ms;
+      long long state;
+      long long attempts;
+      long long updated_ms;
+      std::string last_error;
+    };
+    const std::string wanted_target = Text(target);
+    long long cursor = newest_first ? std::numeric_limits<long long>::max() : 0;
+    uint64_t remaining = limit == 0 ? UINT64_MAX : limit;
+    while (remaining > 0) {
+      const long long page_limit =
+          static_cast<long long>(std::min<uint64_t>(remaining, kEventsPerPage));
+      std::vector<Row> page;
+      {
+        std::lock_guard<std::mutex> lock(read_mutex_);
+        Statement& scan = newest_first ? read_->notifications_backward : read_->notifications_forward;
+        Read("notification scan", [&] {
+          scan.Bind(1, cursor).Bind(2, wanted_target).Bind(3, state).Bind(4, page_limit);
+          scan.ForEach([&] {
+            page.push_back({scan.Int(0), scan.Text(1), scan.Text(2), scan.Text(3), scan.Text(4),
+                            scan.Int(5), scan.Int(6), scan.Int(7), scan.Int(8), scan.Text(9)});
+            return true;
+          });
+        });
+      }
+      for (const Row& row : page) {
+        const dw_type_notification notification = {
+            row.id.c_str(),         row.target.c_str(),
+            row.service_id.c_str(), row.body.c_str(),
+            row.created_ms,         static_cast<int32_t>(row.state),
+            static_cast<uint32_t>(row.attempts), row.updated_ms,
+            row.last_error.c_str()};
+        if (callback(context, &notification) != 0) return;
+      }
+      if (static_cast<long long>(page.size()) < page_limit) return;
+      remaining -= page.size();
+      cursor = page.back().outbox_id;
+    }
   }
 
  private:
@@ -504,6 +553,57 @@ class SqliteStore {
     open_blocks_->TrimLog(log_id + 1);
   }
 
+  // The batch's new outbox rows (a row already stored is the same notification: skipped), then
+  // its updates of stored rows, inside the caller's transaction.
+  void WriteNotifications(const dw_type_write_batch& batch,
+                          std::vector<std::pair<std::string, long long>>& created) {
+    for (size_t i = 0; i < batch.notification_count; ++i) {
+      const dw_type_notification& row = batch.notifications[i];
+      const std::string id = Text(row.id);
+      const std::string target = Text(row.target);
+      const std::string body = Text(row.body);
+      const std::string last_error = Text(row.last_error);
+      write_->insert_notification.Bind(1, id)
+          .Bind(2, target)
+          .Bind(3, KeyOf(row.service_id, created))
+          .Bind(4, body)
+          .Bind(5, row.created_ms)
+          .Bind(6, row.state)
+          .Bind(7, row.attempts)
+          .Bind(8, row.updated_ms)
+          .Bind(9, last_error)
+          .Execute();
+    }
+    for (size_t i = 0; i < batch.notification_update_count; ++i) {
+      const dw_type_notification& row = batch.notification_updates[i];
+      const std::string id = Text(row.id);
+      const std::string target = Text(row.target);
+      const std::string last_error = Text(row.last_error);
+      write_->update_notification.Bind(1, id)
+          .Bind(2, target)
+          .Bind(3, row.state)
+          .Bind(4, row.attempts)
+          .Bind(5, row.updated_ms)
+          .Bind(6, last_error)
+          .Execute();
+    }
+  }
+
+  // Delivered and failed outbox rows last changed before `before_ms`, oldest first; pending ones
+  // stay whatever their age (the sender gives up on them, and then they go).
+  uint64_t PurgeNotifications(int64_t before_ms, uint64_t max_rows) {
+    if (max_rows == 0) return 0;
+    long long limit = static_cast<long long>(std::min<uint64_t>(max_rows, LLONG_MAX));
+    long long before = before_ms;
+    write_session_ << "DELETE FROM notifications WHERE outbox_id IN (SELECT outbox_id FROM "
+                      "notifications WHERE state != 1 AND updated_ms < :before "
+                      "ORDER BY outbox_id LIMIT :limit)",
+        soci::use(before), soci::use(limit);
+    long long deleted = 0;
+    write_session_ << "SELECT changes()", into(deleted);
+    return static_cast<uint64_t>(deleted);
+  }
+
   // Stages the open blocks (see OpenBlocks) and this write's own changes, for CommitAndApply.
   void StartStaging() {
     open_blocks_->StartStaging();
@@ -592,6 +692,6 @@ class SqliteStore {
 }  // namespace
 }  // namespace driftwatch::sqlite_plugin
 
-DRIFTWATCH_PLUGIN("sqlite", "1.1.0", DRIFTWATCH_NO_DETECTORS,
+DRIFTWATCH_PLUGIN("sqlite", "1.2.0", DRIFTWATCH_NO_DETECTORS,
                   DRIFTWATCH_STORAGES(
                       driftwatch::sdk::StorageType<driftwatch::sqlite_plugin::SqliteStore>::Get()));

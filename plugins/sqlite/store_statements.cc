@@ -49,7 +49,28 @@ WriteStatements::WriteStatements(soci::session& session)
       newest_block(session, "SELECT max(last_seq) FROM telemetry_blocks WHERE service_key = ?1"),
       insert_log(session, "INSERT INTO telemetry_log (log_id, data) VALUES (?1, ?2)"),
       delete_log(session, "DELETE FROM telemetry_log WHERE log_id < ?1"),
-      log_rows(session, "SELECT log_id, data FROM telemetry_log ORDER BY log_id") {}
+      log_rows(session, "SELECT log_id, data FROM telemetry_log ORDER BY log_id"),
+      insert_notification(session,
+                          "INSERT INTO notifications (id, target, service_key, body, created_ms, "
+                          "state, attempts, updated_ms, last_error) VALUES "
+                          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id, target) DO NOTHING"),
+      update_notification(session,
+                          "UPDATE notifications SET state = ?3, attempts = ?4, updated_ms = ?5, "
+                          "last_error = ?6 WHERE id = ?1 AND target = ?2") {}
+
+namespace {
+// The outbox's rows after (or before) an outbox_id, with the filters of on_scan_notifications.
+constexpr const char* kNotificationColumns =
+    "SELECT n.outbox_id, n.id, n.target, s.service_id, n.body, n.created_ms, n.state, "
+    "n.attempts, n.updated_ms, n.last_error FROM notifications AS n "
+    "JOIN services AS s ON s.service_key = n.service_key ";
+constexpr const char* kNotificationFilter = " AND (?2 = '' OR n.target = ?2) "
+                                            "AND (?3 = 0 OR n.state = ?3) ";
+const std::string kForwardSql = std::string(kNotificationColumns) + "WHERE n.outbox_id > ?1" +
+                                kNotificationFilter + "ORDER BY n.outbox_id LIMIT ?4";
+const std::string kBackwardSql = std::string(kNotificationColumns) + "WHERE n.outbox_id < ?1" +
+                                 kNotificationFilter + "ORDER BY n.outbox_id DESC LIMIT ?4";
+}  // namespace
 
 ReadStatements::ReadStatements(soci::session& session)
     : snapshot_data(session),
@@ -76,7 +97,9 @@ ReadStatements::ReadStatements(soci::session& session)
       sample_blocks(session,
                     "SELECT last_seq, sample_count, data FROM telemetry_blocks WHERE "
                     "service_key = (SELECT service_key FROM services WHERE service_id = ?1) "
-                    "AND last_seq > ?2 ORDER BY last_seq") {}
+                    "AND last_seq > ?2 ORDER BY last_seq"),
+      notifications_forward(session, kForwardSql.c_str()),
+      notifications_backward(session, kBackwardSql.c_str()) {}
 
 void DecodeRow(const Statement& statement, const char* service_id, long long service_key,
                std::vector<BlockSample>* out) {

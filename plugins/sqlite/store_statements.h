@@ -87,6 +87,8 @@ struct WriteStatements {
   Statement insert_log;
   Statement delete_log;
   Statement log_rows;
+  Statement insert_notification;
+  Statement update_notification;
 };
 
 // The read session's statements, prepared once (bound like WriteStatements).
@@ -117,6 +119,8 @@ struct ReadStatements {
   soci::statement page_count;
   soci::statement page_size;
   Statement sample_blocks;
+  Statement notifications_forward;   // (after outbox_id, target or "", state or 0, limit)
+  Statement notifications_backward;  // (before outbox_id, target or "", state or 0, limit)
   std::vector<BlockSample> decoded;  // one block, reused
 };
 

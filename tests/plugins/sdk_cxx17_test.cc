@@ -279,7 +279,8 @@ TEST(SdkCxx17Test, StorageTypeTurnsExceptionsIntoStatuses) {
   ASSERT_EQ(vtable->on_open(good, 1, &store, &error), DW_STATUS_OK);
   dw_type_stored_sample samples[] = {
       {"a", 1, 0, 1.0, 0.0}, {"b", 1, 0, 1.0, 0.0}, {"a", 2, 0, 1.0, 0.0}};
-  dw_type_write_batch batch{sizeof(dw_type_write_batch), samples, 3, nullptr, 0, nullptr, 0};
+  dw_type_write_batch batch{sizeof(dw_type_write_batch), samples, 3, nullptr, 0, nullptr, 0,
+                            nullptr, 0,      nullptr, 0};
   ASSERT_EQ(vtable->on_write(store, &batch, &error), DW_STATUS_OK);
 
   std::vector<std::string> seen;

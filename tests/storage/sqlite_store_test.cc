@@ -260,7 +260,9 @@ TEST(SqliteStoreTest, MigratesASchemaV1File) {
   const std::string fresh = dir.File("fresh.db");
   ASSERT_NE(OpenStore("sqlite", fresh), nullptr);
   const auto fresh_schema = SchemaOf(fresh);
-  EXPECT_EQ(fresh_schema.size(), 7u);       // 5 tables, services' unique index, events_by_service
+  // 6 tables, the unique indexes of services and notifications, events_by_service and the two of
+  // notifications
+  EXPECT_EQ(fresh_schema.size(), 11u);
   EXPECT_EQ(SchemaOf(path), fresh_schema);  // the migration ends where a new file starts
   RawDatabase db(path);
   EXPECT_EQ(db.Value("PRAGMA user_version"), std::to_string(SchemaPragma("user_version")));
@@ -1099,7 +1101,8 @@ TEST(SqliteStoreTest, MigratesASchemaV3File) {
     batch.samples = samples;
     Write(*store, batch);
   }
-  RawDatabase(path).Exec("DROP TABLE telemetry_log; PRAGMA user_version = 3");
+  RawDatabase(path).Exec(
+      "DROP TABLE telemetry_log; DROP TABLE notifications; PRAGMA user_version = 3");
   const std::string v3 = dir.File("v3-schema.db");
   RawDatabase(v3).Exec(ReadFile(kOldSchemaDir + "/schema_v3.sql"));
   ASSERT_EQ(SchemaOf(path), SchemaOf(v3));  // the blocks a v3 store writes, in a v3 file
@@ -1111,6 +1114,46 @@ TEST(SqliteStoreTest, MigratesASchemaV3File) {
   EXPECT_EQ(SchemaOf(path), SchemaOf(fresh));
   EXPECT_EQ(RawDatabase(path).Value("PRAGMA user_version"),
             std::to_string(SchemaPragma("user_version")));
+}
+
+// A v4 file (no notification outbox) opens as v5, reads back what it held, and takes notifications.
+TEST(SqliteStoreTest, MigratesASchemaV4File) {
+  TestDir dir;
+  const std::string path = dir.File("v4.db");
+  const auto samples = Samples(kServiceA, 1, 150, kNow);
+  {
+    auto store = OpenStore("sqlite", path);
+    ASSERT_NE(store, nullptr);
+    WriteBatch batch;
+    batch.samples = samples;
+    Write(*store, batch);
+  }
+  RawDatabase(path).Exec("DROP TABLE notifications; PRAGMA user_version = 4");
+  const std::string v4 = dir.File("v4-schema.db");
+  RawDatabase(v4).Exec(ReadFile(kOldSchemaDir + "/schema_v4.sql"));
+  ASSERT_EQ(SchemaOf(path), SchemaOf(v4));
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  ExpectSamples(*store, kServiceA, samples);
+  const std::string fresh = dir.File("fresh.db");
+  ASSERT_NE(OpenStore("sqlite", fresh), nullptr);
+  EXPECT_EQ(SchemaOf(path), SchemaOf(fresh));
+  EXPECT_EQ(RawDatabase(path).Value("PRAGMA user_version"),
+            std::to_string(SchemaPragma("user_version")));
+  WriteBatch batch;
+  StoredNotification written;
+  written.id = "a/150";
+  written.target = "hook";
+  written.service_id = kServiceA;
+  written.body = "{}";
+  batch.notifications.push_back(written);
+  Write(*store, batch);
+  std::vector<StoredNotification> rows;
+  ASSERT_TRUE(store->ScanNotifications({}, [&](StoredNotification&& row) {
+                     rows.push_back(std::move(row));
+                   }).ok());
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].id, "a/150");
 }
 
 // Whatever the host hands over comes back bit for bit: any NaN (the host's "no payload" is only
