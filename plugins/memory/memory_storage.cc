@@ -32,7 +32,7 @@ std::string ServiceId(const char* service_id) {
 class MemoryStore {
  public:
   static constexpr const char* kName = "memory";
-  static constexpr const char* kVersion = "1.1.0";
+  static constexpr const char* kVersion = "1.2.0";
 
   static MemoryStore* Open(driftwatch::sdk::Params& params) {
     params.String("path", "");  // accepted so a config can switch backends; nothing is written
@@ -66,6 +66,7 @@ class MemoryStore {
     }
     sample_count_ += batch.sample_count;
     event_count_ += batch.event_count;
+    WriteNotifications(batch);
   }
 
   void ScanServices(dw_type_service_callback callback, void* context) {
@@ -154,6 +155,9 @@ class MemoryStore {
   void Forget(const char* service_id) {
     const std::string id = ServiceId(service_id);
     std::lock_guard<std::mutex> lock(mutex_);
+    for (auto row = notifications_.begin(); row != notifications_.end();) {
+      row = row->second.service_id == id ? EraseNotification(row) : std::next(row);
+    }
     const auto service = services_.find(id);
     if (service == services_.end()) return;  // unknown: nothing to forget
     for (const auto& entry : service->second.events) event_owners_.erase(entry.first);
@@ -177,6 +181,16 @@ class MemoryStore {
       --event_count_;
       ++deleted;
     }
+    // Outbox rows in the order written; a pending row is never deleted, whatever its age.
+    for (auto row = notifications_.begin(); row != notifications_.end() && deleted < max_rows;) {
+      const Notification& n = row->second;
+      if (n.state != DW_NOTIFICATION_PENDING && n.updated_ms < events_before_ms) {
+        row = EraseNotification(row);
+        ++deleted;
+      } else {
+        ++row;
+      }
+    }
     for (auto& entry : services_) {
       Service& service = entry.second;
       if (!service.has_snapshot || service.samples.empty()) continue;
@@ -190,6 +204,33 @@ class MemoryStore {
       }
     }
     return deleted;
+  }
+
+  // Copies the matching rows under the lock, then calls back without it.
+  void ScanNotifications(const char* target, int32_t state, uint32_t limit, bool newest_first,
+                         dw_type_notification_callback callback, void* context) {
+    const std::string wanted = Text(target);
+    std::vector<Notification> rows;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const auto keep = [&](const Notification& n) {
+        if ((!wanted.empty() && n.target != wanted) || (state != 0 && n.state != state)) return;
+        if (limit == 0 || rows.size() < limit) rows.push_back(n);
+      };
+      if (newest_first) {
+        for (auto it = notifications_.rbegin(); it != notifications_.rend(); ++it) {
+          keep(it->second);
+        }
+      } else {
+        for (const auto& entry : notifications_) keep(entry.second);
+      }
+    }
+    for (const Notification& n : rows) {
+      const dw_type_notification raw = {n.id.c_str(),   n.target.c_str(), n.service_id.c_str(),
+                                        n.body.c_str(), n.created_ms,     n.state,
+                                        n.attempts,     n.updated_ms,     n.last_error.c_str()};
+      if (callback(context, &raw) != 0) return;
+    }
   }
 
  private:
@@ -213,6 +254,52 @@ class MemoryStore {
     uint64_t snapshot_seq = 0;
     std::vector<uint8_t> snapshot;
   };
+  struct Notification {
+    std::string id;
+    std::string target;
+    std::string service_id;
+    std::string body;
+    int64_t created_ms;
+    int32_t state;
+    uint32_t attempts;
+    int64_t updated_ms;
+    std::string last_error;
+  };
+
+  // The outbox part of a batch (docs/storage-guide.md, "The notification outbox"): new rows after
+  // the events, a known (id, target) skipped; then the updates, an unknown one skipped.
+  void WriteNotifications(const dw_type_write_batch& batch) {
+    for (size_t i = 0; i < batch.notification_count; ++i) {
+      const dw_type_notification& raw = batch.notifications[i];
+      if (Find(raw) != notifications_.end()) continue;
+      notification_order_[{Text(raw.id), Text(raw.target)}] = next_notification_;
+      notifications_[next_notification_++] = {
+          Text(raw.id), Text(raw.target), Text(raw.service_id), Text(raw.body),      raw.created_ms,
+          raw.state,    raw.attempts,     raw.updated_ms,       Text(raw.last_error)};
+    }
+    for (size_t i = 0; i < batch.notification_update_count; ++i) {
+      const dw_type_notification& raw = batch.notification_updates[i];
+      const auto row = Find(raw);
+      if (row == notifications_.end()) continue;
+      row->second.state = raw.state;
+      row->second.attempts = raw.attempts;
+      row->second.updated_ms = raw.updated_ms;
+      row->second.last_error = Text(raw.last_error);
+    }
+  }
+
+  // The stored row of raw's (id, target), or end().
+  std::map<uint64_t, Notification>::iterator Find(const dw_type_notification& raw) {
+    const auto found = notification_order_.find({Text(raw.id), Text(raw.target)});
+    return found == notification_order_.end() ? notifications_.end()
+                                              : notifications_.find(found->second);
+  }
+
+  std::map<uint64_t, Notification>::iterator EraseNotification(
+      std::map<uint64_t, Notification>::iterator row) {
+    notification_order_.erase({row->second.id, row->second.target});
+    return notifications_.erase(row);
+  }
 
   // A sample whose (service, seq) is already stored, or twice in the batch, fails the whole batch,
   // as the sqlite backend's primary key does.
@@ -231,17 +318,23 @@ class MemoryStore {
     }
     for (size_t i = 0; i < batch.event_count; ++i) ServiceId(batch.events[i].service_id);
     for (size_t i = 0; i < batch.snapshot_count; ++i) ServiceId(batch.snapshots[i].service_id);
+    for (size_t i = 0; i < batch.notification_count; ++i) {
+      ServiceId(batch.notifications[i].service_id);
+    }
   }
 
   std::mutex mutex_;
   std::map<std::string, Service> services_;
   std::map<uint64_t, std::string> event_owners_;  // event id -> service, oldest first
   uint64_t next_event_id_ = 1;
+  std::map<uint64_t, Notification> notifications_;  // the outbox, by order written
+  std::map<std::pair<std::string, std::string>, uint64_t> notification_order_;  // (id, target)
+  uint64_t next_notification_ = 1;
   uint64_t sample_count_ = 0;
   uint64_t event_count_ = 0;
 };
 
 }  // namespace
 
-DRIFTWATCH_PLUGIN("memory", "1.1.0", DRIFTWATCH_NO_DETECTORS,
+DRIFTWATCH_PLUGIN("memory", "1.2.0", DRIFTWATCH_NO_DETECTORS,
                   DRIFTWATCH_STORAGES(driftwatch::sdk::StorageType<MemoryStore>::Get()));

@@ -55,17 +55,19 @@ using soci::into;
 using soci::use;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 // The process's exit status when another instance took its namespace over (docs/operations.md).
 constexpr int kExitFenced = 75;
 constexpr long long kServicesPerPage = 64;  // with their snapshots, so kept small
 constexpr long long kSamplesPerPage = 1024;
 constexpr long long kEventsPerPage = 256;
+constexpr long long kNotificationsPerPage = 256;
 constexpr std::chrono::milliseconds kFirstBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{5000};
 
-// The schema of a namespace, version 1. `@` stands for the quoted schema name. The lease row
-// exists from the start, expired (in 1970), so taking it is always one UPDATE.
+// The schema of a namespace, version 1, as released: a new namespace is made with it and then
+// migrated like an old one. `@` stands for the quoted schema name. The lease row exists from the
+// start, expired (in 1970), so taking it is always one UPDATE.
 constexpr const char* kSchemaV1[] = {
     "CREATE TABLE @.schema_info (version integer NOT NULL)",
     "CREATE TABLE @.lease (id integer PRIMARY KEY CHECK (id = 1), epoch bigint NOT NULL, "
@@ -84,8 +86,18 @@ constexpr const char* kSchemaV1[] = {
     "INSERT INTO @.schema_info VALUES (1)",
 };
 // Migrations: kMigrations[i] takes schema version i + 1 to i + 2, each run in the transaction that
-// opens the namespace. None yet.
-const std::vector<std::vector<const char*>> kMigrations = {};
+// opens the namespace.
+const std::vector<std::vector<const char*>> kMigrations = {
+    // 1 -> 2: the notification outbox (docs/storage-guide.md, "The notification outbox"), in the
+    // order written (notification_id); (id, target) names a row.
+    {
+        "CREATE TABLE @.notifications (notification_id bigserial PRIMARY KEY, id text NOT NULL, "
+        "target text NOT NULL, service_key bigint NOT NULL, body text NOT NULL, "
+        "created_ms bigint NOT NULL, state integer NOT NULL, attempts bigint NOT NULL, "
+        "updated_ms bigint NOT NULL, last_error text NOT NULL, UNIQUE (id, target))",
+        "CREATE INDEX notifications_by_service ON @.notifications (service_key)",
+    },
+};
 
 const char* Text(const char* text) { return text == nullptr ? "" : text; }
 
@@ -309,7 +321,7 @@ class Connection {
 class PostgresStore {
  public:
   static constexpr const char* kName = "postgresql";
-  static constexpr const char* kVersion = "1.0.0";
+  static constexpr const char* kVersion = "1.1.0";
 
   static PostgresStore* Open(sdk::Params& params) {
     params.String("path", "");  // the host passes storage.path to every backend; unused here
@@ -382,6 +394,8 @@ class PostgresStore {
       InsertSamples(session, batch, key_of);
       events_added = InsertEvents(session, batch, key_of);
       UpsertSnapshots(session, batch, key_of);
+      InsertNotifications(session, batch, key_of);
+      UpdateNotifications(session, batch);
       transaction.commit();
       for (auto& entry : created) keys_.insert(std::move(entry));
     });
@@ -542,6 +556,7 @@ class PostgresStore {
           "SELECT count(*) FROM d"),
           use(key), into(events);
       session << Sql("DELETE FROM @.snapshots WHERE service_key = :k"), use(key);
+      session << Sql("DELETE FROM @.notifications WHERE service_key = :k"), use(key);
       session << Sql("DELETE FROM @.services WHERE service_key = :k"), use(key);
       transaction.commit();
     });
@@ -552,12 +567,14 @@ class PostgresStore {
   }
 
   // The same rules as the other backends, each pass one statement per kind: events oldest first,
-  // stopping at the first young one; per service with a snapshot, its samples in seq order up to
-  // the snapshot and short of its newest, stopping at the first young one.
+  // stopping at the first young one; outbox rows that are no longer pending and were last updated
+  // before events_before_ms, in the order written; per service with a snapshot, its samples in seq
+  // order up to the snapshot and short of its newest, stopping at the first young one.
   uint64_t Purge(int64_t samples_before_ms, int64_t events_before_ms, uint32_t max_rows) {
     std::lock_guard<std::mutex> lock(write_mutex_);
     Resync();
     long long events = 0;
+    long long notifications = 0;
     long long samples = 0;
     Guarded("retention", [&](soci::session& session) {
       soci::transaction transaction(session);
@@ -571,7 +588,16 @@ class PostgresStore {
           "USING c WHERE c.old AND e.event_id = c.event_id RETURNING 1) "
           "SELECT count(*) FROM d"),
           use(events_before), use(rows), into(events);
-      const long long left = rows - events;
+      const long long room = rows - events;
+      if (room > 0) {
+        const int pending = DW_NOTIFICATION_PENDING;
+        session << Sql(
+            "WITH d AS (DELETE FROM @.notifications WHERE notification_id IN (SELECT "
+            "notification_id FROM @.notifications WHERE state <> :pending AND updated_ms < "
+            ":before ORDER BY notification_id LIMIT :rows) RETURNING 1) SELECT count(*) FROM d"),
+            use(pending), use(events_before), use(room), into(notifications);
+      }
+      const long long left = room - notifications;
       if (left > 0) {
         const long long samples_before = samples_before_ms;
         session << Sql(
@@ -591,7 +617,63 @@ class PostgresStore {
     });
     sample_count_ -= static_cast<uint64_t>(samples);
     event_count_ -= static_cast<uint64_t>(events);
-    return static_cast<uint64_t>(events + samples);
+    return static_cast<uint64_t>(events + notifications + samples);
+  }
+
+  // In pages by notification_id, each page one statement (so it sees whole batches).
+  void ScanNotifications(const char* target, int32_t state, uint32_t limit, bool newest_first,
+                         dw_type_notification_callback callback, void* context) {
+    struct Row {
+      long long order;
+      std::string id, target, service_id, body;
+      long long created_ms;
+      int state;
+      long long attempts;
+      long long updated_ms;
+      std::string last_error;
+    };
+    const std::string wanted = Text(target);
+    const std::string sql =
+        Sql("SELECT n.notification_id, n.id, n.target, s.service_id, n.body, n.created_ms, "
+            "n.state, n.attempts, n.updated_ms, n.last_error FROM @.notifications n JOIN "
+            "@.services s ON s.service_key = n.service_key WHERE (:t = '' OR n.target = :t_again) "
+            "AND (:st = 0 OR n.state = :st_again) AND n.notification_id ") +
+        (newest_first ? "< :cursor ORDER BY n.notification_id DESC LIMIT :limit"
+                      : "> :cursor ORDER BY n.notification_id LIMIT :limit");
+    const int wanted_state = state;
+    long long cursor = newest_first ? std::numeric_limits<long long>::max() : 0;
+    uint64_t remaining = limit == 0 ? UINT64_MAX : limit;
+    while (remaining > 0) {
+      std::vector<Row> page;
+      const long long page_limit =
+          static_cast<long long>(std::min<uint64_t>(remaining, kNotificationsPerPage));
+      Read("notification scan", [&](soci::session& session) {
+        soci::rowset<soci::row> rows =
+            (session.prepare << sql, use(wanted), use(wanted), use(wanted_state), use(wanted_state),
+             use(cursor), use(page_limit));
+        for (const soci::row& row : rows) {
+          page.push_back({row.get<long long>(0), row.get<std::string>(1), row.get<std::string>(2),
+                          row.get<std::string>(3), row.get<std::string>(4), row.get<long long>(5),
+                          row.get<int>(6), row.get<long long>(7), row.get<long long>(8),
+                          row.get<std::string>(9)});
+        }
+      });
+      for (const Row& row : page) {
+        const dw_type_notification raw = {row.id.c_str(),
+                                          row.target.c_str(),
+                                          row.service_id.c_str(),
+                                          row.body.c_str(),
+                                          row.created_ms,
+                                          static_cast<int32_t>(row.state),
+                                          static_cast<uint32_t>(row.attempts),
+                                          row.updated_ms,
+                                          row.last_error.c_str()};
+        if (callback(context, &raw) != 0) return;
+      }
+      if (static_cast<long long>(page.size()) < page_limit) return;
+      remaining -= page.size();
+      cursor = page.back().order;
+    }
   }
 
  private:
@@ -642,26 +724,25 @@ class PostgresStore {
                                                   "' holds tables that are not DriftWatch's: "
                                                   "choose another storage.namespace");
       }
-      for (const char* statement : kSchemaV1) session << Sql(statement);
-    } else {
-      int version = 0;
-      session << Sql("SELECT version FROM @.schema_info"), into(version);
-      if (version > kSchemaVersion) {
-        throw StorageError(DW_STATUS_CORRUPT,
-                           "namespace '" + ns_ + "' has schema version " + std::to_string(version) +
-                               ", newer than this plugin's " + std::to_string(kSchemaVersion) +
-                               ": upgrade DriftWatch");
+      for (const char* statement : kSchemaV1) session << Sql(statement);  // then migrated below
+    }
+    int version = 0;
+    session << Sql("SELECT version FROM @.schema_info"), into(version);
+    if (version > kSchemaVersion) {
+      throw StorageError(DW_STATUS_CORRUPT,
+                         "namespace '" + ns_ + "' has schema version " + std::to_string(version) +
+                             ", newer than this plugin's " + std::to_string(kSchemaVersion) +
+                             ": upgrade DriftWatch");
+    }
+    if (version < 1) {
+      throw StorageError(DW_STATUS_CORRUPT, "namespace '" + ns_ + "' has no schema version");
+    }
+    for (int from = version; from < kSchemaVersion; ++from) {
+      for (const char* statement : kMigrations.at(static_cast<size_t>(from - 1))) {
+        session << Sql(statement);
       }
-      if (version < 1) {
-        throw StorageError(DW_STATUS_CORRUPT, "namespace '" + ns_ + "' has no schema version");
-      }
-      for (int from = version; from < kSchemaVersion; ++from) {
-        for (const char* statement : kMigrations.at(static_cast<size_t>(from - 1))) {
-          session << Sql(statement);
-        }
-        const int next = from + 1;
-        session << Sql("UPDATE @.schema_info SET version = :v"), use(next);
-      }
+      const int next = from + 1;
+      session << Sql("UPDATE @.schema_info SET version = :v"), use(next);
     }
     transaction.commit();
   }
@@ -840,6 +921,9 @@ class PostgresStore {
     }
     for (size_t i = 0; i < batch.event_count; ++i) ServiceId(batch.events[i].service_id);
     for (size_t i = 0; i < batch.snapshot_count; ++i) ServiceId(batch.snapshots[i].service_id);
+    for (size_t i = 0; i < batch.notification_count; ++i) {
+      ServiceId(batch.notifications[i].service_id);
+    }
     return newest;
   }
 
@@ -971,6 +1055,85 @@ class PostgresStore {
         use(keys), use(seqs), use(data);
   }
 
+  // One multi-row INSERT of the batch's new outbox rows, in array order (notification_id gives the
+  // order back); a row whose (id, target) is stored, or earlier in the batch, is skipped. So a
+  // batch retried after a lost COMMIT stores no row twice.
+  template <typename KeyOf>
+  void InsertNotifications(soci::session& session, const dw_type_write_batch& batch,
+                           KeyOf&& key_of) {
+    if (batch.notification_count == 0) return;
+    std::string ids = "{", targets = "{", keys = "{", bodies = "{", created = "{", states = "{",
+                attempts = "{", updated = "{", errors = "{";
+    for (size_t i = 0; i < batch.notification_count; ++i) {
+      const dw_type_notification& row = batch.notifications[i];
+      const char* comma = i == 0 ? "" : ",";
+      ids += comma;
+      AppendQuoted(ids, Text(row.id));
+      targets += comma;
+      AppendQuoted(targets, Text(row.target));
+      keys += comma;
+      AppendNumber(keys, key_of(row.service_id));
+      bodies += comma;
+      AppendQuoted(bodies, Text(row.body));
+      created += comma;
+      AppendNumber(created, row.created_ms);
+      states += comma;
+      AppendNumber(states, row.state);
+      attempts += comma;
+      AppendNumber(attempts, row.attempts);
+      updated += comma;
+      AppendNumber(updated, row.updated_ms);
+      errors += comma;
+      AppendQuoted(errors, Text(row.last_error));
+    }
+    for (std::string* array :
+         {&ids, &targets, &keys, &bodies, &created, &states, &attempts, &updated, &errors}) {
+      *array += '}';
+    }
+    session << Sql(
+        "INSERT INTO @.notifications (id, target, service_key, body, created_ms, state, attempts, "
+        "updated_ms, last_error) SELECT i, g, k, b, c, s, a, u, e FROM unnest(CAST(:i AS text[]), "
+        "CAST(:g AS text[]), CAST(:k AS bigint[]), CAST(:b AS text[]), CAST(:c AS bigint[]), "
+        "CAST(:s AS integer[]), CAST(:a AS bigint[]), CAST(:u AS bigint[]), CAST(:e AS text[])) "
+        "WITH ORDINALITY AS x(i, g, k, b, c, s, a, u, e, n) ORDER BY n "
+        "ON CONFLICT (id, target) DO NOTHING"),
+        use(ids), use(targets), use(keys), use(bodies), use(created), use(states), use(attempts),
+        use(updated), use(errors);
+  }
+
+  // One UPDATE of the stored rows the batch's updates name (the last update of a row wins, as if
+  // applied in order); an update of a row that is not stored changes nothing.
+  void UpdateNotifications(soci::session& session, const dw_type_write_batch& batch) {
+    if (batch.notification_update_count == 0) return;
+    std::string ids = "{", targets = "{", states = "{", attempts = "{", updated = "{", errors = "{";
+    for (size_t i = 0; i < batch.notification_update_count; ++i) {
+      const dw_type_notification& row = batch.notification_updates[i];
+      const char* comma = i == 0 ? "" : ",";
+      ids += comma;
+      AppendQuoted(ids, Text(row.id));
+      targets += comma;
+      AppendQuoted(targets, Text(row.target));
+      states += comma;
+      AppendNumber(states, row.state);
+      attempts += comma;
+      AppendNumber(attempts, row.attempts);
+      updated += comma;
+      AppendNumber(updated, row.updated_ms);
+      errors += comma;
+      AppendQuoted(errors, Text(row.last_error));
+    }
+    for (std::string* array : {&ids, &targets, &states, &attempts, &updated, &errors}) {
+      *array += '}';
+    }
+    session << Sql(
+        "UPDATE @.notifications r SET state = x.s, attempts = x.a, updated_ms = x.u, "
+        "last_error = x.e FROM (SELECT DISTINCT ON (i, g) i, g, s, a, u, e FROM "
+        "unnest(CAST(:i AS text[]), CAST(:g AS text[]), CAST(:s AS integer[]), "
+        "CAST(:a AS bigint[]), CAST(:u AS bigint[]), CAST(:e AS text[])) WITH ORDINALITY "
+        "AS y(i, g, s, a, u, e, n) ORDER BY i, g, n DESC) x WHERE r.id = x.i AND r.target = x.g"),
+        use(ids), use(targets), use(states), use(attempts), use(updated), use(errors);
+  }
+
   // Runs body on the write session, turning SOCI's errors into the ABI's kinds. A write that
   // breaks the rules (a duplicate key) is refused; anything else may pass (IO error), and a lost
   // connection is reconnected on the next call.
@@ -1035,6 +1198,6 @@ class PostgresStore {
 }  // namespace driftwatch::postgresql_plugin
 
 DRIFTWATCH_PLUGIN(
-    "postgresql", "1.0.0", DRIFTWATCH_NO_DETECTORS,
+    "postgresql", "1.1.0", DRIFTWATCH_NO_DETECTORS,
     DRIFTWATCH_STORAGES(
         driftwatch::sdk::StorageType<driftwatch::postgresql_plugin::PostgresStore>::Get()));

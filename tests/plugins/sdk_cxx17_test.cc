@@ -121,6 +121,21 @@ class ForgettingStore : public CountingStore {
   std::vector<std::string> forgotten;
 };
 
+// The same with a notification outbox (the optional ScanNotifications of ABI 1.2): it answers
+// every scan with one row that echoes the arguments.
+class OutboxStore : public CountingStore {
+ public:
+  static constexpr const char* kName = "outbox";
+  static OutboxStore* Open(Params&) { return new OutboxStore(); }
+  void ScanNotifications(const char* target, int32_t state, uint32_t limit, bool newest_first,
+                         dw_type_notification_callback callback, void* context) {
+    if (std::string(target) == "broken") throw StorageError(DW_STATUS_IO_ERROR, "outbox broken");
+    const std::string body = std::to_string(limit) + (newest_first ? " newest" : " oldest");
+    const dw_type_notification row = {"a/1", target, "a", body.c_str(), 1, state, 2, 3, ""};
+    callback(context, &row);
+  }
+};
+
 dw_type_error NewError() {
   dw_type_error error{};
   error.param_index = -1;
@@ -279,8 +294,8 @@ TEST(SdkCxx17Test, StorageTypeTurnsExceptionsIntoStatuses) {
   ASSERT_EQ(vtable->on_open(good, 1, &store, &error), DW_STATUS_OK);
   dw_type_stored_sample samples[] = {
       {"a", 1, 0, 1.0, 0.0}, {"b", 1, 0, 1.0, 0.0}, {"a", 2, 0, 1.0, 0.0}};
-  dw_type_write_batch batch{sizeof(dw_type_write_batch), samples, 3, nullptr, 0, nullptr, 0,
-                            nullptr, 0,      nullptr, 0};
+  dw_type_write_batch batch{
+      sizeof(dw_type_write_batch), samples, 3, nullptr, 0, nullptr, 0, nullptr, 0, nullptr, 0};
   ASSERT_EQ(vtable->on_write(store, &batch, &error), DW_STATUS_OK);
 
   std::vector<std::string> seen;
@@ -310,6 +325,32 @@ TEST(SdkCxx17Test, StorageTypeOffersOnForgetOnlyWhenTheClassCanForget) {
   EXPECT_EQ(vtable->on_forget(store, "locked", &error), DW_STATUS_IO_ERROR);
   EXPECT_STREQ(error.message, "locked");
   EXPECT_EQ(static_cast<ForgettingStore*>(store)->forgotten, (std::vector<std::string>{"a"}));
+  vtable->on_close(store);
+}
+
+// ScanNotifications is optional too: a class without it has no on_scan_notifications, so the host
+// knows the store keeps no outbox.
+TEST(SdkCxx17Test, StorageTypeOffersOnScanNotificationsOnlyWhenTheClassHasAnOutbox) {
+  EXPECT_EQ(StorageType<CountingStore>::Get()->on_scan_notifications, nullptr);
+  EXPECT_EQ(StorageType<ForgettingStore>::Get()->on_scan_notifications, nullptr);
+  const dw_type_storage* vtable = StorageType<OutboxStore>::Get();
+  ASSERT_NE(vtable->on_scan_notifications, nullptr);
+  void* store = nullptr;
+  dw_type_error error = NewError();
+  ASSERT_EQ(vtable->on_open(nullptr, 0, &store, &error), DW_STATUS_OK);
+  std::vector<std::string> seen;
+  const auto visit = [](void* context, const dw_type_notification* row) {
+    static_cast<std::vector<std::string>*>(context)->push_back(
+        std::string(row->target) + " " + std::to_string(row->state) + " " + row->body);
+    return 0;
+  };
+  EXPECT_EQ(vtable->on_scan_notifications(store, "hook", DW_NOTIFICATION_FAILED, 5, 1, visit, &seen,
+                                          &error),
+            DW_STATUS_OK);
+  EXPECT_EQ(seen, (std::vector<std::string>{"hook 3 5 newest"}));
+  EXPECT_EQ(vtable->on_scan_notifications(store, "broken", 0, 0, 0, visit, &seen, &error),
+            DW_STATUS_IO_ERROR);
+  EXPECT_STREQ(error.message, "outbox broken");
   vtable->on_close(store);
 }
 

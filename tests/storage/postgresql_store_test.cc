@@ -1,7 +1,8 @@
 // The postgresql backend's own promises, on the tests' real PostgreSQL server (ctest fixture
 // `postgres`): what is committed survives a reopen and a SIGKILL; one instance owns a namespace,
 // a second is refused or stands by, and an owner frozen past its lease can never write again; a
-// lost connection is reconnected; a schema that is not ours, or newer, is refused.
+// lost connection is reconnected; an older schema is migrated; a schema that is not ours, or
+// newer, is refused.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "storage_test_support.h"
+#include "tests/support/child_process.h"
 #include "tests/support/test_dir.h"
 
 namespace driftwatch::testing {
@@ -45,6 +47,18 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // The first column of the first row, as text ("" on failure).
+  std::string Value(const std::string& sql) {
+    PGresult* result = PQexec(connection_, sql.c_str());
+    std::string value;
+    if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) > 0) {
+      value = PQgetvalue(result, 0, 0);
+    } else {
+      ADD_FAILURE() << sql << ": " << PQresultErrorMessage(result);
+    }
+    PQclear(result);
+    return value;
+  }
   // The first column of the first row, as a number (-1 on failure).
   long long Count(const std::string& sql) {
     PGresult* result = PQexec(connection_, sql.c_str());
@@ -192,7 +206,9 @@ TEST(PostgresqlStoreTest, AnOwnerFrozenPastItsLeaseCanNeverWriteAgain) {
     if (write(ready[1], "r", 1) != 1) _exit(3);
     char byte = 0;
     if (read(go[0], &byte, 1) != 1) _exit(4);  // after SIGSTOP and SIGCONT
-    const Status status = store->Write(Round(11, 20));
+    WriteBatch late = Round(11, 20);
+    late.notifications = {Notification(kServiceA, 20, "hook", kNow)};  // fenced like the rest
+    const Status status = store->Write(late);
     _exit(status.ok() ? 0 : 5);  // 75 comes from the plugin itself
   }
   close(ready[1]);
@@ -222,6 +238,7 @@ TEST(PostgresqlStoreTest, AnOwnerFrozenPastItsLeaseCanNeverWriteAgain) {
   const auto samples = ReadSamples(*standby, kServiceA);
   EXPECT_EQ(Seqs(samples), Range(1, 15));
   EXPECT_EQ(ReadServices(*standby).at(0).snapshot_data, "state 15");
+  EXPECT_TRUE(ReadNotifications(*standby).empty());
   EXPECT_TRUE(standby->Write(Round(16, 16)).ok());  // still the owner
 }
 
@@ -329,6 +346,7 @@ TEST(PostgresqlStoreTest, ABatchRetriedAfterALostCommitIsNotAppliedTwice) {
       ns + "'");
   WriteBatch lost = Round(11, 20);
   lost.events = {Event(kServiceA, 20, kNow + 20, "DRIFT_DETECTED", "x")};
+  lost.notifications = {Notification(kServiceA, 20, "hook", kNow + 20)};
   ASSERT_FALSE(store->Write(lost).ok());  // on the cut connection
   // As if its COMMIT had reached the server before the connection broke:
   server.Run("INSERT INTO " + ns + ".samples SELECT service_key, g, g, 1.0, NULL FROM " + ns +
@@ -338,6 +356,12 @@ TEST(PostgresqlStoreTest, ABatchRetriedAfterALostCommitIsNotAppliedTwice) {
              "metadata_json) SELECT service_key, 20, " +
              std::to_string(kNow + 20) +
              ", 'STABLE', 'DRIFT_DETECTED', 'x', '{\"reason\":\"x\"}' FROM " + ns + ".services");
+  server.Run("INSERT INTO " + ns +
+             ".notifications (id, target, service_key, body, created_ms, state, attempts, "
+             "updated_ms, last_error) SELECT '" +
+             lost.notifications[0].id + "', 'hook', service_key, '" + lost.notifications[0].body +
+             "', " + std::to_string(kNow + 20) + ", 1, 0, " + std::to_string(kNow + 20) +
+             ", '' FROM " + ns + ".services");
   WriteBatch retry = lost;
   const WriteBatch since = Round(21, 25);
   retry.samples.insert(retry.samples.end(), since.samples.begin(), since.samples.end());
@@ -356,6 +380,64 @@ TEST(PostgresqlStoreTest, ABatchRetriedAfterALostCommitIsNotAppliedTwice) {
   EXPECT_EQ(ReadStats(*store).sample_count, 25u);
   EXPECT_EQ(ReadStats(*store).event_count, 1u);
   EXPECT_EQ(ReadServices(*store).at(0).snapshot_data, "state 25");
+  EXPECT_EQ(Fields(ReadNotifications(*store)), Fields(lost.notifications));
+}
+
+// The tables, columns and indexes of a namespace, without its name.
+std::string SchemaOf(Server& server, const std::string& ns) {
+  return server.Value(
+             "SELECT string_agg(table_name || '.' || column_name || ' ' || data_type || ' ' || "
+             "is_nullable, ', ' ORDER BY table_name, ordinal_position) FROM "
+             "information_schema.columns WHERE table_schema = '" +
+             ns + "'") +
+         "; " +
+         server.Value(
+             "SELECT string_agg(replace(indexdef, schemaname || '.', ''), ', ' ORDER BY "
+             "indexname) FROM pg_indexes WHERE schemaname = '" +
+             ns + "'");
+}
+
+// A namespace as schema version 1 made it (frozen in tests/fixtures/postgresql), with a sample, an
+// event and a snapshot, opens as version 2 with what it held; it then has the same tables as a
+// new namespace, and an outbox.
+TEST(PostgresqlStoreTest, MigratesASchemaV1Namespace) {
+  Server server;
+  const std::string ns = UniqueNamespace("v1");
+  std::string v1 = ReadFile(std::string(DRIFTWATCH_POSTGRESQL_FIXTURE_DIR) + "/schema_v1.sql");
+  for (size_t at = v1.find('@'); at != std::string::npos; at = v1.find('@', at + 1)) {
+    v1.replace(at, 1, ns);
+  }
+  server.Run("CREATE SCHEMA " + ns + "; " + v1);
+  server.Run("INSERT INTO " + ns + ".services (service_id) VALUES ('" + kServiceA + "'); " +
+             "INSERT INTO " + ns + ".samples SELECT service_key, 1, " + std::to_string(kNow) +
+             ", 2.5, NULL FROM " + ns + ".services; INSERT INTO " + ns +
+             ".events (service_key, seq, timestamp_ms, from_state, to_state, reason, "
+             "metadata_json) SELECT service_key, 1, 0, 'STABLE', 'DRIFT_DETECTED', 'x', '{}' "
+             "FROM " +
+             ns + ".services; INSERT INTO " + ns +
+             ".snapshots SELECT service_key, 1, '\\x0102' FROM " + ns + ".services");
+
+  std::string error;
+  auto store = OpenNamespace(ns, {}, &error);
+  ASSERT_NE(store, nullptr) << error;
+  EXPECT_EQ(server.Count("SELECT version FROM " + ns + ".schema_info"), 2);
+  const auto samples = ReadSamples(*store, kServiceA);
+  ASSERT_EQ(Seqs(samples), Range(1, 1));
+  EXPECT_EQ(samples[0].latency_ms, 2.5);
+  EXPECT_EQ(ReadServices(*store).at(0).snapshot_data, std::string("\x01\x02", 2));
+  std::vector<StoredEvent> events;
+  ASSERT_TRUE(store->QueryEvents(kServiceA, 10, &events).ok());
+  EXPECT_EQ(events.size(), 1u);
+  WriteBatch batch;
+  batch.samples = Samples(kServiceA, 2, 2, kNow);
+  batch.notifications = {Notification(kServiceA, 2, "hook", kNow)};
+  ASSERT_TRUE(store->Write(batch).ok());
+  EXPECT_EQ(Fields(ReadNotifications(*store)), Fields(batch.notifications));
+
+  const std::string fresh = UniqueNamespace("fresh");
+  ASSERT_NE(OpenNamespace(fresh, {}), nullptr);
+  EXPECT_EQ(SchemaOf(server, ns), SchemaOf(server, fresh));
+  EXPECT_NE(SchemaOf(server, ns).find("notifications.last_error text NO"), std::string::npos);
 }
 
 TEST(PostgresqlStoreTest, ASchemaThatIsNotOursOrNewerIsRefusedUntouched) {
@@ -372,7 +454,7 @@ TEST(PostgresqlStoreTest, ASchemaThatIsNotOursOrNewerIsRefusedUntouched) {
   ASSERT_NE(OpenNamespace(newer, {}), nullptr);
   server.Run("UPDATE " + newer + ".schema_info SET version = 99");
   EXPECT_EQ(OpenNamespace(newer, {}, &error), nullptr);
-  EXPECT_THAT(error, HasSubstr("schema version 99, newer than this plugin's 1"));
+  EXPECT_THAT(error, HasSubstr("schema version 99, newer than this plugin's 2"));
 }
 
 TEST(PostgresqlStoreTest, BadParametersAreRefused) {

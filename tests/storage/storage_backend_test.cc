@@ -6,6 +6,7 @@
 #include <driftwatch/plugin.hpp>
 
 #include <atomic>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -389,6 +390,251 @@ TEST_P(StorageBackendTest, ABatchForgetsBeforeItWrites) {
   const auto samples = ReadSamples(*store_, kServiceA);
   EXPECT_EQ(Seqs(samples), Range(1, 2));
   EXPECT_EQ(samples[0].timestamp_ms, kNow + 5001);
+}
+
+// The notification outbox (docs/storage-guide.md, "The notification outbox"): every bundled
+// backend keeps one.
+TEST_P(StorageBackendTest, EveryBundledBackendHasAnOutbox) { EXPECT_TRUE(store_->HasOutbox()); }
+
+using State = NotificationState;
+
+// A filter of ScanNotifications (spelled out: the struct's members are not all defaulted).
+Store::NotificationFilter Filter(const std::string& target, std::optional<State> state = {},
+                                 uint32_t limit = 0, bool newest_first = false) {
+  Store::NotificationFilter filter;
+  filter.target = target;
+  filter.state = state;
+  filter.limit = limit;
+  filter.newest_first = newest_first;
+  return filter;
+}
+
+// Rows come back exactly as written, in the order written (across batches), or the reverse; by
+// target, by state, and up to a limit.
+TEST_P(StorageBackendTest, NotificationsComeBackAsWrittenInOrder) {
+  ASSERT_TRUE(store_->HasOutbox());
+  StoredNotification odd = Notification(kServiceB, 7, "pager", INT64_MIN);
+  odd.body = "{\"text\":\"q\\\"uote\\\\ back, {brace}, NULL, \xc3\xa9t\xc3\xa9\\n\"}\n\t";
+  odd = Update(odd, State::kFailed, UINT32_MAX, INT64_MAX, "HTTP 500: \"oops\" \\ {x}");
+  WriteBatch first;
+  first.events = {Event(kServiceA, 1, kNow, "DRIFT_DETECTED", "x")};
+  first.notifications = {Notification(kServiceA, 1, "hook", kNow),
+                         Notification(kServiceA, 1, "pager", kNow), odd};
+  Write(first);
+  WriteBatch second;
+  second.notifications = {
+      Update(Notification(kServiceA, 2, "hook", kNow + 1), State::kDelivered, 1, kNow + 2),
+      Notification(kServiceB, 3, "", kNow + 3)};
+  Write(second);
+  std::vector<StoredNotification> written = first.notifications;
+  written.insert(written.end(), second.notifications.begin(), second.notifications.end());
+
+  const auto all = Fields(written);
+  EXPECT_EQ(Fields(ReadNotifications(*store_)), all);
+  EXPECT_EQ(Fields(ReadNotifications(*store_, Filter("", {}, 0, true))),
+            std::vector(all.rbegin(), all.rend()));
+  EXPECT_EQ(Fields(ReadNotifications(*store_, Filter("pager"))), (std::vector{all[1], all[2]}));
+  EXPECT_EQ(Fields(ReadNotifications(*store_, Filter("", State::kPending))),
+            (std::vector{all[0], all[1], all[4]}));
+  EXPECT_EQ(Fields(ReadNotifications(*store_, Filter("pager", State::kFailed))),
+            (std::vector{all[2]}));
+  EXPECT_EQ(Fields(ReadNotifications(*store_, Filter("", {}, 2))), (std::vector{all[0], all[1]}));
+  EXPECT_EQ(Fields(ReadNotifications(*store_, Filter("", {}, 2, true))),
+            (std::vector{all[4], all[3]}));
+  EXPECT_EQ(Fields(ReadNotifications(*store_, Filter("", State::kPending, 1, true))),
+            (std::vector{all[4]}));
+  EXPECT_TRUE(ReadNotifications(*store_, Filter("nobody")).empty());
+}
+
+TEST_P(StorageBackendTest, ManyNotificationsComeInOrderAcrossPages) {
+  ASSERT_TRUE(store_->HasOutbox());
+  WriteBatch batch;
+  for (uint64_t event = 1; event <= 600; ++event) {
+    batch.notifications.push_back(Notification(kServiceA, event, "hook", kNow));
+  }
+  Write(batch);
+  const auto rows = ReadNotifications(*store_);
+  ASSERT_EQ(rows.size(), 600u);
+  for (size_t i = 0; i < rows.size(); ++i) ASSERT_EQ(rows[i].id, batch.notifications[i].id);
+  const auto newest = ReadNotifications(*store_, Filter("", {}, 300, true));
+  ASSERT_EQ(newest.size(), 300u);
+  EXPECT_EQ(newest.front().id, batch.notifications[599].id);
+  EXPECT_EQ(newest.back().id, batch.notifications[300].id);
+}
+
+// (id, target) names one notification: writing it again, in a later batch or the same one, stores
+// nothing and keeps the first.
+TEST_P(StorageBackendTest, ADuplicateNotificationIsSkippedKeepingTheFirst) {
+  ASSERT_TRUE(store_->HasOutbox());
+  const StoredNotification kept = Notification(kServiceA, 1, "hook", kNow);
+  WriteBatch first;
+  first.notifications = {kept};
+  Write(first);
+  StoredNotification again = Update(kept, State::kFailed, 3, kNow + 9, "again");
+  again.body = "{}";
+  again.created_ms = kNow + 9;
+  const StoredNotification other_target = Notification(kServiceA, 1, "pager", kNow);
+  WriteBatch second;
+  second.notifications = {again, other_target, Update(other_target, State::kDelivered, 1, kNow)};
+  Write(second);
+  EXPECT_EQ(Fields(ReadNotifications(*store_)), Fields({kept, other_target}));
+}
+
+// An update sets state, attempts, updated_ms and last_error of the stored row, nothing else; the
+// last update of a row in a batch wins; an update of a row that is not stored is skipped.
+TEST_P(StorageBackendTest, NotificationUpdatesChangeOnlyTheDeliveryFields) {
+  ASSERT_TRUE(store_->HasOutbox());
+  const StoredNotification a = Notification(kServiceA, 1, "hook", kNow);
+  const StoredNotification b = Notification(kServiceB, 2, "hook", kNow);
+  WriteBatch first;
+  first.notifications = {a, b};
+  Write(first);
+
+  StoredNotification update = Update(a, State::kPending, 1, kNow + 10, "timeout after 5 s");
+  update.body = "changed";
+  update.service_id = kServiceB;
+  update.created_ms = 1;
+  WriteBatch second;
+  second.notification_updates = {update, Update(b, State::kFailed, 1, kNow + 20, "HTTP 400"),
+                                 Update(b, State::kDelivered, 2, kNow + 30),
+                                 Update(Notification(kServiceA, 99, "hook", kNow),
+                                        State::kDelivered, 1, kNow)};  // never stored
+  Write(second);
+  EXPECT_EQ(Fields(ReadNotifications(*store_)),
+            Fields({Update(a, State::kPending, 1, kNow + 10, "timeout after 5 s"),
+                    Update(b, State::kDelivered, 2, kNow + 30)}));
+
+  // New rows are stored before the updates of the same batch are applied.
+  const StoredNotification c = Notification(kServiceA, 3, "hook", kNow + 40);
+  WriteBatch third;
+  third.notifications = {c};
+  third.notification_updates = {Update(c, State::kDelivered, 1, kNow + 41)};
+  Write(third);
+  EXPECT_EQ(Fields(ReadNotifications(*store_, Filter("", {}, 1, true))),
+            Fields({Update(c, State::kDelivered, 1, kNow + 41)}));
+
+  WriteBatch unknown;  // only an unknown update: no error, nothing stored
+  unknown.notification_updates = {
+      Update(Notification(kServiceB, 5, "pager", kNow), State::kFailed, 1, kNow)};
+  Write(unknown);
+  EXPECT_EQ(ReadNotifications(*store_).size(), 3u);
+}
+
+// A batch the store refuses stores none of its notifications and applies none of its updates: an
+// event is never stored without its notifications, nor a notification without its event.
+TEST_P(StorageBackendTest, ARefusedBatchStoresNoneOfItsNotifications) {
+  ASSERT_TRUE(store_->HasOutbox());
+  const StoredNotification stored = Notification(kServiceA, 1, "hook", kNow);
+  WriteBatch base;
+  base.samples = Samples(kServiceA, 1, 10, kNow);
+  base.notifications = {stored};
+  Write(base);
+
+  WriteBatch bad;
+  bad.samples = {Sample(kServiceA, 11, kNow, 1.0), Sample(kServiceA, 5, kNow, 1.0)};  // 5: stored
+  bad.events = {Event(kServiceA, 11, kNow, "DRIFT_DETECTED", "x")};
+  bad.notifications = {Notification(kServiceA, 2, "hook", kNow)};
+  bad.notification_updates = {Update(stored, State::kDelivered, 1, kNow + 1)};
+  const Status refused = store_->Write(bad);
+  EXPECT_EQ(refused.kind(), Status::Kind::kInvalidArgument) << refused.message();
+  EXPECT_EQ(Fields(ReadNotifications(*store_)), Fields({stored}));
+  EXPECT_TRUE(Events(kServiceA, 10).empty());
+
+  bad.samples.pop_back();  // without the duplicate it goes in whole
+  Write(bad);
+  EXPECT_EQ(Fields(ReadNotifications(*store_)),
+            Fields({Update(stored, State::kDelivered, 1, kNow + 1), bad.notifications[0]}));
+  EXPECT_EQ(Events(kServiceA, 10).size(), 1u);
+}
+
+TEST_P(StorageBackendTest, ForgetDeletesOnlyThatServicesNotifications) {
+  ASSERT_TRUE(store_->HasOutbox());
+  const StoredNotification a = Notification(kServiceA, 1, "hook", kNow);
+  const StoredNotification b = Notification(kServiceB, 1, "hook", kNow);
+  WriteBatch batch;
+  batch.events = {Event(kServiceA, 1, kNow, "DRIFT_DETECTED", "x"),
+                  Event(kServiceB, 1, kNow, "DRIFT_DETECTED", "x")};
+  batch.notifications = {a, Notification(kServiceA, 1, "pager", kNow), b};
+  Write(batch);
+
+  WriteBatch forget;
+  forget.forgotten = {kServiceA};
+  Write(forget);
+  EXPECT_EQ(Fields(ReadNotifications(*store_)), Fields({b}));
+
+  // The id starts over with the service: its first notification again is a new row, and an update
+  // of a forgotten one is skipped.
+  WriteBatch after;
+  after.notifications = {Update(a, State::kPending, 0, kNow + 5)};
+  after.notification_updates = {
+      Update(Notification(kServiceA, 1, "pager", kNow), State::kDelivered, 1, kNow + 5)};
+  Write(after);
+  EXPECT_EQ(Fields(ReadNotifications(*store_)),
+            Fields({b, Update(a, State::kPending, 0, kNow + 5)}));
+}
+
+// Retention deletes delivered and failed rows last updated before events_before_ms, in steps
+// counted with the other rows; a pending row is kept whatever its age (it is still to be sent).
+TEST_P(StorageBackendTest, PurgeDeletesOldSettledNotificationsNeverPendingOnes) {
+  ASSERT_TRUE(store_->HasOutbox());
+  const int64_t old_ms = kNow - 40 * kMsPerDay;
+  const int64_t recent_ms = kNow - kMsPerDay;
+  std::vector<StoredNotification> kept;
+  WriteBatch batch;
+  for (uint64_t i = 0; i < 5; ++i) {
+    batch.notifications.push_back(
+        Update(Notification(kServiceA, i, "hook", old_ms), State::kDelivered, 1, old_ms));
+    batch.notifications.push_back(
+        Update(Notification(kServiceA, i, "pager", old_ms), State::kFailed, 9, old_ms, "HTTP 400"));
+    const StoredNotification pending =
+        Update(Notification(kServiceB, i, "hook", old_ms), State::kPending, 8, old_ms, "timeout");
+    const StoredNotification recent =
+        Update(Notification(kServiceB, i, "pager", old_ms), State::kDelivered, 1, recent_ms);
+    batch.notifications.push_back(pending);
+    batch.notifications.push_back(recent);
+    kept.push_back(pending);
+    kept.push_back(recent);
+  }
+  Write(batch);
+
+  uint64_t total = 0;
+  for (int step = 0;; ++step) {
+    ASSERT_LT(step, 100) << "purge never finishes";
+    uint64_t deleted = 0;
+    const Status status = store_->Purge(kNow - 7 * kMsPerDay, kNow - 30 * kMsPerDay, 3, &deleted);
+    ASSERT_TRUE(status.ok()) << status.message();
+    ASSERT_LE(deleted, 3u);
+    if (deleted == 0) break;
+    total += deleted;
+  }
+  EXPECT_EQ(total, 10u);
+  EXPECT_EQ(Fields(ReadNotifications(*store_)), Fields(kept));
+}
+
+// What a backend that persists was told is stored is found again after a close and a reopen, and
+// still names its rows (a duplicate is skipped).
+TEST_P(StorageBackendTest, NotificationsSurviveAReopen) {
+  if (GetParam() == "memory") GTEST_SKIP() << "nothing of the memory backend survives a close";
+  ASSERT_TRUE(store_->HasOutbox());
+  const StoredNotification a = Notification(kServiceA, 1, "hook", kNow);
+  const StoredNotification b = Notification(kServiceB, 2, "pager", kNow + 1);
+  WriteBatch batch;
+  batch.events = {Event(kServiceA, 1, kNow, "DRIFT_DETECTED", "x")};
+  batch.notifications = {a, b};
+  batch.notification_updates = {Update(a, State::kFailed, 4, kNow + 2, "HTTP 400")};
+  Write(batch);
+  const auto written = Fields(ReadNotifications(*store_));
+  store_.reset();
+  std::string error;
+  store_ = OpenStore(GetParam(), dir_.File("store.db"), &error);
+  ASSERT_NE(store_, nullptr) << error;
+  EXPECT_EQ(Fields(ReadNotifications(*store_)), written);
+  WriteBatch again;
+  again.notifications = {b, Notification(kServiceA, 3, "hook", kNow + 3)};
+  Write(again);
+  const auto rows = ReadNotifications(*store_);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2].id, again.notifications[1].id);  // after the rows stored before the reopen
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StorageBackendTest,

@@ -12,6 +12,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/plugin_loader.h"
@@ -108,6 +109,50 @@ inline StoredEvent Event(const std::string& service_id, uint64_t seq, int64_t ti
 inline StoredSnapshot Snapshot(const std::string& service_id, uint64_t last_seq,
                                const std::string& data) {
   return {service_id, last_seq, data};
+}
+
+// A new outbox row of `service_id`'s event `event`, for `target`: pending, never tried.
+inline StoredNotification Notification(const std::string& service_id, uint64_t event,
+                                       const std::string& target, int64_t created_ms) {
+  StoredNotification row;
+  row.id = service_id + "/" + std::to_string(event);
+  row.target = target;
+  row.service_id = service_id;
+  row.body = R"({"service_id":")" + service_id + R"(","event":)" + std::to_string(event) + "}";
+  row.created_ms = created_ms;
+  row.updated_ms = created_ms;
+  return row;
+}
+
+// `row` as an update: delivery state, attempts, when, and why the last attempt failed.
+inline StoredNotification Update(StoredNotification row, NotificationState state, uint32_t attempts,
+                                 int64_t updated_ms, const std::string& last_error = "") {
+  row.state = state;
+  row.attempts = attempts;
+  row.updated_ms = updated_ms;
+  row.last_error = last_error;
+  return row;
+}
+
+// Every field of an outbox row, to compare rows with EXPECT_EQ and see what differs.
+using NotificationFields = std::tuple<std::string, std::string, std::string, std::string, int64_t,
+                                      int32_t, uint32_t, int64_t, std::string>;
+inline std::vector<NotificationFields> Fields(const std::vector<StoredNotification>& rows) {
+  std::vector<NotificationFields> fields;
+  for (const StoredNotification& n : rows) {
+    fields.emplace_back(n.id, n.target, n.service_id, n.body, n.created_ms,
+                        static_cast<int32_t>(n.state), n.attempts, n.updated_ms, n.last_error);
+  }
+  return fields;
+}
+
+inline std::vector<StoredNotification> ReadNotifications(
+    Store& store, const Store::NotificationFilter& filter = {}) {
+  std::vector<StoredNotification> rows;
+  const Status status =
+      store.ScanNotifications(filter, [&](StoredNotification&& row) { rows.push_back(row); });
+  EXPECT_TRUE(status.ok()) << status.message();
+  return rows;
 }
 
 // Samples seq first..last of one service, a millisecond apart from `start_ms`, with latencies
