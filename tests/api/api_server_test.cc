@@ -939,23 +939,6 @@ TEST(ApiServer, ADatabaseInUseIsReportedClearly) {
   EXPECT_EQ(first.Post("/v1/telemetry", R"({"service_id": "a", "latency_ms": 5})").status, 202);
 }
 
-// Notifications are not delivered yet: a config that asks for them is refused at start-up rather
-// than accepted and never acted on.
-TEST(ApiServer, NotifyTargetsAreRefusedUntilTheyCanBeDelivered) {
-  TestDir dir;
-  const std::string config = dir.File("notify.yaml");
-  std::ofstream(config) << "notify:\n  targets:\n    - {name: am, type: alertmanager, url: "
-                           "'http://127.0.0.1:9'}\n";
-  RunResult run = RunServiceToExit(
-      {"--host", "127.0.0.1", "--port", "0", "--db", dir.File("n.db"), "--config", config},
-      dir.File("notify"));
-  EXPECT_EQ(run.exit_code, 1);
-  EXPECT_NE(run.err.find(config + ":3: notify.targets: this version checks the notify section but "
-                                  "does not deliver notifications yet"),
-            std::string::npos)
-      << run.err;
-}
-
 TEST(ApiServer, CommandLine) {
   TestDir dir;
   RunResult help = RunServiceToExit({"--help"}, dir.File("help"));
