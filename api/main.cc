@@ -210,10 +210,10 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
         config.notify, [engine_ptr](std::vector<driftwatch::StoredNotification>&& updates) {
           engine_ptr->RecordNotificationUpdates(std::move(updates));
         });
-    Status loaded = sender->Load([&store](const driftwatch::Store::NotificationFilter& filter,
-                                          const auto& visit) {
-      return store->ScanNotifications(filter, visit);
-    });
+    Status loaded = sender->Load(
+        [&store](const driftwatch::Store::NotificationFilter& filter, const auto& visit) {
+          return store->ScanNotifications(filter, visit);
+        });
     if (!loaded.ok()) return Fail("cannot read the notification outbox: " + loaded.message());
     engine->SetNotificationSink(sender.get());
     sender->Start();

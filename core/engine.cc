@@ -10,8 +10,8 @@
 #include "core/notifications.h"
 #include "core/service_registry.h"
 #include "core/startup_recovery.h"
-#include "core/timestamp.h"
 #include "core/storage_writer.h"
+#include "core/timestamp.h"
 
 namespace driftwatch {
 namespace {

@@ -325,13 +325,12 @@ Status Store::ScanNotifications(const NotificationFilter& filter,
   };
   const int32_t state = filter.state ? static_cast<int32_t>(*filter.state) : 0;
   dw_type_error error = NewError();
-  const dw_type_status status = vtable_->on_scan_notifications(
-      handle_, filter.target.c_str(), state, filter.limit, filter.newest_first ? 1 : 0, callback,
-      &context, &error);
+  const dw_type_status status =
+      vtable_->on_scan_notifications(handle_, filter.target.c_str(), state, filter.limit,
+                                     filter.newest_first ? 1 : 0, callback, &context, &error);
   if (status != DW_STATUS_OK) return Failure(vtable_, status, error);
   if (!context.exception.empty()) {
-    return Status::Error(std::string(name()) + ": notification scan stopped: " +
-                         context.exception);
+    return Status::Error(std::string(name()) + ": notification scan stopped: " + context.exception);
   }
   return Status::Ok();
 }

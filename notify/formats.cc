@@ -44,7 +44,8 @@ std::string Number(double value) {
 // "zscore_severe fired (consecutive_severe_anomalies): max_zscore 14.2, consecutive_count 5;
 // baseline mean 152.3 ms, p95 190.1 ms".
 std::string Description(const TransitionNotice& t) {
-  std::string text = (t.detector.empty() ? t.reason : t.detector + " fired") + " (" + t.reason + ")";
+  std::string text =
+      (t.detector.empty() ? t.reason : t.detector + " fired") + " (" + t.reason + ")";
   rapidjson::Document metadata;
   metadata.Parse(t.metadata_json.data(), t.metadata_json.size());
   std::string fields;
@@ -53,15 +54,15 @@ std::string Description(const TransitionNotice& t) {
       if (!member.value.IsNumber()) continue;
       if (!fields.empty()) fields += ", ";
       const double value = member.value.GetDouble();
-      fields += std::string(member.name.GetString()) + " " +
-                (std::floor(value) == value ? std::to_string(member.value.GetInt64())
-                                            : Number(value));
+      fields +=
+          std::string(member.name.GetString()) + " " +
+          (std::floor(value) == value ? std::to_string(member.value.GetInt64()) : Number(value));
     }
   }
   if (!fields.empty()) text += ": " + fields;
   if (t.has_baseline) {
-    text += "; baseline mean " + Number(t.mean_latency) + " ms, p95 " + Number(t.p95_latency) +
-            " ms";
+    text +=
+        "; baseline mean " + Number(t.mean_latency) + " ms, p95 " + Number(t.p95_latency) + " ms";
   }
   return text;
 }
@@ -69,8 +70,8 @@ std::string Description(const TransitionNotice& t) {
 std::string Summary(const TransitionNotice& t) {
   if (t.drift) return t.service_id + ": latency drift detected (" + t.reason + ")";
   if (t.ends_drift) {
-    return t.service_id + (t.reason == "reset" ? ": baseline reset, drift closed"
-                                               : ": recovered from drift");
+    return t.service_id +
+           (t.reason == "reset" ? ": baseline reset, drift closed" : ": recovered from drift");
   }
   return t.service_id + ": " + t.from + " -> " + t.to + " (" + t.reason + ")";
 }
@@ -120,7 +121,8 @@ std::string Alert(const TransitionNotice& t) {
 
 PostRequest Slack(const NotifyTarget& target, const TransitionNotice& t) {
   const std::string headline =
-      (t.drift ? ":rotating_light: " : (t.ends_drift ? ":white_check_mark: " : ":information_source: ")) +
+      (t.drift ? ":rotating_light: "
+               : (t.ends_drift ? ":white_check_mark: " : ":information_source: ")) +
       Summary(t);
   std::string detail = t.from + " \u2192 " + t.to + " at " + t.timestamp;
   if (t.drift) detail += "\n" + Description(t);
@@ -152,7 +154,8 @@ PostRequest Slack(const NotifyTarget& target, const TransitionNotice& t) {
   writer.Key("type");
   writer.String("mrkdwn");
   writer.Key("text");
-  Text(writer, "DriftWatch \u00b7 service `" + t.service_id + "` \u00b7 incident " + t.incident_key);
+  Text(writer,
+       "DriftWatch \u00b7 service `" + t.service_id + "` \u00b7 incident " + t.incident_key);
   writer.EndObject();
   writer.EndArray();
   writer.EndObject();
@@ -284,8 +287,7 @@ PostRequest RenderRequest(const NotifyTarget& target, const TransitionNotice& tr
   PostRequest request{target.url, target.headers, transition.webhook_body};
   request.headers.emplace_back("Idempotency-Key", transition.id);
   if (!target.secret.empty()) {
-    request.headers.emplace_back("X-DriftWatch-Signature",
-                                 Signature(target.secret, request.body));
+    request.headers.emplace_back("X-DriftWatch-Signature", Signature(target.secret, request.body));
   }
   return request;
 }

@@ -19,17 +19,16 @@ using std::chrono::milliseconds;
 
 // Worth another attempt: no answer, a timeout, 408, 429 and 5xx. Anything else but 2xx is final.
 bool Retryable(const PostResult& result) {
-  return result.status == 0 || result.status == 408 || result.status == 429 ||
-         result.status >= 500;
+  return result.status == 0 || result.status == 408 || result.status == 429 || result.status >= 500;
 }
 
 }  // namespace
 
 struct NotificationSender::Target {
   const NotifyTarget* config = nullptr;
-  std::deque<StoredNotification> queue;         // pending, oldest first
-  std::map<std::string, std::string> firing;   // alertmanager: service -> its drift's alert
-  Clock::time_point next_attempt{};             // backoff of the oldest row
+  std::deque<StoredNotification> queue;       // pending, oldest first
+  std::map<std::string, std::string> firing;  // alertmanager: service -> its drift's alert
+  Clock::time_point next_attempt{};           // backoff of the oldest row
   Clock::time_point next_resend{};
   std::condition_variable wake;
   std::thread thread;

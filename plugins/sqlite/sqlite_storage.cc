@@ -400,7 +400,8 @@ class SqliteStore {
       std::vector<Row> page;
       {
         std::lock_guard<std::mutex> lock(read_mutex_);
-        Statement& scan = newest_first ? read_->notifications_backward : read_->notifications_forward;
+        Statement& scan =
+            newest_first ? read_->notifications_backward : read_->notifications_forward;
         Read("notification scan", [&] {
           scan.Bind(1, cursor).Bind(2, wanted_target).Bind(3, state).Bind(4, page_limit);
           scan.ForEach([&] {
@@ -411,12 +412,15 @@ class SqliteStore {
         });
       }
       for (const Row& row : page) {
-        const dw_type_notification notification = {
-            row.id.c_str(),         row.target.c_str(),
-            row.service_id.c_str(), row.body.c_str(),
-            row.created_ms,         static_cast<int32_t>(row.state),
-            static_cast<uint32_t>(row.attempts), row.updated_ms,
-            row.last_error.c_str()};
+        const dw_type_notification notification = {row.id.c_str(),
+                                                   row.target.c_str(),
+                                                   row.service_id.c_str(),
+                                                   row.body.c_str(),
+                                                   row.created_ms,
+                                                   static_cast<int32_t>(row.state),
+                                                   static_cast<uint32_t>(row.attempts),
+                                                   row.updated_ms,
+                                                   row.last_error.c_str()};
         if (callback(context, &notification) != 0) return;
       }
       if (static_cast<long long>(page.size()) < page_limit) return;

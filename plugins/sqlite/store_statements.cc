@@ -50,10 +50,11 @@ WriteStatements::WriteStatements(soci::session& session)
       insert_log(session, "INSERT INTO telemetry_log (log_id, data) VALUES (?1, ?2)"),
       delete_log(session, "DELETE FROM telemetry_log WHERE log_id < ?1"),
       log_rows(session, "SELECT log_id, data FROM telemetry_log ORDER BY log_id"),
-      insert_notification(session,
-                          "INSERT INTO notifications (id, target, service_key, body, created_ms, "
-                          "state, attempts, updated_ms, last_error) VALUES "
-                          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id, target) DO NOTHING"),
+      insert_notification(
+          session,
+          "INSERT INTO notifications (id, target, service_key, body, created_ms, "
+          "state, attempts, updated_ms, last_error) VALUES "
+          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id, target) DO NOTHING"),
       update_notification(session,
                           "UPDATE notifications SET state = ?3, attempts = ?4, updated_ms = ?5, "
                           "last_error = ?6 WHERE id = ?1 AND target = ?2") {}
@@ -64,8 +65,9 @@ constexpr const char* kNotificationColumns =
     "SELECT n.outbox_id, n.id, n.target, s.service_id, n.body, n.created_ms, n.state, "
     "n.attempts, n.updated_ms, n.last_error FROM notifications AS n "
     "JOIN services AS s ON s.service_key = n.service_key ";
-constexpr const char* kNotificationFilter = " AND (?2 = '' OR n.target = ?2) "
-                                            "AND (?3 = 0 OR n.state = ?3) ";
+constexpr const char* kNotificationFilter =
+    " AND (?2 = '' OR n.target = ?2) "
+    "AND (?3 = 0 OR n.state = ?3) ";
 const std::string kForwardSql = std::string(kNotificationColumns) + "WHERE n.outbox_id > ?1" +
                                 kNotificationFilter + "ORDER BY n.outbox_id LIMIT ?4";
 const std::string kBackwardSql = std::string(kNotificationColumns) + "WHERE n.outbox_id < ?1" +

@@ -184,7 +184,9 @@ TEST(Metrics, EveryFamilyWithHelpAndTypeAndThePerServiceSeries) {
   EXPECT_GT(Value(body, "process_resident_memory_bytes"), 0);
   // Commits come every commit interval: the first may follow this scrape.
   EXPECT_TRUE(Eventually(
-      [&] { return Value(server.Metrics(), "driftwatch_storage_commit_duration_seconds_count") > 0; },
+      [&] {
+        return Value(server.Metrics(), "driftwatch_storage_commit_duration_seconds_count") > 0;
+      },
       kWaitDeadline));
 
   // Prometheus' own check of the format and its naming rules.

@@ -18,11 +18,20 @@ std::vector<StoredNotification> Plan(const NotifyConfig& config) {
   baseline.valid = true;
   baseline.mean_latency = 100.0;
   baseline.p95_latency = 120.0;
-  StoredEvent drift{"svc", 120, 1768176000000, "STABLE", "DRIFT_DETECTED",
+  StoredEvent drift{"svc",
+                    120,
+                    1768176000000,
+                    "STABLE",
+                    "DRIFT_DETECTED",
                     "consecutive_severe_anomalies",
                     R"({"reason":"consecutive_severe_anomalies","max_zscore":14.2,)"
                     R"("detector":"zscore_severe","detector_version":"1.0.0"})"};
-  StoredEvent recovery{"svc", 150, 1768176030000, "DRIFT_DETECTED", "STABLE", "recovered",
+  StoredEvent recovery{"svc",
+                       150,
+                       1768176030000,
+                       "DRIFT_DETECTED",
+                       "STABLE",
+                       "recovered",
                        R"({"reason":"recovered","detector":"recovery"})"};
   std::vector<StoredNotification> rows;
   planner.Plan(drift, nullptr, baseline, 1, &rows);
@@ -33,10 +42,11 @@ std::vector<StoredNotification> Plan(const NotifyConfig& config) {
 NotifyConfig Targets() {
   NotifyConfig config;
   config.public_url = "https://dw.example.com";
-  config.targets = {{"am", "alertmanager", "http://am:9093/", "", "", {}, 1},
-                    {"pd", "pagerduty", "https://events.pagerduty.com/v2/enqueue", "", "rk-1", {}, 2},
-                    {"chat", "slack", "https://hooks.slack.com/services/x", "", "", {}, 3},
-                    {"hook", "webhook", "https://hooks.example.com/dw", "k", "", {{"X-Team", "sre"}}, 4}};
+  config.targets = {
+      {"am", "alertmanager", "http://am:9093/", "", "", {}, 1},
+      {"pd", "pagerduty", "https://events.pagerduty.com/v2/enqueue", "", "rk-1", {}, 2},
+      {"chat", "slack", "https://hooks.slack.com/services/x", "", "", {}, 3},
+      {"hook", "webhook", "https://hooks.example.com/dw", "k", "", {{"X-Team", "sre"}}, 4}};
   return config;
 }
 
@@ -159,7 +169,8 @@ TEST(NotifyFormats, WebhookIsTheTransitionSignedWithItsHeaders) {
   EXPECT_FALSE(body.HasMember("drift"));
   EXPECT_EQ(body.MemberCount(), 11u);
   std::vector<std::pair<std::string, std::string>> expected = {
-      {"X-Team", "sre"}, {"Idempotency-Key", "svc/150"},
+      {"X-Team", "sre"},
+      {"Idempotency-Key", "svc/150"},
       {"X-DriftWatch-Signature", Signature("k", request.body)}};
   EXPECT_EQ(request.headers, expected);
 }

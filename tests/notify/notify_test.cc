@@ -2,8 +2,8 @@
 // receivers the test starts on loopback (tests/support/scripted_http_server.h) and to a real
 // Alertmanager. Every wait polls with a deadline.
 #include <gtest/gtest.h>
-#include <rapidjson/document.h>
 #include <netinet/in.h>
+#include <rapidjson/document.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -151,9 +151,9 @@ TEST_F(NotifyTest, WebhookGetsTheDriftAndItsRecoverySignedAndInOrder) {
   }
   ASSERT_TRUE(Eventually(
       [&] {
-        return States(service) == std::vector<std::string>{
-                                      std::string(recovery["id"].GetString()) + " delivered",
-                                      std::string(drift["id"].GetString()) + " delivered"};
+        return States(service) ==
+               std::vector<std::string>{std::string(recovery["id"].GetString()) + " delivered",
+                                        std::string(drift["id"].GetString()) + " delivered"};
       },
       kWaitDeadline));
   const auto status = Parse(service.Get("/v1/system/status"));
@@ -180,15 +180,15 @@ TEST_F(NotifyTest, WebhookGetsTheDriftAndItsRecoverySignedAndInOrder) {
 TEST_F(NotifyTest, RetriesUntilDeliveredInOrder) {
   ScriptedAnswer hang;
   hang.never_answer = true;
-  TestHttpServer receiver(
-      {ScriptedAnswer(500), hang, ScriptedAnswer(429, "{}", {"Retry-After: 1"}), ScriptedAnswer(200)});
+  TestHttpServer receiver({ScriptedAnswer(500), hang, ScriptedAnswer(429, "{}", {"Retry-After: 1"}),
+                           ScriptedAnswer(200)});
   Service service(dir_, Webhook(receiver.url()));
   ASSERT_TRUE(service.started());
   int64_t t = kT0;
   service.Drift(&t);
   service.Recover(&t);
-  ASSERT_TRUE(Eventually([&] { return States(service, "?state=delivered").size() == 2; },
-                         kWaitDeadline));
+  ASSERT_TRUE(
+      Eventually([&] { return States(service, "?state=delivered").size() == 2; }, kWaitDeadline));
   const auto requests = receiver.requests();
   ASSERT_EQ(requests.size(), 5u);  // four attempts at the drift, one at the recovery
   for (size_t i = 1; i < 4; ++i) EXPECT_EQ(requests[i].body, requests[0].body);
@@ -196,7 +196,8 @@ TEST_F(NotifyTest, RetriesUntilDeliveredInOrder) {
   EXPECT_STREQ(Parse(requests[4].body)["from"].GetString(), "DRIFT_DETECTED");
   const auto list = Parse(service.Get("/v1/notifications?target=hook&limit=1"));
   ASSERT_EQ(list["notifications"].Size(), 1u);
-  const auto oldest = Parse(service.Get("/v1/notifications?limit=2"))["notifications"][1].GetObject();
+  const auto oldest =
+      Parse(service.Get("/v1/notifications?limit=2"))["notifications"][1].GetObject();
   EXPECT_EQ(oldest["attempts"].GetUint(), 4u);
   EXPECT_TRUE(oldest["last_error"].IsNull());
   EXPECT_EQ(Fetch(service.process().port(), "GET", "/v1/notifications?state=lost").status, 422);
@@ -208,8 +209,8 @@ TEST_F(NotifyTest, ARefusalFailsAtOnce) {
   ASSERT_TRUE(service.started());
   int64_t t = kT0;
   service.Drift(&t);
-  ASSERT_TRUE(Eventually([&] { return States(service, "?state=failed").size() == 1; },
-                         kWaitDeadline));
+  ASSERT_TRUE(
+      Eventually([&] { return States(service, "?state=failed").size() == 1; }, kWaitDeadline));
   EXPECT_EQ(receiver.requests().size(), 1u);
   const auto row = Parse(service.Get("/v1/notifications"))["notifications"][0].GetObject();
   EXPECT_EQ(row["attempts"].GetUint(), 1u);
@@ -226,8 +227,8 @@ TEST_F(NotifyTest, AHardKillLosesNoNotification) {
     service.Drift(&t);
     service.Recover(&t);
     service.Drift(&t, "svc2");
-    ASSERT_TRUE(Eventually([&] { return States(service, "?state=pending").size() == 3; },
-                           kWaitDeadline));
+    ASSERT_TRUE(
+        Eventually([&] { return States(service, "?state=pending").size() == 3; }, kWaitDeadline));
     ASSERT_TRUE(service.process().Signal(SIGKILL));
     service.process().WaitForExit();
   }
@@ -240,8 +241,8 @@ TEST_F(NotifyTest, AHardKillLosesNoNotification) {
   EXPECT_STREQ(Parse(requests[0].body)["to"].GetString(), "DRIFT_DETECTED");
   EXPECT_STREQ(Parse(requests[1].body)["from"].GetString(), "DRIFT_DETECTED");
   EXPECT_STREQ(Parse(requests[2].body)["service_id"].GetString(), "svc2");
-  EXPECT_TRUE(Eventually([&] { return States(service, "?state=delivered").size() == 3; },
-                         kWaitDeadline));
+  EXPECT_TRUE(
+      Eventually([&] { return States(service, "?state=delivered").size() == 3; }, kWaitDeadline));
 }
 
 // A target that never answers delays neither another target nor ingest.
@@ -250,9 +251,13 @@ TEST_F(NotifyTest, AHungTargetDelaysNothingElse) {
   hang.never_answer = true;
   TestHttpServer hung({hang});
   TestHttpServer live({ScriptedAnswer(200)});
-  Service service(dir_, "notify:\n  timeout: 30s\n  targets:\n"
-                        "    - {name: hung, type: webhook, url: " + hung.url() + "}\n"
-                        "    - {name: live, type: slack, url: " + live.url() + "}\n");
+  Service service(dir_,
+                  "notify:\n  timeout: 30s\n  targets:\n"
+                  "    - {name: hung, type: webhook, url: " +
+                      hung.url() +
+                      "}\n"
+                      "    - {name: live, type: slack, url: " +
+                      live.url() + "}\n");
   ASSERT_TRUE(service.started());
   int64_t t = kT0;
   service.Drift(&t);
@@ -334,11 +339,13 @@ TEST_F(NotifyTest, AlertmanagerShowsTheDriftThenResolvesIt) {
        "--storage.path=" + dir_.File("alertmanager-data"),
        "--web.listen-address=127.0.0.1:" + std::to_string(port), "--cluster.listen-address="}))
       << "is Debian's prometheus-alertmanager installed? (scripts/install-deps.sh)";
-  ASSERT_TRUE(Eventually([&] { return Fetch(port, "GET", "/-/ready").status == 200; },
-                         kWaitDeadline))
+  ASSERT_TRUE(
+      Eventually([&] { return Fetch(port, "GET", "/-/ready").status == 200; }, kWaitDeadline))
       << alertmanager.Stderr();
-  Service service(dir_, "notify:\n  targets:\n    - {name: am, type: alertmanager, url: "
-                        "http://127.0.0.1:" + std::to_string(port) + "}\n");
+  Service service(dir_,
+                  "notify:\n  targets:\n    - {name: am, type: alertmanager, url: "
+                  "http://127.0.0.1:" +
+                      std::to_string(port) + "}\n");
   ASSERT_TRUE(service.started());
   int64_t t = kT0;
   service.Drift(&t);
@@ -357,9 +364,9 @@ TEST_F(NotifyTest, AlertmanagerShowsTheDriftThenResolvesIt) {
 TEST_F(NotifyTest, AMissingSecretStopsStartUp) {
   unsetenv("DW_TEST_HOOK_SECRET");
   std::ofstream(dir_.File("config.yaml")) << Webhook("http://127.0.0.1:9");
-  const RunResult run = RunServiceToExit({"--port", "0", "--db", dir_.File("x.db"), "--config",
-                                          dir_.File("config.yaml")},
-                                         dir_.File("refused"));
+  const RunResult run = RunServiceToExit(
+      {"--port", "0", "--db", dir_.File("x.db"), "--config", dir_.File("config.yaml")},
+      dir_.File("refused"));
   EXPECT_NE(run.exit_code, 0);
   EXPECT_NE(run.err.find("DW_TEST_HOOK_SECRET"), std::string::npos) << run.err;
 }

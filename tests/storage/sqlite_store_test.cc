@@ -1149,9 +1149,10 @@ TEST(SqliteStoreTest, MigratesASchemaV4File) {
   batch.notifications.push_back(written);
   Write(*store, batch);
   std::vector<StoredNotification> rows;
-  ASSERT_TRUE(store->ScanNotifications({}, [&](StoredNotification&& row) {
-                     rows.push_back(std::move(row));
-                   }).ok());
+  ASSERT_TRUE(
+      store
+          ->ScanNotifications({}, [&](StoredNotification&& row) { rows.push_back(std::move(row)); })
+          .ok());
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].id, "a/150");
 }

@@ -695,8 +695,8 @@ struct StorageType {
                                           dw_type_error* error) noexcept {
     return detail::Guard(error, [&] {
       if constexpr (detail::kHas<detail::ScanNotificationsOp, T>) {
-        static_cast<T*>(store)->ScanNotifications(target, state, limit, newest_first != 0,
-                                                  callback, context);
+        static_cast<T*>(store)->ScanNotifications(target, state, limit, newest_first != 0, callback,
+                                                  context);
       }
     });
   }
