@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 build_dir=${1:-build}
 [ -f "$build_dir/compile_commands.json" ] || { echo "check-tidy: configure $build_dir first" >&2; exit 2; }
 mapfile -t files < <(git ls-files 'core/*.cc' 'api/*.cc' 'plugins/*.cc' 'simulator/*.cc' \
-  'http_client/*.cc' 'replay/*.cc')
+  'http_client/*.cc' 'replay/*.cc' 'notify/*.cc')
 printf '%s\n' "${files[@]}" |
   xargs -P "$(nproc)" -n 4 clang-tidy -p "$build_dir" --quiet 2> >(grep -v "warnings generated" >&2)
 echo "check-tidy: ${#files[@]} files clean"

@@ -168,9 +168,10 @@ TEST_F(NotifyTest, WebhookGetsTheDriftAndItsRecoverySignedAndInOrder) {
   EXPECT_NE(metrics.find(R"(driftwatch_notifications_pending{target="hook"} 0)"),
             std::string::npos);
   // The secret is nowhere the service shows things.
+  const std::string shown = service.Get("/v1/system/status") + service.Get("/v1/notifications");
   ASSERT_EQ(service.process().Stop(), 0);
   for (const std::string& output :
-       {service.process().Stderr(), service.process().Stdout(), metrics}) {
+       {service.process().Stderr(), service.process().Stdout(), metrics, shown}) {
     EXPECT_EQ(output.find(kSecret), std::string::npos) << output;
   }
 }
