@@ -27,8 +27,9 @@ std::string DetectorOf(const std::string& metadata_json) {
   rapidjson::Document parsed;
   parsed.Parse(metadata_json.data(), metadata_json.size());
   if (parsed.HasParseError() || !parsed.IsObject()) return "";
-  const auto detector = parsed.FindMember("detector");
-  if (detector == parsed.MemberEnd() || !detector->value.IsString()) return "";
+  const rapidjson::Value& object = parsed;  // RapidJSON's mutable iterators compare ambiguously
+  auto detector = object.FindMember("detector");
+  if (detector == object.MemberEnd() || !detector->value.IsString()) return "";
   return detector->value.GetString();
 }
 

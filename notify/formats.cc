@@ -6,7 +6,6 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <cmath>
 #include <cstdio>
 
 namespace driftwatch::notify {
@@ -14,10 +13,17 @@ namespace {
 
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
+// The member `name` of an object, or nullptr. (Through a const Value: RapidJSON's mutable member
+// iterators compare ambiguously in C++20.)
+const rapidjson::Value* Find(const rapidjson::Value& object, const char* name) {
+  auto found = object.FindMember(name);
+  return found == object.MemberEnd() ? nullptr : &found->value;
+}
+
 std::string Member(const rapidjson::Value& object, const char* name) {
-  const auto found = object.FindMember(name);
-  if (found == object.MemberEnd() || !found->value.IsString()) return "";
-  return {found->value.GetString(), found->value.GetStringLength()};
+  const rapidjson::Value* value = Find(object, name);
+  if (value == nullptr || !value->IsString()) return "";
+  return {value->GetString(), value->GetStringLength()};
 }
 
 std::string JsonOf(const rapidjson::Value& value) {
@@ -49,14 +55,14 @@ std::string Description(const TransitionNotice& t) {
   rapidjson::Document metadata;
   metadata.Parse(t.metadata_json.data(), t.metadata_json.size());
   std::string fields;
-  if (metadata.IsObject()) {
-    for (const auto& member : metadata.GetObject()) {
+  const rapidjson::Value& object = metadata;
+  if (object.IsObject()) {
+    for (const auto& member : object.GetObject()) {
       if (!member.value.IsNumber()) continue;
       if (!fields.empty()) fields += ", ";
-      const double value = member.value.GetDouble();
-      fields +=
-          std::string(member.name.GetString()) + " " +
-          (std::floor(value) == value ? std::to_string(member.value.GetInt64()) : Number(value));
+      fields += std::string(member.name.GetString()) + " " +
+                (member.value.IsInt64() ? std::to_string(member.value.GetInt64())
+                                        : Number(member.value.GetDouble()));
     }
   }
   if (!fields.empty()) text += ": " + fields;
@@ -233,31 +239,30 @@ Status ParseTransition(const std::string& body, TransitionNotice* out) {
   t.timestamp = Member(parsed, "transition_timestamp");
   t.url = Member(parsed, "url");
   t.metadata_json = "{}";
-  if (const auto metadata = parsed.FindMember("metadata");
-      metadata != parsed.MemberEnd() && metadata->value.IsObject()) {
-    t.metadata_json = JsonOf(metadata->value);
-    t.detector = Member(metadata->value, "detector");
+  const rapidjson::Value& root = parsed;
+  if (const rapidjson::Value* metadata = Find(root, "metadata");
+      metadata != nullptr && metadata->IsObject()) {
+    t.metadata_json = JsonOf(*metadata);
+    t.detector = Member(*metadata, "detector");
   }
   t.baseline_json = "null";
-  if (const auto baseline = parsed.FindMember("baseline");
-      baseline != parsed.MemberEnd() && baseline->value.IsObject()) {
-    t.baseline_json = JsonOf(baseline->value);
-    const auto mean = baseline->value.FindMember("mean_latency");
-    const auto p95 = baseline->value.FindMember("p95_latency");
-    if (mean != baseline->value.MemberEnd() && mean->value.IsNumber() &&
-        p95 != baseline->value.MemberEnd() && p95->value.IsNumber()) {
+  if (const rapidjson::Value* baseline = Find(root, "baseline");
+      baseline != nullptr && baseline->IsObject()) {
+    t.baseline_json = JsonOf(*baseline);
+    const rapidjson::Value* mean = Find(*baseline, "mean_latency");
+    const rapidjson::Value* p95 = Find(*baseline, "p95_latency");
+    if (mean != nullptr && mean->IsNumber() && p95 != nullptr && p95->IsNumber()) {
       t.has_baseline = true;
-      t.mean_latency = mean->value.GetDouble();
-      t.p95_latency = p95->value.GetDouble();
+      t.mean_latency = mean->GetDouble();
+      t.p95_latency = p95->GetDouble();
     }
   }
   t.drift = t.to == "DRIFT_DETECTED";
-  if (const auto drift = parsed.FindMember("drift");
-      drift != parsed.MemberEnd() && drift->value.IsObject()) {
+  if (const rapidjson::Value* drift = Find(root, "drift"); drift != nullptr && drift->IsObject()) {
     t.ends_drift = true;
-    t.drift_reason = Member(drift->value, "reason");
-    t.drift_detector = Member(drift->value, "detector");
-    t.drift_timestamp = Member(drift->value, "transition_timestamp");
+    t.drift_reason = Member(*drift, "reason");
+    t.drift_detector = Member(*drift, "detector");
+    t.drift_timestamp = Member(*drift, "transition_timestamp");
     parsed.RemoveMember("drift");
   }
   if (t.id.empty() || t.service_id.empty() || t.timestamp.empty()) {

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/timestamp.h"
@@ -272,6 +273,40 @@ TEST_F(NotifyTest, AHungTargetDelaysNothingElse) {
   const auto slack = Parse(live.requests()[0].body);
   EXPECT_TRUE(slack["text"].IsString());
   EXPECT_TRUE(slack["blocks"].IsArray());
+}
+
+// While a drift lasts its alert is sent again, also after a restart; its end stops that.
+TEST_F(NotifyTest, AlertmanagerAlertsAreResentWhileTheDriftLasts) {
+  TestHttpServer alertmanager({ScriptedAnswer(200)});
+  const std::string notify = "notify:\n  resend_interval: 1s\n  targets:\n"
+                             "    - {name: am, type: alertmanager, url: " +
+                             alertmanager.url() + "}\n";
+  int64_t t = kT0;
+  {
+    Service service(dir_, notify);
+    ASSERT_TRUE(service.started());
+    service.Drift(&t);
+    ASSERT_TRUE(Eventually([&] { return alertmanager.requests().size() >= 3; }, kWaitDeadline));
+    ASSERT_EQ(service.process().Stop(), 0);
+  }
+  const size_t before_restart = alertmanager.requests().size();
+  Service service(dir_, notify);
+  ASSERT_TRUE(service.started());
+  ASSERT_TRUE(Eventually([&] { return alertmanager.requests().size() >= before_restart + 2; },
+                         kWaitDeadline));
+  for (const ReceivedRequest& request : alertmanager.requests()) {
+    EXPECT_EQ(request.head.rfind("POST /api/v2/alerts HTTP/1.1", 0), 0u) << request.head;
+    const auto alerts = Parse(request.body);
+    ASSERT_TRUE(alerts.IsArray() && alerts.Size() == 1) << request.body;
+    EXPECT_FALSE(alerts[0].HasMember("endsAt"));
+  }
+  service.Recover(&t);
+  ASSERT_TRUE(Eventually(
+      [&] { return Parse(alertmanager.requests().back().body)[0].HasMember("endsAt"); },
+      kWaitDeadline));
+  const size_t ended = alertmanager.requests().size();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // two resend intervals
+  EXPECT_EQ(alertmanager.requests().size(), ended);
 }
 
 TEST_F(NotifyTest, PagerDutyGetsTriggerThenResolve) {
