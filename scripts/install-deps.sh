@@ -3,6 +3,8 @@
 # PostgreSQL server among them: the tests start their own, tests/postgres/), and the OpenAPI
 # linter that the test suite runs (npm's @redocly/cli, pinned in tests/openapi/package.json).
 # `prometheus` gives the metrics tests promtool and a real Prometheus server (tests/metrics).
+# dpkg-dev and file build the Debian packages (dpkg-shlibdeps computes their Depends); adduser is
+# what the package's postinst needs.
 # Idempotent, and quick when everything is there; run as root (or with sudo) on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +18,7 @@ packages=(
   clang clang-format clang-tidy libclang-rt-14-dev
   curl wrk python3
   prometheus
+  dpkg-dev file adduser
 )
 # Node.js and npm for the linter: the machine's own when it has npm, else Debian's.
 command -v npm >/dev/null || packages+=(nodejs npm)
