@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
 
 #include <chrono>
 #include <cstdio>
@@ -219,9 +220,14 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
   Status listening = driftwatch::api::HttpServer::Start(config.server, &router, &server);
   if (!listening.ok()) return Fail(listening.message());
   PrintBanner(config, server->url());
+  // Under systemd (Type=notify), `systemctl start` returns now: the store is open, the state
+  // restored and the port bound (docs/operations.md, Running under systemd). Without
+  // NOTIFY_SOCKET in the environment this does nothing.
+  sd_notifyf(0, "READY=1\nSTATUS=API listening on %s", server->url().c_str());
 
   int received = 0;
   sigwait(&stop_signals, &received);
+  sd_notify(0, "STOPPING=1\nSTATUS=Stopping: draining the ingest queue, flushing storage");
   std::printf("Received %s: stopping (draining the ingest queue, flushing storage)...\n",
               received == SIGINT ? "SIGINT" : "SIGTERM");
   std::fflush(stdout);

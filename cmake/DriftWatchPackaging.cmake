@@ -23,6 +23,8 @@ set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
   ${PROJECT_SOURCE_DIR}/examples/driftwatch.yaml ${DRIFTWATCH_PACKAGE_DIR}/config-header.yaml)
 install(FILES ${CMAKE_BINARY_DIR}/packaging/driftwatch.yaml DESTINATION /etc/driftwatch
   PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ COMPONENT service EXCLUDE_FROM_ALL)
+install(FILES ${DRIFTWATCH_PACKAGE_DIR}/driftwatch.service DESTINATION /lib/systemd/system
+  COMPONENT service EXCLUDE_FROM_ALL)
 
 # Documentation.
 set(service_docs README.md docs/operations.md docs/behaviour.md docs/configuration.md docs/api.md
