@@ -67,9 +67,10 @@ storage plugins; runs under systemd as the driftwatch unit.")
 configure_file(${DRIFTWATCH_PACKAGE_DIR}/conffiles ${CMAKE_BINARY_DIR}/packaging/control/conffiles
   COPYONLY)
 foreach(script IN ITEMS postinst prerm postrm)
-  file(COPY ${DRIFTWATCH_PACKAGE_DIR}/${script} DESTINATION ${CMAKE_BINARY_DIR}/packaging/control
-    FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE WORLD_READ
-    WORLD_EXECUTE)
+  # configure_file, not file(COPY): an edited script is copied again at the next build.
+  configure_file(${DRIFTWATCH_PACKAGE_DIR}/${script} ${CMAKE_BINARY_DIR}/packaging/control/${script}
+    COPYONLY FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
+    WORLD_READ WORLD_EXECUTE)
   list(APPEND service_control_extra ${CMAKE_BINARY_DIR}/packaging/control/${script})
 endforeach()
 set(CPACK_DEBIAN_SERVICE_PACKAGE_CONTROL_EXTRA

@@ -56,7 +56,11 @@ dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/driftwatch/
   fail "/etc/driftwatch/driftwatch.yaml is not a conffile"
 echo "package_test: built $(basename "$deb") and $(basename "$sdk_deb")"
 
-# 2. Install.
+# 2. Install. Two runs of this test on one machine take turns (dpkg itself would refuse the second).
+if [ "$(id -u)" -eq 0 ] && [ -d /run/lock ]; then
+  exec 9>/run/lock/driftwatch-package-test.lock
+  flock 9
+fi
 if [ "$(id -u)" -eq 0 ] && [ "${DRIFTWATCH_PACKAGE_TEST_MODE:-}" != extract ] &&
   ! dpkg-query -W -f='${Status}' driftwatch 2>/dev/null | grep -q installed; then
   mode=dpkg
@@ -70,6 +74,8 @@ if [ "$mode" = dpkg ]; then
     fail "/var/lib/driftwatch is $(stat -c %U:%a /var/lib/driftwatch), not driftwatch:750"
   [ "$(stat -c %U:%G:%a /etc/driftwatch/driftwatch.yaml)" = root:driftwatch:640 ] ||
     fail "the config is $(stat -c %U:%G:%a /etc/driftwatch/driftwatch.yaml), not root:driftwatch:640"
+  # What the operator does next (offline here: systemctl only makes the link).
+  systemctl enable driftwatch.service >/dev/null 2>&1 || fail "systemctl enable driftwatch"
 else
   root=$work/root
   dpkg-deb -x "$deb" "$root"
@@ -161,6 +167,8 @@ if [ "$mode" = dpkg ]; then
   installed=""
   [ ! -e /var/lib/driftwatch ] || fail "dpkg -P left /var/lib/driftwatch"
   [ ! -e /etc/driftwatch ] || fail "dpkg -P left /etc/driftwatch"
+  [ ! -L /etc/systemd/system/multi-user.target.wants/driftwatch.service ] ||
+    fail "dpkg -P left the link of systemctl enable"
   ! dpkg-query -W driftwatch >/dev/null 2>&1 || fail "dpkg -P left driftwatch known to dpkg"
   echo "package_test: dpkg -r kept the database and the config, dpkg -P deleted them"
 fi
