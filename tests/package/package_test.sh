@@ -8,7 +8,7 @@
 #     installed (CI), else `dpkg-deb -x` into a temporary root (a developer's machine; or
 #     DRIFTWATCH_PACKAGE_TEST_MODE=extract).
 #  3. Every file is where docs/operations.md says; the installed unit passes systemd-analyze
-#     verify.
+#     verify; the example detector builds against the installed SDK alone.
 #  4. The installed service runs with the installed config, its plugins found with no flag, on a
 #     free port (--port 0): as the driftwatch user in /var/lib/driftwatch, like the unit, when
 #     installed with dpkg. It tells systemd it is ready (sd_notify READY=1 on NOTIFY_SOCKET) only
@@ -98,6 +98,14 @@ done
 [ "$("$root/usr/bin/driftwatch" --version)" = "driftwatch $version" ] || fail "--version"
 bash "$(dirname "$0")/verify_unit.sh" "$root/lib/systemd/system/driftwatch.service" \
   "$root/usr/bin/driftwatch"
+
+# The SDK package is enough to build the example detector it ships.
+cp -r "$root/usr/share/doc/driftwatch-sdk/examples/cusum_detector" "$work/example"
+(cmake -S "$work/example" -B "$work/example/build" -DCMAKE_PREFIX_PATH="$root/usr" &&
+  cmake --build "$work/example/build") >"$work/example.log" 2>&1 ||
+  { cat "$work/example.log" >&2; fail "the example detector does not build against the SDK package"; }
+[ -f "$work/example/build/cusum.so" ] || fail "the example detector built no cusum.so"
+echo "package_test: the example detector builds against driftwatch-sdk"
 
 # 4. Run it as the unit would: the installed config, no other flag than a free port.
 python3 - "$work/notify.sock" "$work/notify.log" <<'EOF' &
