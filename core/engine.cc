@@ -1,12 +1,12 @@
 #include "core/engine.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
 
 #include "core/ingest_queue.h"
+#include "core/log.h"
 #include "core/notifications.h"
 #include "core/service_registry.h"
 #include "core/startup_recovery.h"
@@ -113,7 +113,7 @@ struct Engine::Impl {
 void Engine::Impl::RecordDetectorError(const std::string& message,
                                        const std::vector<std::string>& detector_names) {
   std::lock_guard lock(error_mutex);
-  if (message != last_detector_error) std::fprintf(stderr, "driftwatch: %s\n", message.c_str());
+  if (message != last_detector_error) log::Error(message);
   ++detector_errors;
   if (detector_names.empty()) ++detector_errors_by_name["unknown"];
   for (const std::string& name : detector_names) ++detector_errors_by_name[name];
@@ -217,10 +217,10 @@ void Engine::Impl::ProcessForget(const std::shared_ptr<PendingCommit>& forget) {
   service.forgotten = true;
   WriteBatch batch;
   batch.forgotten.push_back(*service.id);
-  std::fprintf(stderr,
-               "driftwatch: service '%s' is forgotten (DELETE /v1/services): its state, window, "
-               "stored samples and events are deleted after %llu samples\n",
-               service.id->c_str(), static_cast<unsigned long long>(service.seq()));
+  log::Notice("service '" + *service.id +
+              "' is forgotten (DELETE /v1/services): its state, window, stored samples and "
+              "events are deleted after " +
+              std::to_string(service.seq()) + " samples");
   writer.Submit(std::move(batch), [this, forget, id = service.id](const CommitReport& report) {
     NotificationSink* sink = notification_sink.load();
     if (sink != nullptr && report.committed && !report.Refused(*id)) sink->Forgotten(*id);
