@@ -198,8 +198,8 @@ TEST_F(NotifyTest, RetriesUntilDeliveredInOrder) {
   EXPECT_STREQ(Parse(requests[4].body)["from"].GetString(), "DRIFT_DETECTED");
   const auto list = Parse(service.Get("/v1/notifications?target=hook&limit=1"));
   ASSERT_EQ(list["notifications"].Size(), 1u);
-  const auto oldest =
-      Parse(service.Get("/v1/notifications?limit=2"))["notifications"][1].GetObject();
+  const auto newest_two = Parse(service.Get("/v1/notifications?limit=2"));
+  const auto& oldest = newest_two["notifications"][1];
   EXPECT_EQ(oldest["attempts"].GetUint(), 4u);
   EXPECT_TRUE(oldest["last_error"].IsNull());
   EXPECT_EQ(Fetch(service.process().port(), "GET", "/v1/notifications?state=lost").status, 422);
@@ -214,7 +214,8 @@ TEST_F(NotifyTest, ARefusalFailsAtOnce) {
   ASSERT_TRUE(
       Eventually([&] { return States(service, "?state=failed").size() == 1; }, kWaitDeadline));
   EXPECT_EQ(receiver.requests().size(), 1u);
-  const auto row = Parse(service.Get("/v1/notifications"))["notifications"][0].GetObject();
+  const auto list = Parse(service.Get("/v1/notifications"));
+  const auto& row = list["notifications"][0];
   EXPECT_EQ(row["attempts"].GetUint(), 1u);
   EXPECT_NE(std::string(row["last_error"].GetString()).find("HTTP 400"), std::string::npos);
 }
