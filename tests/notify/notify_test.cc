@@ -279,9 +279,10 @@ TEST_F(NotifyTest, AHungTargetDelaysNothingElse) {
 // While a drift lasts its alert is sent again, also after a restart; its end stops that.
 TEST_F(NotifyTest, AlertmanagerAlertsAreResentWhileTheDriftLasts) {
   TestHttpServer alertmanager({ScriptedAnswer(200)});
-  const std::string notify = "notify:\n  resend_interval: 1s\n  targets:\n"
-                             "    - {name: am, type: alertmanager, url: " +
-                             alertmanager.url() + "}\n";
+  const std::string notify =
+      "notify:\n  resend_interval: 1s\n  targets:\n"
+      "    - {name: am, type: alertmanager, url: " +
+      alertmanager.url() + "}\n";
   int64_t t = kT0;
   {
     Service service(dir_, notify);
@@ -302,9 +303,9 @@ TEST_F(NotifyTest, AlertmanagerAlertsAreResentWhileTheDriftLasts) {
     EXPECT_FALSE(alerts[0].HasMember("endsAt"));
   }
   service.Recover(&t);
-  ASSERT_TRUE(Eventually(
-      [&] { return Parse(alertmanager.requests().back().body)[0].HasMember("endsAt"); },
-      kWaitDeadline));
+  ASSERT_TRUE(
+      Eventually([&] { return Parse(alertmanager.requests().back().body)[0].HasMember("endsAt"); },
+                 kWaitDeadline));
   const size_t ended = alertmanager.requests().size();
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // two resend intervals
   EXPECT_EQ(alertmanager.requests().size(), ended);
@@ -333,22 +334,6 @@ TEST_F(NotifyTest, PagerDutyGetsTriggerThenResolve) {
   }
 }
 
-// A loopback port nothing listens on now.
-uint16_t FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  uint16_t port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 // The active alerts of a real Alertmanager for `service_id` (their labels, as JSON).
 std::vector<std::string> ActiveAlerts(uint16_t port, const std::string& service_id) {
   std::vector<std::string> alerts;
@@ -366,7 +351,7 @@ std::vector<std::string> ActiveAlerts(uint16_t port, const std::string& service_
 }
 
 TEST_F(NotifyTest, AlertmanagerShowsTheDriftThenResolvesIt) {
-  const uint16_t port = FreePort();
+  const auto port = static_cast<uint16_t>(UnusedPort());
   ASSERT_NE(port, 0);
   std::ofstream(dir_.File("alertmanager.yml"))
       << "route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n";
