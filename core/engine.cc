@@ -1,6 +1,9 @@
 #include "core/engine.h"
 
+#include <time.h>
+
 #include <algorithm>
+#include <chrono>
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
@@ -31,6 +34,47 @@ struct CommitShare {
   std::shared_ptr<PendingCommit> commit;
   ServiceId service_id;
   uint64_t count;
+};
+
+// Times one lock hold into LockHoldTimes when there is one to fill; otherwise does nothing.
+class HoldTimer {
+ public:
+  explicit HoldTimer(LockHoldTimes* holds) : holds_(holds) {
+    if (holds_ != nullptr) {
+      wall_ = std::chrono::steady_clock::now();
+      cpu_ns_ = ThreadCpuNs();
+    }
+  }
+  void EndShardHold() {
+    if (holds_ == nullptr) return;
+    const int64_t wall_ns = WallNs();
+    const int64_t cpu_ns = ThreadCpuNs() - cpu_ns_;
+    holds_->longest_shard_ns = std::max(holds_->longest_shard_ns, wall_ns);
+    holds_->longest_shard_cpu_ns = std::max(holds_->longest_shard_cpu_ns, cpu_ns);
+    ++holds_->shard_holds;
+    if (wall_ns > 1'000'000) ++holds_->shard_holds_over_1ms;
+  }
+  void EndRegistryHold() {
+    if (holds_ != nullptr) {
+      holds_->longest_registry_ns = std::max(holds_->longest_registry_ns, WallNs());
+    }
+  }
+
+ private:
+  static int64_t ThreadCpuNs() {
+    timespec now{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+  }
+  int64_t WallNs() const {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                                wall_)
+        .count();
+  }
+
+  LockHoldTimes* holds_;
+  std::chrono::steady_clock::time_point wall_{};
+  int64_t cpu_ns_ = 0;
 };
 
 }  // namespace
@@ -504,7 +548,7 @@ const char* RejectReasonName(RejectReason reason) {
   return "unknown";
 }
 
-EngineMetrics Engine::GetMetrics() const {
+EngineMetrics Engine::GetMetrics(LockHoldTimes* holds) const {
   Impl& impl = *impl_;
   EngineMetrics metrics;
   for (size_t i = 0; i < kRejectReasons; ++i) {
@@ -512,9 +556,11 @@ EngineMetrics Engine::GetMetrics() const {
   }
   for (size_t shard = 0; shard < impl.state_locks.size(); ++shard) {
     std::shared_lock lock(impl.state_locks[shard]);
+    HoldTimer timer(holds);
     for (const auto& [reason, count] : impl.transitions_by_reason[shard]) {
       metrics.drift_events[reason] += count;
     }
+    timer.EndShardHold();
   }
   {
     std::lock_guard lock(impl.error_mutex);
@@ -524,9 +570,11 @@ EngineMetrics Engine::GetMetrics() const {
   return metrics;
 }
 
-std::vector<ServiceMetrics> Engine::CollectServiceMetrics() const {
+std::vector<ServiceMetrics> Engine::CollectServiceMetrics(LockHoldTimes* holds) const {
   Impl& impl = *impl_;
+  HoldTimer listing(holds);
   std::vector<std::shared_ptr<ServiceEntry>> services = impl.registry.All();
+  listing.EndRegistryHold();
   // By shard, so each hold of a lock copies a run of that shard's services.
   std::sort(services.begin(), services.end(),
             [](const std::shared_ptr<ServiceEntry>& a, const std::shared_ptr<ServiceEntry>& b) {
@@ -543,6 +591,7 @@ std::vector<ServiceMetrics> Engine::CollectServiceMetrics() const {
       ++end;
     }
     std::shared_lock lock(impl.state_locks[shard]);
+    HoldTimer timer(holds);
     for (size_t i = begin; i < end; ++i) {
       const ServiceEntry& service = *services[i];
       if (service.forgotten) continue;
@@ -557,6 +606,7 @@ std::vector<ServiceMetrics> Engine::CollectServiceMetrics() const {
         metrics.transition_timestamp_ms = monitor.last_transition()->timestamp_ms;
       }
     }
+    timer.EndShardHold();
     begin = end;
   }
   return out;
