@@ -367,6 +367,13 @@ def metrics_http(bench, services):
         f"metrics:\n  per_service_limit: {services + 1}\n")
     bench.run_json([os.path.join(bench.bin, "batch_ingest"), "--url", server.url, "--samples",
                     str(services * 25), "--services", str(services)])
+    alone = []  # scrapes with nothing else running: the server's CPU for a whole HTTP scrape
+    for _ in range(3):
+        cpu_before, started = server.cpu_seconds(), time.monotonic()
+        subprocess.run(["curl", "-sS", "-o", "/dev/null", server.url + "/metrics"], check=True,
+                       timeout=120)
+        alone.append({"seconds": time.monotonic() - started,
+                      "server_cpu_seconds": server.cpu_seconds() - cpu_before})
     bench.wrk(server, 32, mode.warmup_seconds, services)
     runs = {"without": [], "with": []}
     scrapes = []
@@ -390,7 +397,7 @@ def metrics_http(bench, services):
     ratios = [w["requests_per_second"] / wo["requests_per_second"]
               for w, wo in zip(runs["with"], runs["without"])]
     return {"services": services, "without": runs["without"], "with": runs["with"],
-            "ratios": ratios, "ratio_median": median(ratios),
+            "ratios": ratios, "ratio_median": median(ratios), "scrapes_alone": alone,
             "scrape_seconds": [t for t, _ in scrapes], "scrape_bytes": [b for _, b in scrapes]}
 
 
@@ -1001,17 +1008,26 @@ def summary_rows_9_10(results):
     runs = results.get("metrics") or []
     if runs:
         cpu = max(r["scrape_cpu_seconds_median"] for r in runs)
-        rows.append(f"| 9 | one GET /metrics scrape at {runs[0]['services']:,} services, CPU "
-                    f"(worst run's median) | <= 1 s | {cpu:.3f} s | "
-                    f"{verdict(cpu <= TARGET_SCRAPE_CPU_SECONDS)} |")
+        rows.append(f"| 9 | one GET /metrics scrape at {runs[0]['services']:,} services, in "
+                    f"process (collect and render, no HTTP), CPU (worst run's median) | <= 1 s | "
+                    f"{cpu:.3f} s | {verdict(cpu <= TARGET_SCRAPE_CPU_SECONDS)} |")
+        alone = (results.get("metrics_http") or {}).get("scrapes_alone")
+        if alone:
+            http_cpu = median([a["server_cpu_seconds"] for a in alone])
+            rows.append(f"| 9 | same over HTTP (curl): the server's CPU for the whole GET, median of "
+                        f"{len(alone)} | <= 1 s | {http_cpu:.2f} s | "
+                        f"{verdict(http_cpu <= TARGET_SCRAPE_CPU_SECONDS)} |")
         if "longest_shard_hold_cpu_us" in runs[0]:
             hold_cpu = max(max(r["longest_shard_hold_cpu_us"],
                                r["longest_shard_hold_cpu_during_ingest_us"]) for r in runs)
             hold_wall = max(max(r["longest_shard_hold_us"],
                                 r["longest_shard_hold_during_ingest_us"]) for r in runs)
-            rows.append(f"| 9 | same, longest single hold of a shard lock, CPU time (wall time, "
-                        f"preemption included: {hold_wall:.0f} us) | <= 1 ms | {hold_cpu:.0f} us"
-                        f" | {verdict(hold_cpu <= TARGET_LOCK_HOLD_US)} |")
+            rows.append(f"| 9 | longest single hold of a shard lock by a scrape, CPU time of the "
+                        f"holder | <= 1 ms | {hold_cpu:.0f} us | "
+                        f"{verdict(hold_cpu <= TARGET_LOCK_HOLD_US)} |")
+            rows.append(f"| 9 | the same, wall time (preemption of the holder included) | <= 1 ms "
+                        f"| {hold_wall / 1000:.1f} ms | {verdict(hold_wall <= TARGET_LOCK_HOLD_US)}"
+                        f" |")
     http = results.get("metrics_http")
     if http:
         rows.append(f"| 9 | single-sample ingest over HTTP at {http['services']:,} services, with a "
@@ -1105,8 +1121,16 @@ def metrics_section(runs, http):
             f"{median(scrape_s):.2f} / {max(scrape_s) if scrape_s else float('nan'):.2f} s "
             f"({len(scrape_s)} scrapes, "
             f"{median(http['scrape_bytes']) / 1e6 if http['scrape_bytes'] else 0:.0f} MB each) | |",
-            "",
         ]
+        if http.get("scrapes_alone"):
+            alone = http["scrapes_alone"]
+            lines += [
+                f"| a scrape with nothing else running: server CPU (the whole GET, rendering and "
+                f"sending), wall time | | "
+                f"{fmt_list([a['server_cpu_seconds'] for a in alone], lambda v: f'{v:.2f} s')}; "
+                f"{fmt_list([a['seconds'] for a in alone], lambda v: f'{v:.2f} s')} | |",
+            ]
+        lines += [""]
     lines += [
         "prometheus-cpp for the same series: see \"What limits each figure\", section 7.",
         "",
