@@ -990,14 +990,17 @@ def render(results, mode, command):
     add("bench/run.sh            # Release build in build-bench/, every benchmark (~15 min)")
     add("bench/run.sh --quick    # one run of each, smaller sizes, no scaling matrix (~2 min)")
     add("bench/run.sh --build-dir DIR --output FILE")
+    add("bench/run.sh --only metrics,postgresql --output FILE   # sections 9 and 10 alone (~6 min)")
     add("```")
     add("")
     add("Section 8 replays the NAB corpus from `DRIFTWATCH_NAB_DIR` (default `../shared/nab` "
         "beside the repository; it is not in the repository) and is skipped without it.")
     add("")
-    add("Requires wrk (Debian package `wrk`) and the project's build dependencies (Google "
-        "Benchmark for `core_bench`). The raw results are written as JSON next to the build "
-        "(`<build-dir>/bench-results.json`). Benchmarks are never run by ctest.")
+    add("Requires wrk (Debian package `wrk`), curl and the project's build dependencies (Google "
+        "Benchmark for `core_bench`); section 10 also needs Debian's `postgresql` (server and "
+        "`psql`) and is skipped without it. The raw results are written as JSON next to the build "
+        "(`<build-dir>/bench-results.json`; with `--only`, `bench-results-only.json`). Benchmarks "
+        "are never run by ctest.")
     add("")
     return "\n".join(lines)
 
@@ -1083,10 +1086,10 @@ def metrics_section(runs, http):
             f"| longest single hold of a shard's state lock, CPU time of the holder | <= 1 ms | "
             f"{fmt_list(hold_cpu, lambda v: f'{v:.0f} us')} | "
             f"{verdict(max(hold_cpu) <= TARGET_LOCK_HOLD_US)} |",
-            f"| the same hold, wall time (preemption included) | | "
+            f"| longest single hold of a shard's state lock, wall time (preemption included) | | "
             f"{fmt_list(hold_wall, lambda v: f'{v:.0f} us')} | |",
-            f"| holds of a shard lock timed; of them over 1 ms wall time | | "
-            f"{fmt_list(list(zip(holds, over)), lambda v: f'{v[0]:,}; {v[1]}')} | |",
+            f"| holds of a shard lock over 1 ms of wall time, of those timed | | "
+            f"{fmt_list(list(zip(over, holds)), lambda v: f'{v[0]} of {v[1]:,}')} | |",
             f"| listing the services under the registry's lock (shared, not a shard lock), wall "
             f"time, longest | | {fmt_list(registry, lambda v: f'{v / 1000:.1f} ms')} | |",
         ]
@@ -1114,6 +1117,9 @@ def metrics_section(runs, http):
             "| --- | --- | --- | --- |",
             f"| req/s (median) | {fmt_rate(median(wo))} | {fmt_rate(median(w))} | "
             f"**{http['ratio_median']:.0%}** ({fmt_list(http['ratios'], lambda v: f'{v:.0%}')}) |",
+            f"| wrk's p99 latency (median of the runs) | "
+            f"{median([r['p99_us'] for r in http['without']]) / 1000:.1f} ms | "
+            f"{median([r['p99_us'] for r in http['with']]) / 1000:.1f} ms | |",
             f"| server CPU per request | "
             f"{median([r['server_cpu_us_per_request'] for r in http['without']]):.0f} us | "
             f"{median([r['server_cpu_us_per_request'] for r in http['with']]):.0f} us | |",
