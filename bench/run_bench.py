@@ -443,7 +443,7 @@ def postgres_block(bench):
         ("psql", shutil.which("psql")), ("the postgresql plugin", os.path.exists(plugin)))
         if not ok]
     if missing:
-        log(f"10. PostgreSQL: no {', '.join(missing)}; skipped")
+        log(f"10. PostgreSQL: skipped, missing {', '.join(missing)}")
         return None
     state = os.path.join(bench.workdir, "postgres")
     subprocess.run(["bash", server_script, "start", state], check=True, capture_output=True)
