@@ -81,7 +81,11 @@ std::string FormatLine(Format format, bool journal, Level level, std::string_vie
     return {buffer.GetString(), buffer.GetSize()};
   }
   std::string line;
-  if (journal) line = "<" + std::to_string(static_cast<int>(level)) + ">";
+  if (journal) {  // appended piece by piece: GCC 12 at -O3 misreads "<" + ... (-Wrestrict)
+    line += '<';
+    line += std::to_string(static_cast<int>(level));
+    line += '>';
+  }
   line += "driftwatch: ";
   line += OneLine(message);
   return line;
