@@ -29,6 +29,7 @@ constexpr int kHttpUnavailable = 503;
 constexpr uint32_t kRetryAfterSeconds = 1;  // overload and storage trouble are usually brief
 constexpr uint32_t kDefaultEventLimit = 100;
 constexpr uint32_t kMaxEventLimit = 1000;
+constexpr uint32_t kMaxTelemetryLimit = 10000;  // samples per GET /v1/telemetry answer
 
 Reply Json(int status, std::string body) {
   Reply reply;
@@ -129,6 +130,7 @@ const Router::Route Router::kRoutes[] = {
     {"GET", "/v1/baseline/{service_id}", &Router::GetBaseline},
     {"POST", "/v1/baseline/{service_id}/reset", &Router::ResetBaseline},
     {"GET", "/v1/events/{service_id}", &Router::GetEvents},
+    {"GET", "/v1/telemetry/{service_id}", &Router::GetTelemetry},
     {"GET", "/v1/services", &Router::GetServices},
     {"DELETE", "/v1/services/{service_id}", &Router::DeleteService},
     {"GET", "/v1/system/status", &Router::GetSystemStatus},
@@ -393,6 +395,73 @@ Reply Router::GetEvents(const ApiRequest& request, const Params& params,
     return Unavailable("storage_unavailable", "cannot read the events from storage right now");
   }
   return Json(kHttpOk, EventsJson(service_id, events));
+}
+
+Reply Router::GetTelemetry(const ApiRequest& request, const Params& params,
+                           const ReplyCallback&) const {
+  const std::string& service_id = params[0];
+  if (!IsValidServiceId(service_id)) return UnknownService(service_id);
+
+  uint32_t limit = kMaxTelemetryLimit;
+  uint64_t after_seq = 0;
+  std::optional<int64_t> since;
+  std::optional<int64_t> until;
+  for (const auto& [key, raw_value] : request.query) {
+    std::string value;
+    const bool decoded = PercentDecode(raw_value, &value);
+    ApiError error = MakeError(kHttpUnprocessable, "validation_failed", "");
+    error.field = key;
+    const bool digits = decoded && !value.empty() && value.size() <= 19 &&
+                        value.find_first_not_of("0123456789") == std::string::npos;
+    if (key == "limit") {
+      const uint64_t number = digits ? std::stoull(value) : 0;
+      if (number < 1 || number > kMaxTelemetryLimit) {
+        error.message = "limit must be a whole number from 1 to 10000";
+        return Error(error);
+      }
+      limit = static_cast<uint32_t>(number);
+    } else if (key == "after_seq") {
+      if (!digits) {
+        error.message = "after_seq must be a sample number (a whole number >= 0)";
+        return Error(error);
+      }
+      after_seq = std::stoull(value);
+    } else if (key == "since" || key == "until") {
+      std::optional<int64_t> at = decoded ? ParseTimestamp(value) : std::nullopt;
+      if (!at) {
+        error.message = key + " must be an RFC 3339 timestamp, e.g. 2026-01-12T10:30:45.123Z";
+        return Error(error);
+      }
+      (key == "since" ? since : until) = at;
+    }
+  }
+  if (since && until && *since >= *until) {
+    ApiError error =
+        MakeError(kHttpUnprocessable, "validation_failed", "since must be earlier than until");
+    error.field = "until";
+    return Error(error);
+  }
+
+  if (!context_.engine->HasService(service_id)) return UnknownService(service_id);
+  std::vector<StoredSample> samples;
+  bool more = false;
+  Status status =
+      context_.engine->StoredSamples(service_id, after_seq, [&](const StoredSample& sample) {
+        if ((since && sample.timestamp_ms < *since) || (until && sample.timestamp_ms >= *until)) {
+          return;
+        }
+        if (samples.size() < limit) {
+          samples.push_back(sample);
+        } else {
+          more = true;
+        }
+      });
+  if (!status.ok()) {
+    return Unavailable("storage_unavailable", "cannot read the samples from storage right now");
+  }
+  std::optional<uint64_t> next_after_seq;
+  if (more) next_after_seq = samples.back().seq;
+  return Json(kHttpOk, TelemetryJson(service_id, samples, next_after_seq));
 }
 
 Reply Router::GetNotifications(const ApiRequest& request, const Params&,

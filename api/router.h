@@ -133,6 +133,8 @@ class Router {
                       const ReplyCallback& later) const;
   Reply GetEvents(const ApiRequest& request, const Params& params,
                   const ReplyCallback& later) const;
+  Reply GetTelemetry(const ApiRequest& request, const Params& params,
+                     const ReplyCallback& later) const;
   Reply GetServices(const ApiRequest& request, const Params& params,
                     const ReplyCallback& later) const;
   Reply DeleteService(const ApiRequest& request, const Params& params,

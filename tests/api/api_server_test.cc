@@ -571,6 +571,110 @@ TEST(ApiServer, EventLimitIsValidated) {
   EXPECT_EQ(server.Get("/v1/events/lim?limit=1").status, 200);
 }
 
+// --- Stored samples ------------------------------------------------------------------------
+
+std::vector<uint64_t> Seqs(const rapidjson::Document& telemetry) {
+  std::vector<uint64_t> seqs;
+  for (const auto& sample : telemetry["samples"].GetArray())
+    seqs.push_back(sample["seq"].GetUint64());
+  return seqs;
+}
+
+std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
+  std::vector<uint64_t> seqs;
+  for (uint64_t seq = first; seq <= last; ++seq) seqs.push_back(seq);
+  return seqs;
+}
+
+TEST(ApiServer, TelemetryListsTheStoredSamplesInOrderAPageAtATime) {
+  Server server;
+  ASSERT_TRUE(server.started());
+  // 25 samples one second apart; the even ones carry a payload.
+  std::vector<std::string> items;
+  for (int i = 0; i < 25; ++i) {
+    std::string item = SampleJson("tel", 100 + i, kT0 + i * 1000);
+    if (i % 2 == 0) item.insert(item.size() - 1, R"(,"payload_kb":)" + std::to_string(i));
+    items.push_back(item);
+  }
+  ASSERT_EQ(server.Post("/v1/telemetry/batch", BatchJson(items)).status, 202);
+  // Listed once committed.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        HttpResponse response = server.Get("/v1/telemetry/tel");
+        return response.status == 200 && Json(response)["samples"].Size() == 25;
+      },
+      kWaitDeadline));
+
+  rapidjson::Document all = Json(server.Get("/v1/telemetry/tel"));
+  EXPECT_EQ(std::string(all["service_id"].GetString()), "tel");
+  EXPECT_EQ(Seqs(all), Range(1, 25));
+  EXPECT_TRUE(all["next_after_seq"].IsNull());
+  const rapidjson::Value& first = all["samples"][0];
+  EXPECT_EQ(std::string(first["timestamp"].GetString()), FormatTimestamp(kT0));
+  EXPECT_EQ(first["latency_ms"].GetDouble(), 100);
+  EXPECT_EQ(first["payload_kb"].GetDouble(), 0);
+  const rapidjson::Value& second = all["samples"][1];
+  EXPECT_EQ(std::string(second["timestamp"].GetString()), FormatTimestamp(kT0 + 1000));
+  EXPECT_EQ(second["latency_ms"].GetDouble(), 101);
+  EXPECT_TRUE(second["payload_kb"].IsNull());
+
+  // Pages: next_after_seq is the cursor, null on the last page.
+  rapidjson::Document page = Json(server.Get("/v1/telemetry/tel?limit=10"));
+  EXPECT_EQ(Seqs(page), Range(1, 10));
+  ASSERT_TRUE(page["next_after_seq"].IsUint64());
+  EXPECT_EQ(page["next_after_seq"].GetUint64(), 10u);
+  page = Json(server.Get("/v1/telemetry/tel?limit=10&after_seq=10"));
+  EXPECT_EQ(Seqs(page), Range(11, 20));
+  EXPECT_EQ(page["next_after_seq"].GetUint64(), 20u);
+  page = Json(server.Get("/v1/telemetry/tel?limit=10&after_seq=20"));
+  EXPECT_EQ(Seqs(page), Range(21, 25));
+  EXPECT_TRUE(page["next_after_seq"].IsNull());
+  page = Json(server.Get("/v1/telemetry/tel?limit=5&after_seq=20"));  // exactly the rest
+  EXPECT_EQ(Seqs(page), Range(21, 25));
+  EXPECT_TRUE(page["next_after_seq"].IsNull());
+
+  // since (inclusive) and until (exclusive), in any offset; paging within them.
+  const std::string since = "2026-01-12T01:00:05%2B01:00";  // kT0 + 5 s
+  const std::string until = FormatTimestamp(kT0 + 8000);
+  EXPECT_EQ(Seqs(Json(server.Get("/v1/telemetry/tel?since=" + since + "&until=" + until))),
+            Range(6, 8));
+  page = Json(server.Get("/v1/telemetry/tel?since=" + since + "&limit=2"));
+  EXPECT_EQ(Seqs(page), Range(6, 7));
+  EXPECT_EQ(page["next_after_seq"].GetUint64(), 7u);
+  page = Json(server.Get("/v1/telemetry/tel?since=" + since + "&limit=19&after_seq=7"));
+  EXPECT_EQ(Seqs(page), Range(8, 25));
+  EXPECT_TRUE(page["next_after_seq"].IsNull());
+  EXPECT_EQ(Json(server.Get("/v1/telemetry/tel?until=" + FormatTimestamp(kT0)))["samples"].Size(),
+            0u);
+
+  // Bad bounds name the parameter.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"limit=0", "limit"},
+      {"limit=10001", "limit"},
+      {"limit=abc", "limit"},
+      {"limit=", "limit"},
+      {"since=yesterday", "since"},
+      {"until=12/01/2026", "until"},
+      {"after_seq=-1", "after_seq"},
+      {"after_seq=x", "after_seq"},
+      {"since=" + until + "&until=" + until, "until"},
+  };
+  for (const auto& [query, field] : bad) {
+    HttpResponse response = server.Get("/v1/telemetry/tel?" + query);
+    EXPECT_EQ(response.status, 422) << query;
+    EXPECT_EQ(ErrorCode(response), "validation_failed") << query;
+    rapidjson::Document json = Json(response);
+    ASSERT_TRUE(json.HasMember("field")) << query;
+    EXPECT_EQ(std::string(json["field"].GetString()), field) << query;
+  }
+  EXPECT_EQ(server.Get("/v1/telemetry/tel?limit=10000").status, 200);
+
+  // Unknown and impossible services.
+  EXPECT_EQ(ErrorCode(server.Get("/v1/telemetry/nobody")), "not_found");
+  EXPECT_EQ(server.Get("/v1/telemetry/nobody").status, 404);
+  EXPECT_EQ(server.Get("/v1/telemetry/has%20space").status, 404);
+}
+
 TEST(ApiServer, UnknownPathsAre404AndWrongMethods405WithAllow) {
   Server server;
   ASSERT_TRUE(server.started());
