@@ -10,12 +10,14 @@
 
 #include "api/http_framing.h"
 #include "api/metrics_text.h"
+#include "api/ui_files.h"
 #include "core/timestamp.h"
 
 namespace driftwatch::api {
 namespace {
 
 constexpr int kHttpOk = 200;
+constexpr int kHttpFound = 302;
 constexpr int kHttpAccepted = 202;
 constexpr int kHttpUnauthorized = 401;
 constexpr int kHttpNotFound = 404;
@@ -60,10 +62,22 @@ bool SameSecret(std::string_view given, std::string_view secret) {
   return difference == 0;
 }
 
-// Only liveness probes need no token: everything else, the documentation included, may tell an
-// anonymous client more than it should know.
+// The dashboard's own files: a browser loads them without a token (it asks for one afterwards and
+// sends it with its API calls). They hold no data.
+constexpr std::string_view kDashboardPrefix = "/ui/";
+
+// The dashboard: scripts and styles from its own origin only, nothing inline, API calls to the
+// same origin only, no frames, no forms, no <base>.
+constexpr std::string_view kDashboardPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+// Liveness probes and the dashboard's files (and the redirect to them) need no token: everything
+// else, the documentation included, may tell an anonymous client more than it should know.
 bool IsPublic(const ApiRequest& request) {
-  return (request.method == "GET" || request.method == "HEAD") && request.path == "/health";
+  if (request.method != "GET" && request.method != "HEAD") return false;
+  return request.path == "/health" || request.path == "/" ||
+         request.path.starts_with(kDashboardPrefix);
 }
 
 // HEAD is GET without the body (RFC 9110 9.3.2): the HTTP layer drops the body.
@@ -139,6 +153,9 @@ const Router::Route Router::kRoutes[] = {
     {"GET", "/health", &Router::GetLiveness},
     {"GET", "/docs", &Router::GetDocs},
     {"GET", "/openapi.json", &Router::GetOpenApi},
+    {"GET", "/", &Router::GetRoot},
+    {"GET", "/ui/", &Router::GetDashboard},
+    {"GET", "/ui/{file}", &Router::GetDashboard},
 };
 
 std::vector<RouteSpec> Routes() {
@@ -626,6 +643,28 @@ Reply Router::GetDocs(const ApiRequest&, const Params&, const ReplyCallback&) co
 
 Reply Router::GetOpenApi(const ApiRequest&, const Params&, const ReplyCallback&) const {
   return Json(kHttpOk, context_.openapi_json);
+}
+
+Reply Router::GetRoot(const ApiRequest&, const Params&, const ReplyCallback&) const {
+  Reply reply = Json(kHttpFound, R"({"location":"/ui/"})");
+  reply.location = kDashboardPrefix;
+  return reply;
+}
+
+Reply Router::GetDashboard(const ApiRequest& request, const Params& params,
+                           const ReplyCallback&) const {
+  const std::string name = params.empty() ? "index.html" : params[0];
+  std::optional<UiFile> file = FindUiFile(name);
+  if (!file) {
+    return Error(MakeError(kHttpNotFound, "not_found",
+                           "no such path: " + std::string(request.path) + " (see /docs)"));
+  }
+  Reply reply;
+  reply.body.assign(file->body);
+  reply.content_type = file->content_type;
+  reply.security_policy = kDashboardPolicy;
+  reply.no_cache = true;
+  return reply;
 }
 
 }  // namespace driftwatch::api

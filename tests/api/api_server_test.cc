@@ -675,6 +675,66 @@ TEST(ApiServer, TelemetryListsTheStoredSamplesInOrderAPageAtATime) {
   EXPECT_EQ(server.Get("/v1/telemetry/has%20space").status, 404);
 }
 
+// --- The dashboard ---------------------------------------------------------------------------
+
+const char* const kDashboardPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+TEST(ApiServer, TheDashboardIsServedFromTheBinaryUnderAStrictPolicy) {
+  Server server;
+  ASSERT_TRUE(server.started());
+  HttpResponse root = server.Get("/");
+  EXPECT_EQ(root.status, 302);
+  EXPECT_EQ(root.Header("Location"), "/ui/");
+
+  HttpResponse page = server.Get("/ui/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.Header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(page.Header("Content-Security-Policy"), kDashboardPolicy);
+  EXPECT_EQ(page.Header("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(page.Header("Cache-Control"), "no-cache");
+  EXPECT_EQ(server.Get("/ui/index.html").body, page.body);
+  // Scripts come from files only; nothing from another origin.
+  for (size_t at = page.body.find("<script"); at != std::string::npos;
+       at = page.body.find("<script", at + 1)) {
+    const std::string tag = page.body.substr(at, page.body.find('>', at) - at);
+    EXPECT_NE(tag.find(" src=\""), std::string::npos) << tag;
+  }
+  EXPECT_EQ(page.body.find("http://"), std::string::npos);
+  EXPECT_EQ(page.body.find("https://"), std::string::npos);
+  EXPECT_EQ(page.body.find(" style=\""), std::string::npos);
+
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"app.js", "text/javascript; charset=utf-8"},
+      {"app.css", "text/css; charset=utf-8"},
+      {"uPlot.iife.min.js", "text/javascript; charset=utf-8"},
+      {"uPlot.min.css", "text/css; charset=utf-8"},
+  };
+  for (const auto& [name, type] : files) {
+    HttpResponse file = server.Get("/ui/" + name);
+    EXPECT_EQ(file.status, 200) << name;
+    EXPECT_EQ(file.Header("Content-Type"), type) << name;
+    EXPECT_EQ(file.Header("Content-Security-Policy"), kDashboardPolicy) << name;
+    EXPECT_EQ(file.Header("X-Content-Type-Options"), "nosniff") << name;
+    EXPECT_GT(file.body.size(), 1000u) << name;
+    EXPECT_NE(page.body.find("\"" + name + "\""), std::string::npos) << name << " is not used";
+  }
+  EXPECT_NE(server.Get("/ui/uPlot.iife.min.js").body.find("uPlot"), std::string::npos);
+
+  HttpResponse head = Fetch(server.port(), "HEAD", "/ui/app.js");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(head.Header("Content-Type"), "text/javascript; charset=utf-8");
+
+  HttpResponse missing = server.Get("/ui/secrets.txt");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(ErrorCode(missing), "not_found");
+  EXPECT_EQ(server.Get("/ui/..%2Fdocs").status, 404);
+  EXPECT_EQ(server.Get("/ui").status, 404);
+  EXPECT_EQ(server.Post("/ui/", "").status, 405);
+}
+
 TEST(ApiServer, UnknownPathsAre404AndWrongMethods405WithAllow) {
   Server server;
   ASSERT_TRUE(server.started());
@@ -758,6 +818,9 @@ TEST(ApiServer, DocsAndOpenApiDescribeTheLiveRoutes) {
       std::string live = path.name.GetString();
       if (const size_t at = live.find("{service_id}"); at != std::string::npos) {
         live.replace(at, 12, "docs-probe");
+      }
+      if (const size_t at = live.find("{file}"); at != std::string::npos) {
+        live.replace(at, 6, "app.js");
       }
       HttpResponse response = Fetch(server.port(), method, live, method == "POST" ? "{}" : "");
       EXPECT_NE(response.status, 405) << method << " " << live;
@@ -1087,8 +1150,14 @@ TEST(ApiServer, TokensProtectTheApiWhenConfigured) {
                 .status,
             202);
   EXPECT_EQ(server.Get("/health").status, 200);
-  EXPECT_EQ(server.Get("/docs").status, 401);  // only GET /health is open
+  EXPECT_EQ(server.Get("/docs").status, 401);  // only GET /health and the dashboard's files
   EXPECT_EQ(server.Get("/docs", "Authorization: Bearer s3cret\r\n").status, 200);
+  // The dashboard's files hold no data: a browser loads them, then asks for a token.
+  EXPECT_EQ(server.Get("/").status, 302);
+  EXPECT_EQ(server.Get("/ui/").status, 200);
+  EXPECT_EQ(server.Get("/ui/app.js").status, 200);
+  EXPECT_EQ(server.Get("/ui/nothing.js").status, 404);
+  EXPECT_EQ(server.Get("/v1/telemetry/auth").status, 401);
 }
 
 }  // namespace
