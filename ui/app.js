@@ -177,7 +177,8 @@
           onclick: () => { overview.page -= 1; drawTable(); } }),
         el("span", { className: "muted", id: "page-info" },
           rows.length === 0 ? "No service matches" :
-            `${overview.page * PAGE_SIZE + 1}–${overview.page * PAGE_SIZE + shown.length} of ${rows.length}`),
+            `${number(overview.page * PAGE_SIZE + 1, 0)}–${number(overview.page * PAGE_SIZE + shown.length, 0)} ` +
+            `of ${number(rows.length, 0)}`),
         el("button", { type: "button", textContent: "Next", disabled: overview.page >= pages - 1,
           onclick: () => { overview.page += 1; drawTable(); } }));
       tableHolder.replaceChildren(table, pager);
