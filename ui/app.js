@@ -466,5 +466,11 @@
   });
   window.addEventListener("hashchange", () => { chart = chart && (chart.destroy(), null); refresh(); });
   window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", refresh);
+  window.addEventListener("resize", () => {
+    const box = document.getElementById("chart");
+    if (!chart || !box) return;
+    const width = Math.max(280, box.clientWidth - 16);
+    chart.setSize({ width, height: width < 500 ? 240 : 340 });
+  });
   refresh();
 })();

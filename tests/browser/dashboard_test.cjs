@@ -186,8 +186,10 @@ async function main() {
     check((await page.locator("#events tbody tr").count()) >= 2, "events table has the transitions");
     check((await text(page, "#service-state")) === "DRIFT DETECTED", "the service page shows DRIFT DETECTED");
     await page.screenshot({ path: path.join(artifacts, "service-light.png"), fullPage: true });
+    // The chart follows the window's width.
     await page.setViewportSize({ width: 1000, height: 640 });
-    await page.waitForTimeout(0);
+    await eventually(async () => page.evaluate(() =>
+      document.querySelector("#chart canvas").getBoundingClientRect().right <= window.innerWidth), "the chart narrowed");
     await page.screenshot({ path: path.join(artifacts, "readme-service.png") });
     await page.setViewportSize({ width: 1280, height: 900 });
 
