@@ -86,10 +86,7 @@ TEST(OpenApi, EveryOperationHasAnIdAndListsTheHttpLayersAnswers) {
 
       const rapidjson::Value& responses = operation.value["responses"];
       // A success answer, except the redirect to the dashboard (redocly.yaml leaves this to us).
-      bool success = false;
-      for (const auto& response : responses.GetObject()) {
-        success = success || std::string(response.name.GetString()).starts_with("2");
-      }
+      const bool success = responses.HasMember("200") || responses.HasMember("202");
       EXPECT_EQ(success, id != "getRoot") << where;
       for (const char* status : {"400", "408", "413", "414", "431", "500", "501", "503", "505"}) {
         if (!responses.HasMember(status)) {
