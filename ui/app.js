@@ -305,13 +305,16 @@
   function drawChart(box, samples, baseline, events) {
     if (chart) { chart.destroy(); chart = null; }
     if (samples.length === 0 || typeof uPlot !== "function") return;
-    const xs = samples.map((sample) => Date.parse(sample.timestamp) / 1000);
+    // The API lists samples in the order they were sent; the time axis wants them by time.
+    const points = samples.map((sample) => [Date.parse(sample.timestamp) / 1000, sample.latency_ms]);
+    points.sort((a, b) => a[0] - b[0]);
+    const xs = points.map((point) => point[0]);
     const constant = (value) => xs.map(() => (baseline && value !== null ? value : null));
     const mean = baseline ? baseline.mean_latency : null;
     const sigma = baseline ? baseline.stddev_latency : null;
     const data = [
       xs,
-      samples.map((sample) => sample.latency_ms),
+      points.map((point) => point[1]),
       constant(mean),
       constant(baseline ? mean + 3 * sigma : null),
       constant(baseline ? Math.max(0, mean - 3 * sigma) : null),
