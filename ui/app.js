@@ -389,7 +389,7 @@
       cell instanceof Node ? el("td", {}, cell) : el("td", { className: typeof cell === "number" ? "num" : "" }, cell)));
     const table = (id, heads, rows) => rows.length === 0 ? el("p", { className: "muted", id }, "None.") :
       el("div", { className: "table-wrap" }, el("table", { id },
-        el("thead", {}, el("tr", {}, ...heads.map((head) => el("th", {}, head)))),
+        heads ? el("thead", {}, el("tr", {}, ...heads.map((head) => el("th", {}, head)))) : null,
         el("tbody", {}, ...rows)));
     const targets = (status.notifications && status.notifications.targets) || [];
     main.replaceChildren(
@@ -400,7 +400,7 @@
         card("Stored samples", status.total_telemetry_records),
         card("Drift events", status.total_drift_events)),
       el("h2", {}, "Service"),
-      table("system", ["", ""], [
+      table("system", null, [
         row("Version", status.version),
         row("Uptime", `${number(status.uptime_seconds, 0)} s`),
         row("Storage", `${status.storage_plugin}${status.storage_healthy ? "" : " (failing: " + status.storage_error + ")"}`),

@@ -132,7 +132,9 @@ async function drawnPixels(page) {
 
 async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
-  const url = await startServer("main", "");
+  // One notification target, for the system page (nothing listens there: its deliveries fail).
+  const url = await startServer("main",
+    "notify:\n  targets:\n    - name: ops-hook\n      type: webhook\n      url: http://127.0.0.1:9/hook\n");
   simulate(url, "NORMAL", "svc-normal", 60);
   simulate(url, "SPIKE", "svc-spike", 90);
   simulate(url, "CREEP", "svc-creep", 120);
@@ -241,7 +243,8 @@ async function main() {
     const plugins = await page.locator("#plugins tbody tr td:first-child").allTextContents();
     check(["sqlite", "zscore_severe", "moderate_window", "recovery"].every((name) => plugins.includes(name)), `plugins listed (${plugins})`);
     check((await page.locator("#limits tbody tr").count()) >= 8, "limits listed");
-    check((await page.locator("#targets").textContent()).includes("None"), "no notification targets configured");
+    const target = await page.locator("#targets tbody tr td").allTextContents();
+    check(target[0] === "ops-hook" && target[1] === "webhook", `the notification target listed (${target})`);
     await page.screenshot({ path: path.join(artifacts, "system-light.png"), fullPage: true });
 
     // ---- the overview updates itself: the reset shows without a reload ----
