@@ -34,6 +34,8 @@ std::string_view ReasonPhrase(int status) {
       return "OK";
     case 202:
       return "Accepted";
+    case 302:
+      return "Found";
     case 400:
       return "Bad Request";
     case 401:
@@ -100,9 +102,13 @@ void WriteAnswer(const Reply& reply, const AnswerShape& shape, std::string* out)
   out->append("\r\n");
   AppendHeader("Connection", shape.keep_alive ? "Keep-Alive" : "Close", out);
   AppendHeader("X-Content-Type-Options", "nosniff", out);
-  if (reply.content_type.starts_with("text/html")) {
+  if (!reply.security_policy.empty()) {
+    AppendHeader("Content-Security-Policy", reply.security_policy, out);
+  } else if (reply.content_type.starts_with("text/html")) {
     AppendHeader("Content-Security-Policy", kHtmlPolicy, out);
   }
+  if (!reply.location.empty()) AppendHeader("Location", reply.location, out);
+  if (reply.no_cache) AppendHeader("Cache-Control", "no-cache", out);
   if (reply.retry_after_seconds > 0) {
     out->append("Retry-After: ");
     AppendNumber(reply.retry_after_seconds, out);

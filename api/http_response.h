@@ -1,6 +1,7 @@
 // Turns a Reply into the bytes of an HTTP/1.1 answer: status line, the headers every answer
 // carries (Date, Content-Type, Content-Length, Connection, X-Content-Type-Options) and those the
-// reply asks for (Retry-After, WWW-Authenticate, Allow, a Content-Security-Policy for HTML).
+// reply asks for (Retry-After, WWW-Authenticate, Allow, Location, Cache-Control, a
+// Content-Security-Policy: the reply's own, or the /docs one for HTML).
 #pragma once
 
 #include <string>

@@ -265,6 +265,42 @@ std::string EventsJson(const std::string& service_id, const std::vector<StoredEv
   return Finish(buffer);
 }
 
+std::string TelemetryJson(const std::string& service_id, const std::vector<StoredSample>& samples,
+                          std::optional<uint64_t> next_after_seq) {
+  rapidjson::StringBuffer buffer;
+  JsonWriter writer(buffer);
+  writer.StartObject();
+  writer.Key("service_id");
+  Text(writer, service_id);
+  writer.Key("samples");
+  writer.StartArray();
+  for (const StoredSample& sample : samples) {
+    writer.StartObject();
+    writer.Key("seq");
+    writer.Uint64(sample.seq);
+    writer.Key("timestamp");
+    Timestamp(writer, sample.timestamp_ms);
+    writer.Key("latency_ms");
+    Number(writer, sample.latency_ms);
+    writer.Key("payload_kb");
+    if (std::isnan(sample.payload_kb)) {
+      writer.Null();
+    } else {
+      Number(writer, sample.payload_kb);
+    }
+    writer.EndObject();
+  }
+  writer.EndArray();
+  writer.Key("next_after_seq");
+  if (next_after_seq) {
+    writer.Uint64(*next_after_seq);
+  } else {
+    writer.Null();
+  }
+  writer.EndObject();
+  return Finish(buffer);
+}
+
 std::string ServicesJson(const std::vector<ServiceHealth>& services) {
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ std::string BaselineJson(const ServiceHealth& health);  // requires health.basel
 std::string ForgottenJson(const std::string& service_id);
 std::string ResetJson(const std::string& service_id);
 std::string EventsJson(const std::string& service_id, const std::vector<StoredEvent>& events);
+// GET /v1/telemetry/{id}: the samples in the order given, and the cursor of the next page
+// (null when this is the last).
+std::string TelemetryJson(const std::string& service_id, const std::vector<StoredSample>& samples,
+                          std::optional<uint64_t> next_after_seq);
 std::string ServicesJson(const std::vector<ServiceHealth>& services);
 
 // A limit as configured, and how many requests it refused since start.

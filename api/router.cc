@@ -10,12 +10,14 @@
 
 #include "api/http_framing.h"
 #include "api/metrics_text.h"
+#include "api/ui_files.h"
 #include "core/timestamp.h"
 
 namespace driftwatch::api {
 namespace {
 
 constexpr int kHttpOk = 200;
+constexpr int kHttpFound = 302;
 constexpr int kHttpAccepted = 202;
 constexpr int kHttpUnauthorized = 401;
 constexpr int kHttpNotFound = 404;
@@ -29,6 +31,7 @@ constexpr int kHttpUnavailable = 503;
 constexpr uint32_t kRetryAfterSeconds = 1;  // overload and storage trouble are usually brief
 constexpr uint32_t kDefaultEventLimit = 100;
 constexpr uint32_t kMaxEventLimit = 1000;
+constexpr uint32_t kMaxTelemetryLimit = 10000;  // samples per GET /v1/telemetry answer
 
 Reply Json(int status, std::string body) {
   Reply reply;
@@ -59,10 +62,22 @@ bool SameSecret(std::string_view given, std::string_view secret) {
   return difference == 0;
 }
 
-// Only liveness probes need no token: everything else, the documentation included, may tell an
-// anonymous client more than it should know.
+// The dashboard's own files: a browser loads them without a token (it asks for one afterwards and
+// sends it with its API calls). They hold no data.
+constexpr std::string_view kDashboardPrefix = "/ui/";
+
+// The dashboard: scripts and styles from its own origin only, nothing inline, API calls to the
+// same origin only, no frames, no forms, no <base>.
+constexpr std::string_view kDashboardPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+// Liveness probes and the dashboard's files (and the redirect to them) need no token: everything
+// else, the documentation included, may tell an anonymous client more than it should know.
 bool IsPublic(const ApiRequest& request) {
-  return (request.method == "GET" || request.method == "HEAD") && request.path == "/health";
+  if (request.method != "GET" && request.method != "HEAD") return false;
+  return request.path == "/health" || request.path == "/" ||
+         request.path.starts_with(kDashboardPrefix);
 }
 
 // HEAD is GET without the body (RFC 9110 9.3.2): the HTTP layer drops the body.
@@ -129,6 +144,7 @@ const Router::Route Router::kRoutes[] = {
     {"GET", "/v1/baseline/{service_id}", &Router::GetBaseline},
     {"POST", "/v1/baseline/{service_id}/reset", &Router::ResetBaseline},
     {"GET", "/v1/events/{service_id}", &Router::GetEvents},
+    {"GET", "/v1/telemetry/{service_id}", &Router::GetTelemetry},
     {"GET", "/v1/services", &Router::GetServices},
     {"DELETE", "/v1/services/{service_id}", &Router::DeleteService},
     {"GET", "/v1/system/status", &Router::GetSystemStatus},
@@ -137,6 +153,9 @@ const Router::Route Router::kRoutes[] = {
     {"GET", "/health", &Router::GetLiveness},
     {"GET", "/docs", &Router::GetDocs},
     {"GET", "/openapi.json", &Router::GetOpenApi},
+    {"GET", "/", &Router::GetRoot},
+    {"GET", "/ui/", &Router::GetDashboard},
+    {"GET", "/ui/{file}", &Router::GetDashboard},
 };
 
 std::vector<RouteSpec> Routes() {
@@ -395,6 +414,73 @@ Reply Router::GetEvents(const ApiRequest& request, const Params& params,
   return Json(kHttpOk, EventsJson(service_id, events));
 }
 
+Reply Router::GetTelemetry(const ApiRequest& request, const Params& params,
+                           const ReplyCallback&) const {
+  const std::string& service_id = params[0];
+  if (!IsValidServiceId(service_id)) return UnknownService(service_id);
+
+  uint32_t limit = kMaxTelemetryLimit;
+  uint64_t after_seq = 0;
+  std::optional<int64_t> since;
+  std::optional<int64_t> until;
+  for (const auto& [key, raw_value] : request.query) {
+    std::string value;
+    const bool decoded = PercentDecode(raw_value, &value);
+    ApiError error = MakeError(kHttpUnprocessable, "validation_failed", "");
+    error.field = key;
+    const bool digits = decoded && !value.empty() && value.size() <= 19 &&
+                        value.find_first_not_of("0123456789") == std::string::npos;
+    if (key == "limit") {
+      const uint64_t number = digits ? std::stoull(value) : 0;
+      if (number < 1 || number > kMaxTelemetryLimit) {
+        error.message = "limit must be a whole number from 1 to 10000";
+        return Error(error);
+      }
+      limit = static_cast<uint32_t>(number);
+    } else if (key == "after_seq") {
+      if (!digits) {
+        error.message = "after_seq must be a sample number (a whole number >= 0)";
+        return Error(error);
+      }
+      after_seq = std::stoull(value);
+    } else if (key == "since" || key == "until") {
+      std::optional<int64_t> at = decoded ? ParseTimestamp(value) : std::nullopt;
+      if (!at) {
+        error.message = key + " must be an RFC 3339 timestamp, e.g. 2026-01-12T10:30:45.123Z";
+        return Error(error);
+      }
+      (key == "since" ? since : until) = at;
+    }
+  }
+  if (since && until && *since >= *until) {
+    ApiError error =
+        MakeError(kHttpUnprocessable, "validation_failed", "since must be earlier than until");
+    error.field = "until";
+    return Error(error);
+  }
+
+  if (!context_.engine->HasService(service_id)) return UnknownService(service_id);
+  std::vector<StoredSample> samples;
+  bool more = false;
+  Status status =
+      context_.engine->StoredSamples(service_id, after_seq, [&](const StoredSample& sample) {
+        if ((since && sample.timestamp_ms < *since) || (until && sample.timestamp_ms >= *until)) {
+          return;
+        }
+        if (samples.size() < limit) {
+          samples.push_back(sample);
+        } else {
+          more = true;
+        }
+      });
+  if (!status.ok()) {
+    return Unavailable("storage_unavailable", "cannot read the samples from storage right now");
+  }
+  std::optional<uint64_t> next_after_seq;
+  if (more) next_after_seq = samples.back().seq;
+  return Json(kHttpOk, TelemetryJson(service_id, samples, next_after_seq));
+}
+
 Reply Router::GetNotifications(const ApiRequest& request, const Params&,
                                const ReplyCallback&) const {
   Store::NotificationFilter filter;
@@ -557,6 +643,28 @@ Reply Router::GetDocs(const ApiRequest&, const Params&, const ReplyCallback&) co
 
 Reply Router::GetOpenApi(const ApiRequest&, const Params&, const ReplyCallback&) const {
   return Json(kHttpOk, context_.openapi_json);
+}
+
+Reply Router::GetRoot(const ApiRequest&, const Params&, const ReplyCallback&) const {
+  Reply reply = Json(kHttpFound, R"({"location":"/ui/"})");
+  reply.location = kDashboardPrefix;
+  return reply;
+}
+
+Reply Router::GetDashboard(const ApiRequest& request, const Params& params,
+                           const ReplyCallback&) const {
+  const std::string name = params.empty() ? "index.html" : params[0];
+  std::optional<UiFile> file = FindUiFile(name);
+  if (!file) {
+    return Error(MakeError(kHttpNotFound, "not_found",
+                           "no such path: " + std::string(request.path) + " (see /docs)"));
+  }
+  Reply reply;
+  reply.body.assign(file->body);
+  reply.content_type = file->content_type;
+  reply.security_policy = kDashboardPolicy;
+  reply.no_cache = true;
+  return reply;
 }
 
 }  // namespace driftwatch::api

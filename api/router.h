@@ -38,6 +38,10 @@ struct Reply {
   uint32_t retry_after_seconds = 0;                    // > 0: send a Retry-After header
   std::vector<std::string> allow;                      // 405: the methods the path accepts
   bool challenge = false;                              // 401: send "WWW-Authenticate: Bearer"
+  std::string_view location;  // a redirect's target: sent as Location (a string literal)
+  // Sent as Content-Security-Policy (a string literal); when empty, HTML gets the /docs policy.
+  std::string_view security_policy;
+  bool no_cache = false;  // send "Cache-Control: no-cache": revalidate (the dashboard's files)
   bool deferred = false;  // no answer yet: it comes later through a ReplyCallback
 };
 
@@ -133,6 +137,8 @@ class Router {
                       const ReplyCallback& later) const;
   Reply GetEvents(const ApiRequest& request, const Params& params,
                   const ReplyCallback& later) const;
+  Reply GetTelemetry(const ApiRequest& request, const Params& params,
+                     const ReplyCallback& later) const;
   Reply GetServices(const ApiRequest& request, const Params& params,
                     const ReplyCallback& later) const;
   Reply DeleteService(const ApiRequest& request, const Params& params,
@@ -148,6 +154,9 @@ class Router {
   Reply GetDocs(const ApiRequest& request, const Params& params, const ReplyCallback& later) const;
   Reply GetOpenApi(const ApiRequest& request, const Params& params,
                    const ReplyCallback& later) const;
+  Reply GetRoot(const ApiRequest& request, const Params& params, const ReplyCallback& later) const;
+  Reply GetDashboard(const ApiRequest& request, const Params& params,
+                     const ReplyCallback& later) const;
 
   Reply Dispatch(const ApiRequest& request, const ReplyCallback& later) const;
   // True when server.auth_tokens is empty or the request carries one of them as a Bearer token.

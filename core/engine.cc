@@ -482,6 +482,11 @@ bool Engine::Reset(const std::string& service_id, int64_t timestamp_ms) {
   return true;
 }
 
+Status Engine::StoredSamples(const std::string& service_id, uint64_t after_seq,
+                             const std::function<void(const StoredSample&)>& visit) {
+  return impl_->store->ScanSamples(service_id, after_seq, visit);
+}
+
 Status Engine::Events(const std::string& service_id, uint32_t limit,
                       std::vector<StoredEvent>* out) {
   Impl& impl = *impl_;

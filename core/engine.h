@@ -180,6 +180,10 @@ class Engine {
   // Newest first, at most `limit`, committed and not-yet-committed alike.
   Status Events(const std::string& service_id, uint32_t limit, std::vector<StoredEvent>* out);
   bool HasService(const std::string& service_id) const;
+  // The service's committed samples with seq > after_seq, in rising seq order (the order it sent
+  // them), straight from the store: samples still queued or not yet committed are not visited.
+  Status StoredSamples(const std::string& service_id, uint64_t after_seq,
+                       const std::function<void(const StoredSample&)>& visit);
 
   EngineStatus GetStatus() const;
   // `holds`, if any, gathers how long each lock was held (see LockHoldTimes).

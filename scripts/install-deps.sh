@@ -6,7 +6,10 @@
 # `prometheus-alertmanager` the notification tests a real Alertmanager (tests/notify).
 # dpkg-dev and file build the Debian packages (dpkg-shlibdeps computes their Depends); adduser is
 # what the package's postinst needs; libsystemd-dev gives sd_notify (readiness under systemd) and
-# systemd gives systemd-analyze, which tests/package runs on the unit.
+# systemd gives systemd-analyze, which tests/package runs on the unit. `chromium` is the browser the
+# dashboard's test drives (tests/browser) with npm's playwright-core; the dashboard's chart library
+# (npm's uplot, which the build embeds into the binary) and playwright-core are pinned in
+# ui/package.json.
 # Idempotent, and quick when everything is there; run as root (or with sudo) on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +24,7 @@ packages=(
   curl wrk python3
   prometheus prometheus-alertmanager
   dpkg-dev file adduser systemd libsystemd-dev
+  chromium
 )
 # Node.js and npm for the linter: the machine's own when it has npm, else Debian's.
 command -v npm >/dev/null || packages+=(nodejs npm)
@@ -40,18 +44,20 @@ else
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# The linter: `npm ci` in tests/openapi, skipped while its node_modules is the one installed from
-# the package-lock.json there now (the stamp file holds that lock file's checksum).
-lint_dir=tests/openapi
-stamp=$lint_dir/node_modules/.driftwatch-lock.sha256
-lock_sum=$(sha256sum "$lint_dir/package-lock.json" | cut -d' ' -f1)
-if [ -x "$lint_dir/node_modules/.bin/redocly" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$lock_sum" ]; then
-  echo "install-deps: the OpenAPI linter is installed"
-else
-  echo "install-deps: npm ci in $lint_dir"
-  (cd "$lint_dir" && npm ci --no-audit --no-fund)
-  echo "$lock_sum" >"$stamp"
-fi
+# `npm ci` in each folder with a package-lock.json: tests/openapi (the linter) and ui/ (the chart
+# library and the browser driver). Skipped while a folder's node_modules is the one installed from
+# its lock file now (the stamp file holds that lock file's checksum).
+for npm_dir in tests/openapi ui; do
+  stamp=$npm_dir/node_modules/.driftwatch-lock.sha256
+  lock_sum=$(sha256sum "$npm_dir/package-lock.json" | cut -d' ' -f1)
+  if [ -d "$npm_dir/node_modules" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$lock_sum" ]; then
+    echo "install-deps: the npm packages of $npm_dir are installed"
+  else
+    echo "install-deps: npm ci in $npm_dir"
+    (cd "$npm_dir" && npm ci --no-audit --no-fund)
+    echo "$lock_sum" >"$stamp"
+  fi
+done
 node_major=$(node --version | sed 's/^v\([0-9]*\).*/\1/')
 if [ "$node_major" -lt 20 ]; then
   echo "install-deps: warning: Node.js $(node --version) is older than the 20.19 that" \

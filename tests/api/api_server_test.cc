@@ -571,6 +571,170 @@ TEST(ApiServer, EventLimitIsValidated) {
   EXPECT_EQ(server.Get("/v1/events/lim?limit=1").status, 200);
 }
 
+// --- Stored samples ------------------------------------------------------------------------
+
+std::vector<uint64_t> Seqs(const rapidjson::Document& telemetry) {
+  std::vector<uint64_t> seqs;
+  for (const auto& sample : telemetry["samples"].GetArray())
+    seqs.push_back(sample["seq"].GetUint64());
+  return seqs;
+}
+
+std::vector<uint64_t> Range(uint64_t first, uint64_t last) {
+  std::vector<uint64_t> seqs;
+  for (uint64_t seq = first; seq <= last; ++seq) seqs.push_back(seq);
+  return seqs;
+}
+
+TEST(ApiServer, TelemetryListsTheStoredSamplesInOrderAPageAtATime) {
+  Server server;
+  ASSERT_TRUE(server.started());
+  // 25 samples one second apart; the even ones carry a payload.
+  std::vector<std::string> items;
+  for (int i = 0; i < 25; ++i) {
+    std::string item = SampleJson("tel", 100 + i, kT0 + i * 1000);
+    if (i % 2 == 0) item.insert(item.size() - 1, R"(,"payload_kb":)" + std::to_string(i));
+    items.push_back(item);
+  }
+  ASSERT_EQ(server.Post("/v1/telemetry/batch", BatchJson(items)).status, 202);
+  // Listed once committed.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        HttpResponse response = server.Get("/v1/telemetry/tel");
+        return response.status == 200 && Json(response)["samples"].Size() == 25;
+      },
+      kWaitDeadline));
+
+  rapidjson::Document all = Json(server.Get("/v1/telemetry/tel"));
+  EXPECT_EQ(std::string(all["service_id"].GetString()), "tel");
+  EXPECT_EQ(Seqs(all), Range(1, 25));
+  EXPECT_TRUE(all["next_after_seq"].IsNull());
+  const rapidjson::Value& first = all["samples"][0];
+  EXPECT_EQ(std::string(first["timestamp"].GetString()), FormatTimestamp(kT0));
+  EXPECT_EQ(first["latency_ms"].GetDouble(), 100);
+  EXPECT_EQ(first["payload_kb"].GetDouble(), 0);
+  const rapidjson::Value& second = all["samples"][1];
+  EXPECT_EQ(std::string(second["timestamp"].GetString()), FormatTimestamp(kT0 + 1000));
+  EXPECT_EQ(second["latency_ms"].GetDouble(), 101);
+  EXPECT_TRUE(second["payload_kb"].IsNull());
+
+  // Pages: next_after_seq is the cursor, null on the last page.
+  rapidjson::Document page = Json(server.Get("/v1/telemetry/tel?limit=10"));
+  EXPECT_EQ(Seqs(page), Range(1, 10));
+  ASSERT_TRUE(page["next_after_seq"].IsUint64());
+  EXPECT_EQ(page["next_after_seq"].GetUint64(), 10u);
+  page = Json(server.Get("/v1/telemetry/tel?limit=10&after_seq=10"));
+  EXPECT_EQ(Seqs(page), Range(11, 20));
+  EXPECT_EQ(page["next_after_seq"].GetUint64(), 20u);
+  page = Json(server.Get("/v1/telemetry/tel?limit=10&after_seq=20"));
+  EXPECT_EQ(Seqs(page), Range(21, 25));
+  EXPECT_TRUE(page["next_after_seq"].IsNull());
+  page = Json(server.Get("/v1/telemetry/tel?limit=5&after_seq=20"));  // exactly the rest
+  EXPECT_EQ(Seqs(page), Range(21, 25));
+  EXPECT_TRUE(page["next_after_seq"].IsNull());
+
+  // since (inclusive) and until (exclusive), in any offset; paging within them.
+  const std::string since = "2026-01-12T01:00:05%2B01:00";  // kT0 + 5 s
+  const std::string until = FormatTimestamp(kT0 + 8000);
+  EXPECT_EQ(Seqs(Json(server.Get("/v1/telemetry/tel?since=" + since + "&until=" + until))),
+            Range(6, 8));
+  page = Json(server.Get("/v1/telemetry/tel?since=" + since + "&limit=2"));
+  EXPECT_EQ(Seqs(page), Range(6, 7));
+  EXPECT_EQ(page["next_after_seq"].GetUint64(), 7u);
+  page = Json(server.Get("/v1/telemetry/tel?since=" + since + "&limit=19&after_seq=7"));
+  EXPECT_EQ(Seqs(page), Range(8, 25));
+  EXPECT_TRUE(page["next_after_seq"].IsNull());
+  EXPECT_EQ(Json(server.Get("/v1/telemetry/tel?until=" + FormatTimestamp(kT0)))["samples"].Size(),
+            0u);
+
+  // Bad bounds name the parameter.
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"limit=0", "limit"},
+      {"limit=10001", "limit"},
+      {"limit=abc", "limit"},
+      {"limit=", "limit"},
+      {"since=yesterday", "since"},
+      {"until=12/01/2026", "until"},
+      {"after_seq=-1", "after_seq"},
+      {"after_seq=x", "after_seq"},
+      {"since=" + until + "&until=" + until, "until"},
+  };
+  for (const auto& [query, field] : bad) {
+    HttpResponse response = server.Get("/v1/telemetry/tel?" + query);
+    EXPECT_EQ(response.status, 422) << query;
+    EXPECT_EQ(ErrorCode(response), "validation_failed") << query;
+    rapidjson::Document json = Json(response);
+    ASSERT_TRUE(json.HasMember("field")) << query;
+    EXPECT_EQ(std::string(json["field"].GetString()), field) << query;
+  }
+  EXPECT_EQ(server.Get("/v1/telemetry/tel?limit=10000").status, 200);
+
+  // Unknown and impossible services.
+  EXPECT_EQ(ErrorCode(server.Get("/v1/telemetry/nobody")), "not_found");
+  EXPECT_EQ(server.Get("/v1/telemetry/nobody").status, 404);
+  EXPECT_EQ(server.Get("/v1/telemetry/has%20space").status, 404);
+}
+
+// --- The dashboard ---------------------------------------------------------------------------
+
+const char* const kDashboardPolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+TEST(ApiServer, TheDashboardIsServedFromTheBinaryUnderAStrictPolicy) {
+  Server server;
+  ASSERT_TRUE(server.started());
+  HttpResponse root = server.Get("/");
+  EXPECT_EQ(root.status, 302);
+  EXPECT_EQ(root.Header("Location"), "/ui/");
+
+  HttpResponse page = server.Get("/ui/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.Header("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(page.Header("Content-Security-Policy"), kDashboardPolicy);
+  EXPECT_EQ(page.Header("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(page.Header("Cache-Control"), "no-cache");
+  EXPECT_EQ(server.Get("/ui/index.html").body, page.body);
+  // Scripts come from files only; nothing from another origin.
+  for (size_t at = page.body.find("<script"); at != std::string::npos;
+       at = page.body.find("<script", at + 1)) {
+    const std::string tag = page.body.substr(at, page.body.find('>', at) - at);
+    EXPECT_NE(tag.find(" src=\""), std::string::npos) << tag;
+  }
+  EXPECT_EQ(page.body.find("http://"), std::string::npos);
+  EXPECT_EQ(page.body.find("https://"), std::string::npos);
+  EXPECT_EQ(page.body.find(" style=\""), std::string::npos);
+
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"app.js", "text/javascript; charset=utf-8"},
+      {"app.css", "text/css; charset=utf-8"},
+      {"uPlot.iife.min.js", "text/javascript; charset=utf-8"},
+      {"uPlot.min.css", "text/css; charset=utf-8"},
+  };
+  for (const auto& [name, type] : files) {
+    HttpResponse file = server.Get("/ui/" + name);
+    EXPECT_EQ(file.status, 200) << name;
+    EXPECT_EQ(file.Header("Content-Type"), type) << name;
+    EXPECT_EQ(file.Header("Content-Security-Policy"), kDashboardPolicy) << name;
+    EXPECT_EQ(file.Header("X-Content-Type-Options"), "nosniff") << name;
+    EXPECT_GT(file.body.size(), 1000u) << name;
+    EXPECT_NE(page.body.find("\"" + name + "\""), std::string::npos) << name << " is not used";
+  }
+  EXPECT_NE(server.Get("/ui/uPlot.iife.min.js").body.find("uPlot"), std::string::npos);
+
+  HttpResponse head = Fetch(server.port(), "HEAD", "/ui/app.js");
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(head.Header("Content-Type"), "text/javascript; charset=utf-8");
+
+  HttpResponse missing = server.Get("/ui/secrets.txt");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(ErrorCode(missing), "not_found");
+  EXPECT_EQ(server.Get("/ui/..%2Fdocs").status, 404);
+  EXPECT_EQ(server.Get("/ui").status, 404);
+  EXPECT_EQ(server.Post("/ui/", "").status, 405);
+}
+
 TEST(ApiServer, UnknownPathsAre404AndWrongMethods405WithAllow) {
   Server server;
   ASSERT_TRUE(server.started());
@@ -654,6 +818,9 @@ TEST(ApiServer, DocsAndOpenApiDescribeTheLiveRoutes) {
       std::string live = path.name.GetString();
       if (const size_t at = live.find("{service_id}"); at != std::string::npos) {
         live.replace(at, 12, "docs-probe");
+      }
+      if (const size_t at = live.find("{file}"); at != std::string::npos) {
+        live.replace(at, 6, "app.js");
       }
       HttpResponse response = Fetch(server.port(), method, live, method == "POST" ? "{}" : "");
       EXPECT_NE(response.status, 405) << method << " " << live;
@@ -983,8 +1150,14 @@ TEST(ApiServer, TokensProtectTheApiWhenConfigured) {
                 .status,
             202);
   EXPECT_EQ(server.Get("/health").status, 200);
-  EXPECT_EQ(server.Get("/docs").status, 401);  // only GET /health is open
+  EXPECT_EQ(server.Get("/docs").status, 401);  // only GET /health and the dashboard's files
   EXPECT_EQ(server.Get("/docs", "Authorization: Bearer s3cret\r\n").status, 200);
+  // The dashboard's files hold no data: a browser loads them, then asks for a token.
+  EXPECT_EQ(server.Get("/").status, 302);
+  EXPECT_EQ(server.Get("/ui/").status, 200);
+  EXPECT_EQ(server.Get("/ui/app.js").status, 200);
+  EXPECT_EQ(server.Get("/ui/nothing.js").status, 404);
+  EXPECT_EQ(server.Get("/v1/telemetry/auth").status, 401);
 }
 
 }  // namespace

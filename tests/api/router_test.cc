@@ -68,7 +68,7 @@ const rapidjson::Value& Resolved(const rapidjson::Document& document,
 // api/http_transport.cc) answers these for any request before the router sees it, each with the
 // JSON error body, so every operation lists them; its 503 names too_many_connections (the answer
 // beyond server.max_connections) besides any 503 of its own. Every operation but the liveness probe
-// also needs the token when server.auth_tokens is set.
+// and the dashboard's files also needs the token when server.auth_tokens is set.
 TEST(OpenApi, EveryOperationHasAnIdAndListsTheHttpLayersAnswers) {
   const std::string json = OpenApiDocument("1");
   rapidjson::Document document;
@@ -85,6 +85,9 @@ TEST(OpenApi, EveryOperationHasAnIdAndListsTheHttpLayersAnswers) {
       EXPECT_TRUE(ids.insert(id).second) << "operationId " << id << " is used twice";
 
       const rapidjson::Value& responses = operation.value["responses"];
+      // A success answer, except the redirect to the dashboard (redocly.yaml leaves this to us).
+      const bool success = responses.HasMember("200") || responses.HasMember("202");
+      EXPECT_EQ(success, id != "getRoot") << where;
       for (const char* status : {"400", "408", "413", "414", "431", "500", "501", "503", "505"}) {
         if (!responses.HasMember(status)) {
           ADD_FAILURE() << where << " does not list " << status;
@@ -100,7 +103,9 @@ TEST(OpenApi, EveryOperationHasAnIdAndListsTheHttpLayersAnswers) {
             Resolved(document, responses["503"])["description"].GetString();
         EXPECT_NE(unavailable.find("too_many_connections"), std::string::npos) << where;
       }
-      const bool is_public = where == "get /health";
+      // The liveness probe, and the dashboard's files with the redirect to them.
+      const bool is_public = where == "get /health" || where == "get /" || where == "get /ui/" ||
+                             where == "get /ui/{file}";
       EXPECT_EQ(responses.HasMember("401"), !is_public) << where;
     }
   }
@@ -212,6 +217,21 @@ TEST_F(RouterTest, UnknownPathsAre404AndWrongMethodsAre405WithAllow) {
   EXPECT_NE(ErrorMessage(reply).find("HEAD is not allowed"), std::string::npos);
 }
 
+TEST_F(RouterTest, RedirectsTheRootToTheDashboardAndServesItsFiles) {
+  Reply reply = Handle("GET", "/");
+  EXPECT_EQ(reply.status, 302);
+  EXPECT_EQ(reply.location, "/ui/");
+  reply = Handle("GET", "/ui/");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_EQ(reply.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(reply.security_policy.find("script-src 'self'"), std::string_view::npos);
+  EXPECT_EQ(reply.body, Handle("GET", "/ui/index.html").body);
+  EXPECT_EQ(Handle("GET", "/ui/app.js").content_type, "text/javascript; charset=utf-8");
+  EXPECT_EQ(Handle("GET", "/ui/uPlot.min.css").content_type, "text/css; charset=utf-8");
+  EXPECT_EQ(Handle("GET", "/ui/other.js").status, 404);
+  EXPECT_EQ(Handle("GET", "/ui/%2E%2E%2Fapp.js").status, 404);
+}
+
 TEST_F(RouterTest, ServesLivenessAndDocs) {
   Reply reply = Handle("GET", "/health");
   EXPECT_EQ(reply.status, 200);
@@ -239,6 +259,12 @@ TEST_F(RouterTest, TokensWhenConfiguredProtectEverythingButLiveness) {
   EXPECT_EQ(Handle("GET", "/docs").status, 401);
   EXPECT_EQ(Handle("GET", "/openapi.json").status, 401);
   EXPECT_EQ(Handle("GET", "/docs", "Bearer alpha").status, 200);
+  // The dashboard's files (no data in them) and the redirect to them are open, to GET only.
+  EXPECT_EQ(Handle("GET", "/ui/").status, 200);
+  EXPECT_EQ(Handle("HEAD", "/ui/app.js").status, 200);
+  EXPECT_EQ(Handle("GET", "/").status, 302);
+  EXPECT_EQ(Handle("POST", "/ui/").status, 401);
+  EXPECT_EQ(Handle("GET", "/uix").status, 401);
   // With a valid token the request goes on (to a 404 here: no engine is involved).
   EXPECT_EQ(Handle("GET", "/nope", "Bearer beta-token").status, 404);
   EXPECT_EQ(Handle("GET", "/nope", "bearer alpha").status, 404);
