@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything DriftWatch needs to build, test and benchmark: Debian 12's packages (the
-# PostgreSQL server among them: the tests start their own, tests/postgres/), and the OpenAPI
-# linter that the test suite runs (npm's @redocly/cli, pinned in tests/openapi/package.json).
+# PostgreSQL server among them: the tests start their own, tests/postgres/), and the npm packages
+# the test suite runs: the OpenAPI linter (@redocly/cli, pinned in tests/openapi/package.json) and
+# the OpenTelemetry JS exporters (tests/otlp/js/package.json).
+# `libprotobuf-dev`, `protobuf-compiler` and `zlib1g-dev` are for OTLP ingest (protobuf, gzip).
 # `prometheus` gives the metrics tests promtool and a real Prometheus server (tests/metrics);
 # `prometheus-alertmanager` the notification tests a real Alertmanager (tests/notify).
 # Idempotent, and quick when everything is there; run as root (or with sudo) on a fresh machine.
@@ -13,12 +15,13 @@ packages=(
   libpistache-dev libsoci-dev libsqlite3-dev sqlite3
   libpq-dev postgresql
   libboost-dev libboost-filesystem-dev libyaml-cpp-dev rapidjson-dev
+  libprotobuf-dev protobuf-compiler zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libssl-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   curl wrk python3
   prometheus prometheus-alertmanager
 )
-# Node.js and npm for the linter: the machine's own when it has npm, else Debian's.
+# Node.js and npm for the npm packages above: the machine's own when it has npm, else Debian's.
 command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
@@ -36,18 +39,20 @@ else
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# The linter: `npm ci` in tests/openapi, skipped while its node_modules is the one installed from
-# the package-lock.json there now (the stamp file holds that lock file's checksum).
-lint_dir=tests/openapi
-stamp=$lint_dir/node_modules/.driftwatch-lock.sha256
-lock_sum=$(sha256sum "$lint_dir/package-lock.json" | cut -d' ' -f1)
-if [ -x "$lint_dir/node_modules/.bin/redocly" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$lock_sum" ]; then
-  echo "install-deps: the OpenAPI linter is installed"
-else
-  echo "install-deps: npm ci in $lint_dir"
-  (cd "$lint_dir" && npm ci --no-audit --no-fund)
-  echo "$lock_sum" >"$stamp"
-fi
+# The npm packages the tests run, each `npm ci` in its folder: the OpenAPI linter (tests/openapi)
+# and the OpenTelemetry JS exporters (tests/otlp/js). Skipped while a folder's node_modules is
+# the one installed from its package-lock.json now (the stamp file holds that file's checksum).
+for npm_dir in tests/openapi tests/otlp/js; do
+  stamp=$npm_dir/node_modules/.driftwatch-lock.sha256
+  lock_sum=$(sha256sum "$npm_dir/package-lock.json" | cut -d' ' -f1)
+  if [ -d "$npm_dir/node_modules" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$lock_sum" ]; then
+    echo "install-deps: the npm packages of $npm_dir are installed"
+  else
+    echo "install-deps: npm ci in $npm_dir"
+    (cd "$npm_dir" && npm ci --no-audit --no-fund)
+    echo "$lock_sum" >"$stamp"
+  fi
+done
 node_major=$(node --version | sed 's/^v\([0-9]*\).*/\1/')
 if [ "$node_major" -lt 20 ]; then
   echo "install-deps: warning: Node.js $(node --version) is older than the 20.19 that" \
