@@ -333,8 +333,9 @@ std::string ReadUint64(const JsonValue& object, const char* name, uint64_t* out)
 std::string ReadSpan(const JsonValue& json, pb::Span* span) {
   if (const JsonValue* kind = Member(json, "kind")) {
     uint64_t number = 0;
-    if (kind->IsString() && std::string_view(kind->GetString()) == "SPAN_KIND_SERVER") {
-      number = pb::Span::SPAN_KIND_SERVER;
+    const std::string_view name(kind->IsString() ? kind->GetString() : "");
+    if (name.starts_with("SPAN_KIND_")) {  // an enum's name: only SERVER matters here
+      number = name == "SPAN_KIND_SERVER" ? pb::Span::SPAN_KIND_SERVER : 0;
     } else if (!ParseUint64(*kind, &number) || number > std::numeric_limits<int32_t>::max()) {
       return "kind is not a span kind";
     }
@@ -401,12 +402,11 @@ std::string ReadMetric(const JsonValue& json, pb::Metric* metric) {
   pb::Histogram* out = metric->mutable_histogram();
   if (const JsonValue* temporality = Member(*histogram, "aggregationTemporality")) {
     uint64_t number = 0;
-    if (temporality->IsString() &&
-        std::string_view(temporality->GetString()) == "AGGREGATION_TEMPORALITY_CUMULATIVE") {
-      number = kCumulative;
-    } else if (temporality->IsString() &&
-               std::string_view(temporality->GetString()) == "AGGREGATION_TEMPORALITY_DELTA") {
-      number = 1;
+    const std::string_view name(temporality->IsString() ? temporality->GetString() : "");
+    if (name.starts_with("AGGREGATION_TEMPORALITY_")) {
+      number = name == "AGGREGATION_TEMPORALITY_CUMULATIVE" ? kCumulative
+               : name == "AGGREGATION_TEMPORALITY_DELTA"    ? 1
+                                                            : 0;
     } else if (!ParseUint64(*temporality, &number) || number > 2) {
       return "aggregationTemporality is not a temporality";
     }

@@ -168,6 +168,16 @@ TEST(OtlpTraces, JsonMappingWithIntegersAsStringsOrNumbers) {
   EXPECT_DOUBLE_EQ(batch.samples[1].sample.latency_ms, 100.0);
 }
 
+TEST(OtlpTraces, JsonEnumsMayBeNames) {
+  const std::string body = R"({"resourceSpans":[{"resource":{"attributes":[
+      {"key":"service.name","value":{"stringValue":"a"}}]},"scopeSpans":[{"spans":[
+      {"kind":"SPAN_KIND_SERVER","startTimeUnixNano":"1768213800000000000",
+       "endTimeUnixNano":"1768213800001000000"},
+      {"kind":"SPAN_KIND_CLIENT","startTimeUnixNano":"1768213800000000000",
+       "endTimeUnixNano":"1768213800001000000"}]}]}]})";
+  EXPECT_EQ(Decode(body, OtlpSignal::kTraces, OtlpEncoding::kJson).samples.size(), 1u);
+}
+
 TEST(OtlpTraces, BadJsonIsAnError) {
   EXPECT_EQ(DecodeError("{", OtlpSignal::kTraces, OtlpEncoding::kJson),
             "the body is not valid JSON");
