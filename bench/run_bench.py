@@ -336,6 +336,28 @@ def batch_block(bench, threads, services, samples, measure_disk):
             "ratio_median": median([r["ratio"] for r in reps])}
 
 
+def otlp_block(bench, threads, services, samples):
+    """Section 10: the same rows as 512-sample batches and as 512-span OTLP protobuf requests,
+    each on a fresh service, interleaved."""
+    reps = []
+    for rep in range(bench.mode.reps):
+        entry = {}
+        for fmt in ("json", "otlp"):
+            server = bench.start_driftwatch(threads)
+            entry[fmt] = bench.run_json([os.path.join(bench.bin, "batch_ingest"), "--url",
+                                         server.url, "--samples", str(samples), "--services",
+                                         str(services), "--batch", "512", "--format", fmt])
+            bench.stop(server)
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(server.db + suffix):
+                    os.remove(server.db + suffix)
+        entry["ratio"] = entry["otlp"]["samples_per_second"] / entry["json"]["samples_per_second"]
+        reps.append(entry)
+        log(f"  otlp rep {rep + 1}: {entry['otlp']['samples_per_second']:.0f} spans/s, batch "
+            f"{entry['json']['samples_per_second']:.0f} samples/s ({entry['ratio']:.0%})")
+    return reps
+
+
 # ---- 4: micro-benchmarks --------------------------------------------------------------------------
 
 
@@ -552,6 +574,10 @@ def render(results, mode, command):
             add(f"| 8 | replay throughput / `ServiceMonitor::Process` throughput (core_bench, "
                 f"same run), CSV reading included | >= 80 % | {ratio:.0%} ({per_sample_ns:.0f} vs "
                 f"{process_ns:.0f} ns per sample) | {verdict(ratio >= TARGET_REPLAY_RATIO)} |")
+    if results.get("otlp"):
+        ratio = median([r["ratio"] for r in results["otlp"]])
+        add(f"| 10 | OTLP ingest, 512-span protobuf requests: spans/s / batch samples/s, same "
+            f"samples | >= 70 % | {ratio:.0%} | {verdict(ratio >= 0.7)} |")
     add("")
 
     # ---- 1
@@ -812,6 +838,9 @@ def render(results, mode, command):
         add(f"| NAB, default pipeline | {wall:.3f} s | {total:.3f} s | {pipeline:.3f} s | "
             f"{1e9 * total / samples:.0f} ns | {1e9 * pipeline / samples:.0f} ns |")
         add("")
+    if results.get("otlp"):
+        for line in otlp_section(results["otlp"]):
+            add(line)
     if results.get("metrics"):
         for line in metrics_section(results["metrics"]):
             add(line)
@@ -839,6 +868,30 @@ def render(results, mode, command):
         "(`<build-dir>/bench-results.json`). Benchmarks are never run by ctest.")
     add("")
     return "\n".join(lines)
+
+
+def otlp_section(reps):
+    """Section 10 from otlp_block's runs."""
+    ratios = [r["ratio"] for r in reps]
+    otlp = median([r["otlp"]["samples_per_second"] for r in reps])
+    batch = median([r["json"]["samples_per_second"] for r in reps])
+    return [
+        "## 10. OTLP ingest",
+        "",
+        f"`bench/batch_ingest.cc` sends the same {reps[0]['json']['samples']:,} rows "
+        f"({reps[0]['json']['services']} services) as `POST /v1/telemetry/batch` bodies of 512 "
+        "samples and, to another fresh service, as `POST /v1/traces` OTLP protobuf requests of "
+        "512 SERVER spans (one ResourceSpans per service, as an SDK or Collector groups them); "
+        "each is timed until the last sample is committed. Interleaved, "
+        f"{len(reps)} run{'s' if len(reps) > 1 else ''}.",
+        "",
+        "| figure | target | measured | |",
+        "| --- | --- | --- | --- |",
+        f"| OTLP spans/s / batch samples/s, same samples, same run | >= 70 % | "
+        f"{median(ratios):.0%} ({otlp / 1e3:.1f}k vs {batch / 1e3:.1f}k/s; runs: "
+        f"{fmt_list(ratios, lambda v: f'{v:.0%}')}) | {verdict(median(ratios) >= 0.7)} |",
+        "",
+    ]
 
 
 def metrics_section(runs):
@@ -930,6 +983,9 @@ def main():
                                                 10_000 * ROWS_PER_SERVICE_FOR_STABLE, False))
             results["batch"].append(batch_block(bench, 1, MAIN_SERVICES, mode.batch_samples,
                                                 False))
+
+        log("10. OTLP ingest")
+        results["otlp"] = otlp_block(bench, 2, MAIN_SERVICES, mode.batch_samples)
 
         log("4. micro-benchmarks")
         results["core"] = core_benchmarks(bench)
