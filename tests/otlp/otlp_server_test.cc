@@ -207,6 +207,19 @@ TEST(OtlpServer, AFullQueueAnswers503WithRetryAfterAndTakesNothing) {
   EXPECT_EQ(server.SampleCount("full"), -1);
 }
 
+TEST(OtlpServer, DurableIngestAnswersInTheRequestsEncodingOnceCommitted) {
+  Server server("ingest:\n  durable: true\n");
+  ASSERT_TRUE(server.started());
+  pb::ExportTraceServiceRequest request;
+  AddSpans(&request, "durable", {10, 20}, NowNs());
+  const HttpResponse response = server.Post("/v1/traces", request.SerializeAsString(), kProtobuf);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.Header("Content-Type"), "application/x-protobuf");
+  pb::ExportTraceServiceResponse answer;
+  EXPECT_TRUE(answer.ParseFromString(response.body));
+  EXPECT_EQ(server.SampleCount("durable"), 2);  // committed, so processed
+}
+
 TEST(OtlpServer, HistogramPointsBecomeSamples) {
   Server server;
   ASSERT_TRUE(server.started());
