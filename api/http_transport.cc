@@ -7,6 +7,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <exception>
 #include <utility>
@@ -27,6 +28,7 @@ constexpr size_t kReadBudget = 64 * 1024;          // read by one connection in 
 constexpr int kAnswersPerTurn = 64;                // answered for one connection in one turn
 constexpr size_t kOutputHighWater = 256 * 1024;    // unwritten answers: stop reading
 constexpr size_t kOutputLowWater = 64 * 1024;      // ... and go on once below this
+constexpr size_t kWriteChunk = 64 * 1024;          // the pieces an answer is written in
 constexpr size_t kKeepBufferCapacity = 64 * 1024;  // an idle connection keeps no more
 constexpr auto kTickInterval = std::chrono::milliseconds(100);  // how often timeouts are checked
 // After an answer with "Connection: close" the rest of the client's input is still read, and
@@ -414,16 +416,23 @@ void ConnectionTransport::Respond(Connection& c, const Reply& reply, bool keep_a
 }
 
 void ConnectionTransport::Send(Connection& c, std::string bytes) {
-  const size_t size = bytes.size();
   if (c.unwritten == 0) c.last_progress = Clock::now();
-  c.unwritten += size;
+  c.unwritten += bytes.size();
   const int fd = c.fd;
   const uint64_t id = c.id;
-  asyncWrite(fd, Pistache::RawBuffer(std::move(bytes), size))
-      .then([this, fd, id, size](ssize_t) { Written(fd, id, size); },
-            [this, fd, id](const std::exception_ptr&) {
-              if (Connection* failed = Find(fd, id)) Close(*failed, true);
-            });
+  // In pieces: after a partial write Pistache 0.0.5 copies the rest of the buffer, so one large
+  // answer (a /metrics of 100 MB) would cost time in the square of its size (bench/analysis.md).
+  // Pistache keeps a connection's buffers in order.
+  for (size_t offset = 0; offset < bytes.size(); offset += kWriteChunk) {
+    const size_t size = std::min(kWriteChunk, bytes.size() - offset);
+    std::string piece =
+        offset == 0 && size == bytes.size() ? std::move(bytes) : bytes.substr(offset, size);
+    asyncWrite(fd, Pistache::RawBuffer(std::move(piece), size))
+        .then([this, fd, id, size](ssize_t) { Written(fd, id, size); },
+              [this, fd, id](const std::exception_ptr&) {
+                if (Connection* failed = Find(fd, id)) Close(*failed, true);
+              });
+  }
 }
 
 // Pistache wrote an answer out (on this thread, from inside its write loop: nothing here may

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
 
 #include <chrono>
 #include <cstdio>
@@ -20,6 +21,7 @@
 #include "api/store_stats.h"
 #include "core/config.h"
 #include "core/engine.h"
+#include "core/log.h"
 #include "core/pipeline.h"
 #include "core/plugin_loader.h"
 #include "core/storage.h"
@@ -37,7 +39,7 @@ constexpr auto kStoreStatsInterval = std::chrono::seconds(1);
 
 constexpr char kUsage[] =
     "Usage: driftwatch [--config FILE] [--host ADDR] [--port N] [--db PATH]\n"
-    "                  [--plugin-dir DIR]... [--help] [--version]\n"
+    "                  [--plugin-dir DIR]... [--log-format text|json] [--help] [--version]\n"
     "       driftwatch replay [OPTION]... INPUT...   (see 'driftwatch replay --help')\n"
     "\n"
     "Runs the DriftWatch service. With no options: 0.0.0.0:8000, ./driftwatch.db and the\n"
@@ -48,6 +50,8 @@ constexpr char kUsage[] =
     "  --port N           port to listen on, 0 for any free port (default 8000)\n"
     "  --db PATH          database file (default driftwatch.db)\n"
     "  --plugin-dir DIR   load plugins from DIR too (repeatable)\n"
+    "  --log-format FMT   text (default; with journald's level prefixes under systemd)\n"
+    "                     or json: one JSON object per log line\n"
     "  --help             print this help and exit\n"
     "  --version          print the version and exit\n"
     "\n"
@@ -59,6 +63,7 @@ struct Flags {
   std::optional<uint16_t> port;
   std::optional<std::string> db;
   std::vector<std::string> plugin_dirs;
+  driftwatch::log::Format log_format = driftwatch::log::Format::kText;
   bool help = false;
   bool version = false;
 };
@@ -82,7 +87,7 @@ std::optional<std::string> ParseFlags(int argc, char** argv, Flags* flags) {
       name.resize(equals);
     }
     const bool known = name == "--config" || name == "--host" || name == "--port" ||
-                       name == "--db" || name == "--plugin-dir";
+                       name == "--db" || name == "--plugin-dir" || name == "--log-format";
     if (!known) return "unknown option '" + std::string(arg) + "'";
     if (!value) {
       if (i + 1 >= argc) return "option '" + name + "' needs a value";
@@ -103,6 +108,14 @@ std::optional<std::string> ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (name == "--db") {
       if (value->empty()) return "--db needs a path";
       flags->db = *value;
+    } else if (name == "--log-format") {
+      if (*value == "text") {
+        flags->log_format = driftwatch::log::Format::kText;
+      } else if (*value == "json") {
+        flags->log_format = driftwatch::log::Format::kJson;
+      } else {
+        return "--log-format must be text or json, got '" + *value + "'";
+      }
     } else {
       flags->plugin_dirs.push_back(*value);
     }
@@ -120,12 +133,21 @@ void RaiseOpenFileLimit() {
 }
 
 int Fail(const std::string& message) {
-  std::fprintf(stderr, "driftwatch: %s\n", message.c_str());
+  driftwatch::log::Error(message);
   return kExitFailure;
 }
 
-void Warn(const std::string& message) {
-  std::fprintf(stderr, "driftwatch: warning: %s\n", message.c_str());
+void Warn(const std::string& message) { driftwatch::log::Warning("warning: " + message); }
+
+// What the service says on stdout on a terminal (the banner, the stop); one info line each in
+// the journal or in JSON logs (docs/behaviour.md, Command line).
+void Say(const std::string& plain, const std::string& structured) {
+  if (driftwatch::log::Structured()) {
+    driftwatch::log::Info(structured);
+    return;
+  }
+  std::fputs(plain.c_str(), stdout);
+  std::fflush(stdout);
 }
 
 // The config's plugin directories, then --plugin-dir (core/plugin_loader.h, LoadPlugins).
@@ -139,6 +161,7 @@ Status LoadPlugins(const driftwatch::Config& config, const std::vector<std::stri
   return loaded;
 }
 
+// The framed banner on a terminal (and any other stdout); one line in the journal or JSON logs.
 void PrintBanner(const driftwatch::Config& config, const std::string& url) {
   const std::string rule(60, '=');
   std::string database = config.storage.path;
@@ -150,6 +173,11 @@ void PrintBanner(const driftwatch::Config& config, const std::string& url) {
     }
   } else if (config.storage.plugin != "sqlite") {
     database += " (storage: " + config.storage.plugin + ")";
+  }
+  if (driftwatch::log::Structured()) {
+    driftwatch::log::Info("DriftWatch " DRIFTWATCH_VERSION " is ready: database connected: " +
+                          database + "; API listening on " + url);
+    return;
   }
   std::printf("%s\nDriftWatch - Statistical Drift Detection Platform\n%s\n", rule.c_str(),
               rule.c_str());
@@ -238,12 +266,17 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
   Status listening = driftwatch::api::HttpServer::Start(config.server, &router, &server);
   if (!listening.ok()) return Fail(listening.message());
   PrintBanner(config, server->url());
+  // Under systemd (Type=notify), `systemctl start` returns now: the store is open, the state
+  // restored and the port bound (docs/operations.md, Running under systemd). Without
+  // NOTIFY_SOCKET in the environment this does nothing.
+  sd_notifyf(0, "READY=1\nSTATUS=API listening on %s", server->url().c_str());
 
   int received = 0;
   sigwait(&stop_signals, &received);
-  std::printf("Received %s: stopping (draining the ingest queue, flushing storage)...\n",
-              received == SIGINT ? "SIGINT" : "SIGTERM");
-  std::fflush(stdout);
+  sd_notify(0, "STOPPING=1\nSTATUS=Stopping: draining the ingest queue, flushing storage");
+  const std::string signal_name = received == SIGINT ? "SIGINT" : "SIGTERM";
+  Say("Received " + signal_name + ": stopping (draining the ingest queue, flushing storage)...\n",
+      "received " + signal_name + ": stopping (draining the ingest queue, flushing storage)");
   server->Stop();  // no request is answered from here on
   // Before the engine: what the sender records is committed by the engine's last commit, and what
   // is still pending is delivered after the next start.
@@ -254,8 +287,7 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
     const std::string error = engine->GetStatus().storage_error;
     return Fail("could not store everything before stopping: " + error);
   }
-  std::printf("\u2713 DriftWatch stopped\n");
-  std::fflush(stdout);
+  Say("\u2713 DriftWatch stopped\n", "stopped");
   return kExitOk;
 }
 
@@ -280,6 +312,7 @@ int main(int argc, char** argv) {
     std::printf("driftwatch %s\n", DRIFTWATCH_VERSION);
     return kExitOk;
   }
+  driftwatch::log::Init(flags.log_format);
 
   // Before any thread starts, so every thread inherits the mask and only sigwait below takes
   // SIGINT/SIGTERM. SIGPIPE: a client that hangs up must not kill the process.

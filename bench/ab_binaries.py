@@ -3,8 +3,15 @@
 
     python3 bench/ab_binaries.py --a OLD/bin/driftwatch --b NEW/bin/driftwatch [--rounds 5]
         [--seconds 5] [--connections 32,128] [--bare BUILD/bin/bare_pistache]
+    python3 bench/ab_binaries.py --a OLD/bin/driftwatch --b NEW/bin/driftwatch --postgresql-batch
+        [--rounds 5]
 
-Both services run at once, each on its own port and temporary database; wrk (bench/wrk/ingest.lua,
+With --postgresql-batch: batch ingest into PostgreSQL instead (bench/run.sh's section 10: a
+throwaway server from tests/postgres/postgres_server.sh, 500,000 samples of 100 services by
+batch_ingest from B's build, HTTP -> committed), A and B in turns, a fresh namespace each, with the
+raw COPY reference once a round.
+
+Otherwise both services run at once, each on its own port and temporary database; wrk (bench/wrk/ingest.lua,
 100 services) loads them in turns, A then B, round after round, so that the shared machine's noise
 falls on both alike. Prints, per connection count, the median req/s and server CPU per request of
 each, and B / A. Build both binaries in Release (bench/run.sh's build-bench, or
@@ -13,6 +20,7 @@ each, and B / A. Build both binaries in Release (bench/run.sh's build-bench, or
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -32,6 +40,46 @@ def start(bench, binary, name):
     return server
 
 
+def postgresql_batch(bench, binaries, rounds):
+    """Batch ingest into PostgreSQL by each binary in turn, round after round; prints medians."""
+    script = os.path.join(run_bench.REPO, "tests", "postgres", "postgres_server.sh")
+    state = os.path.join(bench.workdir, "postgres")
+    subprocess.run(["bash", script, "start", state], check=True, capture_output=True)
+    try:
+        with open(os.path.join(state, "url")) as text:
+            url = text.read().strip()
+        rates = {name: [] for name in binaries}
+        copies = []
+        for n in range(rounds):
+            copies.append(run_bench.postgres_copy_rows_per_second(url, 500_000, 100,
+                                                                  f"public.copy_ab_{n}"))
+            names = list(binaries) if n % 2 == 0 else list(binaries)[::-1]
+            for name in names:
+                config = bench.fresh_path("config") + ".yaml"
+                with open(config, "w") as out:
+                    out.write(f"server:\n  threads: 2\nstorage:\n  plugin: postgresql\n"
+                              f"  url: \"{url}\"\n  namespace: ab_{name.lower()}_{n}\n")
+                server = run_bench.Server(
+                    f"{name}-{n}", [binaries[name], "--host", "127.0.0.1", "--port", "0",
+                                    "--db", bench.fresh_path(name) + ".db", "--config", config],
+                    r"API listening on (http://\S+)", bench.workdir)
+                result = bench.run_json([os.path.join(bench.bin, "batch_ingest"), "--url",
+                                         server.url, "--samples", "500000", "--services", "100"])
+                server.stop()
+                rates[name].append(result["samples_per_second"])
+            run_bench.log(f"  round {n + 1}: A {rates['A'][-1]:.0f}/s, B {rates['B'][-1]:.0f}/s, "
+                          f"raw COPY {copies[-1]:.0f}/s")
+        copy = run_bench.median(copies)
+        pairs = [b / a for a, b in zip(rates["A"], rates["B"])]
+        print(", ".join(f"{n} {run_bench.median(r):.0f} samples/s "
+                        f"({run_bench.median(r) / copy:.0%} of raw COPY)" for n, r in rates.items())
+              + f"; raw COPY {copy:.0f} rows/s")
+        print(f"  B / A: {run_bench.median(rates['B']) / run_bench.median(rates['A']):.1%} "
+              f"(median of per-round ratios {run_bench.median(pairs):.1%})")
+    finally:
+        subprocess.run(["bash", script, "stop", state], capture_output=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--a", required=True, help="the reference driftwatch binary (before)")
@@ -40,6 +88,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", default="32,128")
+    parser.add_argument("--postgresql-batch", action="store_true",
+                        help="batch ingest into PostgreSQL instead of single-sample ingest")
     args = parser.parse_args()
     args.a, args.b = os.path.abspath(args.a), os.path.abspath(args.b)
     args.bare = os.path.abspath(args.bare) if args.bare else None
@@ -47,6 +97,9 @@ def main():
     with tempfile.TemporaryDirectory(prefix="dw-ab-") as workdir:
         bench = run_bench.Bench(os.path.dirname(os.path.dirname(args.b)), run_bench.Mode(False),
                                 workdir)
+        if args.postgresql_batch:
+            postgresql_batch(bench, {"A": args.a, "B": args.b}, args.rounds)
+            return
         try:
             servers = {"A": start(bench, args.a, "a"), "B": start(bench, args.b, "b")}
             if args.bare:

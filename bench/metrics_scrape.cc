@@ -8,10 +8,13 @@
 //    thread, with metrics.per_service_limit above the service count: every service's series.
 // 2. Single-sample ingest (one Submit of one sample at a time, one thread) for --seconds without
 //    scrapes, then for --seconds with a scrape every second on another thread: the throughput of
-//    each, and the longest Submit of each. A small Submit is processed on the calling thread
-//    under its shard's state lock, so its longest wait shows how long a scrape held that lock.
-// collect_us_per_256_services: the slowest CollectServiceMetrics per 256 services, an upper bound
-// of the mean time one lock hold takes (it also counts the unlocked listing and sorting).
+//    each, and the longest Submit of each.
+// Lock holds: every scrape, those of step 1 and those during step 2, asks the engine to time each
+// hold of a shard's state lock (LockHoldTimes, core/engine.h): the longest in wall time (which
+// also counts the moments the scraping thread was preempted while holding it), the longest in
+// CPU time of the scraping thread, how many took over 1 ms of wall time, and the longest listing
+// of the services under the registry's lock. collect_us_per_256_services: the slowest
+// CollectServiceMetrics per 256 services.
 // Prints one JSON object.
 #include <driftwatch/plugin.h>
 #include <time.h>
@@ -54,20 +57,23 @@ double ThreadCpuSeconds() {
   return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
 }
 
+double Us(int64_t ns) { return static_cast<double>(ns) / 1000.0; }
+
 struct Scrape {
   double cpu_seconds = 0;
   size_t bytes = 0;
   double collect_ms = 0;  // CollectServiceMetrics alone, wall time
 };
 
-Scrape ScrapeOnce(const driftwatch::Engine& engine, uint32_t limit) {
+Scrape ScrapeOnce(const driftwatch::Engine& engine, uint32_t limit,
+                  driftwatch::LockHoldTimes* holds) {
   const double start = ThreadCpuSeconds();
   driftwatch::api::MetricsInput input;
   input.version = "bench";
   input.status = engine.GetStatus();
-  input.metrics = engine.GetMetrics();
+  input.metrics = engine.GetMetrics(holds);
   const auto collect_start = std::chrono::steady_clock::now();
-  input.services = engine.CollectServiceMetrics();
+  input.services = engine.CollectServiceMetrics(holds);
   const double collect_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - collect_start)
           .count();
@@ -165,8 +171,9 @@ int main(int argc, char** argv) {
   std::vector<double> cpu;
   size_t bytes = 0;
   double collect_ms = 0;
+  driftwatch::LockHoldTimes idle_holds;  // scrapes alone
   for (int i = 0; i < kScrapes; ++i) {
-    const Scrape scrape = ScrapeOnce(*engine, config.metrics.per_service_limit);
+    const Scrape scrape = ScrapeOnce(*engine, config.metrics.per_service_limit, &idle_holds);
     cpu.push_back(scrape.cpu_seconds);
     bytes = scrape.bytes;
     collect_ms = std::max(collect_ms, scrape.collect_ms);
@@ -176,10 +183,11 @@ int main(int argc, char** argv) {
   const IngestRun quiet = Ingest(*engine, names, seconds, &clock_ms);
   std::atomic<bool> scraping{true};
   std::atomic<int> scrapes_done{0};
+  driftwatch::LockHoldTimes busy_holds;  // scrapes during ingest; read after the join
   std::thread scraper([&] {
     while (scraping) {
       const auto next = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-      ScrapeOnce(*engine, config.metrics.per_service_limit);
+      ScrapeOnce(*engine, config.metrics.per_service_limit, &busy_holds);
       ++scrapes_done;
       while (scraping && std::chrono::steady_clock::now() < next) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -197,10 +205,24 @@ int main(int argc, char** argv) {
       "\"collect_us_per_256_services\": %.1f, "
       "\"ingest_per_second_without_scrapes\": %.0f, \"ingest_per_second_with_scrapes\": %.0f, "
       "\"ingest_ratio\": %.3f, \"longest_submit_ms_without_scrapes\": %.3f, "
-      "\"longest_submit_ms_with_scrapes\": %.3f, \"scrapes_during_ingest\": %d}\n",
+      "\"longest_submit_ms_with_scrapes\": %.3f, \"scrapes_during_ingest\": %d, "
+      "\"shard_holds\": %llu, \"longest_shard_hold_us\": %.1f, "
+      "\"longest_shard_hold_cpu_us\": %.1f, \"shard_holds_over_1ms\": %llu, "
+      "\"longest_registry_hold_us\": %.1f, \"shard_holds_during_ingest\": %llu, "
+      "\"longest_shard_hold_during_ingest_us\": %.1f, "
+      "\"longest_shard_hold_cpu_during_ingest_us\": %.1f, "
+      "\"shard_holds_over_1ms_during_ingest\": %llu, "
+      "\"longest_registry_hold_during_ingest_us\": %.1f}\n",
       services, cpu.front(), cpu[cpu.size() / 2], cpu.back(), bytes, collect_ms,
       collect_ms * 1000.0 * 256.0 / static_cast<double>(services), quiet.per_second,
       scraped.per_second, scraped.per_second / quiet.per_second, quiet.longest_submit_ms,
-      scraped.longest_submit_ms, scrapes_done.load());
+      scraped.longest_submit_ms, scrapes_done.load(),
+      static_cast<unsigned long long>(idle_holds.shard_holds), Us(idle_holds.longest_shard_ns),
+      Us(idle_holds.longest_shard_cpu_ns),
+      static_cast<unsigned long long>(idle_holds.shard_holds_over_1ms),
+      Us(idle_holds.longest_registry_ns), static_cast<unsigned long long>(busy_holds.shard_holds),
+      Us(busy_holds.longest_shard_ns), Us(busy_holds.longest_shard_cpu_ns),
+      static_cast<unsigned long long>(busy_holds.shard_holds_over_1ms),
+      Us(busy_holds.longest_registry_ns));
   return 0;
 }

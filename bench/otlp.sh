@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # OTLP ingest against batch ingest, the same samples in the same run (docs/performance.md,
-# section 10): for each repetition, a fresh service and database take the rows of bench_rows.h as
+# section 11): for each repetition, a fresh service and database take the rows of bench_rows.h as
 # POST /v1/telemetry/batch JSON bodies, then another fresh one takes the same rows as 512-span
 # OTLP protobuf requests to POST /v1/traces; bench/batch_ingest.cc times each until committed.
 # Prints one JSON line per run.

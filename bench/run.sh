@@ -1,32 +1,37 @@
 #!/usr/bin/env bash
 # Builds DriftWatch in Release, runs every benchmark and writes docs/performance.md.
 #
-#   bench/run.sh [--quick] [--build-dir DIR] [--output FILE]
+#   bench/run.sh [--quick] [--build-dir DIR] [--output FILE] [--only SECTIONS]
 #
 #   --quick        one run of each benchmark at smaller sizes, no scaling matrix (~2 min)
 #   --build-dir    the Release build directory (default: build-bench in the repository)
 #   --output       the report (default: docs/performance.md)
+#   --only         only these sections, comma-separated (metrics, postgresql), and only their part
+#                  of the report in --output (give it another file than docs/performance.md)
 #
-# Needs wrk (Debian package `wrk`), python3 and the project's build dependencies. The machine should
-# be otherwise idle: the report records the load average, and every figure that matters is a ratio
-# against a reference measured in the same run.
+# Needs wrk (Debian package `wrk`), curl, python3 and the project's build dependencies; the
+# PostgreSQL section also needs Debian's `postgresql` (server and psql) and is skipped without it.
+# The machine should be otherwise idle: the report records the load average, and every figure that
+# matters is a ratio against a reference measured in the same run.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build_dir="${repo}/build-bench"
 output="${repo}/docs/performance.md"
 quick=()
+only=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=(--quick); shift ;;
     --build-dir) build_dir="$2"; shift 2 ;;
     --output) output="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --only) only=(--only "$2"); shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
 
-for tool in wrk python3 cmake; do
+for tool in wrk curl python3 cmake; do
   command -v "${tool}" >/dev/null || { echo "run.sh: '${tool}' is required" >&2; exit 1; }
 done
 
@@ -38,4 +43,4 @@ cmake --build "${build_dir}" --parallel "$(nproc)" --target driftwatch_benchmark
 
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 exec python3 "${repo}/bench/run_bench.py" --build-dir "${build_dir}" --output "${output}" \
-  "${quick[@]}"
+  "${quick[@]}" "${only[@]}"

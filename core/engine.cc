@@ -1,12 +1,15 @@
 #include "core/engine.h"
 
+#include <time.h>
+
 #include <algorithm>
-#include <cstdio>
+#include <chrono>
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
 
 #include "core/ingest_queue.h"
+#include "core/log.h"
 #include "core/notifications.h"
 #include "core/service_registry.h"
 #include "core/startup_recovery.h"
@@ -31,6 +34,47 @@ struct CommitShare {
   std::shared_ptr<PendingCommit> commit;
   ServiceId service_id;
   uint64_t count;
+};
+
+// Times one lock hold into LockHoldTimes when there is one to fill; otherwise does nothing.
+class HoldTimer {
+ public:
+  explicit HoldTimer(LockHoldTimes* holds) : holds_(holds) {
+    if (holds_ != nullptr) {
+      wall_ = std::chrono::steady_clock::now();
+      cpu_ns_ = ThreadCpuNs();
+    }
+  }
+  void EndShardHold() {
+    if (holds_ == nullptr) return;
+    const int64_t wall_ns = WallNs();
+    const int64_t cpu_ns = ThreadCpuNs() - cpu_ns_;
+    holds_->longest_shard_ns = std::max(holds_->longest_shard_ns, wall_ns);
+    holds_->longest_shard_cpu_ns = std::max(holds_->longest_shard_cpu_ns, cpu_ns);
+    ++holds_->shard_holds;
+    if (wall_ns > 1'000'000) ++holds_->shard_holds_over_1ms;
+  }
+  void EndRegistryHold() {
+    if (holds_ != nullptr) {
+      holds_->longest_registry_ns = std::max(holds_->longest_registry_ns, WallNs());
+    }
+  }
+
+ private:
+  static int64_t ThreadCpuNs() {
+    timespec now{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+  }
+  int64_t WallNs() const {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                                wall_)
+        .count();
+  }
+
+  LockHoldTimes* holds_;
+  std::chrono::steady_clock::time_point wall_{};
+  int64_t cpu_ns_ = 0;
 };
 
 }  // namespace
@@ -113,7 +157,7 @@ struct Engine::Impl {
 void Engine::Impl::RecordDetectorError(const std::string& message,
                                        const std::vector<std::string>& detector_names) {
   std::lock_guard lock(error_mutex);
-  if (message != last_detector_error) std::fprintf(stderr, "driftwatch: %s\n", message.c_str());
+  if (message != last_detector_error) log::Error(message);
   ++detector_errors;
   if (detector_names.empty()) ++detector_errors_by_name["unknown"];
   for (const std::string& name : detector_names) ++detector_errors_by_name[name];
@@ -217,10 +261,10 @@ void Engine::Impl::ProcessForget(const std::shared_ptr<PendingCommit>& forget) {
   service.forgotten = true;
   WriteBatch batch;
   batch.forgotten.push_back(*service.id);
-  std::fprintf(stderr,
-               "driftwatch: service '%s' is forgotten (DELETE /v1/services): its state, window, "
-               "stored samples and events are deleted after %llu samples\n",
-               service.id->c_str(), static_cast<unsigned long long>(service.seq()));
+  log::Notice("service '" + *service.id +
+              "' is forgotten (DELETE /v1/services): its state, window, stored samples and "
+              "events are deleted after " +
+              std::to_string(service.seq()) + " samples");
   writer.Submit(std::move(batch), [this, forget, id = service.id](const CommitReport& report) {
     NotificationSink* sink = notification_sink.load();
     if (sink != nullptr && report.committed && !report.Refused(*id)) sink->Forgotten(*id);
@@ -504,7 +548,7 @@ const char* RejectReasonName(RejectReason reason) {
   return "unknown";
 }
 
-EngineMetrics Engine::GetMetrics() const {
+EngineMetrics Engine::GetMetrics(LockHoldTimes* holds) const {
   Impl& impl = *impl_;
   EngineMetrics metrics;
   for (size_t i = 0; i < kRejectReasons; ++i) {
@@ -512,9 +556,11 @@ EngineMetrics Engine::GetMetrics() const {
   }
   for (size_t shard = 0; shard < impl.state_locks.size(); ++shard) {
     std::shared_lock lock(impl.state_locks[shard]);
+    HoldTimer timer(holds);
     for (const auto& [reason, count] : impl.transitions_by_reason[shard]) {
       metrics.drift_events[reason] += count;
     }
+    timer.EndShardHold();
   }
   {
     std::lock_guard lock(impl.error_mutex);
@@ -524,9 +570,11 @@ EngineMetrics Engine::GetMetrics() const {
   return metrics;
 }
 
-std::vector<ServiceMetrics> Engine::CollectServiceMetrics() const {
+std::vector<ServiceMetrics> Engine::CollectServiceMetrics(LockHoldTimes* holds) const {
   Impl& impl = *impl_;
+  HoldTimer listing(holds);
   std::vector<std::shared_ptr<ServiceEntry>> services = impl.registry.All();
+  listing.EndRegistryHold();
   // By shard, so each hold of a lock copies a run of that shard's services.
   std::sort(services.begin(), services.end(),
             [](const std::shared_ptr<ServiceEntry>& a, const std::shared_ptr<ServiceEntry>& b) {
@@ -543,6 +591,7 @@ std::vector<ServiceMetrics> Engine::CollectServiceMetrics() const {
       ++end;
     }
     std::shared_lock lock(impl.state_locks[shard]);
+    HoldTimer timer(holds);
     for (size_t i = begin; i < end; ++i) {
       const ServiceEntry& service = *services[i];
       if (service.forgotten) continue;
@@ -557,6 +606,7 @@ std::vector<ServiceMetrics> Engine::CollectServiceMetrics() const {
         metrics.transition_timestamp_ms = monitor.last_transition()->timestamp_ms;
       }
     }
+    timer.EndShardHold();
     begin = end;
   }
   return out;

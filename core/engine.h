@@ -99,6 +99,16 @@ struct ServiceMetrics {
   std::optional<int64_t> transition_timestamp_ms;
 };
 
+// How long a scrape held the engine's locks, for bench/metrics_scrape.cc: measured only when a
+// caller asks for it (two clock reads per hold), never otherwise.
+struct LockHoldTimes {
+  int64_t longest_shard_ns = 0;      // one hold of a shard's state lock, wall time
+  int64_t longest_shard_cpu_ns = 0;  // one hold, CPU time of the holding thread (no preemption)
+  int64_t longest_registry_ns = 0;   // listing every service under the registry's lock (a bound)
+  uint64_t shard_holds = 0;
+  uint64_t shard_holds_over_1ms = 0;  // wall time
+};
+
 // Told what the outbox gains and loses (the notification sender, notify/). Called on the storage
 // writer's thread: each method must be quick and must not call the engine.
 class NotificationSink {
@@ -172,10 +182,11 @@ class Engine {
   bool HasService(const std::string& service_id) const;
 
   EngineStatus GetStatus() const;
-  EngineMetrics GetMetrics() const;
+  // `holds`, if any, gathers how long each lock was held (see LockHoldTimes).
+  EngineMetrics GetMetrics(LockHoldTimes* holds = nullptr) const;
   // Every service's figures, in no order. Copied a few hundred services at a time under their
-  // shard's lock, so ingest never waits on this for more than a few microseconds at a time.
-  std::vector<ServiceMetrics> CollectServiceMetrics() const;
+  // shard's lock, so ingest never waits on this for long (docs/performance.md, section 9).
+  std::vector<ServiceMetrics> CollectServiceMetrics(LockHoldTimes* holds = nullptr) const;
 
  private:
   struct Impl;

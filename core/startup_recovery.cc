@@ -3,10 +3,10 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-#include <cstdio>
 #include <exception>
 #include <string>
 
+#include "core/log.h"
 #include "core/monitor_snapshot.h"
 #include "core/timestamp.h"
 
@@ -77,8 +77,8 @@ Status Recovery::RestoreService(const std::string& id, const StoredSnapshot* sna
     } else {
       // Typically the detector pipeline changed since the snapshot. Rebuild the service under
       // the new pipeline from its stored samples since its last reset (resets are not samples).
-      std::fprintf(stderr, "driftwatch: service '%s': %s; rebuilding it from its stored samples\n",
-                   id.c_str(), restored.message().c_str());
+      log::Warning("service '" + id + "': " + restored.message() +
+                   "; rebuilding it from its stored samples");
       rebuild = true;
       rebuild_reason = restored.message();
       std::vector<StoredEvent> events;
@@ -141,8 +141,8 @@ void Recovery::RecordRebuild(ServiceEntry& service, const StoredSnapshot& snapsh
   batch.events.push_back(service.EventOf(transition));
   // The next start restores instead of rebuilding again; should saving fail, it rebuilds again.
   if (Status saved_now = service.AddSnapshot(batch); !saved_now.ok()) {
-    std::fprintf(stderr, "driftwatch: service '%s': cannot save its rebuilt state: %s\n",
-                 service.id->c_str(), saved_now.message().c_str());
+    log::Error("service '" + *service.id +
+               "': cannot save its rebuilt state: " + saved_now.message());
   }
   to_write_->push_back(std::move(batch));
 }

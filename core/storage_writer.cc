@@ -1,11 +1,11 @@
 #include "core/storage_writer.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <iterator>
 #include <map>
 #include <utility>
 
+#include "core/log.h"
 #include "core/thread_name.h"
 #include "core/timestamp.h"
 
@@ -309,16 +309,16 @@ bool StorageWriter::CommitPending(std::unique_lock<std::mutex>& lock) {
   }
   if (!status.ok()) {
     if (status.message() != last_error_) {
-      std::fprintf(stderr, "driftwatch: storage commit failed (%s), retrying every %u ms: %s\n",
-                   std::string(Status::KindName(status.kind())).c_str(), options_.retry_interval_ms,
-                   status.message().c_str());
+      log::Error("storage commit failed (" + std::string(Status::KindName(status.kind())) +
+                 "), retrying every " + std::to_string(options_.retry_interval_ms) +
+                 " ms: " + status.message());
       last_error_ = status.message();
     }
     healthy_.store(false, std::memory_order_relaxed);
     return false;
   }
   if (!healthy_.load(std::memory_order_relaxed)) {
-    std::fprintf(stderr, "driftwatch: storage commits succeed again\n");
+    log::Notice("storage commits succeed again");
   }
   std::vector<StoredNotification> committed_notifications =
       isolate ? std::move(isolation.committed_notifications) : std::move(in_flight_.notifications);
@@ -431,17 +431,15 @@ void StorageWriter::Settle(Isolation& isolation) {
     if (logged_refusals_.size() > kMaxLoggedRefusals || logged_refusals_.contains(key)) continue;
     logged_refusals_.insert(key);
     if (logged_refusals_.size() > kMaxLoggedRefusals) {
-      std::fprintf(stderr,
-                   "driftwatch: more than %zu services refused by the store: further refusals are "
-                   "set aside and counted (refused_samples in /v1/system/status), not logged\n",
-                   kMaxLoggedRefusals);
+      log::Warning("more than " + std::to_string(kMaxLoggedRefusals) +
+                   " services refused by the store: further refusals are set aside and counted "
+                   "(refused_samples in /v1/system/status), not logged");
       continue;
     }
-    std::fprintf(stderr,
-                 "driftwatch: the store refused the data of service '%s' (%s: %s); it is set aside "
-                 "in '%s' and the other services' data is committed\n",
-                 service_id.c_str(), std::string(Status::KindName(reason.kind())).c_str(),
-                 reason.message().c_str(), refused_log_.path().c_str());
+    log::Warning("the store refused the data of service '" + service_id + "' (" +
+                 std::string(Status::KindName(reason.kind())) + ": " + reason.message() +
+                 "); it is set aside in '" + refused_log_.path() +
+                 "' and the other services' data is committed");
   }
   std::sort(refused.begin(), refused.end());
   // Every batch being committed now may have held data of these services (their callbacks are
@@ -479,8 +477,8 @@ bool StorageWriter::PurgeStep(int64_t samples_before_ms, int64_t events_before_m
   const Status status =
       store_->Purge(samples_before_ms, events_before_ms, options_.purge_step_rows, &deleted);
   if (!status.ok()) {
-    std::fprintf(stderr, "driftwatch: retention failed, trying again in %u ms: %s\n",
-                 options_.purge_interval_ms, status.message().c_str());
+    log::Warning("retention failed, trying again in " + std::to_string(options_.purge_interval_ms) +
+                 " ms: " + status.message());
     return false;
   }
   return deleted > 0;

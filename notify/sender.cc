@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <random>
 #include <utility>
 
+#include "core/log.h"
 #include "core/thread_name.h"
 #include "core/timestamp.h"
 #include "notify/formats.h"
@@ -72,8 +72,8 @@ driftwatch::Status NotificationSender::Load(const Scan& scan) {
     if (!scanned.ok()) return scanned;
     target->status.pending = target->queue.size();
     if (!target->queue.empty()) {
-      std::fprintf(stderr, "driftwatch: notify: %zu notifications for target '%s' still pending\n",
-                   target->queue.size(), target->config->name.c_str());
+      log::Notice("notify: " + std::to_string(target->queue.size()) +
+                  " notifications for target '" + target->config->name + "' still pending");
     }
   }
   return Status::Ok();
@@ -220,8 +220,8 @@ void NotificationSender::Attempt(Target& target, std::unique_lock<std::mutex>& l
     }
     row.state = NotificationState::kFailed;
     ++status.failed;
-    std::fprintf(stderr, "driftwatch: notify: target '%s': notification %s failed: %s\n",
-                 target.config->name.c_str(), row.id.c_str(), row.last_error.c_str());
+    log::Warning("notify: target '" + target.config->name + "': notification " + row.id +
+                 " failed: " + row.last_error);
     target.next_attempt = Clock::now();
   }
   if (target.config->type == "alertmanager" && parsed.ok()) {

@@ -6,6 +6,9 @@
 # `libprotobuf-dev`, `protobuf-compiler` and `zlib1g-dev` are for OTLP ingest (protobuf, gzip).
 # `prometheus` gives the metrics tests promtool and a real Prometheus server (tests/metrics);
 # `prometheus-alertmanager` the notification tests a real Alertmanager (tests/notify).
+# dpkg-dev and file build the Debian packages (dpkg-shlibdeps computes their Depends); adduser is
+# what the package's postinst needs; libsystemd-dev gives sd_notify (readiness under systemd) and
+# systemd gives systemd-analyze, which tests/package runs on the unit.
 # Idempotent, and quick when everything is there; run as root (or with sudo) on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +23,7 @@ packages=(
   clang clang-format clang-tidy libclang-rt-14-dev
   curl wrk python3
   prometheus prometheus-alertmanager
+  dpkg-dev file adduser systemd libsystemd-dev
 )
 # Node.js and npm for the npm packages above: the machine's own when it has npm, else Debian's.
 command -v npm >/dev/null || packages+=(nodejs npm)

@@ -607,5 +607,87 @@ TEST(EngineTest, ForgetNeedsABackendThatCanForget) {
   EXPECT_EQ(StoredSampleCount(*store, kService), 1u);
 }
 
+// A storage backend built before ABI 1.2 keeps no outbox: with notification targets configured the
+// engine refuses to start, naming the backend, rather than lose what it should send.
+TEST(EngineTest, NotificationTargetsNeedABackendWithAnOutbox) {
+  testing::TestDir dir;
+  dw_type_storage v1_1 = *Plugins().FindStorage("sqlite");
+  v1_1.struct_size = offsetof(dw_type_storage, on_scan_notifications);  // as a 1.1 struct ends
+  Config config;
+  config.storage.path = dir.File("old.db");
+  config.notify.targets.push_back({"hook", "webhook", "http://127.0.0.1:9", "", "", {}, 1});
+  DetectorSet detectors;
+  ASSERT_TRUE(BuildDetectorSet(config, Plugins(), &detectors).ok());
+  std::unique_ptr<Store> store;
+  ASSERT_TRUE(Store::Open(&v1_1, {{"path", config.storage.path}}, &store).ok());
+  EXPECT_FALSE(store->HasOutbox());
+  std::unique_ptr<Engine> engine;
+  const Status created = Engine::Create(config, detectors, store.get(), &engine);
+  EXPECT_EQ(created.kind(), Status::Kind::kInvalidArgument);
+  EXPECT_NE(created.message().find("'sqlite'"), std::string::npos) << created.message();
+  EXPECT_NE(created.message().find("no notification outbox"), std::string::npos);
+  EXPECT_EQ(engine, nullptr);
+  config.notify.targets.clear();  // without targets the same store serves as before
+  EXPECT_TRUE(Engine::Create(config, detectors, store.get(), &engine).ok());
+}
+
+// What the sender is handed, with the order of events.
+class RecordingSink : public NotificationSink {
+ public:
+  void Committed(std::vector<StoredNotification>&& rows) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (StoredNotification& row : rows) committed.push_back(std::move(row));
+  }
+  void Forgotten(const std::string& service_id) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    forgotten.push_back(service_id);
+  }
+  std::vector<StoredNotification> committed;
+  std::vector<std::string> forgotten;
+
+ private:
+  std::mutex mutex_;
+};
+
+// Each transition `notify.on` lists makes one row per target, stored with its event and handed to
+// the sink once committed; a drift's end shares its incident key.
+TEST(EngineTest, TransitionsAreStoredInTheOutboxAndHandedOnOnceCommitted) {
+  testing::TestDir dir;
+  Running running(dir.File("outbox.db"), 1000, 65536, 200000, [](Config& config) {
+    config.notify.on = {"drift_detected", "recovered", "baseline_established"};
+    config.notify.targets.push_back({"am", "alertmanager", "http://127.0.0.1:9", "", "", {}, 1});
+    config.notify.targets.push_back({"hook", "webhook", "http://127.0.0.1:9", "", "", {}, 2});
+  });
+  RecordingSink sink;
+  running.engine().SetNotificationSink(&sink);
+  running.Run(Concat({Normal(150, 11), Constant(5, 900.0), Normal(60, 12)}), 0);
+  ASSERT_TRUE(running.engine().Stop());
+  std::vector<StoredNotification> stored;
+  ASSERT_TRUE(running.store()
+                  .ScanNotifications(
+                      {}, [&](StoredNotification&& row) { stored.push_back(std::move(row)); })
+                  .ok());
+  // baseline_established goes to the webhook only; the drift and the recovery to both.
+  std::vector<std::string> rows;
+  for (const StoredNotification& row : stored) rows.push_back(row.target + " " + row.id);
+  const std::string service = kService;
+  const std::vector<std::string> expected = {"hook " + service + "/100", "am " + service + "/155",
+                                             "hook " + service + "/155"};
+  ASSERT_GE(rows.size(), 5u);
+  EXPECT_EQ(std::vector<std::string>(rows.begin(), rows.begin() + 3), expected);
+  EXPECT_EQ(rows[3].substr(0, 3), "am ");
+  EXPECT_EQ(rows[4].substr(0, 5), "hook ");
+  EXPECT_EQ(rows.size(), 5u);
+  for (const StoredNotification& row : stored) {
+    EXPECT_EQ(row.state, NotificationState::kPending);
+    EXPECT_EQ(row.attempts, 0u);
+  }
+  EXPECT_NE(stored[4].body.find("\"incident_key\":\"driftwatch/" + service + "/155\""),
+            std::string::npos)
+      << stored[4].body;
+  ASSERT_EQ(sink.committed.size(), stored.size());
+  for (size_t i = 0; i < stored.size(); ++i) EXPECT_EQ(sink.committed[i].id, stored[i].id);
+}
+
 }  // namespace
 }  // namespace driftwatch

@@ -2,10 +2,7 @@
 // database, its exposition checked by Prometheus' own `promtool check metrics`, and by reading the
 // series back. Every wait polls with a deadline.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <rapidjson/document.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cctype>
 #include <chrono>
@@ -26,6 +23,7 @@
 #include "tests/support/child_process.h"
 #include "tests/support/eventually.h"
 #include "tests/support/http_test_client.h"
+#include "tests/support/scripted_http_server.h"
 #include "tests/support/server_process.h"
 #include "tests/support/test_dir.h"
 
@@ -244,22 +242,6 @@ TEST(Metrics, NeedTheSameTokenAsTheApi) {
   EXPECT_NE(body.find("# TYPE driftwatch_services gauge"), std::string::npos);
 }
 
-// A loopback port nothing listens on now (Prometheus takes no port 0).
-uint16_t FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  uint16_t port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 // The value Prometheus' query API gives for `query` (an instant vector of one series), or -1
 // while it has none.
 double Query(uint16_t port, const std::string& query) {
@@ -284,7 +266,8 @@ TEST(Metrics, PrometheusScrapesTheServiceAndSeesTheDrift) {
   Server server(kConfig);
   ASSERT_TRUE(server.started());
   const TestDir& dir = server.dir();
-  const uint16_t prometheus_port = FreePort();
+  // Prometheus takes no port 0.
+  const auto prometheus_port = static_cast<uint16_t>(UnusedPort());
   ASSERT_NE(prometheus_port, 0);
   std::ofstream(dir.File("prometheus.yml"))
       << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"

@@ -198,8 +198,8 @@ TEST_F(NotifyTest, RetriesUntilDeliveredInOrder) {
   EXPECT_STREQ(Parse(requests[4].body)["from"].GetString(), "DRIFT_DETECTED");
   const auto list = Parse(service.Get("/v1/notifications?target=hook&limit=1"));
   ASSERT_EQ(list["notifications"].Size(), 1u);
-  const auto oldest =
-      Parse(service.Get("/v1/notifications?limit=2"))["notifications"][1].GetObject();
+  const auto newest_two = Parse(service.Get("/v1/notifications?limit=2"));
+  const auto& oldest = newest_two["notifications"][1];
   EXPECT_EQ(oldest["attempts"].GetUint(), 4u);
   EXPECT_TRUE(oldest["last_error"].IsNull());
   EXPECT_EQ(Fetch(service.process().port(), "GET", "/v1/notifications?state=lost").status, 422);
@@ -214,7 +214,8 @@ TEST_F(NotifyTest, ARefusalFailsAtOnce) {
   ASSERT_TRUE(
       Eventually([&] { return States(service, "?state=failed").size() == 1; }, kWaitDeadline));
   EXPECT_EQ(receiver.requests().size(), 1u);
-  const auto row = Parse(service.Get("/v1/notifications"))["notifications"][0].GetObject();
+  const auto list = Parse(service.Get("/v1/notifications"));
+  const auto& row = list["notifications"][0];
   EXPECT_EQ(row["attempts"].GetUint(), 1u);
   EXPECT_NE(std::string(row["last_error"].GetString()).find("HTTP 400"), std::string::npos);
 }
@@ -278,9 +279,10 @@ TEST_F(NotifyTest, AHungTargetDelaysNothingElse) {
 // While a drift lasts its alert is sent again, also after a restart; its end stops that.
 TEST_F(NotifyTest, AlertmanagerAlertsAreResentWhileTheDriftLasts) {
   TestHttpServer alertmanager({ScriptedAnswer(200)});
-  const std::string notify = "notify:\n  resend_interval: 1s\n  targets:\n"
-                             "    - {name: am, type: alertmanager, url: " +
-                             alertmanager.url() + "}\n";
+  const std::string notify =
+      "notify:\n  resend_interval: 1s\n  targets:\n"
+      "    - {name: am, type: alertmanager, url: " +
+      alertmanager.url() + "}\n";
   int64_t t = kT0;
   {
     Service service(dir_, notify);
@@ -301,9 +303,9 @@ TEST_F(NotifyTest, AlertmanagerAlertsAreResentWhileTheDriftLasts) {
     EXPECT_FALSE(alerts[0].HasMember("endsAt"));
   }
   service.Recover(&t);
-  ASSERT_TRUE(Eventually(
-      [&] { return Parse(alertmanager.requests().back().body)[0].HasMember("endsAt"); },
-      kWaitDeadline));
+  ASSERT_TRUE(
+      Eventually([&] { return Parse(alertmanager.requests().back().body)[0].HasMember("endsAt"); },
+                 kWaitDeadline));
   const size_t ended = alertmanager.requests().size();
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // two resend intervals
   EXPECT_EQ(alertmanager.requests().size(), ended);
@@ -332,22 +334,6 @@ TEST_F(NotifyTest, PagerDutyGetsTriggerThenResolve) {
   }
 }
 
-// A loopback port nothing listens on now.
-uint16_t FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  uint16_t port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 // The active alerts of a real Alertmanager for `service_id` (their labels, as JSON).
 std::vector<std::string> ActiveAlerts(uint16_t port, const std::string& service_id) {
   std::vector<std::string> alerts;
@@ -365,7 +351,7 @@ std::vector<std::string> ActiveAlerts(uint16_t port, const std::string& service_
 }
 
 TEST_F(NotifyTest, AlertmanagerShowsTheDriftThenResolvesIt) {
-  const uint16_t port = FreePort();
+  const auto port = static_cast<uint16_t>(UnusedPort());
   ASSERT_NE(port, 0);
   std::ofstream(dir_.File("alertmanager.yml"))
       << "route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n";
