@@ -252,6 +252,10 @@ Frame ReadField(std::string_view line, std::string_view bytes, HeaderFacts* fact
   } else if (EqualsIgnoringCase(name, "authorization")) {
     ++facts->authorizations;
     frame.authorization = SpanOf(value, bytes);
+  } else if (EqualsIgnoringCase(name, "content-type")) {
+    frame.content_type = SpanOf(value, bytes);
+  } else if (EqualsIgnoringCase(name, "content-encoding")) {
+    frame.content_encoding = SpanOf(value, bytes);
   }
   return frame;
 }

@@ -58,6 +58,8 @@ struct Frame {
   Span path;   // from an origin-form or absolute-form target, still percent-encoded
   Span query;  // after '?', without it ("" when none)
   Span authorization;
+  Span content_type;      // the last Content-Type ("" when none)
+  Span content_encoding;  // the last Content-Encoding ("" when none)
 };
 
 // Where reading the current request got to, so that the next call, with more bytes, goes on from

@@ -327,6 +327,8 @@ bool ConnectionTransport::AnswerOne(Connection& c, const Frame& frame, std::stri
   request.query = SplitQuery(frame.query.In(bytes));
   request.body = RequestBody(bytes, frame, &scratch_);
   request.authorization = frame.authorization.In(bytes);
+  request.content_type = frame.content_type.In(bytes);
+  request.content_encoding = frame.content_encoding.In(bytes);
   const bool keep_alive = KeepsAlive(frame);
 
   std::optional<Reply> reply = shared_->router->HandleAsync(

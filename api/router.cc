@@ -140,6 +140,8 @@ bool Matches(std::string_view pattern, std::string_view path, std::vector<std::s
 const Router::Route Router::kRoutes[] = {
     {"POST", "/v1/telemetry", &Router::PostTelemetry},
     {"POST", "/v1/telemetry/batch", &Router::PostTelemetryBatch},
+    {"POST", "/v1/traces", &Router::PostTraces},
+    {"POST", "/v1/metrics", &Router::PostOtlpMetrics},
     {"GET", "/v1/health/{service_id}", &Router::GetHealth},
     {"GET", "/v1/baseline/{service_id}", &Router::GetBaseline},
     {"POST", "/v1/baseline/{service_id}/reset", &Router::ResetBaseline},

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "api/api_error.h"
+#include "api/otlp_decoder.h"
 #include "api/response_json.h"
 #include "api/sample_parser.h"
 #include "core/config.h"
@@ -29,6 +30,9 @@ struct ApiRequest {
   std::vector<std::pair<std::string, std::string>> query;  // still percent-encoded
   std::string_view body;
   std::string authorization;  // the Authorization header ("" when absent)
+  // Read only by the OTLP routes, which take protobuf or JSON, compressed or not.
+  std::string_view content_type;
+  std::string_view content_encoding;
 };
 
 struct Reply {
@@ -147,6 +151,12 @@ class Router {
                         const ReplyCallback& later) const;
   Reply GetNotifications(const ApiRequest& request, const Params& params,
                          const ReplyCallback& later) const;
+  // OTLP/HTTP (api/otlp_route.cc).
+  Reply PostTraces(const ApiRequest& request, const Params& params,
+                   const ReplyCallback& later) const;
+  Reply PostOtlpMetrics(const ApiRequest& request, const Params& params,
+                        const ReplyCallback& later) const;
+  Reply PostOtlp(const ApiRequest& request, OtlpSignal signal, const ReplyCallback& later) const;
   Reply GetMetrics(const ApiRequest& request, const Params& params,
                    const ReplyCallback& later) const;
   Reply GetLiveness(const ApiRequest& request, const Params& params,
@@ -168,6 +178,8 @@ class Router {
 
   ApiContext context_;
   std::shared_ptr<LimitCounters> counters_ = std::make_shared<LimitCounters>();
+  // Cumulative histograms' running totals, per series (docs/opentelemetry.md, Metrics).
+  std::shared_ptr<CumulativeTotals> cumulative_ = std::make_shared<CumulativeTotals>();
 };
 
 // Decodes %XX escapes; false for a malformed escape.

@@ -2,10 +2,13 @@
 // the last sample committed in its store.
 //
 //   batch_ingest --url http://127.0.0.1:PORT --samples N --services S [--batch 1000]
-//                [--connections 2]
+//                [--connections 2] [--format json|otlp]
 //
 // Sends the rows of bench_rows.h as POST /v1/telemetry/batch bodies (built before the clock
 // starts) over `connections` keep-alive connections; a 503 (queue full) is retried after 1 ms.
+// With --format otlp the same rows go as OTLP protobuf to POST /v1/traces instead: each request
+// an ExportTraceServiceRequest of `batch` SERVER spans, grouped by service as an SDK or Collector
+// groups them (one ResourceSpans per service), each span's latency and end time the row's.
 // "Committed" is read from GET /v1/system/status: every sample processed, nothing queued and
 // nothing waiting for the storage writer (storage_pending_samples counts samples handed to the
 // writer and not yet in a successful commit). The store's own row count (total_telemetry_records)
@@ -21,6 +24,10 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include <otlp.pb.h>
+
+#include <map>
 
 #include "bench/bench_rows.h"
 #include "core/timestamp.h"
@@ -44,7 +51,47 @@ struct Options {
   uint32_t services = 0;
   uint32_t batch = 1000;
   uint32_t connections = 2;
+  bool otlp = false;
 };
+
+// The same rows as BuildBodies, as OTLP protobuf: latency and end time to the nanosecond, the
+// payload as http.response.body.size in bytes.
+std::vector<std::string> BuildOtlpBodies(const Options& options) {
+  namespace pb = driftwatch::otlp;
+  constexpr int64_t kNanosPerMs = 1000000;
+  const int64_t now_ms = driftwatch::NowMs();
+  driftwatch::bench::RowGenerator rows(options.services, now_ms - kOneHourMs);
+  std::vector<std::string> bodies;
+  for (uint64_t done = 0; done < options.samples;) {
+    pb::ExportTraceServiceRequest request;
+    std::map<uint32_t, pb::ScopeSpans*> by_service;
+    for (uint32_t i = 0; i < options.batch && done < options.samples; ++i, ++done) {
+      const driftwatch::bench::BenchRow row = rows.Next();
+      pb::ScopeSpans*& scope = by_service[row.service];
+      if (scope == nullptr) {
+        pb::ResourceSpans* resource_spans = request.add_resource_spans();
+        pb::KeyValue* name = resource_spans->mutable_resource()->add_attributes();
+        name->set_key("service.name");
+        name->mutable_value()->set_string_value(driftwatch::bench::ServiceName(row.service));
+        scope = resource_spans->add_scope_spans();
+      }
+      pb::Span* span = scope->add_spans();
+      span->set_trace_id(std::string(16, '\x01'));
+      span->set_span_id(std::string(8, '\x02'));
+      span->set_name("GET /items");
+      span->set_kind(pb::Span::SPAN_KIND_SERVER);
+      const auto end = static_cast<uint64_t>(row.timestamp_ms * kNanosPerMs);
+      span->set_end_time_unix_nano(end);
+      span->set_start_time_unix_nano(end -
+                                     static_cast<uint64_t>(std::llround(row.latency_ms * 1e6)));
+      pb::KeyValue* size = span->add_attributes();
+      size->set_key("http.response.body.size");
+      size->mutable_value()->set_int_value(std::llround(row.payload_kb * 1024));
+    }
+    bodies.push_back(request.SerializeAsString());
+  }
+  return bodies;
+}
 
 std::vector<std::string> BuildBodies(const Options& options) {
   const int64_t now_ms = driftwatch::NowMs();
@@ -101,7 +148,7 @@ StatusCounters ReadStatus(HttpClient& connection) {
 int Usage() {
   std::fprintf(stderr,
                "usage: batch_ingest --url http://127.0.0.1:PORT --samples N --services S "
-               "[--batch N] [--connections N]\n");
+               "[--batch N] [--connections N] [--format json|otlp]\n");
   return 2;
 }
 
@@ -123,6 +170,9 @@ int main(int argc, char** argv) {
       options.batch = static_cast<uint32_t>(std::strtoul(value, nullptr, 10));
     } else if (flag == "--connections") {
       options.connections = static_cast<uint32_t>(std::strtoul(value, nullptr, 10));
+    } else if (flag == "--format" &&
+               (std::string_view(value) == "json" || std::string_view(value) == "otlp")) {
+      options.otlp = std::string_view(value) == "otlp";
     } else {
       return Usage();
     }
@@ -133,7 +183,12 @@ int main(int argc, char** argv) {
     return Usage();
   }
 
-  const std::vector<std::string> bodies = BuildBodies(options);
+  const std::vector<std::string> bodies =
+      options.otlp ? BuildOtlpBodies(options) : BuildBodies(options);
+  const char* const path = options.otlp ? "/v1/traces" : "/v1/telemetry/batch";
+  const int accepted = options.otlp ? 200 : 202;
+  const driftwatch::http::HeaderLines headers = {
+      options.otlp ? "Content-Type: application/x-protobuf" : "Content-Type: application/json"};
   HttpClient status_connection(options.url);
   const StatusCounters before = ReadStatus(status_connection);
   if (!before.ok) {
@@ -153,13 +208,13 @@ int main(int argc, char** argv) {
         for (;;) {
           HttpResponse response;
           if (const driftwatch::Status sent =
-                  connection.Post("/v1/telemetry/batch", bodies[index], &response);
+                  connection.Post(path, bodies[index], &response, headers);
               !sent.ok()) {
             std::fprintf(stderr, "batch_ingest: %s\n", sent.message().c_str());
             failed = true;
             return;
           }
-          if (response.status == 202) break;
+          if (response.status == accepted) break;
           if (response.status == 503) {
             ++retries;
             std::this_thread::sleep_for(kRetryPause);
@@ -203,11 +258,12 @@ int main(int argc, char** argv) {
     return std::chrono::duration<double>(t - start).count();
   };
   std::printf(
-      "{\"samples\":%llu,\"services\":%u,\"batch\":%u,\"connections\":%u,\"seconds_sent\":%.6f,"
+      "{\"format\":\"%s\",\"samples\":%llu,\"services\":%u,\"batch\":%u,\"connections\":%u,"
+      "\"seconds_sent\":%.6f,"
       "\"seconds_committed\":%.6f,\"samples_per_second\":%.1f,\"retries_503\":%llu,"
       "\"store_count_reached\":%s,\"seconds_store_count\":%.3f}\n",
-      static_cast<unsigned long long>(options.samples), options.services, options.batch,
-      options.connections, seconds(sent), seconds(committed),
+      options.otlp ? "otlp" : "json", static_cast<unsigned long long>(options.samples),
+      options.services, options.batch, options.connections, seconds(sent), seconds(committed),
       static_cast<double>(options.samples) / seconds(committed),
       static_cast<unsigned long long>(retries.load()),
       now.stored >= stored_target ? "true" : "false", seconds(counted));

@@ -492,6 +492,28 @@ def postgres_block(bench):
         subprocess.run(["bash", server_script, "stop", state], capture_output=True)
 
 
+def otlp_block(bench, threads, services, samples):
+    """Section 11: the same rows as 512-sample batches and as 512-span OTLP protobuf requests,
+    each on a fresh service, interleaved."""
+    reps = []
+    for rep in range(bench.mode.reps):
+        entry = {}
+        for fmt in ("json", "otlp"):
+            server = bench.start_driftwatch(threads)
+            entry[fmt] = bench.run_json([os.path.join(bench.bin, "batch_ingest"), "--url",
+                                         server.url, "--samples", str(samples), "--services",
+                                         str(services), "--batch", "512", "--format", fmt])
+            bench.stop(server)
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(server.db + suffix):
+                    os.remove(server.db + suffix)
+        entry["ratio"] = entry["otlp"]["samples_per_second"] / entry["json"]["samples_per_second"]
+        reps.append(entry)
+        log(f"  otlp rep {rep + 1}: {entry['otlp']['samples_per_second']:.0f} spans/s, batch "
+            f"{entry['json']['samples_per_second']:.0f} samples/s ({entry['ratio']:.0%})")
+    return reps
+
+
 # ---- 4: micro-benchmarks --------------------------------------------------------------------------
 
 
@@ -710,6 +732,10 @@ def render(results, mode, command):
                 f"{process_ns:.0f} ns per sample) | {verdict(ratio >= TARGET_REPLAY_RATIO)} |")
     for row in summary_rows_9_10(results):
         add(row)
+    if results.get("otlp"):
+        ratio = median([r["ratio"] for r in results["otlp"]])
+        add(f"| 11 | OTLP ingest, 512-span protobuf requests: spans/s / batch samples/s, same "
+            f"samples | >= 70 % | {ratio:.0%} | {verdict(ratio >= 0.7)} |")
     add("")
 
     # ---- 1
@@ -976,6 +1002,9 @@ def render(results, mode, command):
     if "postgresql" in results:
         for line in postgres_section(results["postgresql"]):
             add(line)
+    if results.get("otlp"):
+        for line in otlp_section(results["otlp"]):
+            add(line)
 
     # ---- analysis
     add("## What limits each figure")
@@ -1047,6 +1076,30 @@ def summary_rows_9_10(results):
                     f"{fmt_list(pg['single_ratios'], lambda v: f'{v:.0%}')}) | "
                     f"{verdict(pg['single_ratio_median'] >= TARGET_INGEST_RATIO)} |")
     return rows
+
+
+def otlp_section(reps):
+    """Section 11 from otlp_block's runs."""
+    ratios = [r["ratio"] for r in reps]
+    otlp = median([r["otlp"]["samples_per_second"] for r in reps])
+    batch = median([r["json"]["samples_per_second"] for r in reps])
+    return [
+        "## 11. OTLP ingest",
+        "",
+        f"`bench/batch_ingest.cc` sends the same {reps[0]['json']['samples']:,} rows "
+        f"({reps[0]['json']['services']} services) as `POST /v1/telemetry/batch` bodies of 512 "
+        "samples and, to another fresh service, as `POST /v1/traces` OTLP protobuf requests of "
+        "512 SERVER spans (one ResourceSpans per service, as an SDK or Collector groups them); "
+        "each is timed until the last sample is committed. Interleaved, "
+        f"{len(reps)} run{'s' if len(reps) > 1 else ''}.",
+        "",
+        "| figure | target | measured | |",
+        "| --- | --- | --- | --- |",
+        f"| OTLP spans/s / batch samples/s, same samples, same run | >= 70 % | "
+        f"{median(ratios):.0%} ({otlp / 1e3:.1f}k vs {batch / 1e3:.1f}k/s; runs: "
+        f"{fmt_list(ratios, lambda v: f'{v:.0%}')}) | {verdict(median(ratios) >= 0.7)} |",
+        "",
+    ]
 
 
 def metrics_section(runs, http):
@@ -1286,6 +1339,9 @@ def main():
                                                 10_000 * ROWS_PER_SERVICE_FOR_STABLE, False))
             results["batch"].append(batch_block(bench, 1, MAIN_SERVICES, mode.batch_samples,
                                                 False))
+
+        log("11. OTLP ingest")
+        results["otlp"] = otlp_block(bench, 2, MAIN_SERVICES, mode.batch_samples)
 
         log("4. micro-benchmarks")
         results["core"] = core_benchmarks(bench)

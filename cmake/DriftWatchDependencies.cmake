@@ -27,6 +27,9 @@ find_package(yaml-cpp REQUIRED)
 # libcurl (libcurl4-openssl-dev) for the tools' HTTP client, http_client/: CURL::libcurl.
 find_package(CURL REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS filesystem)
+# OTLP ingest: protobuf (libprotobuf-dev, protobuf-compiler) and gzip (zlib1g-dev).
+find_package(Protobuf REQUIRED)
+find_package(ZLIB REQUIRED)
 find_package(RapidJSON REQUIRED)
 if(NOT TARGET RapidJSON::RapidJSON)
   add_library(RapidJSON::RapidJSON INTERFACE IMPORTED)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything DriftWatch needs to build, test and benchmark: Debian 12's packages (the
-# PostgreSQL server among them: the tests start their own, tests/postgres/), and the OpenAPI
-# linter that the test suite runs (npm's @redocly/cli, pinned in tests/openapi/package.json).
+# PostgreSQL server among them: the tests start their own, tests/postgres/), and the npm packages
+# the test suite runs: the OpenAPI linter (@redocly/cli, pinned in tests/openapi/package.json) and
+# the OpenTelemetry JS exporters (tests/otlp/js/package.json).
+# `libprotobuf-dev`, `protobuf-compiler` and `zlib1g-dev` are for OTLP ingest (protobuf, gzip).
 # `prometheus` gives the metrics tests promtool and a real Prometheus server (tests/metrics);
 # `prometheus-alertmanager` the notification tests a real Alertmanager (tests/notify).
 # dpkg-dev and file build the Debian packages (dpkg-shlibdeps computes their Depends); adduser is
@@ -19,6 +21,7 @@ packages=(
   libpistache-dev libsoci-dev libsqlite3-dev sqlite3
   libpq-dev postgresql
   libboost-dev libboost-filesystem-dev libyaml-cpp-dev rapidjson-dev
+  libprotobuf-dev protobuf-compiler zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcurl4-openssl-dev libssl-dev
   clang clang-format clang-tidy libclang-rt-14-dev
   curl wrk python3
@@ -26,7 +29,7 @@ packages=(
   dpkg-dev file adduser systemd libsystemd-dev
   chromium
 )
-# Node.js and npm for the linter: the machine's own when it has npm, else Debian's.
+# Node.js and npm for the npm packages above: the machine's own when it has npm, else Debian's.
 command -v npm >/dev/null || packages+=(nodejs npm)
 
 missing=()
@@ -44,10 +47,11 @@ else
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# `npm ci` in each folder with a package-lock.json: tests/openapi (the linter) and ui/ (the chart
-# library and the browser driver). Skipped while a folder's node_modules is the one installed from
-# its lock file now (the stamp file holds that lock file's checksum).
-for npm_dir in tests/openapi ui; do
+# The npm packages, each `npm ci` in its folder with a package-lock.json: the OpenAPI linter
+# (tests/openapi), the OpenTelemetry JS exporters (tests/otlp/js), and the dashboard's chart library
+# and browser driver (ui/). Skipped while a folder's node_modules is the one installed from its
+# package-lock.json now (the stamp file holds that file's checksum).
+for npm_dir in tests/openapi tests/otlp/js ui; do
   stamp=$npm_dir/node_modules/.driftwatch-lock.sha256
   lock_sum=$(sha256sum "$npm_dir/package-lock.json" | cut -d' ' -f1)
   if [ -d "$npm_dir/node_modules" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$lock_sum" ]; then

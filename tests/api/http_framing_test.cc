@@ -139,6 +139,16 @@ Reading Read(std::string_view request, const Frame& frame) {
   return reading;
 }
 
+TEST(FindRequest, ReadsContentTypeAndContentEncodingForTheOtlpRoutes) {
+  const std::string request =
+      "POST /v1/traces HTTP/1.1\r\nHost: x\r\ncontent-type:  application/x-protobuf \r\n"
+      "Content-Encoding: gzip\r\nContent-Length: 0\r\n\r\n";
+  const Frame frame = FindRequest(request, FrameLimits());
+  ASSERT_EQ(frame.status, FrameStatus::kComplete) << frame.error;
+  EXPECT_EQ(frame.content_type.In(request), "application/x-protobuf");
+  EXPECT_EQ(frame.content_encoding.In(request), "gzip");
+}
+
 TEST(FindRequest, ReadsTheTargetTheBodyAndTheFieldsTheApiUses) {
   std::string request =
       "GET /v1/events/a%3Ab?limit=5&x HTTP/1.1\r\nHost: [::1]:8000\r\n"

@@ -1,0 +1,262 @@
+// POST /v1/traces and /v1/metrics end to end (docs/opentelemetry.md): the real `driftwatch`
+// binary on a free loopback port, OTLP requests built with the generated protobuf messages or
+// written as OTLP JSON, and what the service then shows. Every wait polls with a deadline.
+#include <gtest/gtest.h>
+#include <otlp.pb.h>
+#include <rapidjson/document.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/timestamp.h"
+#include "tests/support/eventually.h"
+#include "tests/support/http_test_client.h"
+#include "tests/support/server_process.h"
+#include "tests/support/test_dir.h"
+
+namespace driftwatch::testing {
+namespace {
+
+namespace pb = driftwatch::otlp;
+
+constexpr auto kWaitDeadline = std::chrono::seconds(60);
+constexpr const char* kProtobuf = "Content-Type: application/x-protobuf\r\n";
+constexpr const char* kJson = "Content-Type: application/json\r\n";
+
+class Server {
+ public:
+  explicit Server(const std::string& config_yaml = "") {
+    process_ = std::make_unique<ServerProcess>(dir_.File("driftwatch"));
+    std::vector<std::string> args = {"--host", "127.0.0.1", "--port",
+                                     "0",      "--db",      dir_.File("driftwatch.db")};
+    if (!config_yaml.empty()) {
+      std::ofstream(dir_.File("config.yaml")) << config_yaml;
+      args.push_back("--config");
+      args.push_back(dir_.File("config.yaml"));
+    }
+    std::string error;
+    started_ = process_->Start(args, &error);
+    EXPECT_TRUE(started_) << error;
+  }
+  bool started() const { return started_; }
+
+  HttpResponse Post(const std::string& path, const std::string& body, const std::string& headers) {
+    return Fetch(process_->port(), "POST", path, body, headers);
+  }
+  rapidjson::Document Get(const std::string& path) {
+    rapidjson::Document document;
+    const HttpResponse response = Fetch(process_->port(), "GET", path);
+    document.Parse(response.body.c_str());
+    return document;
+  }
+  int64_t SampleCount(const std::string& service_id) {
+    rapidjson::Document health = Get("/v1/health/" + service_id);
+    return health.IsObject() && health.HasMember("sample_count") ? health["sample_count"].GetInt64()
+                                                                 : -1;
+  }
+  bool WaitForSampleCount(const std::string& service_id, int64_t count) {
+    return Eventually([&] { return SampleCount(service_id) == count; }, kWaitDeadline);
+  }
+  std::string State(const std::string& service_id) {
+    rapidjson::Document health = Get("/v1/health/" + service_id);
+    return health.IsObject() && health.HasMember("state") ? health["state"].GetString() : "";
+  }
+
+ private:
+  TestDir dir_;
+  std::unique_ptr<ServerProcess> process_;
+  bool started_ = false;
+};
+
+uint64_t NowNs() { return static_cast<uint64_t>(NowMs()) * 1'000'000; }
+
+// One resource with `latencies_ms.size()` SERVER spans, ending one millisecond apart from `end_ns`
+// back in time.
+void AddSpans(pb::ExportTraceServiceRequest* request, const std::string& service,
+              const std::vector<double>& latencies_ms, uint64_t end_ns) {
+  pb::ResourceSpans* resource_spans = request->add_resource_spans();
+  pb::KeyValue* name = resource_spans->mutable_resource()->add_attributes();
+  name->set_key("service.name");
+  name->mutable_value()->set_string_value(service);
+  pb::ScopeSpans* scope = resource_spans->add_scope_spans();
+  for (size_t i = 0; i < latencies_ms.size(); ++i) {
+    pb::Span* span = scope->add_spans();
+    span->set_kind(pb::Span::SPAN_KIND_SERVER);
+    const uint64_t end = end_ns - (latencies_ms.size() - i) * 1'000'000;
+    span->set_end_time_unix_nano(end);
+    span->set_start_time_unix_nano(end - static_cast<uint64_t>(latencies_ms[i] * 1e6));
+  }
+}
+
+std::string Gzip(const std::string& data) {
+  z_stream stream{};
+  deflateInit2(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&stream, data.size()), '\0');
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  stream.avail_in = static_cast<uInt>(data.size());
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  deflate(&stream, Z_FINISH);
+  out.resize(stream.total_out);
+  deflateEnd(&stream);
+  return out;
+}
+
+TEST(OtlpServer, ProtobufSpansOfTwoServicesBecomeTheirSamples) {
+  Server server;
+  ASSERT_TRUE(server.started());
+  pb::ExportTraceServiceRequest request;
+  AddSpans(&request, "checkout", {100, 200, 300}, NowNs());
+  AddSpans(&request, "payments", {50, 50}, NowNs());
+  const HttpResponse response = server.Post("/v1/traces", request.SerializeAsString(), kProtobuf);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.Header("Content-Type"), "application/x-protobuf");
+  pb::ExportTraceServiceResponse answer;
+  ASSERT_TRUE(answer.ParseFromString(response.body));
+  EXPECT_FALSE(answer.has_partial_success());  // all accepted
+  EXPECT_TRUE(server.WaitForSampleCount("checkout", 3));
+  EXPECT_TRUE(server.WaitForSampleCount("payments", 2));
+}
+
+TEST(OtlpServer, JsonSpansWithARejectedOneAnswerPartialSuccess) {
+  Server server;
+  ASSERT_TRUE(server.started());
+  const std::string end = std::to_string(NowNs());
+  const std::string start = std::to_string(NowNs() - 120'000'000);
+  const std::string body =
+      R"({"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"web"}}]},)"
+      R"("scopeSpans":[{"spans":[{"kind":2,"startTimeUnixNano":")" +
+      start + R"(","endTimeUnixNano":")" + end + R"("},{"kind":2,"startTimeUnixNano":")" + end +
+      R"(","endTimeUnixNano":")" + start + R"("}]}]}]})";
+  const HttpResponse response = server.Post("/v1/traces", body, kJson);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.Header("Content-Type"), "application/json");
+  rapidjson::Document answer;
+  answer.Parse(response.body.c_str());
+  ASSERT_TRUE(answer.IsObject()) << response.body;
+  EXPECT_STREQ(answer["partialSuccess"]["rejectedSpans"].GetString(), "1");
+  EXPECT_NE(std::string(answer["partialSuccess"]["errorMessage"].GetString()).find("ends before"),
+            std::string::npos);
+  EXPECT_TRUE(server.WaitForSampleCount("web", 1));
+  EXPECT_EQ(server.Get("/v1/health/web")["sample_count"].GetInt(), 1);
+}
+
+TEST(OtlpServer, RefusalsUseTheOtlpStatusCodesAndChangeNothing) {
+  Server server("server:\n  max_request_bytes: 65536\n");
+  ASSERT_TRUE(server.started());
+  pb::ExportTraceServiceRequest request;
+  AddSpans(&request, "refused", {10}, NowNs());
+  const std::string good = request.SerializeAsString();
+
+  HttpResponse response = server.Post("/v1/traces", good, "Content-Type: text/plain\r\n");
+  EXPECT_EQ(response.status, 415);
+  response = server.Post("/v1/traces", good, std::string(kProtobuf) + "Content-Encoding: br\r\n");
+  EXPECT_EQ(response.status, 415);
+
+  response = server.Post("/v1/traces", good.substr(0, good.size() - 2), kProtobuf);
+  EXPECT_EQ(response.status, 400);
+  EXPECT_EQ(response.Header("Content-Type"), "application/x-protobuf");
+  pb::Status status;
+  ASSERT_TRUE(status.ParseFromString(response.body));
+  EXPECT_EQ(status.code(), 3);  // INVALID_ARGUMENT
+  EXPECT_FALSE(status.message().empty());
+
+  response = server.Post("/v1/traces", "{not json", kJson);
+  EXPECT_EQ(response.status, 400);
+  rapidjson::Document json_status;
+  json_status.Parse(response.body.c_str());
+  ASSERT_TRUE(json_status.IsObject());
+  EXPECT_EQ(json_status["code"].GetInt(), 3);
+  EXPECT_STREQ(json_status["error"].GetString(), "malformed_otlp");
+
+  // A gzip bomb: 64 KiB compressed to a few hundred bytes, then far more of it.
+  const std::string bomb = Gzip(std::string(10 * 1024 * 1024, '\0'));
+  ASSERT_LT(bomb.size(), 65536u);
+  response = server.Post("/v1/traces", bomb, std::string(kProtobuf) + "Content-Encoding: gzip\r\n");
+  EXPECT_EQ(response.status, 413);
+  response =
+      server.Post("/v1/traces", "garbage", std::string(kProtobuf) + "Content-Encoding: gzip\r\n");
+  EXPECT_EQ(response.status, 400);
+
+  rapidjson::Document system = server.Get("/v1/system/status");
+  EXPECT_EQ(system["services_monitored"].GetInt(), 0);
+  EXPECT_EQ(system["samples_accepted"].GetInt(), 0);
+
+  // The same spans, gzip-compressed, are taken.
+  response =
+      server.Post("/v1/traces", Gzip(good), std::string(kProtobuf) + "Content-Encoding: gzip\r\n");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_TRUE(server.WaitForSampleCount("refused", 1));
+}
+
+TEST(OtlpServer, AFullQueueAnswers503WithRetryAfterAndTakesNothing) {
+  Server server("ingest:\n  queue_capacity: 1\n");
+  ASSERT_TRUE(server.started());
+  pb::ExportTraceServiceRequest request;
+  AddSpans(&request, "full", {10, 20, 30}, NowNs());
+  const HttpResponse response = server.Post("/v1/traces", request.SerializeAsString(), kProtobuf);
+  EXPECT_EQ(response.status, 503);
+  EXPECT_EQ(response.Header("Retry-After"), "1");
+  pb::Status status;
+  ASSERT_TRUE(status.ParseFromString(response.body));
+  EXPECT_EQ(status.code(), 14);  // UNAVAILABLE
+  EXPECT_EQ(server.SampleCount("full"), -1);
+}
+
+TEST(OtlpServer, DurableIngestAnswersInTheRequestsEncodingOnceCommitted) {
+  Server server("ingest:\n  durable: true\n");
+  ASSERT_TRUE(server.started());
+  pb::ExportTraceServiceRequest request;
+  AddSpans(&request, "durable", {10, 20}, NowNs());
+  const HttpResponse response = server.Post("/v1/traces", request.SerializeAsString(), kProtobuf);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.Header("Content-Type"), "application/x-protobuf");
+  pb::ExportTraceServiceResponse answer;
+  EXPECT_TRUE(answer.ParseFromString(response.body));
+  EXPECT_EQ(server.SampleCount("durable"), 2);  // committed, so processed
+}
+
+TEST(OtlpServer, HistogramPointsBecomeSamples) {
+  Server server;
+  ASSERT_TRUE(server.started());
+  pb::ExportMetricsServiceRequest request;
+  pb::ResourceMetrics* resource_metrics = request.add_resource_metrics();
+  pb::KeyValue* name = resource_metrics->mutable_resource()->add_attributes();
+  name->set_key("service.name");
+  name->mutable_value()->set_string_value("orders");
+  pb::Metric* metric = resource_metrics->add_scope_metrics()->add_metrics();
+  metric->set_name("http.server.request.duration");
+  metric->mutable_histogram()->set_aggregation_temporality(1);
+  pb::HistogramDataPoint* point = metric->mutable_histogram()->add_data_points();
+  point->set_start_time_unix_nano(NowNs() - 10'000'000'000);
+  point->set_time_unix_nano(NowNs());
+  point->set_count(4);
+  point->set_sum(1.0);
+  const HttpResponse response = server.Post("/v1/metrics", request.SerializeAsString(), kProtobuf);
+  EXPECT_EQ(response.status, 200);
+  EXPECT_TRUE(server.WaitForSampleCount("orders", 1));
+}
+
+TEST(OtlpServer, ALatencySpikeInSpansDrivesDrift) {
+  Server server("baseline:\n  min_samples: 20\n  refresh_every: 10\n");
+  ASSERT_TRUE(server.started());
+  std::vector<double> normal;
+  for (int i = 0; i < 40; ++i) normal.push_back(100 + i % 5);
+  pb::ExportTraceServiceRequest baseline;
+  AddSpans(&baseline, "spiky", normal, NowNs() - 1'000'000'000);
+  ASSERT_EQ(server.Post("/v1/traces", baseline.SerializeAsString(), kProtobuf).status, 200);
+  ASSERT_TRUE(server.WaitForSampleCount("spiky", 40));
+  EXPECT_EQ(server.State("spiky"), "STABLE");
+  pb::ExportTraceServiceRequest spike;
+  AddSpans(&spike, "spiky", std::vector<double>(10, 2000), NowNs());
+  ASSERT_EQ(server.Post("/v1/traces", spike.SerializeAsString(), kProtobuf).status, 200);
+  EXPECT_TRUE(server.WaitForSampleCount("spiky", 50));
+  EXPECT_EQ(server.State("spiky"), "DRIFT_DETECTED");
+}
+
+}  // namespace
+}  // namespace driftwatch::testing
