@@ -420,18 +420,23 @@ void ConnectionTransport::Send(Connection& c, std::string bytes) {
   c.unwritten += bytes.size();
   const int fd = c.fd;
   const uint64_t id = c.id;
-  // In pieces: after a partial write Pistache 0.0.5 copies the rest of the buffer, so one large
-  // answer (a /metrics of 100 MB) would cost time in the square of its size (bench/analysis.md).
-  // Pistache keeps a connection's buffers in order.
-  for (size_t offset = 0; offset < bytes.size(); offset += kWriteChunk) {
-    const size_t size = std::min(kWriteChunk, bytes.size() - offset);
-    std::string piece =
-        offset == 0 && size == bytes.size() ? std::move(bytes) : bytes.substr(offset, size);
+  const auto write = [this, fd, id](std::string piece) {
+    const size_t size = piece.size();
     asyncWrite(fd, Pistache::RawBuffer(std::move(piece), size))
         .then([this, fd, id, size](ssize_t) { Written(fd, id, size); },
               [this, fd, id](const std::exception_ptr&) {
                 if (Connection* failed = Find(fd, id)) Close(*failed, true);
               });
+  };
+  if (bytes.size() <= kWriteChunk) {
+    write(std::move(bytes));
+    return;
+  }
+  // In pieces: after a partial write Pistache 0.0.5 copies the rest of the buffer, so one large
+  // answer (a /metrics of 100 MB) would cost time in the square of its size (bench/analysis.md).
+  // Pistache keeps a connection's buffers in order.
+  for (size_t offset = 0; offset < bytes.size(); offset += kWriteChunk) {
+    write(bytes.substr(offset, kWriteChunk));
   }
 }
 
