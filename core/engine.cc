@@ -120,8 +120,8 @@ struct Engine::Impl {
   }
   static ServiceHealth HealthOf(const ServiceEntry& service);
 
-  // The drift a transition of the service's next sample (or a reset) would end, when notifications
-  // need it: the service's last event while it is DRIFT_DETECTED.
+  // The drift a reset would end, when notifications need it: the service's last event while it
+  // is DRIFT_DETECTED.
   std::optional<StoredEvent> DriftToEnd(const ServiceEntry& service) const;
 
   const Config config;
@@ -179,7 +179,6 @@ std::optional<StoredEvent> Engine::Impl::DriftToEnd(const ServiceEntry& service)
 }
 
 void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, WriteBatch& batch) {
-  const std::optional<StoredEvent> drift = DriftToEnd(service);
   ProcessResult result = service.monitor.Process(sample);
   batch.samples.push_back(StoredSample{service.id, service.seq(), sample.timestamp_ms,
                                        sample.latency_ms, sample.payload_kb});
@@ -191,8 +190,12 @@ void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, Write
   if (result.transition) {
     ++transitions_by_reason[service.shard][result.transition->reason];
     batch.events.push_back(service.EventOf(*result.transition));
-    planner.Plan(batch.events.back(), drift ? &*drift : nullptr, service.monitor.baseline(),
-                 NowMs(), &batch.notifications);
+    if (planner.enabled()) {
+      std::optional<StoredEvent> drift;
+      if (result.ended_drift) drift = service.EventOf(*result.ended_drift);
+      planner.Plan(batch.events.back(), drift ? &*drift : nullptr, service.monitor.baseline(),
+                   NowMs(), &batch.notifications);
+    }
     AddSnapshot(service, batch);  // transitions are rare: a cheap point to bound replay
   } else if (service.samples_since_snapshot >= config.storage.snapshot_every) {
     AddSnapshot(service, batch);

@@ -277,6 +277,9 @@ void ServiceMonitor::Transit(ServiceState to, std::string reason, std::string me
   transition.metadata_json = std::move(metadata_json);
   transition.timestamp_ms = timestamp_ms;
   transition.seq = sample_count_;
+  if (result != nullptr && state_ == ServiceState::kDriftDetected) {
+    result->ended_drift = std::move(last_transition_);
+  }
   state_ = to;
   last_transition_ = transition;
   if (result != nullptr) result->transition = std::move(transition);

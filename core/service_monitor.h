@@ -44,6 +44,8 @@ struct Transition {
 // What one Process call did.
 struct ProcessResult {
   std::optional<Transition> transition;
+  // The drift `transition` ends (a recovery): the transition that entered DRIFT_DETECTED.
+  std::optional<Transition> ended_drift;
   std::string detector_error;  // non-empty when a detector failed (its verdict counts as none)
   std::vector<std::string> failed_detectors;  // the names of those that failed, for the metrics
 };
