@@ -100,6 +100,20 @@ std::string ServiceIdOf(const pb::Resource& resource, std::string* why) {
   return id;
 }
 
+// docs/opentelemetry.md, Endpoints: a span's or point's http.route, with every character outside
+// printable ASCII made '_' and cut at 256 characters; "" (no endpoint) when there is none.
+std::string EndpointOf(const google::protobuf::RepeatedPtrField<pb::KeyValue>& attributes) {
+  const pb::AnyValue* route = Find(attributes, "http.route");
+  std::string endpoint;
+  if (route == nullptr || route->value_case() != pb::AnyValue::kStringValue) return endpoint;
+  for (const char c : route->string_value()) {
+    if (endpoint.size() == kMaxEndpointLength) break;
+    if ((static_cast<unsigned char>(c) & 0xC0) == 0x80) continue;  // its character is written
+    endpoint.push_back(c >= ' ' && c <= '~' ? c : '_');
+  }
+  return endpoint;
+}
+
 // Counts refusals, keeping the first reason for the message.
 void Reject(OtlpBatch* out, const std::string& why) {
   if (out->rejected == 0) out->rejected_message = why;
@@ -155,6 +169,7 @@ void MapSpans(const pb::ExportTraceServiceRequest& request, const AcceptanceCloc
           if (std::isfinite(bytes) && bytes >= 0) sample.sample.payload_kb = bytes / kBytesPerKb;
           break;
         }
+        sample.endpoint = EndpointOf(span.attributes());
         out->samples.push_back(std::move(sample));
       }
     }
@@ -216,6 +231,7 @@ void MapMetrics(const pb::ExportMetricsServiceRequest& request, const Acceptance
           }
           sample.sample.latency_ms = std::max(0.0, sum / static_cast<double>(count) * to_ms);
           sample.sample.payload_kb = std::numeric_limits<double>::quiet_NaN();
+          sample.endpoint = EndpointOf(point.attributes());
           out->samples.push_back(std::move(sample));
         }
       }

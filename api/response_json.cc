@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/json_writing.h"
+#include "core/series_key.h"
 #include "core/timestamp.h"
 
 namespace driftwatch::api {
@@ -87,6 +88,18 @@ void TransitionTimestamp(JsonWriter& writer, const ServiceHealth& health) {
   OptionalTimestamp(writer, health.transition_timestamp_ms);
 }
 
+// A series' key as the API names it: "service_id", and "endpoint" for an endpoint series
+// (docs/behaviour.md, "Endpoint series").
+void SeriesFields(JsonWriter& writer, std::string_view key) {
+  const SeriesName name = SplitSeriesKey(key);
+  writer.Key("service_id");
+  Text(writer, name.service_id);
+  if (!name.endpoint.empty()) {
+    writer.Key("endpoint");
+    Text(writer, name.endpoint);
+  }
+}
+
 std::string Finish(const rapidjson::StringBuffer& buffer) {
   return std::string(buffer.GetString(), buffer.GetSize());
 }
@@ -125,6 +138,10 @@ std::string AcceptedJson(const IncomingSample& sample) {
   writer.String("accepted");
   writer.Key("service_id");
   Text(writer, sample.service_id);
+  if (!sample.endpoint.empty()) {
+    writer.Key("endpoint");
+    Text(writer, sample.endpoint);
+  }
   writer.Key("timestamp");
   Timestamp(writer, sample.sample.timestamp_ms);
   writer.EndObject();
@@ -147,8 +164,7 @@ std::string HealthJson(const ServiceHealth& health) {
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);
   writer.StartObject();
-  writer.Key("service_id");
-  Text(writer, health.service_id);
+  SeriesFields(writer, health.service_id);
   writer.Key("state");
   writer.String(ServiceStateName(health.state));
   writer.Key("transition_timestamp");
@@ -179,8 +195,7 @@ std::string BaselineJson(const ServiceHealth& health) {
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);
   writer.StartObject();
-  writer.Key("service_id");
-  Text(writer, health.service_id);
+  SeriesFields(writer, health.service_id);
   writer.Key("sample_count");
   writer.Uint(baseline.sample_count);
   const std::pair<const char*, double> latency[] = {{"mean_latency", baseline.mean_latency},
@@ -216,8 +231,7 @@ std::string ForgottenJson(const std::string& service_id) {
   writer.StartObject();
   writer.Key("status");
   writer.String("forgotten");
-  writer.Key("service_id");
-  Text(writer, service_id);
+  SeriesFields(writer, service_id);
   writer.EndObject();
   return Finish(buffer);
 }
@@ -228,8 +242,7 @@ std::string ResetJson(const std::string& service_id) {
   writer.StartObject();
   writer.Key("status");
   writer.String("reset");
-  writer.Key("service_id");
-  Text(writer, service_id);
+  SeriesFields(writer, service_id);
   writer.Key("state");
   writer.String(ServiceStateName(ServiceState::kInsufficientData));
   writer.EndObject();
@@ -240,8 +253,7 @@ std::string EventsJson(const std::string& service_id, const std::vector<StoredEv
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);
   writer.StartObject();
-  writer.Key("service_id");
-  Text(writer, service_id);
+  SeriesFields(writer, service_id);
   writer.Key("events");
   writer.StartArray();
   for (const StoredEvent& event : events) {
@@ -270,8 +282,7 @@ std::string TelemetryJson(const std::string& service_id, const std::vector<Store
   rapidjson::StringBuffer buffer;
   JsonWriter writer(buffer);
   writer.StartObject();
-  writer.Key("service_id");
-  Text(writer, service_id);
+  SeriesFields(writer, service_id);
   writer.Key("samples");
   writer.StartArray();
   for (const StoredSample& sample : samples) {
@@ -309,8 +320,7 @@ std::string ServicesJson(const std::vector<ServiceHealth>& services) {
   writer.StartArray();
   for (const ServiceHealth& health : services) {
     writer.StartObject();
-    writer.Key("service_id");
-    Text(writer, health.service_id);
+    SeriesFields(writer, health.service_id);
     writer.Key("state");
     writer.String(ServiceStateName(health.state));
     writer.Key("sample_count");
@@ -490,8 +500,7 @@ std::string NotificationsJson(const std::vector<StoredNotification>& rows) {
     Text(writer, row.id);
     writer.Key("target");
     Text(writer, row.target);
-    writer.Key("service_id");
-    Text(writer, row.service_id);
+    SeriesFields(writer, row.service_id);
     writer.Key("state");
     writer.String(NotificationStateName(row.state));
     writer.Key("attempts");

@@ -1,5 +1,6 @@
 #include "api/router.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <exception>
@@ -11,6 +12,7 @@
 #include "api/http_framing.h"
 #include "api/metrics_text.h"
 #include "api/ui_files.h"
+#include "core/series_key.h"
 #include "core/timestamp.h"
 
 namespace driftwatch::api {
@@ -49,6 +51,17 @@ Reply Unavailable(std::string code, std::string message) {
 Reply UnknownService(const std::string& service_id) {
   return Router::Error(MakeError(kHttpNotFound, "not_found",
                                  "no service '" + service_id + "': it has sent no telemetry"));
+}
+
+// A series' key that names no series: the service, or one of its endpoints.
+Reply UnknownSeries(const std::string& key, const Config& config) {
+  const SeriesName name = SplitSeriesKey(key);
+  if (name.endpoint.empty()) return UnknownService(key);
+  std::string message = "no endpoint series '" + std::string(name.endpoint) + "' of service '" +
+                        std::string(name.service_id) + "': ";
+  message += config.series.per_endpoint ? "the service has sent no telemetry for that endpoint"
+                                        : "endpoint series are off (series.per_endpoint: false)";
+  return Router::Error(MakeError(kHttpNotFound, "not_found", std::move(message)));
 }
 
 // Compares in time that depends only on the length of what the client sent, never on the
@@ -187,6 +200,29 @@ bool PercentDecode(std::string_view text, std::string* out) {
     i += 2;
   }
   return true;
+}
+
+std::optional<Reply> Router::SeriesOf(const ApiRequest& request, const Params& params,
+                                      std::string* key) const {
+  const std::string& service_id = params[0];
+  if (!IsValidServiceId(service_id)) return UnknownService(service_id);
+  *key = service_id;
+  for (const auto& [name, raw_value] : request.query) {
+    if (name != "endpoint") continue;
+    // Form encoding's '+' for a space is taken too: a literal '+' comes as %2B.
+    std::string plus_as_space(raw_value);
+    std::replace(plus_as_space.begin(), plus_as_space.end(), '+', ' ');
+    std::string endpoint;
+    if (!PercentDecode(plus_as_space, &endpoint) || !IsValidEndpoint(endpoint)) {
+      ApiError error = MakeError(kHttpUnprocessable, "validation_failed",
+                                 "endpoint must be 1-256 printable ASCII characters (space to "
+                                 "'~'), percent-encoded");
+      error.field = "endpoint";
+      return Error(error);
+    }
+    *key = EndpointSeriesKey(service_id, endpoint);
+  }
+  return std::nullopt;
 }
 
 Router::Router(ApiContext context) : context_(std::move(context)) {}
@@ -338,27 +374,31 @@ Reply Router::PostTelemetryBatch(const ApiRequest& request, const Params&,
   return Submit(std::move(samples), std::move(accepted), later);
 }
 
-Reply Router::GetHealth(const ApiRequest&, const Params& params, const ReplyCallback&) const {
-  const std::string& service_id = params[0];
+Reply Router::GetHealth(const ApiRequest& request, const Params& params,
+                        const ReplyCallback&) const {
+  std::string key;
+  if (auto refused = SeriesOf(request, params, &key)) return std::move(*refused);
   ServiceHealth health;
-  if (!IsValidServiceId(service_id) || !context_.engine->GetHealth(service_id, &health)) {
-    return UnknownService(service_id);
-  }
+  if (!context_.engine->GetHealth(key, &health)) return UnknownSeries(key, *context_.config);
   return Json(kHttpOk, HealthJson(health));
 }
 
-Reply Router::GetBaseline(const ApiRequest&, const Params& params, const ReplyCallback&) const {
-  const std::string& service_id = params[0];
+Reply Router::GetBaseline(const ApiRequest& request, const Params& params,
+                          const ReplyCallback&) const {
+  std::string key;
+  if (auto refused = SeriesOf(request, params, &key)) return std::move(*refused);
   ServiceHealth health;
-  if (!IsValidServiceId(service_id) || !context_.engine->GetHealth(service_id, &health)) {
-    return UnknownService(service_id);
-  }
+  if (!context_.engine->GetHealth(key, &health)) return UnknownSeries(key, *context_.config);
   if (!health.baseline.valid) {
     const BaselineParams& baseline = context_.config->baseline;
     const uint32_t needed = baseline.min_samples;
-    std::string message = "service '" + service_id + "' has no baseline yet: it has " +
-                          std::to_string(health.window_samples) + " of the " +
-                          std::to_string(needed) + " samples it needs";
+    const SeriesName name = SplitSeriesKey(key);
+    std::string message =
+        (name.endpoint.empty() ? "service '" + key + "'"
+                               : "endpoint series '" + std::string(name.endpoint) +
+                                     "' of service '" + std::string(name.service_id) + "'") +
+        " has no baseline yet: it has " + std::to_string(health.window_samples) + " of the " +
+        std::to_string(needed) + " samples it needs";
     if (health.aged_out > 0) {
       // A series sparser than min_samples per window_hours never gets a baseline.
       char minutes[32];
@@ -377,18 +417,18 @@ Reply Router::GetBaseline(const ApiRequest&, const Params& params, const ReplyCa
   return Json(kHttpOk, BaselineJson(health));
 }
 
-Reply Router::ResetBaseline(const ApiRequest&, const Params& params, const ReplyCallback&) const {
-  const std::string& service_id = params[0];
-  if (!IsValidServiceId(service_id) || !context_.engine->Reset(service_id, NowMs())) {
-    return UnknownService(service_id);
-  }
-  return Json(kHttpOk, ResetJson(service_id));
+Reply Router::ResetBaseline(const ApiRequest& request, const Params& params,
+                            const ReplyCallback&) const {
+  std::string key;
+  if (auto refused = SeriesOf(request, params, &key)) return std::move(*refused);
+  if (!context_.engine->Reset(key, NowMs())) return UnknownSeries(key, *context_.config);
+  return Json(kHttpOk, ResetJson(key));
 }
 
 Reply Router::GetEvents(const ApiRequest& request, const Params& params,
                         const ReplyCallback&) const {
-  const std::string& service_id = params[0];
-  if (!IsValidServiceId(service_id)) return UnknownService(service_id);
+  std::string series;
+  if (auto refused = SeriesOf(request, params, &series)) return std::move(*refused);
 
   uint32_t limit = kDefaultEventLimit;
   for (const auto& [key, raw_value] : request.query) {
@@ -407,19 +447,19 @@ Reply Router::GetEvents(const ApiRequest& request, const Params& params,
     limit = number;
   }
 
-  if (!context_.engine->HasService(service_id)) return UnknownService(service_id);
+  if (!context_.engine->HasService(series)) return UnknownSeries(series, *context_.config);
   std::vector<StoredEvent> events;
-  Status status = context_.engine->Events(service_id, limit, &events);
+  Status status = context_.engine->Events(series, limit, &events);
   if (!status.ok()) {
     return Unavailable("storage_unavailable", "cannot read the events from storage right now");
   }
-  return Json(kHttpOk, EventsJson(service_id, events));
+  return Json(kHttpOk, EventsJson(series, events));
 }
 
 Reply Router::GetTelemetry(const ApiRequest& request, const Params& params,
                            const ReplyCallback&) const {
-  const std::string& service_id = params[0];
-  if (!IsValidServiceId(service_id)) return UnknownService(service_id);
+  std::string series;
+  if (auto refused = SeriesOf(request, params, &series)) return std::move(*refused);
 
   uint32_t limit = kMaxTelemetryLimit;
   uint64_t after_seq = 0;
@@ -461,11 +501,11 @@ Reply Router::GetTelemetry(const ApiRequest& request, const Params& params,
     return Error(error);
   }
 
-  if (!context_.engine->HasService(service_id)) return UnknownService(service_id);
+  if (!context_.engine->HasService(series)) return UnknownSeries(series, *context_.config);
   std::vector<StoredSample> samples;
   bool more = false;
   Status status =
-      context_.engine->StoredSamples(service_id, after_seq, [&](const StoredSample& sample) {
+      context_.engine->StoredSamples(series, after_seq, [&](const StoredSample& sample) {
         if ((since && sample.timestamp_ms < *since) || (until && sample.timestamp_ms >= *until)) {
           return;
         }
@@ -480,7 +520,7 @@ Reply Router::GetTelemetry(const ApiRequest& request, const Params& params,
   }
   std::optional<uint64_t> next_after_seq;
   if (more) next_after_seq = samples.back().seq;
-  return Json(kHttpOk, TelemetryJson(service_id, samples, next_after_seq));
+  return Json(kHttpOk, TelemetryJson(series, samples, next_after_seq));
 }
 
 Reply Router::GetNotifications(const ApiRequest& request, const Params&,
@@ -527,15 +567,26 @@ Reply Router::GetNotifications(const ApiRequest& request, const Params&,
   return Json(kHttpOk, NotificationsJson(rows));
 }
 
-Reply Router::GetServices(const ApiRequest&, const Params&, const ReplyCallback&) const {
-  return Json(kHttpOk, ServicesJson(context_.engine->ListServices()));
+Reply Router::GetServices(const ApiRequest& request, const Params&, const ReplyCallback&) const {
+  bool with_endpoints = false;
+  for (const auto& [key, value] : request.query) {
+    if (key != "endpoints") continue;
+    if (value != "true" && value != "false") {
+      ApiError error =
+          MakeError(kHttpUnprocessable, "validation_failed", "endpoints must be true or false");
+      error.field = "endpoints";
+      return Error(error);
+    }
+    with_endpoints = value == "true";
+  }
+  return Json(kHttpOk, ServicesJson(context_.engine->ListServices(with_endpoints)));
 }
 
-Reply Router::DeleteService(const ApiRequest&, const Params& params,
+Reply Router::DeleteService(const ApiRequest& request, const Params& params,
                             const ReplyCallback& later) const {
-  const std::string& service_id = params[0];
-  if (!IsValidServiceId(service_id)) return UnknownService(service_id);
-  Reply forgotten = Json(kHttpOk, ForgottenJson(service_id));
+  std::string key;
+  if (auto refused = SeriesOf(request, params, &key)) return std::move(*refused);
+  Reply forgotten = Json(kHttpOk, ForgottenJson(key));
   Engine::CommitCallback on_forgotten;
   if (later) {
     on_forgotten = [later, forgotten](Engine::CommitResult result) {
@@ -549,7 +600,7 @@ Reply Router::DeleteService(const ApiRequest&, const Params& params,
                             "it is restored at the next start; send the DELETE again then")));
     };
   }
-  switch (context_.engine->Forget(service_id, std::move(on_forgotten))) {
+  switch (context_.engine->Forget(key, std::move(on_forgotten))) {
     case Engine::ForgetResult::kForgetting:
       if (later) {
         Reply deferred;
@@ -558,7 +609,7 @@ Reply Router::DeleteService(const ApiRequest&, const Params& params,
       }
       return forgotten;
     case Engine::ForgetResult::kUnknown:
-      return UnknownService(service_id);
+      return UnknownSeries(key, *context_.config);
     case Engine::ForgetResult::kNotSupported:
       return Error(MakeError(kHttpNotImplemented, "not_supported",
                              "the storage backend '" + context_.config->storage.plugin +
@@ -602,6 +653,8 @@ Reply Router::GetSystemStatus(const ApiRequest&, const Params&, const ReplyCallb
   status.limits = {
       {"queue_capacity", config.ingest.queue_capacity, status.engine.rejected_queue_full},
       {"max_services", config.ingest.max_services, status.engine.rejected_too_many_services},
+      {"max_endpoints_per_service", config.series.max_endpoints_per_service,
+       status.engine.endpoint_overflow},
       {"max_request_bytes", config.server.max_request_bytes, hits.body_too_large.load()},
       {"max_header_bytes", kMaxHeaderBytes, hits.headers_too_large.load()},
       {"header_timeout_ms", config.server.header_timeout_ms, hits.header_timeouts.load()},

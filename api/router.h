@@ -129,6 +129,11 @@ class Router {
   static const Route kRoutes[];
   friend std::vector<RouteSpec> Routes();
 
+  // The series a per-service path names (a key, core/series_key.h): the service, or with
+  // ?endpoint= one of its endpoint series. An answer (404 or 422) when the request names none.
+  std::optional<Reply> SeriesOf(const ApiRequest& request, const Params& params,
+                                std::string* key) const;
+
   Reply PostTelemetry(const ApiRequest& request, const Params& params,
                       const ReplyCallback& later) const;
   Reply PostTelemetryBatch(const ApiRequest& request, const Params& params,

@@ -4,6 +4,7 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <optional>
@@ -68,6 +69,7 @@ struct SampleFields {
   Field latency_ms;
   Field payload_kb;
   Field timestamp;
+  Field endpoint;                       // a string's text is in the sample being built
   std::optional<int64_t> timestamp_ms;  // a string timestamp, parsed; nothing if not RFC 3339
 
   // The field a key names; nullptr for a key the API does not know (ignored).
@@ -76,6 +78,7 @@ struct SampleFields {
     if (key == "latency_ms") return &latency_ms;
     if (key == "payload_kb") return &payload_kb;
     if (key == "timestamp") return &timestamp;
+    if (key == "endpoint") return &endpoint;
     return nullptr;
   }
 };
@@ -150,6 +153,17 @@ std::optional<ApiError> ReadSample(const SampleFields& fields, const AcceptanceC
     if (auto error = CheckNotTooFarAhead(*fields.timestamp_ms, clock)) return error;
     sample.timestamp_ms = *fields.timestamp_ms;
   }
+
+  const FieldType endpoint_type = fields.endpoint.type;
+  if (endpoint_type == FieldType::kAbsent || endpoint_type == FieldType::kNull) {
+    out->endpoint.clear();
+  } else if (endpoint_type != FieldType::kString) {
+    return Unprocessable("endpoint", "endpoint must be a string");
+  } else if (!IsValidEndpoint(out->endpoint)) {
+    return Unprocessable("endpoint",
+                         "endpoint must be 1-256 printable ASCII characters (space to '~'), "
+                         "e.g. \"GET /api/orders/{id}\"");
+  }
   out->sample = sample;
   return std::nullopt;
 }
@@ -207,6 +221,7 @@ class SampleReader {
     const std::string_view value(text, length);
     if (field == &fields_.service_id) target_->service_id.assign(value);
     if (field == &fields_.timestamp) fields_.timestamp_ms = ParseTimestamp(value);
+    if (field == &fields_.endpoint) target_->endpoint.assign(value);
     return true;
   }
   bool StartObject() { return Open(false); }
@@ -371,6 +386,11 @@ std::optional<ApiError> ReadBody(std::string_view body, bool batch, SampleReader
 }
 
 }  // namespace
+
+bool IsValidEndpoint(std::string_view endpoint) {
+  if (endpoint.empty() || endpoint.size() > kMaxEndpointLength) return false;
+  return std::all_of(endpoint.begin(), endpoint.end(), [](char c) { return c >= ' ' && c <= '~'; });
+}
 
 bool IsValidServiceId(std::string_view service_id) {
   if (service_id.empty() || service_id.size() > kMaxServiceIdLength) return false;

@@ -18,6 +18,10 @@ namespace driftwatch::api {
 constexpr size_t kMaxServiceIdLength = 128;
 bool IsValidServiceId(std::string_view service_id);
 
+// An endpoint: 1-256 printable ASCII characters (docs/behaviour.md, "Endpoint series").
+constexpr size_t kMaxEndpointLength = 256;
+bool IsValidEndpoint(std::string_view endpoint);
+
 // The server's clock as a request's samples are accepted: a sample without a timestamp gets
 // `now_ms`, and one timestamped after now_ms + max_future_ms (ingest.max_future_seconds) is
 // refused.

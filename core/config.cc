@@ -35,6 +35,9 @@ constexpr uint32_t kMaxCommitIntervalMs = 60 * 1000;  // a minute
 constexpr uint32_t kMaxLeaseSeconds = 60 * 60;        // an hour
 // Ten years: the limit in milliseconds stays far from overflow when added to the clock.
 constexpr uint32_t kMaxFutureSeconds = 10 * 365 * 24 * 3600;
+// A service's endpoint series are bounded by ingest.max_services as well; this only keeps the
+// number sane.
+constexpr uint32_t kMaxEndpointsPerService = 100000;
 constexpr uint32_t kMaxNotifySeconds = 30 * 24 * 3600;  // a month
 constexpr const char* kPagerDutyEventsUrl = "https://events.pagerduty.com/v2/enqueue";
 // The transitions a notification may be sent for: the state or reason they lead to.
@@ -140,6 +143,7 @@ class ConfigParser {
         {"plugins", [this](const Entry& e) { return ReadPlugins(e); }},
         {"notify", [this](const Entry& e) { return ReadNotify(e); }},
         {"metrics", [this](const Entry& e) { return ReadMetrics(e); }},
+        {"series", [this](const Entry& e) { return ReadSeries(e); }},
     };
     Status status = ReadMap(Entry{root, "", 1}, sections);
     if (!status.ok()) return status;
@@ -712,6 +716,16 @@ class ConfigParser {
                                 return ReadInteger<uint32_t>(e, 0, kUInt32Max,
                                                              &m.per_service_limit);
                               }}});
+  }
+
+  Status ReadSeries(const Entry& section) {
+    SeriesConfig& s = config_->series;
+    return ReadMap(section,
+                   {{"per_endpoint", [&](const Entry& e) { return ReadBool(e, &s.per_endpoint); }},
+                    {"max_endpoints_per_service", [&](const Entry& e) {
+                       return ReadInteger<uint32_t>(e, 1, kMaxEndpointsPerService,
+                                                    &s.max_endpoints_per_service);
+                     }}});
   }
 
   Status ReadPlugins(const Entry& section) {

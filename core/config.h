@@ -87,6 +87,12 @@ struct MetricsConfig {
   uint32_t per_service_limit = 10000;
 };
 
+// Per-endpoint series (docs/behaviour.md, "Endpoint series").
+struct SeriesConfig {
+  bool per_endpoint = false;  // also monitor each (service, endpoint) pair as its own series
+  uint32_t max_endpoints_per_service = 100;  // beyond: counted as endpoint_overflow
+};
+
 struct Config {
   BaselineParams baseline;
   // Trigger detectors run in this order; the first to fire wins.
@@ -99,6 +105,7 @@ struct Config {
   IngestConfig ingest;
   NotifyConfig notify;
   MetricsConfig metrics;
+  SeriesConfig series;
   std::vector<std::string> plugin_dirs;  // searched after the bundled plugin directory
   std::string source;                    // the file it was loaded from ("" for defaults)
 };

@@ -11,6 +11,7 @@
 #include "core/ingest_queue.h"
 #include "core/log.h"
 #include "core/notifications.h"
+#include "core/series_key.h"
 #include "core/service_registry.h"
 #include "core/startup_recovery.h"
 #include "core/storage_writer.h"
@@ -35,6 +36,26 @@ struct CommitShare {
   ServiceId service_id;
   uint64_t count;
 };
+
+// With endpoint series on, a sample that names an endpoint also goes to the series of its
+// (service, endpoint) pair, right after its service's own (docs/behaviour.md, "Endpoint series").
+// Every other sample is passed on as it is.
+std::vector<IncomingSample> WithEndpointSeries(std::vector<IncomingSample>&& samples) {
+  const bool any = std::any_of(samples.begin(), samples.end(),
+                               [](const IncomingSample& s) { return !s.endpoint.empty(); });
+  if (!any) return std::move(samples);
+  std::vector<IncomingSample> series;
+  series.reserve(samples.size() * 2);
+  for (IncomingSample& incoming : samples) {
+    std::string endpoint = std::move(incoming.endpoint);
+    incoming.endpoint.clear();
+    series.push_back(std::move(incoming));
+    if (endpoint.empty()) continue;
+    const IncomingSample& own = series.back();
+    series.emplace_back(EndpointSeriesKey(own.service_id, endpoint), own.sample);
+  }
+  return series;
+}
 
 // Times one lock hold into LockHoldTimes when there is one to fill; otherwise does nothing.
 class HoldTimer {
@@ -140,6 +161,8 @@ struct Engine::Impl {
   std::atomic<uint64_t> processed{0};
   std::atomic<uint64_t> rejected_queue_full{0};
   std::atomic<uint64_t> rejected_too_many_services{0};
+  // Samples whose endpoint series could not be added (a limit): their services still took them.
+  std::atomic<uint64_t> endpoint_overflow{0};
   std::atomic<uint64_t> rejected_samples[kRejectReasons] = {};
   // Per shard, guarded by its state lock (held exclusively whenever a transition happens).
   std::vector<std::map<std::string, uint64_t>> transitions_by_reason{state_locks.size()};
@@ -204,6 +227,7 @@ void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, Write
 
 void Engine::Impl::Process(size_t shard, const std::vector<QueuedSample>& items) {
   size_t forgets = 0;
+  size_t endpoint_items = 0;  // a sample's second item: samples_processed counts samples
   for (size_t begin = 0; begin < items.size(); begin += kSamplesPerLock) {
     const size_t end = std::min(items.size(), begin + kSamplesPerLock);
     WriteBatch batch;
@@ -225,6 +249,7 @@ void Engine::Impl::Process(size_t shard, const std::vector<QueuedSample>& items)
       }
       ServiceEntry& service = *items[i].service;
       ProcessOne(service, items[i].sample, batch);
+      if (service.endpoint_series) ++endpoint_items;
       if (commit != nullptr) {
         if (shares.empty() || shares.back().commit != commit ||
             shares.back().service_id != service.id) {
@@ -237,7 +262,7 @@ void Engine::Impl::Process(size_t shard, const std::vector<QueuedSample>& items)
     // the samples it reflects (no stored state is ever ahead of its samples).
     SubmitBatch(std::move(batch), std::move(shares));
   }
-  processed.fetch_add(items.size() - forgets, std::memory_order_relaxed);
+  processed.fetch_add(items.size() - forgets - endpoint_items, std::memory_order_relaxed);
 }
 
 void Engine::Impl::SubmitBatch(WriteBatch&& batch, std::vector<CommitShare>&& shares) {
@@ -375,38 +400,51 @@ SubmitResult Engine::Submit(std::vector<IncomingSample>&& samples, CommitCallbac
     impl.CountRejected(RejectReason::kStorageUnavailable, count);
     return SubmitResult::kStorageUnavailable;
   }
+  // One item per series a sample goes to.
+  std::vector<IncomingSample> series =
+      impl.config.series.per_endpoint ? WithEndpointSeries(std::move(samples)) : std::move(samples);
+  const uint64_t items_wanted = series.size();
   if (impl.writer.pending_samples() > kMaxWriterBacklogFactor * impl.queue.capacity() ||
-      !impl.queue.Reserve(count)) {
+      !impl.queue.Reserve(items_wanted)) {
     impl.rejected_queue_full.fetch_add(1, std::memory_order_relaxed);
     impl.CountRejected(RejectReason::kQueueFull, count);
     return SubmitResult::kQueueFull;
   }
 
-  std::shared_ptr<PendingCommit> commit;
-  if (on_committed) commit = std::make_shared<PendingCommit>(count, std::move(on_committed));
   std::vector<ServiceEntry*> entries;
+  size_t overflowed = 0;
   IngestQueue::Actions actions;
   ServiceRegistry::Resolved resolved = ServiceRegistry::Resolved::kAll;
+  const ServiceRegistry::Limits limits{impl.config.ingest.max_services,
+                                       impl.config.series.max_endpoints_per_service};
   try {
-    resolved = impl.registry.Resolve(samples, impl.config.ingest.max_services, &entries, [&] {
-      std::vector<QueuedSample> items;
-      items.reserve(samples.size());
-      for (size_t i = 0; i < samples.size(); ++i) {
-        items.push_back(QueuedSample{entries[i], samples[i].sample, commit});
+    resolved = impl.registry.Resolve(series, limits, &entries, &overflowed, [&] {
+      const uint64_t items = items_wanted - overflowed;
+      std::shared_ptr<PendingCommit> commit;
+      if (on_committed) commit = std::make_shared<PendingCommit>(items, std::move(on_committed));
+      std::vector<QueuedSample> queued;
+      queued.reserve(items);
+      for (size_t i = 0; i < series.size(); ++i) {
+        if (entries[i] != nullptr)
+          queued.push_back(QueuedSample{entries[i], series[i].sample, commit});
       }
-      actions = impl.queue.Enqueue(items, count <= IngestQueue::kInlineItems);
+      actions = impl.queue.Enqueue(queued, items <= IngestQueue::kInlineItems);
     });
-  } catch (const std::exception& e) {  // a detector could not create a service's state
-    impl.queue.Unreserve(count);
+  } catch (const std::exception& e) {  // a detector could not create a series' state
+    impl.queue.Unreserve(items_wanted);
     impl.RecordDetectorError(e.what());
     impl.CountRejected(RejectReason::kDetectorFailure, count);
     return SubmitResult::kDetectorFailure;
   }
   if (resolved == ServiceRegistry::Resolved::kTooManyServices) {
-    impl.queue.Unreserve(count);
+    impl.queue.Unreserve(items_wanted);
     impl.rejected_too_many_services.fetch_add(1, std::memory_order_relaxed);
     impl.CountRejected(RejectReason::kTooManyServices, count);
     return SubmitResult::kTooManyServices;
+  }
+  if (overflowed > 0) {
+    impl.queue.Unreserve(overflowed);
+    impl.endpoint_overflow.fetch_add(overflowed, std::memory_order_relaxed);
   }
   impl.accepted.fetch_add(count, std::memory_order_relaxed);
   impl.queue.Dispatch(actions);
@@ -418,15 +456,23 @@ Engine::ForgetResult Engine::Forget(const std::string& service_id, CommitCallbac
   if (!impl.accepting) return ForgetResult::kShuttingDown;
   if (!impl.store->CanForget()) return ForgetResult::kNotSupported;
   if (!impl.writer.healthy()) return ForgetResult::kStorageUnavailable;
-  auto forget = std::make_shared<PendingCommit>(
-      1, on_forgotten ? std::move(on_forgotten) : [](CommitResult) {});
   IngestQueue::Actions actions;
-  const bool known = impl.registry.Remove(service_id, [&](std::shared_ptr<ServiceEntry> entry) {
-    // A later sample of the id makes a new service, whose samples queue after this.
-    forget->forgets = std::move(entry);
-    impl.queue.Reserve(1, /*beyond_capacity=*/true);
-    actions = impl.queue.Enqueue({QueuedSample{forget->forgets.get(), Sample{}, forget}}, false);
-  });
+  const bool known =
+      impl.registry.Remove(service_id, [&](std::vector<std::shared_ptr<ServiceEntry>> removed) {
+        // One forget per series, each queued after that series' samples; the caller hears once
+        // all of them are done. A later sample of the id makes a new series, queued after this.
+        auto all = std::make_shared<PendingCommit>(
+            removed.size(), on_forgotten ? std::move(on_forgotten) : [](CommitResult) {});
+        std::vector<QueuedSample> items;
+        for (std::shared_ptr<ServiceEntry>& entry : removed) {
+          auto forget = std::make_shared<PendingCommit>(
+              1, [all](CommitResult result) { Settle(*all, 1, result); });
+          forget->forgets = std::move(entry);
+          items.push_back(QueuedSample{forget->forgets.get(), Sample{}, forget});
+        }
+        impl.queue.Reserve(items.size(), /*beyond_capacity=*/true);
+        actions = impl.queue.Enqueue(items, false);
+      });
   if (!known) return ForgetResult::kUnknown;
   impl.queue.Dispatch(actions);
   return ForgetResult::kForgetting;
@@ -447,7 +493,7 @@ bool Engine::GetHealth(const std::string& service_id, ServiceHealth* out) const 
   return true;
 }
 
-std::vector<ServiceHealth> Engine::ListServices() const {
+std::vector<ServiceHealth> Engine::ListServices(bool with_endpoint_series) const {
   Impl& impl = *impl_;
   const std::vector<std::shared_ptr<ServiceEntry>> services = impl.registry.All();
   std::vector<ServiceHealth> list;
@@ -456,7 +502,8 @@ std::vector<ServiceHealth> Engine::ListServices() const {
     std::vector<std::shared_lock<std::shared_mutex>> locks;
     for (std::shared_mutex& state : impl.state_locks) locks.emplace_back(state);
     for (const std::shared_ptr<ServiceEntry>& service : services) {
-      if (!service->forgotten) list.push_back(Impl::HealthOf(*service));
+      if (service->forgotten || (service->endpoint_series && !with_endpoint_series)) continue;
+      list.push_back(Impl::HealthOf(*service));
     }
   }
   std::sort(list.begin(), list.end(), [](const ServiceHealth& a, const ServiceHealth& b) {
@@ -527,6 +574,7 @@ EngineStatus Engine::GetStatus() const {
   status.queue_capacity = impl.queue.capacity();
   status.rejected_queue_full = impl.rejected_queue_full.load();
   status.rejected_too_many_services = impl.rejected_too_many_services.load();
+  status.endpoint_overflow = impl.endpoint_overflow.load();
   status.storage_pending_samples = impl.writer.pending_samples();
   status.storage_healthy = impl.writer.healthy();
   status.storage_error = impl.writer.last_error();

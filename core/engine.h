@@ -57,6 +57,8 @@ struct EngineStatus {
   uint64_t queue_capacity = 0;
   uint64_t rejected_queue_full = 0;
   uint64_t rejected_too_many_services = 0;
+  // Samples taken by their service whose endpoint series could not be added (a limit).
+  uint64_t endpoint_overflow = 0;
   uint64_t storage_pending_samples = 0;
   bool storage_healthy = true;
   std::string storage_error;
@@ -160,8 +162,11 @@ class Engine {
   // Waits until every sample accepted before the call has been processed (tests, shutdown).
   void WaitIdle();
 
+  // Series are named by their key (core/series_key.h): a service's own by its id, an endpoint
+  // series by EndpointSeriesKey. The methods below that take a `service_id` take either.
   bool GetHealth(const std::string& service_id, ServiceHealth* out) const;
-  std::vector<ServiceHealth> ListServices() const;
+  // Sorted by key; endpoint series only when asked for.
+  std::vector<ServiceHealth> ListServices(bool with_endpoint_series = false) const;
   // False when the service is unknown.
   bool Reset(const std::string& service_id, int64_t timestamp_ms);
 
@@ -174,8 +179,10 @@ class Engine {
   };
   // Forgets a decommissioned service (DELETE /v1/services/{id}): its state and window at once,
   // and, once every sample accepted for it before has been processed, its stored samples, events
-  // and snapshot. A sample of the id accepted afterwards starts a new service. `on_forgotten`, if
-  // any, is called as a CommitCallback once the store has forgotten it (kForgetting only).
+  // and snapshot. A sample of the id accepted afterwards starts a new service. A service's id
+  // forgets its endpoint series with it; an endpoint series' key forgets that series alone.
+  // `on_forgotten`, if any, is called as a CommitCallback once the store has forgotten all of it
+  // (kForgetting only).
   ForgetResult Forget(const std::string& service_id, CommitCallback on_forgotten = nullptr);
   // Newest first, at most `limit`, committed and not-yet-committed alike.
   Status Events(const std::string& service_id, uint32_t limit, std::vector<StoredEvent>* out);

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 namespace driftwatch {
 
@@ -13,10 +14,16 @@ struct Sample {
   double payload_kb = 0.0;
 };
 
-// A sample and the service it belongs to, as the API hands it to the engine.
+// A sample and the service it belongs to, as the API hands it to the engine; `endpoint` is empty
+// when the sample named none (docs/behaviour.md, "Endpoint series").
 struct IncomingSample {
+  IncomingSample() = default;
+  IncomingSample(std::string id, Sample value, std::string endpoint_name = {})
+      : service_id(std::move(id)), sample(value), endpoint(std::move(endpoint_name)) {}
+
   std::string service_id;
   Sample sample;
+  std::string endpoint;
 };
 
 }  // namespace driftwatch

@@ -2,14 +2,18 @@
 
 #include <mutex>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
+
+#include "core/series_key.h"
 
 namespace driftwatch {
 
 ServiceEntry::ServiceEntry(std::string service_id, size_t shard_index, const BaselineParams& params,
                            const DetectorSet& detectors)
     : id(std::make_shared<const std::string>(std::move(service_id))),
+      endpoint_series(IsEndpointSeriesKey(*id)),
       shard(shard_index),
       monitor(params, detectors) {}
 
@@ -64,52 +68,114 @@ std::vector<std::shared_ptr<ServiceEntry>> ServiceRegistry::All() const {
 }
 
 ServiceRegistry::Resolved ServiceRegistry::Resolve(const std::vector<IncomingSample>& samples,
-                                                   size_t max_services,
+                                                   const Limits& limits,
                                                    std::vector<ServiceEntry*>* entries,
+                                                   size_t* overflowed,
                                                    const std::function<void()>& then) {
   entries->assign(samples.size(), nullptr);
+  *overflowed = 0;
   {
-    // The common case: every service is known. Consecutive samples mostly share a service.
+    // The common case: every series is known. Consecutive samples mostly share a series.
     std::shared_lock lock(mutex_);
     bool unknown = false;
+    size_t refused = 0;
     ServiceEntry* last = nullptr;
     for (size_t i = 0; i < samples.size() && !unknown; ++i) {
-      if (last == nullptr || *last->id != samples[i].service_id) {
-        auto it = services_.find(samples[i].service_id);
+      const std::string& key = samples[i].service_id;
+      if (last == nullptr || *last->id != key) {
+        auto it = services_.find(key);
         last = it == services_.end() ? nullptr : it->second.get();
+      }
+      // A service already at a limit refuses its new endpoints without the exclusive lock.
+      if (last == nullptr && IsEndpointSeriesKey(key) && !RoomForEndpointOf(key, limits, 0)) {
+        ++refused;
+        continue;
       }
       unknown = last == nullptr;
       (*entries)[i] = last;
     }
     if (!unknown) {
+      *overflowed = refused;
       then();
       return Resolved::kAll;
     }
   }
-  // Services are added under the exclusive lock, and every sample is looked up again under it: a
-  // service found above may have been forgotten since.
+  // Series are added under the exclusive lock, and every sample is looked up again under it: a
+  // series found above may have been forgotten since.
   std::unique_lock lock(mutex_);
-  std::unordered_set<std::string_view> fresh;  // distinct services this batch would add
+  std::unordered_set<std::string_view> fresh_services;
+  std::unordered_set<std::string_view> fresh_endpoints;
+  std::unordered_set<std::string_view> refused_endpoints;        // past a limit
+  std::unordered_map<std::string_view, size_t> endpoints_added;  // by service
   for (const IncomingSample& incoming : samples) {
-    if (!services_.contains(incoming.service_id)) fresh.insert(incoming.service_id);
+    const std::string_view key = incoming.service_id;
+    if (!IsEndpointSeriesKey(key)) {
+      if (!services_.contains(incoming.service_id)) fresh_services.insert(key);
+    }
   }
-  if (services_.size() + fresh.size() > max_services) return Resolved::kTooManyServices;
+  if (services_.size() + fresh_services.size() > limits.max_series) {
+    return Resolved::kTooManyServices;
+  }
+  for (const IncomingSample& incoming : samples) {
+    const std::string_view key = incoming.service_id;
+    if (!IsEndpointSeriesKey(key) || services_.contains(incoming.service_id) ||
+        fresh_endpoints.contains(key) || refused_endpoints.contains(key)) {
+      continue;
+    }
+    const std::string_view service = SplitSeriesKey(key).service_id;
+    const size_t adding = fresh_services.size() + fresh_endpoints.size();
+    if (!RoomForEndpointOf(key, limits, adding, endpoints_added[service])) {
+      refused_endpoints.insert(key);
+      continue;
+    }
+    ++endpoints_added[service];
+    fresh_endpoints.insert(key);
+  }
   for (size_t i = 0; i < samples.size(); ++i) {
-    auto it = services_.find(samples[i].service_id);
-    (*entries)[i] = it == services_.end() ? AddLocked(samples[i].service_id) : it->second.get();
+    const std::string& key = samples[i].service_id;
+    if (refused_endpoints.contains(key)) {
+      ++*overflowed;
+      continue;
+    }
+    auto it = services_.find(key);
+    (*entries)[i] = it == services_.end() ? AddLocked(key) : it->second.get();
   }
   then();
   return Resolved::kAll;
 }
 
-bool ServiceRegistry::Remove(const std::string& service_id,
-                             const std::function<void(std::shared_ptr<ServiceEntry>)>& then) {
+bool ServiceRegistry::RoomForEndpointOf(std::string_view key, const Limits& limits,
+                                        size_t series_adding, size_t endpoints_adding) const {
+  if (services_.size() + series_adding >= limits.max_series) return false;
+  const auto known = endpoint_keys_.find(std::string(SplitSeriesKey(key).service_id));
+  const size_t has = known == endpoint_keys_.end() ? 0 : known->second.size();
+  return has + endpoints_adding < limits.max_endpoints_per_service;
+}
+
+bool ServiceRegistry::Remove(
+    const std::string& key,
+    const std::function<void(std::vector<std::shared_ptr<ServiceEntry>>)>& then) {
   std::unique_lock lock(mutex_);
-  auto it = services_.find(service_id);
-  if (it == services_.end()) return false;
-  std::shared_ptr<ServiceEntry> entry = std::move(it->second);
-  services_.erase(it);
-  then(std::move(entry));
+  std::vector<std::shared_ptr<ServiceEntry>> removed;
+  auto take = [&](const std::string& series) {
+    auto it = services_.find(series);
+    if (it == services_.end()) return;
+    removed.push_back(std::move(it->second));
+    services_.erase(it);
+  };
+  take(key);
+  if (IsEndpointSeriesKey(key)) {
+    if (!removed.empty()) {
+      auto endpoints = endpoint_keys_.find(std::string(SplitSeriesKey(key).service_id));
+      std::erase(endpoints->second, key);
+      if (endpoints->second.empty()) endpoint_keys_.erase(endpoints);
+    }
+  } else if (auto endpoints = endpoint_keys_.find(key); endpoints != endpoint_keys_.end()) {
+    for (const std::string& series : endpoints->second) take(series);
+    endpoint_keys_.erase(endpoints);
+  }
+  if (removed.empty()) return false;
+  then(std::move(removed));
   return true;
 }
 
@@ -122,6 +188,9 @@ ServiceEntry* ServiceRegistry::AddLocked(const std::string& service_id) {
   auto entry = std::make_shared<ServiceEntry>(service_id, ShardOf(service_id), params_, detectors_);
   ServiceEntry* raw = entry.get();
   services_.emplace(service_id, std::move(entry));
+  if (raw->endpoint_series) {
+    endpoint_keys_[std::string(SplitSeriesKey(service_id).service_id)].push_back(service_id);
+  }
   return raw;
 }
 

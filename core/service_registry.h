@@ -8,6 +8,7 @@
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -34,8 +35,9 @@ struct ServiceEntry {
   // fails (adding nothing) when a detector cannot save its state.
   Status AddSnapshot(WriteBatch& batch);
 
-  const ServiceId id;
-  const size_t shard;  // the shard whose state lock guards what follows
+  const ServiceId id;  // the series key (core/series_key.h): the service id, or an endpoint's
+  const bool endpoint_series;  // an endpoint series of a service, not a service's own
+  const size_t shard;          // the shard whose state lock guards what follows
   ServiceMonitor monitor;
   uint64_t seq_offset = 0;
   uint32_t samples_since_snapshot = 0;
@@ -55,28 +57,45 @@ class ServiceRegistry {
   // Every service, in no order; a service forgotten after the call is still in the list.
   std::vector<std::shared_ptr<ServiceEntry>> All() const;
 
+  // How many series Resolve may add: in all (services and endpoint series), and endpoint series
+  // per service.
+  struct Limits {
+    size_t max_series = 0;
+    size_t max_endpoints_per_service = 0;
+  };
   enum class Resolved { kAll, kTooManyServices };
-  // Sets entries[i] to the service of samples[i], adding those it does not know (unless that would
-  // make more than `max_services`: then nothing is added), and then calls `then` with the registry
-  // still locked, so that no service can be forgotten between being found here and `then` queueing
-  // its samples. Throws what a detector throws when it cannot create a new service's state.
-  Resolved Resolve(const std::vector<IncomingSample>& samples, size_t max_services,
-                   std::vector<ServiceEntry*>* entries, const std::function<void()>& then);
-  // Removes the service and calls `then` with it, the registry still locked (so it comes after
-  // every `then` of a Resolve that found it). Returns false for an unknown service.
-  bool Remove(const std::string& service_id,
-              const std::function<void(std::shared_ptr<ServiceEntry>)>& then);
+  // Sets entries[i] to the series of samples[i] (its service_id is a series key), adding those it
+  // does not know, and then calls `then` with the registry still locked, so that no series can be
+  // forgotten between being found here and `then` queueing its samples. A new service beyond
+  // max_series refuses the whole call (nothing is added); a new endpoint series beyond either
+  // limit is not added: its samples get a null entry and are counted in *overflowed. Throws what a
+  // detector throws when it cannot create a new series' state.
+  Resolved Resolve(const std::vector<IncomingSample>& samples, const Limits& limits,
+                   std::vector<ServiceEntry*>* entries, size_t* overflowed,
+                   const std::function<void()>& then);
+  // Removes a series and calls `then` with what was removed, the registry still locked (so it
+  // comes after every `then` of a Resolve that found it): a service's key removes it and every
+  // endpoint series of it; an endpoint series' key, that series alone. Returns false when there
+  // was nothing to remove.
+  bool Remove(const std::string& key,
+              const std::function<void(std::vector<std::shared_ptr<ServiceEntry>>)>& then);
   // At start-up, before any other thread uses the registry.
   ServiceEntry& Add(const std::string& service_id);
 
  private:
   ServiceEntry* AddLocked(const std::string& service_id);  // mutex_ held exclusively
+  // Whether the endpoint series `key` may be added, with `series_adding` series and
+  // `endpoints_adding` endpoint series of its service about to be added too; mutex_ held.
+  bool RoomForEndpointOf(std::string_view key, const Limits& limits, size_t series_adding,
+                         size_t endpoints_adding = 0) const;
 
   const size_t shard_count_;
   const BaselineParams& params_;
   const DetectorSet& detectors_;
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<ServiceEntry>> services_;  // guarded by mutex_
+  // The keys of each service's endpoint series, by service id; guarded by mutex_.
+  std::unordered_map<std::string, std::vector<std::string>> endpoint_keys_;
 };
 
 }  // namespace driftwatch

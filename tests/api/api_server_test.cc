@@ -301,41 +301,79 @@ TEST(ApiServer, TheFutureLimitIsConfigurable) {
 
 // --- The state machine through HTTP (docs/behaviour.md) --------------------------------------
 
-TEST(ApiServer, TransitionsHappenAtTheExactSample) {
-  Server server;
+// The state machine's contract, for a service's own series and for an endpoint series (addressed
+// with ?endpoint=, its samples interleaved with another endpoint's, much slower ones, which only
+// its service's own series sees).
+class Contract : public ::testing::TestWithParam<bool> {
+ protected:
+  bool endpoint_series() const { return GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(ApiServer, Contract, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& param) {
+                           return param.param ? "EndpointSeries" : "ServiceSeries";
+                         });
+
+TEST_P(Contract, TransitionsHappenAtTheExactSample) {
+  Server server(endpoint_series() ? "series:\n  per_endpoint: true\n" : "");
   ASSERT_TRUE(server.started());
   const std::string id = "e2e-payments";
+  const std::string endpoint = "GET /api/orders/{id}";
+  // The series' path: with ?endpoint= (percent-encoded) for the endpoint series.
+  auto at = [&](const std::string& path, const std::string& query = "") {
+    std::string full = path;
+    if (endpoint_series()) full += "?endpoint=GET%20%2Fapi%2Forders%2F%7Bid%7D";
+    if (!query.empty()) full += (endpoint_series() ? "&" : "?") + query;
+    return full;
+  };
+  auto sample = [&](double latency, int64_t timestamp_ms) {
+    std::string json = SampleJson(id, latency, timestamp_ms);
+    if (endpoint_series()) json.insert(json.size() - 1, R"(,"endpoint":")" + endpoint + "\"");
+    return json;
+  };
+  auto other = [&](int64_t timestamp_ms) {  // another endpoint of the service, 50x slower
+    std::string json = SampleJson(id, 5000.0, timestamp_ms);
+    return json.insert(json.size() - 1, R"(,"endpoint":"POST /api/reports")");
+  };
+  auto sample_count = [&] {
+    HttpResponse response = server.Get(at("/v1/health/" + id));
+    return response.status == 200 ? Json(response)["sample_count"].GetInt64() : -1;
+  };
+  auto wait_for = [&](int64_t count) {
+    return Eventually([&] { return sample_count() == count; }, kWaitDeadline);
+  };
   auto timestamp = [](int i) { return kT0 + int64_t{1000} * i; };
   std::vector<double> latencies;
   std::vector<std::string> first99;
   for (int i = 0; i < 99; ++i) {
     latencies.push_back(100.0 + i % 10);
-    first99.push_back(SampleJson(id, latencies.back(), timestamp(i)));
+    first99.push_back(sample(latencies.back(), timestamp(i)));
+    if (endpoint_series()) first99.push_back(other(timestamp(i)));
   }
   ASSERT_EQ(server.Post("/v1/telemetry/batch", BatchJson(first99)).status, 202);
-  ASSERT_TRUE(server.WaitForSampleCount(id, 99));
+  ASSERT_TRUE(wait_for(99));
 
-  rapidjson::Document health = Json(server.Get("/v1/health/" + id));
+  rapidjson::Document health = Json(server.Get(at("/v1/health/" + id)));
   EXPECT_EQ(std::string(health["state"].GetString()), "INSUFFICIENT_DATA");
   EXPECT_TRUE(health["transition_timestamp"].IsNull());
   EXPECT_TRUE(health["baseline"].IsNull());
   EXPECT_TRUE(health["metadata"].IsObject());
   EXPECT_EQ(health["metadata"].MemberCount(), 0u);
 
-  HttpResponse response = server.Get("/v1/baseline/" + id);
+  HttpResponse response = server.Get(at("/v1/baseline/" + id));
   EXPECT_EQ(response.status, 404);
   rapidjson::Document missing = Json(response);
   EXPECT_EQ(std::string(missing["error"].GetString()), "no_baseline");
   EXPECT_EQ(missing["samples"].GetInt(), 99);
   EXPECT_EQ(missing["needed"].GetInt(), 100);
   EXPECT_NE(std::string(missing["message"].GetString()).find("99"), std::string::npos);
-  EXPECT_EQ(Json(server.Get("/v1/events/" + id))["events"].Size(), 0u);
+  EXPECT_EQ(Json(server.Get(at("/v1/events/" + id)))["events"].Size(), 0u);
 
   // The 100th sample establishes the baseline.
   latencies.push_back(109.0);
-  ASSERT_EQ(server.Post("/v1/telemetry", SampleJson(id, 109.0, timestamp(99))).status, 202);
-  ASSERT_TRUE(server.WaitForSampleCount(id, 100));
-  health = Json(server.Get("/v1/health/" + id));
+  ASSERT_EQ(server.Post("/v1/telemetry", sample(109.0, timestamp(99))).status, 202);
+  ASSERT_TRUE(wait_for(100));
+  health = Json(server.Get(at("/v1/health/" + id)));
   EXPECT_EQ(std::string(health["state"].GetString()), "STABLE");
   EXPECT_EQ(std::string(health["transition_timestamp"].GetString()),
             FormatTimestamp(timestamp(99)));
@@ -349,7 +387,7 @@ TEST(ApiServer, TransitionsHappenAtTheExactSample) {
   EXPECT_NEAR(health["baseline"]["stddev_latency"].GetDouble(), stddev, 1e-9);
   EXPECT_EQ(health["baseline"]["sample_count"].GetInt(), 100);
 
-  response = server.Get("/v1/baseline/" + id);
+  response = server.Get(at("/v1/baseline/" + id));
   ASSERT_EQ(response.status, 200) << response.body;
   rapidjson::Document baseline = Json(response);
   EXPECT_EQ(std::string(baseline["service_id"].GetString()), id);
@@ -365,13 +403,13 @@ TEST(ApiServer, TransitionsHappenAtTheExactSample) {
 
   // Four severe samples: still STABLE. The fifth: DRIFT_DETECTED.
   for (int i = 100; i < 104; ++i) {
-    ASSERT_EQ(server.Post("/v1/telemetry", SampleJson(id, 1000.0, timestamp(i))).status, 202);
+    ASSERT_EQ(server.Post("/v1/telemetry", sample(1000.0, timestamp(i))).status, 202);
   }
-  ASSERT_TRUE(server.WaitForSampleCount(id, 104));
-  EXPECT_EQ(std::string(Json(server.Get("/v1/health/" + id))["state"].GetString()), "STABLE");
-  ASSERT_EQ(server.Post("/v1/telemetry", SampleJson(id, 1000.0, timestamp(104))).status, 202);
-  ASSERT_TRUE(server.WaitForSampleCount(id, 105));
-  health = Json(server.Get("/v1/health/" + id));
+  ASSERT_TRUE(wait_for(104));
+  EXPECT_EQ(std::string(Json(server.Get(at("/v1/health/" + id)))["state"].GetString()), "STABLE");
+  ASSERT_EQ(server.Post("/v1/telemetry", sample(1000.0, timestamp(104))).status, 202);
+  ASSERT_TRUE(wait_for(105));
+  health = Json(server.Get(at("/v1/health/" + id)));
   EXPECT_EQ(std::string(health["state"].GetString()), "DRIFT_DETECTED");
   EXPECT_EQ(std::string(health["transition_timestamp"].GetString()),
             FormatTimestamp(timestamp(104)));
@@ -382,7 +420,7 @@ TEST(ApiServer, TransitionsHappenAtTheExactSample) {
   EXPECT_EQ(health["baseline"]["sample_count"].GetInt(), 100);
 
   // Events, newest first.
-  rapidjson::Document events = Json(server.Get("/v1/events/" + id));
+  rapidjson::Document events = Json(server.Get(at("/v1/events/" + id)));
   EXPECT_EQ(std::string(events["service_id"].GetString()), id);
   ASSERT_EQ(events["events"].Size(), 2u);
   const auto& drift = events["events"][0];
@@ -397,34 +435,53 @@ TEST(ApiServer, TransitionsHappenAtTheExactSample) {
   EXPECT_EQ(std::string(established["to_state"].GetString()), "STABLE");
   EXPECT_EQ(std::string(established["reason"].GetString()), "baseline_established");
   EXPECT_EQ(established["sample_seq"].GetInt(), 100);
-  rapidjson::Document limited = Json(server.Get("/v1/events/" + id + "?limit=1"));
+  rapidjson::Document limited = Json(server.Get(at("/v1/events/" + id, "limit=1")));
   ASSERT_EQ(limited["events"].Size(), 1u);
   EXPECT_EQ(limited["events"][0]["sample_seq"].GetInt(), 105);
 
   rapidjson::Document services = Json(server.Get("/v1/services"));
-  ASSERT_EQ(services["count"].GetInt(), 1);
+  ASSERT_EQ(services["count"].GetInt(), 1);  // endpoint series only when asked for
   ASSERT_EQ(services["services"].Size(), 1u);
   EXPECT_EQ(std::string(services["services"][0]["service_id"].GetString()), id);
-  EXPECT_EQ(std::string(services["services"][0]["state"].GetString()), "DRIFT_DETECTED");
-  EXPECT_EQ(services["services"][0]["sample_count"].GetInt(), 105);
-  EXPECT_EQ(std::string(services["services"][0]["transition_timestamp"].GetString()),
+  EXPECT_FALSE(services["services"][0].HasMember("endpoint"));
+  size_t listed = 0;  // the series under test
+  if (endpoint_series()) {
+    // The service's own series saw both endpoints' samples: the slow one is most of its baseline.
+    EXPECT_EQ(services["services"][0]["sample_count"].GetInt(), 2 * 99 + 6);
+    services = Json(server.Get("/v1/services?endpoints=true"));
+    ASSERT_EQ(services["count"].GetInt(), 3);  // sorted: the service, then its endpoints
+    ASSERT_EQ(services["services"].Size(), 3u);
+    listed = 1;
+    EXPECT_EQ(std::string(services["services"][1]["endpoint"].GetString()), endpoint);
+    EXPECT_EQ(std::string(services["services"][2]["endpoint"].GetString()), "POST /api/reports");
+    EXPECT_EQ(std::string(services["services"][2]["service_id"].GetString()), id);
+    EXPECT_EQ(services["services"][2]["sample_count"].GetInt(), 99);
+    EXPECT_EQ(Json(server.Get(at("/v1/health/" + id)))["endpoint"].GetString(), endpoint);
+    EXPECT_EQ(std::string(events["endpoint"].GetString()), endpoint);
+    EXPECT_EQ(std::string(baseline["endpoint"].GetString()), endpoint);
+  }
+  const auto& series = services["services"][static_cast<rapidjson::SizeType>(listed)];
+  EXPECT_EQ(std::string(series["service_id"].GetString()), id);
+  EXPECT_EQ(std::string(series["state"].GetString()), "DRIFT_DETECTED");
+  EXPECT_EQ(series["sample_count"].GetInt(), 105);
+  EXPECT_EQ(std::string(series["transition_timestamp"].GetString()),
             FormatTimestamp(timestamp(104)));
 
   // Reset: back to INSUFFICIENT_DATA, recorded as an event, the baseline forgotten.
-  response = server.Post("/v1/baseline/" + id + "/reset", "");
+  response = server.Post(at("/v1/baseline/" + id + "/reset"), "");
   ASSERT_EQ(response.status, 200) << response.body;
   rapidjson::Document reset = Json(response);
   EXPECT_EQ(std::string(reset["status"].GetString()), "reset");
   EXPECT_EQ(std::string(reset["service_id"].GetString()), id);
   EXPECT_EQ(std::string(reset["state"].GetString()), "INSUFFICIENT_DATA");
-  health = Json(server.Get("/v1/health/" + id));
+  health = Json(server.Get(at("/v1/health/" + id)));
   EXPECT_EQ(std::string(health["state"].GetString()), "INSUFFICIENT_DATA");
   EXPECT_TRUE(health["baseline"].IsNull());
   EXPECT_EQ(health["sample_count"].GetInt(), 105);
-  missing = Json(server.Get("/v1/baseline/" + id));
+  missing = Json(server.Get(at("/v1/baseline/" + id)));
   EXPECT_EQ(std::string(missing["error"].GetString()), "no_baseline");
   EXPECT_EQ(missing["samples"].GetInt(), 0);
-  events = Json(server.Get("/v1/events/" + id));
+  events = Json(server.Get(at("/v1/events/" + id)));
   ASSERT_EQ(events["events"].Size(), 3u);
   EXPECT_EQ(std::string(events["events"][0]["reason"].GetString()), "reset");
   EXPECT_EQ(std::string(events["events"][0]["from_state"].GetString()), "DRIFT_DETECTED");
@@ -454,6 +511,217 @@ TEST(ApiServer, FreezeInDriftDecidesWhetherADriftRefreshesTheBaseline) {
               FormatTimestamp(kT0 + (freeze ? 9 : 19)))
         << freeze;
   }
+}
+
+// --- Endpoint series -----------------------------------------------------------------------
+
+constexpr const char* kEndpointsOn = "series:\n  per_endpoint: true\n";
+
+std::string EndpointSampleJson(const std::string& service_id, const std::string& endpoint,
+                               double latency_ms, int64_t timestamp_ms) {
+  std::string json = SampleJson(service_id, latency_ms, timestamp_ms);
+  return json.insert(json.size() - 1, R"(,"endpoint":")" + endpoint + "\"");
+}
+
+std::string StateOf(Server& server, const std::string& path) {
+  HttpResponse response = server.Get(path);
+  if (response.status != 200) return "HTTP " + std::to_string(response.status);
+  return Json(response)["state"].GetString();
+}
+
+// A slow endpoint drifting inside a mix dominated by a fast one: its own series sees it, its
+// service's (a wide, two-humped baseline) does not.
+TEST(ApiServer, AnEndpointDriftsWhileItsServiceMixStaysStable) {
+  Server server(kEndpointsOn);
+  ASSERT_TRUE(server.started());
+  std::vector<std::string> batch;
+  int64_t t = kT0;
+  for (int i = 0; i < 120; ++i) {
+    batch.push_back(EndpointSampleJson("shop", "GET /health", 10.0 + i % 3, t++));
+    batch.push_back(EndpointSampleJson("shop", "GET /search", 100.0 + i % 3, t++));
+  }
+  for (int i = 0; i < 10; ++i) {  // /search slows by 30 %: 40 sigma of its own, < 2 of the mix
+    batch.push_back(EndpointSampleJson("shop", "GET /health", 10.0 + i % 3, t++));
+    batch.push_back(EndpointSampleJson("shop", "GET /search", 130.0, t++));
+  }
+  ASSERT_EQ(server.Post("/v1/telemetry/batch", BatchJson(batch)).status, 202);
+  ASSERT_TRUE(server.WaitForSampleCount("shop", 260));
+  ASSERT_TRUE(Eventually(
+      [&] {
+        HttpResponse response = server.Get("/v1/health/shop?endpoint=GET%20%2Fsearch");
+        return response.status == 200 && Json(response)["sample_count"].GetInt() == 130;
+      },
+      kWaitDeadline));
+
+  EXPECT_EQ(StateOf(server, "/v1/health/shop"), "STABLE");
+  EXPECT_EQ(StateOf(server, "/v1/health/shop?endpoint=GET+%2Fhealth"), "STABLE");
+  EXPECT_EQ(StateOf(server, "/v1/health/shop?endpoint=GET%20%2Fsearch"), "DRIFT_DETECTED");
+  rapidjson::Document events = Json(server.Get("/v1/events/shop?endpoint=GET%20%2Fsearch"));
+  EXPECT_STREQ(events["service_id"].GetString(), "shop");
+  EXPECT_STREQ(events["endpoint"].GetString(), "GET /search");
+  ASSERT_EQ(events["events"].Size(), 2u);
+  EXPECT_STREQ(events["events"][0]["to_state"].GetString(), "DRIFT_DETECTED");
+  EXPECT_EQ(events["events"][0]["sample_seq"].GetInt(), 125);  // its 5th slow sample
+  events = Json(server.Get("/v1/events/shop"));
+  ASSERT_EQ(events["events"].Size(), 1u);  // baseline_established only
+  EXPECT_FALSE(events.HasMember("endpoint"));
+
+  // Its stored samples are its own, in order.
+  rapidjson::Document samples =
+      Json(server.Get("/v1/telemetry/shop?endpoint=GET%20%2Fsearch&after_seq=120"));
+  EXPECT_STREQ(samples["endpoint"].GetString(), "GET /search");
+  ASSERT_EQ(samples["samples"].Size(), 10u);
+  EXPECT_EQ(samples["samples"][0]["latency_ms"].GetDouble(), 130.0);
+}
+
+// series.max_endpoints_per_service: a service's further endpoints get no series of their own;
+// their samples still feed the service and are counted.
+TEST(ApiServer, EndpointSeriesAreCappedPerServiceAndTheRestCounted) {
+  Server server(std::string(kEndpointsOn) + "  max_endpoints_per_service: 2\n");
+  ASSERT_TRUE(server.started());
+  std::vector<std::string> batch;
+  for (const char* endpoint : {"/a", "/b", "/c", "/c", "/a", "/d"}) {
+    batch.push_back(EndpointSampleJson("capped", endpoint, 10, kT0));
+  }
+  batch.push_back(EndpointSampleJson("other", "/c", 10, kT0));  // a cap per service
+  ASSERT_EQ(server.Post("/v1/telemetry/batch", BatchJson(batch)).status, 202);
+  ASSERT_EQ(server.Post("/v1/telemetry", EndpointSampleJson("capped", "/e", 10, kT0)).status, 202);
+  ASSERT_TRUE(server.WaitForSampleCount("capped", 7));
+  ASSERT_TRUE(server.WaitForSampleCount("other", 1));
+
+  rapidjson::Document services = Json(server.Get("/v1/services?endpoints=true"));
+  std::vector<std::string> listed;
+  for (const auto& series : services["services"].GetArray()) {
+    listed.push_back(std::string(series["service_id"].GetString()) + " " +
+                     (series.HasMember("endpoint") ? series["endpoint"].GetString() : "-"));
+  }
+  EXPECT_EQ(listed, (std::vector<std::string>{"capped -", "capped /a", "capped /b", "other -",
+                                              "other /c"}));
+  EXPECT_EQ(Json(server.Get("/v1/health/capped?endpoint=%2Fa"))["sample_count"].GetInt(), 2);
+  EXPECT_EQ(server.Get("/v1/health/capped?endpoint=%2Fc").status, 404);
+  rapidjson::Document status = Json(server.Get("/v1/system/status"));
+  const auto& limit = status["limits"]["max_endpoints_per_service"];
+  EXPECT_EQ(limit["limit"].GetUint64(), 2u);
+  EXPECT_EQ(limit["rejected"].GetUint64(), 4u);           // /c, /c, /d, /e
+  EXPECT_EQ(status["samples_accepted"].GetUint64(), 8u);  // samples, not series updates
+  EXPECT_EQ(Json(server.Get("/v1/services?endpoints=false"))["count"].GetInt(), 2);
+  HttpResponse bad = server.Get("/v1/services?endpoints=yes");
+  EXPECT_EQ(bad.status, 422);
+  EXPECT_STREQ(Json(bad)["field"].GetString(), "endpoints");
+}
+
+// The global cap counts series: a new endpoint series past it is counted like one past its
+// service's cap (its sample still feeds the service); a new service past it is refused (429).
+TEST(ApiServer, TheServiceCapCountsEndpointSeries) {
+  Server server(std::string(kEndpointsOn) + "ingest:\n  max_services: 3\n");
+  ASSERT_TRUE(server.started());
+  ASSERT_EQ(server.Post("/v1/telemetry", EndpointSampleJson("one", "/a", 10, kT0)).status, 202);
+  ASSERT_EQ(server.Post("/v1/telemetry", EndpointSampleJson("two", "/a", 10, kT0)).status, 202);
+  ASSERT_TRUE(server.WaitForSampleCount("two", 1));
+  ASSERT_EQ(server.Post("/v1/telemetry", EndpointSampleJson("one", "/b", 10, kT0)).status, 202);
+  ASSERT_TRUE(server.WaitForSampleCount("one", 2));
+  EXPECT_EQ(server.Post("/v1/telemetry", SampleJson("three", 10)).status, 429);
+  EXPECT_EQ(Json(server.Get("/v1/services?endpoints=true"))["count"].GetInt(), 3);
+  rapidjson::Document status = Json(server.Get("/v1/system/status"));
+  EXPECT_EQ(status["limits"]["max_endpoints_per_service"]["rejected"].GetUint64(), 2u);
+}
+
+// Endpoint series resume exactly after a graceful stop and after a SIGKILL (durable ingest), and
+// a DELETE forgets one endpoint series, or a service with all of its own, for good.
+TEST(ApiServer, EndpointSeriesResumeAfterARestartAndAreForgottenWithTheirService) {
+  Server server(std::string(kEndpointsOn) + "ingest:\n  durable: true\n");
+  ASSERT_TRUE(server.started());
+  auto send = [&](int from, int to) {
+    std::vector<std::string> batch;
+    for (int i = from; i < to; ++i) {
+      batch.push_back(EndpointSampleJson("svc", i % 2 == 0 ? "/even" : "/odd",
+                                         100.0 + (i % 7) + (i % 2) * 50, kT0 + i));
+    }
+    return server.Post("/v1/telemetry/batch", BatchJson(batch)).status;
+  };
+  auto everything = [&] {
+    std::string all;
+    for (const char* path :
+         {"/v1/services?endpoints=true", "/v1/baseline/svc?endpoint=%2Feven",
+          "/v1/events/svc?endpoint=%2Fodd", "/v1/baseline/svc", "/v1/health/svc?endpoint=%2Fodd"}) {
+      all += server.Get(path).body + "\n";
+    }
+    return all;
+  };
+  ASSERT_EQ(send(0, 300), 202);
+  const std::string before_stop = everything();
+  EXPECT_NE(before_stop.find(R"("state":"STABLE")"), std::string::npos) << before_stop;
+  ASSERT_EQ(server.process().Stop(), 0);
+  server.Start(std::string(kEndpointsOn) + "ingest:\n  durable: true\n");
+  ASSERT_TRUE(server.started());
+  EXPECT_EQ(everything(), before_stop);
+
+  ASSERT_EQ(send(300, 420), 202);  // committed before the answer
+  const std::string before_kill = everything();
+  server.process().Signal(SIGKILL);
+  server.process().WaitForExit(kWaitDeadline);
+  server.Start(std::string(kEndpointsOn) + "ingest:\n  durable: true\n");
+  ASSERT_TRUE(server.started());
+  EXPECT_EQ(everything(), before_kill);
+
+  ASSERT_EQ(Fetch(server.port(), "DELETE", "/v1/services/svc?endpoint=%2Fodd").status, 200);
+  EXPECT_EQ(server.Get("/v1/health/svc?endpoint=%2Fodd").status, 404);
+  EXPECT_EQ(server.Get("/v1/health/svc?endpoint=%2Feven").status, 200);
+  ASSERT_EQ(Fetch(server.port(), "DELETE", "/v1/services/svc").status, 200);
+  EXPECT_EQ(server.Get("/v1/health/svc?endpoint=%2Feven").status, 404);
+  EXPECT_EQ(Json(server.Get("/v1/services?endpoints=true"))["count"].GetInt(), 0);
+  ASSERT_EQ(server.process().Stop(), 0);
+  server.Start(std::string(kEndpointsOn) + "ingest:\n  durable: true\n");
+  ASSERT_TRUE(server.started());
+  EXPECT_EQ(Json(server.Get("/v1/services?endpoints=true"))["count"].GetInt(), 0);
+  EXPECT_EQ(Json(server.Get("/v1/system/status"))["total_telemetry_records"].GetUint64(), 0u);
+}
+
+TEST(ApiServer, BadEndpointsAre422NamingTheField) {
+  Server server(kEndpointsOn);
+  ASSERT_TRUE(server.started());
+  for (const std::string& endpoint :
+       {std::string(R"("")"), "\"" + std::string(257, 'x') + "\"", std::string(R"("GET \u0001")"),
+        std::string(R"("caf\u00e9")"), std::string("\"tab\\there\""), std::string("5")}) {
+    const std::string body = R"({"service_id":"svc","latency_ms":1,"endpoint":)" + endpoint + "}";
+    HttpResponse response = server.Post("/v1/telemetry", body);
+    EXPECT_EQ(response.status, 422) << body;
+    EXPECT_STREQ(Json(response)["field"].GetString(), "endpoint") << body;
+    response = server.Post("/v1/telemetry/batch", "[" + SampleJson("svc", 1) + "," + body + "]");
+    EXPECT_EQ(response.status, 422) << body;
+    EXPECT_EQ(Json(response)["index"].GetInt(), 1) << body;
+  }
+  // 256 printable characters, and null (no endpoint), are fine.
+  ASSERT_EQ(
+      server.Post("/v1/telemetry", EndpointSampleJson("svc", std::string(256, '~'), 1, kT0)).status,
+      202);
+  ASSERT_EQ(
+      server.Post("/v1/telemetry", R"({"service_id":"svc","latency_ms":1,"endpoint":null})").status,
+      202);
+  ASSERT_TRUE(server.WaitForSampleCount("svc", 2));
+  EXPECT_EQ(Json(server.Get("/v1/services?endpoints=true"))["count"].GetInt(), 2);
+  EXPECT_EQ(Json(server.Get("/v1/system/status"))["samples_accepted"].GetUint64(), 2u);
+
+  for (const char* query : {"?endpoint=", "?endpoint=%01", "?endpoint=%ZZ"}) {
+    HttpResponse response = server.Get(std::string("/v1/health/svc") + query);
+    EXPECT_EQ(response.status, 422) << query;
+    EXPECT_STREQ(Json(response)["field"].GetString(), "endpoint") << query;
+  }
+  HttpResponse unknown = server.Get("/v1/events/svc?endpoint=%2Fnever");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find("no endpoint series '/never' of service 'svc'"), std::string::npos);
+
+  // Off (the default): endpoints are checked, then only the service's own series is kept.
+  Server off;
+  ASSERT_TRUE(off.started());
+  ASSERT_EQ(off.Post("/v1/telemetry", EndpointSampleJson("svc", "/a", 1, kT0)).status, 202);
+  ASSERT_EQ(
+      off.Post("/v1/telemetry", R"({"service_id":"svc","latency_ms":1,"endpoint":""})").status,
+      422);
+  ASSERT_TRUE(off.WaitForSampleCount("svc", 1));
+  unknown = off.Get("/v1/health/svc?endpoint=%2Fa");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find("series.per_endpoint: false"), std::string::npos) << unknown.body;
 }
 
 // --- Reads and errors ------------------------------------------------------------------------

@@ -226,10 +226,26 @@ TEST_F(ConfigTest, DetectorParamsAttachToTheDefaultPipeline) {
   EXPECT_EQ(config.triggers[1].line, 0);  // named by the built-in default, not the file
 }
 
+TEST_F(ConfigTest, SeriesSettings) {
+  Config config;
+  ASSERT_TRUE(LoadConfigText("series:\n  per_endpoint: true\n  max_endpoints_per_service: 7\n",
+                             "cfg.yaml", &config)
+                  .ok());
+  EXPECT_TRUE(config.series.per_endpoint);
+  EXPECT_EQ(config.series.max_endpoints_per_service, 7u);
+  EXPECT_FALSE(Config{}.series.per_endpoint);  // off unless asked for
+  EXPECT_EQ(Config{}.series.max_endpoints_per_service, 100u);
+  EXPECT_EQ(ErrorFor("series:\n  max_endpoints_per_service: 0\n"),
+            "cfg.yaml:2: series.max_endpoints_per_service: expected a whole number in [1, 100000], "
+            "got '0'");
+  EXPECT_EQ(ErrorFor("series:\n  per_endpoint: maybe\n"),
+            "cfg.yaml:2: series.per_endpoint: expected true or false, got 'maybe'");
+}
+
 TEST_F(ConfigTest, UnknownKeysNameKeyAndLine) {
   EXPECT_EQ(ErrorFor("server:\n  port: 1\nbaselin:\n  min_samples: 5\n"),
             "cfg.yaml:3: baselin: unknown key (expected one of: baseline, detectors, pipeline, "
-            "retention, server, storage, ingest, plugins, notify, metrics)");
+            "retention, server, storage, ingest, plugins, notify, metrics, series)");
   EXPECT_EQ(ErrorFor("baseline:\n  min_sample: 5\n"),
             "cfg.yaml:2: baseline.min_sample: unknown key (expected one of: min_samples, "
             "window_size, window_hours, refresh_every, holdback_zscore, freeze_in_drift)");
