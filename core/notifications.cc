@@ -1,9 +1,12 @@
 #include "core/notifications.h"
 
 #include <algorithm>
+#include <cctype>
+#include <string_view>
 #include <utility>
 
 #include "core/json_writing.h"
+#include "core/series_key.h"
 #include "core/timestamp.h"
 
 namespace driftwatch {
@@ -62,6 +65,24 @@ std::string EventId(const StoredEvent& event) {
   return std::to_string(event.seq);
 }
 
+// RFC 3986 percent-encoding of everything but the unreserved characters (as JavaScript's
+// encodeURIComponent, which the dashboard decodes with).
+std::string PercentEncoded(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[byte >> 4]);
+      out.push_back(kHex[byte & 0xF]);
+    }
+  }
+  return out;
+}
+
 std::string IncidentKey(const std::string& service_id, const std::string& drift_event_id) {
   return "driftwatch/" + service_id + "/" + drift_event_id;
 }
@@ -94,8 +115,13 @@ void NotificationPlanner::Plan(const StoredEvent& event, const StoredEvent* ende
   writer.Key("incident_key");
   json::Text(writer, IncidentKey(event.service_id,
                                  ended_drift != nullptr ? EventId(*ended_drift) : event_id));
+  const SeriesName series = SplitSeriesKey(event.service_id);
   writer.Key("service_id");
-  json::Text(writer, event.service_id);
+  json::Text(writer, series.service_id);
+  if (!series.endpoint.empty()) {
+    writer.Key("endpoint");
+    json::Text(writer, series.endpoint);
+  }
   writer.Key("from");
   json::Text(writer, event.from_state);
   writer.Key("to");
@@ -112,7 +138,10 @@ void NotificationPlanner::Plan(const StoredEvent& event, const StoredEvent* ende
   if (config_.public_url.empty()) {
     writer.Null();
   } else {
-    json::Text(writer, config_.public_url + "/ui/services/" + event.service_id);
+    // The dashboard's page of the series (ui/app.js routes).
+    std::string page = config_.public_url + "/ui/#/service/" + PercentEncoded(series.service_id);
+    if (!series.endpoint.empty()) page += "/" + PercentEncoded(series.endpoint);
+    json::Text(writer, page);
   }
   if (ended_drift != nullptr) {  // what the end of an alert repeats (the sender's, not sent as is)
     writer.Key("drift");

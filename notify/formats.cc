@@ -73,13 +73,19 @@ std::string Description(const TransitionNotice& t) {
   return text;
 }
 
+// "checkout", or "checkout GET /api/orders/{id}" for an endpoint series.
+std::string SeriesOf(const TransitionNotice& t) {
+  return t.endpoint.empty() ? t.service_id : t.service_id + " " + t.endpoint;
+}
+
 std::string Summary(const TransitionNotice& t) {
-  if (t.drift) return t.service_id + ": latency drift detected (" + t.reason + ")";
+  const std::string series = SeriesOf(t);
+  if (t.drift) return series + ": latency drift detected (" + t.reason + ")";
   if (t.ends_drift) {
-    return t.service_id +
+    return series +
            (t.reason == "reset" ? ": baseline reset, drift closed" : ": recovered from drift");
   }
-  return t.service_id + ": " + t.from + " -> " + t.to + " (" + t.reason + ")";
+  return series + ": " + t.from + " -> " + t.to + " (" + t.reason + ")";
 }
 
 // The alert's labels: those of the drift, also when it ends.
@@ -90,6 +96,10 @@ void Labels(Writer& writer, const TransitionNotice& t) {
   writer.String("DriftWatchDrift");
   writer.Key("service_id");
   Text(writer, t.service_id);
+  if (!t.endpoint.empty()) {
+    writer.Key("endpoint");
+    Text(writer, t.endpoint);
+  }
   writer.Key("detector");
   Text(writer, t.ends_drift ? t.drift_detector : t.detector);
   writer.Key("reason");
@@ -160,8 +170,7 @@ PostRequest Slack(const NotifyTarget& target, const TransitionNotice& t) {
   writer.Key("type");
   writer.String("mrkdwn");
   writer.Key("text");
-  Text(writer,
-       "DriftWatch \u00b7 service `" + t.service_id + "` \u00b7 incident " + t.incident_key);
+  Text(writer, "DriftWatch \u00b7 service `" + SeriesOf(t) + "` \u00b7 incident " + t.incident_key);
   writer.EndObject();
   writer.EndArray();
   writer.EndObject();
@@ -194,6 +203,10 @@ PostRequest PagerDuty(const NotifyTarget& target, const TransitionNotice& t) {
   writer.String("driftwatch");
   writer.Key("custom_details");
   writer.StartObject();
+  if (!t.endpoint.empty()) {
+    writer.Key("endpoint");
+    Text(writer, t.endpoint);
+  }
   writer.Key("from");
   Text(writer, t.from);
   writer.Key("to");
@@ -233,6 +246,7 @@ Status ParseTransition(const std::string& body, TransitionNotice* out) {
   t.id = Member(parsed, "id");
   t.incident_key = Member(parsed, "incident_key");
   t.service_id = Member(parsed, "service_id");
+  t.endpoint = Member(parsed, "endpoint");
   t.from = Member(parsed, "from");
   t.to = Member(parsed, "to");
   t.reason = Member(parsed, "reason");

@@ -17,6 +17,7 @@ struct TransitionNotice {
   std::string id;  // "<service_id>/<event id>"
   std::string incident_key;
   std::string service_id;
+  std::string endpoint;  // "" for a service's own series
   std::string from, to, reason, detector;
   std::string metadata_json;  // the event's metadata object
   std::string timestamp;      // RFC 3339

@@ -11,14 +11,15 @@
 namespace driftwatch::notify {
 namespace {
 
-// A drift and its recovery, as the engine's planner stores them.
-std::vector<StoredNotification> Plan(const NotifyConfig& config) {
+// A drift and its recovery, as the engine's planner stores them, of series `key` (a service's,
+// or an endpoint series').
+std::vector<StoredNotification> Plan(const NotifyConfig& config, const std::string& key = "svc") {
   NotificationPlanner planner(config);
   Baseline baseline;
   baseline.valid = true;
   baseline.mean_latency = 100.0;
   baseline.p95_latency = 120.0;
-  StoredEvent drift{"svc",
+  StoredEvent drift{key,
                     120,
                     1768176000000,
                     "STABLE",
@@ -26,7 +27,7 @@ std::vector<StoredNotification> Plan(const NotifyConfig& config) {
                     "consecutive_severe_anomalies",
                     R"({"reason":"consecutive_severe_anomalies","max_zscore":14.2,)"
                     R"("detector":"zscore_severe","detector_version":"1.0.0"})"};
-  StoredEvent recovery{"svc",
+  StoredEvent recovery{key,
                        150,
                        1768176030000,
                        "DRIFT_DETECTED",
@@ -119,10 +120,34 @@ TEST(NotifyFormats, AlertmanagerFiresThenEndsWithTheSameLabels) {
   EXPECT_STREQ(fired[0]["startsAt"].GetString(), "2026-01-12T00:00:00.000Z");
   EXPECT_FALSE(fired[0].HasMember("endsAt"));
   EXPECT_STREQ(ended[0]["endsAt"].GetString(), "2026-01-12T00:00:30.000Z");
-  EXPECT_STREQ(fired[0]["generatorURL"].GetString(), "https://dw.example.com/ui/services/svc");
+  EXPECT_STREQ(fired[0]["generatorURL"].GetString(), "https://dw.example.com/ui/#/service/svc");
   const std::string description = fired[0]["annotations"]["description"].GetString();
   EXPECT_NE(description.find("max_zscore 14.2"), std::string::npos) << description;
   EXPECT_NE(description.find("mean 100.0 ms, p95 120.0 ms"), std::string::npos) << description;
+}
+
+// An endpoint series' notifications name the service and the endpoint apart, in every format.
+TEST(NotifyFormats, EndpointSeriesAreNamedInEveryFormat) {
+  const NotifyConfig config = Targets();
+  const auto rows = Plan(config, "svc#GET /api/orders/{id}");
+  EXPECT_EQ(rows[0].service_id, "svc#GET /api/orders/{id}");  // the series' rows, as stored
+  const TransitionNotice drift = Notice(rows, "hook", 0);
+  EXPECT_EQ(drift.service_id, "svc");
+  EXPECT_EQ(drift.endpoint, "GET /api/orders/{id}");
+  EXPECT_EQ(drift.url, "https://dw.example.com/ui/#/service/svc/GET%20%2Fapi%2Forders%2F%7Bid%7D");
+  const auto fired = Parse(RenderRequest(config.targets[0], Notice(rows, "am", 0)).body);
+  EXPECT_STREQ(fired[0]["labels"]["service_id"].GetString(), "svc");
+  EXPECT_STREQ(fired[0]["labels"]["endpoint"].GetString(), "GET /api/orders/{id}");
+  EXPECT_STREQ(fired[0]["annotations"]["summary"].GetString(),
+               "svc GET /api/orders/{id}: latency drift detected (consecutive_severe_anomalies)");
+  const auto paged = Parse(RenderRequest(config.targets[1], Notice(rows, "pd", 0)).body);
+  EXPECT_STREQ(paged["payload"]["custom_details"]["endpoint"].GetString(), "GET /api/orders/{id}");
+  const auto hooked = Parse(RenderRequest(config.targets[3], Notice(rows, "hook", 1)).body);
+  EXPECT_STREQ(hooked["service_id"].GetString(), "svc");
+  EXPECT_STREQ(hooked["endpoint"].GetString(), "GET /api/orders/{id}");
+  // A service's own series has no endpoint anywhere.
+  const auto own = Parse(RenderRequest(config.targets[0], Notice(Plan(config), "am", 0)).body);
+  EXPECT_FALSE(own[0]["labels"].HasMember("endpoint"));
 }
 
 TEST(NotifyFormats, PagerDutyTriggerAndResolveShareTheDedupKey) {
@@ -153,7 +178,7 @@ TEST(NotifyFormats, SlackHasTextBlocksAndALink) {
   EXPECT_NE(std::string(body["text"].GetString()).find("svc"), std::string::npos);
   ASSERT_TRUE(body["blocks"].IsArray());
   const std::string section = body["blocks"][0]["text"]["text"].GetString();
-  EXPECT_NE(section.find("<https://dw.example.com/ui/services/svc|"), std::string::npos);
+  EXPECT_NE(section.find("<https://dw.example.com/ui/#/service/svc|"), std::string::npos);
   EXPECT_STREQ(body["blocks"][0]["type"].GetString(), "section");
 }
 

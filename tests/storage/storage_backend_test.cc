@@ -3,6 +3,7 @@
 // postgresql one on the tests' real server).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <algorithm>
 #include <driftwatch/plugin.hpp>
 
 #include <atomic>
@@ -378,6 +379,40 @@ TEST_P(StorageBackendTest, ForgetDeletesEverythingOfOneServiceOnly) {
   WriteSamples(Samples(kServiceA, 1, 3, kNow));  // the id starts over at seq 1
   EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceA)), Range(1, 3));
   EXPECT_EQ(ReadStats(*store_).sample_count, 33u);
+}
+
+// Endpoint series are stored under keys such as "shop#GET /api/orders/{id}" (docs/behaviour.md,
+// "Endpoint series"): every printable character comes back as written, and one key's rows are
+// its own, apart from its service's.
+TEST_P(StorageBackendTest, EndpointSeriesKeysAreKeptAsWritten) {
+  const std::string service = "shop";
+  const std::string endpoint = "shop#GET /api/orders/{id}?x='1' \"%20\\ ~";
+  WriteBatch batch;
+  batch.samples = Samples(service, 1, 10, kNow);
+  const auto own = Samples(endpoint, 1, 4, kNow);
+  batch.samples.insert(batch.samples.end(), own.begin(), own.end());
+  batch.events = {Event(endpoint, 3, kNow, "STABLE", "baseline_established")};
+  batch.snapshots = {Snapshot(endpoint, 4, "state-e")};
+  Write(batch);
+  EXPECT_EQ(Seqs(ReadSamples(*store_, endpoint)), Range(1, 4));
+  EXPECT_EQ(Seqs(ReadSamples(*store_, service)), Range(1, 10));
+  ASSERT_EQ(Events(endpoint, 10).size(), 1u);
+  EXPECT_EQ(Events(endpoint, 10)[0].service_id, endpoint);
+  EXPECT_TRUE(Events(service, 10).empty());
+  std::vector<std::string> ids;
+  for (const auto& stored : ReadServices(*store_)) {
+    ids.push_back(stored.service_id);
+    if (stored.service_id == endpoint) {
+      EXPECT_EQ(stored.snapshot_data, "state-e");
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::string>{service, endpoint}));
+  WriteBatch forget;
+  forget.forgotten = {endpoint};
+  Write(forget);
+  EXPECT_TRUE(ReadSamples(*store_, endpoint).empty());
+  EXPECT_EQ(Seqs(ReadSamples(*store_, service)), Range(1, 10));
 }
 
 // A batch forgets first, then writes: the new service's first samples survive its own forget.
