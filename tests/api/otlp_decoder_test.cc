@@ -214,6 +214,40 @@ pb::HistogramDataPoint* AddPoint(pb::ExportMetricsServiceRequest* request,
   return point;
 }
 
+// http.route becomes the sample's endpoint: printable ASCII kept, the rest made '_', cut at 256
+// characters; none (or an empty one) gives no endpoint.
+TEST(OtlpTraces, TheRouteIsTheEndpoint) {
+  pb::ExportTraceServiceRequest request;
+  auto route = [](pb::Span* span, const std::string& value) {
+    pb::KeyValue* attribute = span->add_attributes();
+    attribute->set_key("http.route");
+    attribute->mutable_value()->set_string_value(value);
+  };
+  route(AddSpan(&request, "a", kStartNs, 1'000'000), "GET /api/orders/{id}");
+  route(AddSpan(&request, "a", kStartNs, 1'000'000), "/caf\u00e9\t" + std::string(300, 'x'));
+  route(AddSpan(&request, "a", kStartNs, 1'000'000), "");
+  AddSpan(&request, "a", kStartNs, 1'000'000);
+  const OtlpBatch batch =
+      Decode(request.SerializeAsString(), OtlpSignal::kTraces, OtlpEncoding::kProtobuf);
+  ASSERT_EQ(batch.samples.size(), 4u);
+  EXPECT_EQ(batch.samples[0].endpoint, "GET /api/orders/{id}");
+  EXPECT_EQ(batch.samples[1].endpoint, "/caf__" + std::string(250, 'x'));
+  EXPECT_EQ(batch.samples[2].endpoint, "");
+  EXPECT_EQ(batch.samples[3].endpoint, "");
+
+  pb::ExportMetricsServiceRequest metrics;
+  pb::HistogramDataPoint* point = AddPoint(&metrics, "a", "http.server.request.duration", 1);
+  point->set_count(1);
+  point->set_sum(0.1);
+  pb::KeyValue* attribute = point->add_attributes();
+  attribute->set_key("http.route");
+  attribute->mutable_value()->set_string_value("POST /pay");
+  const OtlpBatch points =
+      Decode(metrics.SerializeAsString(), OtlpSignal::kMetrics, OtlpEncoding::kProtobuf);
+  ASSERT_EQ(points.samples.size(), 1u);
+  EXPECT_EQ(points.samples[0].endpoint, "POST /pay");
+}
+
 TEST(OtlpMetrics, HistogramMeansBecomeSamplesInMilliseconds) {
   pb::ExportMetricsServiceRequest request;
   pb::HistogramDataPoint* seconds = AddPoint(&request, "a", "http.server.request.duration", 1);
