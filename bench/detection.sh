@@ -39,4 +39,5 @@ cmake -S "${repo}" -B "${build_dir}" "${generator[@]}" -DCMAKE_BUILD_TYPE=Releas
 cmake --build "${build_dir}" --parallel "${DRIFTWATCH_JOBS:-$(nproc)}" --target driftwatch \
   detection_quality
 exec python3 "${repo}/bench/detection.py" --build-dir "${build_dir}" --nab "${nab}" \
+  --jobs "${DRIFTWATCH_JOBS:-$(nproc)}" \
   --output "${output}" "${extra[@]}"

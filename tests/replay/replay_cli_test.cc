@@ -74,7 +74,8 @@ std::vector<Recorded> Traffic(const std::string& service, uint64_t seed, int64_t
     double factor = 1.0;
     const int phase = i * 10 / count;  // tenths of the run
     if (phase == 3) factor = 3.0;      // a spike
-    if (phase == 6) factor = 1.0 + 0.6 * (i - 6 * count / 10) / (count / 10.0);  // a creep
+    const int creep_start = 6 * count / 10;
+    if (phase == 6) factor = 1.0 + 0.6 * (i - creep_start) / (count / 10.0);  // a creep
     if (phase == 7) factor = 1.6;
     const double latency = std::max(1.0, noise(random) * factor);
     const double size = std::max(0.0, payload_noise(random));
@@ -92,7 +93,7 @@ class ReplayCliTest : public ::testing::Test {
                                           std::chrono::seconds(120));
   }
   std::string Write(const std::string& name, const std::string& content) {
-    const std::string path = dir_.File(name);
+    std::string path = dir_.File(name);
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     std::ofstream(path) << content;
     return path;
@@ -342,6 +343,30 @@ TEST_F(ReplayCliTest, TransitionsAreExactlyTheServersEventsWithAnOptInPipeline) 
                                    "  cusum:\n"
                                    "    k: 0.5\n"
                                    "    h: 8\n");
+  std::filesystem::create_directories(dir_.File("inputs"));
+  ExpectReplayMatchesServer(config, dir_.File("inputs"), dir_.path().string());
+}
+
+// The configuration docs/detectors.md recommends, read from the document itself (its first YAML
+// block after the heading): it loads, runs both of its opt-in triggers, and replays exactly as
+// the server records.
+TEST_F(ReplayCliTest, TheRecommendedConfigurationOfDetectorsMdIsExactlyTheServers) {
+  std::ifstream doc(std::string(DRIFTWATCH_DOCS_DIR) + "/detectors.md");
+  ASSERT_TRUE(doc.good());
+  std::stringstream text;
+  text << doc.rdbuf();
+  const std::string markdown = text.str();
+  const size_t section = markdown.find("## Recommended opt-in configuration");
+  ASSERT_NE(section, std::string::npos);
+  const size_t begin = markdown.find("```yaml\n", section);
+  ASSERT_NE(begin, std::string::npos);
+  const size_t end = markdown.find("```", begin + 8);
+  ASSERT_NE(end, std::string::npos);
+  const std::string yaml = markdown.substr(begin + 8, end - begin - 8);
+  EXPECT_NE(yaml.find("cusum"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("ewma"), std::string::npos) << yaml;
+  EXPECT_NE(yaml.find("freeze_in_drift: false"), std::string::npos) << yaml;
+  const std::string config = Write("recommended.yaml", yaml);
   std::filesystem::create_directories(dir_.File("inputs"));
   ExpectReplayMatchesServer(config, dir_.File("inputs"), dir_.path().string());
 }
