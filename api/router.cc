@@ -569,7 +569,16 @@ Reply Router::GetNotifications(const ApiRequest& request, const Params&,
 
 Reply Router::GetServices(const ApiRequest& request, const Params&, const ReplyCallback&) const {
   bool with_endpoints = false;
+  std::string service_id;
   for (const auto& [key, value] : request.query) {
+    if (key == "service_id") {
+      if (!PercentDecode(value, &service_id) || !IsValidServiceId(service_id)) {
+        ApiError error = MakeError(kHttpUnprocessable, "validation_failed",
+                                   "service_id must be 1-128 characters of A-Z a-z 0-9 . _ - :");
+        error.field = "service_id";
+        return Error(error);
+      }
+    }
     if (key != "endpoints") continue;
     if (value != "true" && value != "false") {
       ApiError error =
@@ -579,7 +588,7 @@ Reply Router::GetServices(const ApiRequest& request, const Params&, const ReplyC
     }
     with_endpoints = value == "true";
   }
-  return Json(kHttpOk, ServicesJson(context_.engine->ListServices(with_endpoints)));
+  return Json(kHttpOk, ServicesJson(context_.engine->ListServices(with_endpoints, service_id)));
 }
 
 Reply Router::DeleteService(const ApiRequest& request, const Params& params,

@@ -493,7 +493,8 @@ bool Engine::GetHealth(const std::string& service_id, ServiceHealth* out) const 
   return true;
 }
 
-std::vector<ServiceHealth> Engine::ListServices(bool with_endpoint_series) const {
+std::vector<ServiceHealth> Engine::ListServices(bool with_endpoint_series,
+                                               std::string_view service_id) const {
   Impl& impl = *impl_;
   const std::vector<std::shared_ptr<ServiceEntry>> services = impl.registry.All();
   std::vector<ServiceHealth> list;
@@ -503,6 +504,7 @@ std::vector<ServiceHealth> Engine::ListServices(bool with_endpoint_series) const
     for (std::shared_mutex& state : impl.state_locks) locks.emplace_back(state);
     for (const std::shared_ptr<ServiceEntry>& service : services) {
       if (service->forgotten || (service->endpoint_series && !with_endpoint_series)) continue;
+      if (!service_id.empty() && SplitSeriesKey(*service->id).service_id != service_id) continue;
       list.push_back(Impl::HealthOf(*service));
     }
   }

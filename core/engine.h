@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/baseline_window.h"
@@ -165,8 +166,10 @@ class Engine {
   // Series are named by their key (core/series_key.h): a service's own by its id, an endpoint
   // series by EndpointSeriesKey. The methods below that take a `service_id` take either.
   bool GetHealth(const std::string& service_id, ServiceHealth* out) const;
-  // Sorted by key; endpoint series only when asked for.
-  std::vector<ServiceHealth> ListServices(bool with_endpoint_series = false) const;
+  // Sorted by key; endpoint series only when asked for; only `service_id`'s series when it is
+  // not empty.
+  std::vector<ServiceHealth> ListServices(bool with_endpoint_series = false,
+                                          std::string_view service_id = {}) const;
   // False when the service is unknown.
   bool Reset(const std::string& service_id, int64_t timestamp_ms);
 

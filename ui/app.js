@@ -62,8 +62,21 @@
     return Number(value).toLocaleString(undefined, { maximumFractionDigits: digits === undefined ? 2 : digits });
   }
 
-  function serviceHref(id) {
-    return "#/service/" + encodeURIComponent(id);
+  // A series: a service's own ({id}) or one of its endpoint series ({id, endpoint}).
+  function serviceHref(id, endpoint) {
+    return "#/service/" + encodeURIComponent(id) + (endpoint ? "/" + encodeURIComponent(endpoint) : "");
+  }
+
+  // The API path of a series' resource, with its query (docs/api.md, Conventions: endpoint series).
+  function seriesPath(base, series, query) {
+    const params = new URLSearchParams(query || {});
+    if (series.endpoint) params.set("endpoint", series.endpoint);
+    const text = params.toString();
+    return `${base}/${encodeURIComponent(series.id)}${text ? "?" + text : ""}`;
+  }
+
+  function seriesName(series) {
+    return series.endpoint ? `${series.id} · ${series.endpoint}` : series.id;
   }
 
   function stamp() {
@@ -200,14 +213,14 @@
   // ---- one service --------------------------------------------------------------------------
 
   // The service's stored samples in the chosen range, a page at a time.
-  async function samplesOf(id) {
+  async function samplesOf(series) {
     const since = new Date(Date.now() - rangeSeconds * 1000).toISOString();
     const samples = [];
     let after = 0;
     let complete = false;
     for (let page = 0; page < MAX_SAMPLE_PAGES; ++page) {
-      const answer = await api(`/v1/telemetry/${encodeURIComponent(id)}?since=${encodeURIComponent(since)}` +
-        `&limit=10000&after_seq=${after}`);
+      const answer = await api(seriesPath("/v1/telemetry", series,
+        { since, limit: "10000", after_seq: String(after) }));
       samples.push(...answer.samples);
       if (answer.next_after_seq === null) { complete = true; break; }
       after = answer.next_after_seq;
@@ -215,22 +228,26 @@
     return { samples, complete };
   }
 
-  async function baselineOf(id) {
+  async function baselineOf(series) {
     try {
-      return await api(`/v1/baseline/${encodeURIComponent(id)}`);
+      return await api(seriesPath("/v1/baseline", series));
     } catch (error) {
       if (error.code === "no_baseline") return null;
       throw error;
     }
   }
 
-  async function showService(id, mine) {
-    const path = encodeURIComponent(id);
-    const health = await api(`/v1/health/${path}`);
-    // Without a baseline, GET /v1/baseline would only answer 404 no_baseline.
-    const [baseline, events, telemetry] = await Promise.all([
-      health.baseline ? baselineOf(id) : null, api(`/v1/events/${path}?limit=100`), samplesOf(id)]);
+  async function showService(series, mine) {
+    const health = await api(seriesPath("/v1/health", series));
+    // Without a baseline, GET /v1/baseline would only answer 404 no_baseline. A service's page
+    // also lists its endpoint series (none unless series.per_endpoint is on).
+    const [baseline, events, telemetry, listed] = await Promise.all([
+      health.baseline ? baselineOf(series) : null,
+      api(seriesPath("/v1/events", series, { limit: "100" })), samplesOf(series),
+      series.endpoint ? null : api("/v1/services?" +
+        new URLSearchParams({ endpoints: "true", service_id: series.id }).toString())]);
     if (mine !== generation) return;
+    const endpoints = listed ? listed.services.filter((s) => s.endpoint !== undefined) : [];
 
     const rangeSelect = el("select", {
       id: "range", ariaLabel: "Time range",
@@ -239,7 +256,7 @@
     rangeSelect.value = String(rangeSeconds);
 
     const resetButton = el("button", { type: "button", className: "danger", id: "reset",
-      textContent: "Reset baseline…", onclick: () => confirmReset(id) });
+      textContent: "Reset baseline…", onclick: () => confirmReset(series) });
 
     const heading = el("div", { className: "toolbar" },
       el("span", { id: "service-state" }, stateBadge(health.state)),
@@ -256,12 +273,17 @@
     }
 
     main.replaceChildren(
-      el("p", {}, el("a", { href: "#/" }, "← Services")),
-      el("h1", { id: "service-id" }, id),
+      el("p", {}, series.endpoint ?
+        el("a", { href: serviceHref(series.id), id: "back-to-service" }, "← " + series.id) :
+        el("a", { href: "#/" }, "← Services")),
+      el("h1", { id: "service-id" }, series.id,
+        series.endpoint ? el("span", { className: "endpoint", id: "endpoint" }, " " + series.endpoint) : null),
       heading,
       el("div", { className: "toolbar" }, rangeSelect, resetButton),
       chartBox, note,
       el("h2", {}, "Baseline"), baselineFigures(baseline, health),
+      endpoints.length ? el("h2", {}, "Endpoints") : null,
+      endpoints.length ? endpointsTable(series.id, endpoints) : null,
       el("h2", {}, "Events"), eventsTable(events.events));
     drawChart(chartBox, telemetry.samples, baseline, events.events);
   }
@@ -282,6 +304,19 @@
       figure("Mean payload", baseline.mean_payload, " KB"),
       figure("Window samples", baseline.sample_count),
       el("div", {}, el("dt", {}, "Computed"), el("dd", {}, time(baseline.last_updated))));
+  }
+
+  // A service's endpoint series: drifting first, then by endpoint.
+  function endpointsTable(id, endpoints) {
+    const rows = endpoints.slice().sort((a, b) => STATES.indexOf(a.state) - STATES.indexOf(b.state));
+    return el("div", { className: "table-wrap" }, el("table", { id: "endpoints" },
+      el("thead", {}, el("tr", {}, el("th", {}, "Endpoint"), el("th", {}, "State"),
+        el("th", {}, "Samples"), el("th", { className: "hide-narrow" }, "Last transition"))),
+      el("tbody", {}, ...rows.map((series) => el("tr", { dataset: { endpoint: series.endpoint } },
+        el("td", { className: "id" }, el("a", { href: serviceHref(id, series.endpoint) }, series.endpoint)),
+        el("td", {}, stateBadge(series.state)),
+        el("td", { className: "num" }, number(series.sample_count, 0)),
+        el("td", { className: "hide-narrow" }, time(series.transition_timestamp)))))));
   }
 
   function eventsTable(events) {
@@ -358,10 +393,10 @@
     }
   }
 
-  function confirmReset(id) {
+  function confirmReset(series) {
     const box = document.getElementById("confirm");
     document.getElementById("confirm-text").textContent =
-      `“${id}” forgets its baseline and starts over in INSUFFICIENT_DATA; the reset is recorded as an event.`;
+      `“${seriesName(series)}” forgets its baseline and starts over in INSUFFICIENT_DATA; the reset is recorded as an event.`;
     box.hidden = false;
     const ok = document.getElementById("confirm-ok");
     const cancel = document.getElementById("confirm-cancel");
@@ -370,7 +405,7 @@
     ok.onclick = async () => {
       close();
       try {
-        await api(`/v1/baseline/${encodeURIComponent(id)}/reset`, { method: "POST" });
+        await api(seriesPath("/v1/baseline", series).replace(/(\?|$)/, "/reset$1"), { method: "POST" });
       } catch (error) {
         showError(error);
         return;
@@ -442,10 +477,12 @@
     document.getElementById("nav-system").classList.toggle("current", route.startsWith("/system"));
     try {
       if (route.startsWith("/service/")) {
-        let id = route.slice("/service/".length);
-        try { id = decodeURIComponent(id); } catch (_) { /* kept as written */ }
-        document.title = id + " · DriftWatch";
-        await showService(id, mine);
+        // "/service/<id>" or "/service/<id>/<endpoint>", each part percent-encoded.
+        const decode = (part) => { try { return decodeURIComponent(part); } catch (_) { return part; } };
+        const [id, endpoint] = route.slice("/service/".length).split("/");
+        const series = { id: decode(id), endpoint: endpoint === undefined ? "" : decode(endpoint) };
+        document.title = seriesName(series) + " · DriftWatch";
+        await showService(series, mine);
       } else if (route === "/system") {
         document.title = "System · DriftWatch";
         await showSystem(mine);
