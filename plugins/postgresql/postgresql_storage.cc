@@ -1,5 +1,5 @@
 // The "postgresql" storage backend: the sqlite backend's contract kept in a PostgreSQL schema (the
-// namespace), through SOCI's PostgreSQL backend.
+// namespace), through SOCI's PostgreSQL backend; the samples go in by libpq's binary COPY.
 //
 // Ownership: one running instance owns a namespace through the row of its `lease` table: an epoch
 // and an expiry on the server's clock, renewed by a thread of its own every third of
@@ -17,6 +17,7 @@
 // batch is seen whole); the lease thread has a third. A session whose connection broke is
 // reconnected on its next use, at most once per backoff interval (doubling up to kMaxBackoff);
 // the host keeps the failed batch and retries it, queueing new samples meanwhile.
+#include <libpq-fe.h>
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
 #include <unistd.h>
@@ -131,22 +132,9 @@ std::string SqlState(const soci::soci_error& e) {
   return pg == nullptr ? std::string() : pg->sqlstate();
 }
 
-// Array literals for unnest(): numbers as the shortest text that reads back to the same bits.
+// Array literals for unnest().
 void AppendNumber(std::string& out, long long value) {
   char buffer[24];
-  const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
-  out.append(buffer, result.ptr);
-}
-void AppendDouble(std::string& out, double value) {
-  if (std::isnan(value)) {
-    out += "NaN";
-    return;
-  }
-  if (std::isinf(value)) {
-    out += value > 0 ? "Infinity" : "-Infinity";
-    return;
-  }
-  char buffer[32];
   const auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
   out.append(buffer, result.ptr);
 }
@@ -186,6 +174,95 @@ std::string FromHex(const std::string& hex) {
     bytes[i] = static_cast<char>(digit(hex[2 * i]) * 16 + digit(hex[2 * i + 1]));
   }
   return bytes;
+}
+
+// A body in COPY's binary format (PostgreSQL's documentation of COPY, "Binary Format"): a header,
+// then each row as its field count and each field as its length and bytes in network order (a
+// length of -1 for NULL), then a count of -1 for the end.
+class BinaryCopy {
+ public:
+  explicit BinaryCopy(int16_t fields) : fields_(fields) {
+    static constexpr char kSignature[] = "PGCOPY\n\377\r\n";  // and its terminating NUL
+    out_.append(kSignature, sizeof kSignature);
+    Big(uint32_t{0});  // flags: no OIDs
+    Big(uint32_t{0});  // no header extension
+  }
+  // The bytes of a row of `fields` 8-byte fields.
+  static size_t RowBytes(int fields) { return 2 + static_cast<size_t>(fields) * (4 + 8); }
+  void Reserve(size_t bytes) { out_.reserve(out_.size() + bytes + 2); }
+
+  void Row() { Big(static_cast<uint16_t>(fields_)); }
+  void Int64(long long value) {
+    Big(uint32_t{8});
+    Big(static_cast<uint64_t>(value));
+  }
+  void Float64(double value) {
+    uint64_t bits = 0;
+    static_assert(sizeof bits == sizeof value);
+    std::memcpy(&bits, &value, sizeof bits);
+    Big(uint32_t{8});
+    Big(bits);
+  }
+  void Null() { Big(static_cast<uint32_t>(-1)); }
+  const std::string& Finish() {
+    Big(static_cast<uint16_t>(-1));
+    return out_;
+  }
+
+ private:
+  template <typename Unsigned>
+  void Big(Unsigned value) {
+    char bytes[sizeof value];
+    for (size_t i = 0; i < sizeof value; ++i) {
+      bytes[i] = static_cast<char>(value >> (8 * (sizeof value - 1 - i)));
+    }
+    out_.append(bytes, sizeof bytes);
+  }
+
+  int16_t fields_;
+  std::string out_;
+};
+
+// A libpq error as SOCI's, so that Guarded treats it as any other statement's: with the SQLSTATE
+// the server gave, or without one (a lost connection).
+[[noreturn]] void ThrowPq(PGconn* conn, const PGresult* result, const std::string& what) {
+  const char* message = result != nullptr ? PQresultErrorMessage(result) : "";
+  if (message == nullptr || *message == '\0') message = PQerrorMessage(conn);
+  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string text = what + ": " + (message == nullptr ? "" : message);
+  if (state != nullptr && std::strlen(state) == 5) throw soci::postgresql_soci_error(text, state);
+  throw soci::soci_error(text);
+}
+
+// Runs `sql`, a COPY ... FROM STDIN, on the session's connection, sending `data` as its rows. In
+// whatever transaction the session is in; the connection is back to normal whatever happens.
+void CopyIn(soci::session& session, const std::string& sql, const std::string& data) {
+  auto* backend = static_cast<soci::postgresql_session_backend*>(session.get_backend());
+  PGconn* conn = backend->conn_;
+  using Result = std::unique_ptr<PGresult, decltype(&PQclear)>;
+  {
+    const Result started(PQexec(conn, sql.c_str()), &PQclear);
+    if (PQresultStatus(started.get()) != PGRES_COPY_IN) ThrowPq(conn, started.get(), "COPY");
+  }
+  // In blocking mode PQputCopyData queues or sends, and fails only when the connection does.
+  constexpr size_t kChunk = size_t{1} << 18;
+  bool sent = true;
+  for (size_t at = 0; sent && at < data.size(); at += kChunk) {
+    const size_t size = std::min(kChunk, data.size() - at);
+    sent = PQputCopyData(conn, data.data() + at, static_cast<int>(size)) == 1;
+  }
+  sent = PQputCopyEnd(conn, sent ? nullptr : "the rows could not be sent") == 1 && sent;
+  // The COPY's outcome, then nothing: read to the end so the connection takes the next statement.
+  Result failed(nullptr, &PQclear);
+  for (;;) {
+    Result result(PQgetResult(conn), &PQclear);
+    if (result == nullptr) break;
+    const ExecStatusType status = PQresultStatus(result.get());
+    if (status == PGRES_COPY_IN) break;  // the end did not go out: the connection is broken
+    if (status != PGRES_COMMAND_OK && failed == nullptr) failed = std::move(result);
+  }
+  if (failed != nullptr) ThrowPq(conn, failed.get(), "COPY");
+  if (!sent) ThrowPq(conn, nullptr, "COPY");
 }
 
 // libpq's keyword form of a connection URI (or of a keyword string): SOCI 4.0 takes the
@@ -943,41 +1020,40 @@ class PostgresStore {
     return key;
   }
 
-  // One multi-row INSERT of every sample, its columns as arrays.
+  // Every sample by one binary COPY into the samples table, in the caller's transaction (after
+  // the epoch check, so a fenced instance sends none). COPY is PostgreSQL's cheapest way in for
+  // many rows: no SQL to parse per row, and in binary no number goes through text either way, so
+  // a double is stored with the very bits it had (NaN and -0 included).
   template <typename KeyOf>
   void InsertSamples(soci::session& session, const dw_type_write_batch& batch, KeyOf&& key_of) {
     if (batch.sample_count == 0) return;
-    std::string keys = "{", seqs = "{", times = "{", latencies = "{", payloads = "{";
+    BinaryCopy copy(5);
+    copy.Reserve(batch.sample_count * BinaryCopy::RowBytes(5));
     const char* last_id = nullptr;
     long long last_key = 0;
     for (size_t i = 0; i < batch.sample_count; ++i) {
       const dw_type_stored_sample& sample = batch.samples[i];
-      if (last_id == nullptr || std::strcmp(last_id, sample.service_id) != 0) {
+      // The key first: a new service's row is inserted now, before the COPY starts.
+      if (last_id == nullptr ||
+          (sample.service_id != last_id && std::strcmp(last_id, sample.service_id) != 0)) {
         last_key = key_of(sample.service_id);
         last_id = sample.service_id;
       }
-      const char* comma = i == 0 ? "" : ",";
-      keys += comma;
-      AppendNumber(keys, last_key);
-      seqs += comma;
-      AppendNumber(seqs, static_cast<long long>(sample.seq));
-      times += comma;
-      AppendNumber(times, sample.timestamp_ms);
-      latencies += comma;
-      AppendDouble(latencies, sample.latency_ms);
-      payloads += comma;
+      copy.Row();
+      copy.Int64(last_key);
+      copy.Int64(static_cast<long long>(sample.seq));
+      copy.Int64(sample.timestamp_ms);
+      copy.Float64(sample.latency_ms);
       if (std::isnan(sample.payload_kb)) {
-        payloads += "NULL";  // no payload
+        copy.Null();  // no payload
       } else {
-        AppendDouble(payloads, sample.payload_kb);
+        copy.Float64(sample.payload_kb);
       }
     }
-    for (std::string* array : {&keys, &seqs, &times, &latencies, &payloads}) *array += '}';
-    session << Sql(
-        "INSERT INTO @.samples (service_key, seq, timestamp_ms, latency_ms, payload_kb) "
-        "SELECT * FROM unnest(CAST(:k AS bigint[]), CAST(:s AS bigint[]), "
-        "CAST(:t AS bigint[]), CAST(:l AS float8[]), CAST(:p AS float8[]))"),
-        use(keys), use(seqs), use(times), use(latencies), use(payloads);
+    CopyIn(session,
+           Sql("COPY @.samples (service_key, seq, timestamp_ms, latency_ms, payload_kb) "
+               "FROM STDIN (FORMAT binary)"),
+           copy.Finish());
   }
 
   // One multi-row INSERT of every event, in batch order (their ids give the order back); returns

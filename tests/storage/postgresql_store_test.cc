@@ -383,6 +383,34 @@ TEST(PostgresqlStoreTest, ABatchRetriedAfterALostCommitIsNotAppliedTwice) {
   EXPECT_EQ(Fields(ReadNotifications(*store)), Fields(lost.notifications));
 }
 
+// The samples go in by COPY: a row the server refuses (here a (service, seq) stored behind the
+// plugin's back, which its own seq check cannot know of) refuses the whole batch, snapshot and
+// event included, and the same connection then takes the next commit.
+TEST(PostgresqlStoreTest, ASampleTheServerRefusesRefusesTheBatchAndTheNextCommitGoesThrough) {
+  const std::string ns = UniqueNamespace("copy_refused");
+  auto store = OpenNamespace(ns, {});
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Write(Round(1, 10)).ok());
+  Server server;
+  server.Run("INSERT INTO " + ns + ".samples SELECT service_key, 15, 15, 1.0, NULL FROM " + ns +
+             ".services");
+  WriteBatch refused = Round(11, 20);
+  refused.events = {Event(kServiceA, 20, kNow + 20, "DRIFT_DETECTED", "x")};
+  const Status status = store->Write(refused);
+  EXPECT_EQ(status.kind(), Status::Kind::kInvalidArgument) << status.message();
+  EXPECT_THAT(status.message(), HasSubstr("duplicate key")) << status.message();
+  EXPECT_EQ(server.Count("SELECT count(*) FROM " + ns + ".samples"), 11);  // 1-10 and ours
+  EXPECT_EQ(server.Count("SELECT count(*) FROM " + ns + ".events"), 0);
+  EXPECT_EQ(ReadServices(*store).at(0).snapshot_data, "state 10");
+
+  server.Run("DELETE FROM " + ns + ".samples WHERE seq = 15");
+  ASSERT_TRUE(store->Write(refused).ok());
+  ASSERT_TRUE(store->Write(Round(21, 2000)).ok());
+  EXPECT_EQ(Seqs(ReadSamples(*store, kServiceA)), Range(1, 2000));
+  EXPECT_EQ(ReadStats(*store).sample_count, 2000u);
+  EXPECT_EQ(ReadServices(*store).at(0).snapshot_data, "state 2000");
+}
+
 // The tables, columns and indexes of a namespace, without its name.
 std::string SchemaOf(Server& server, const std::string& ns) {
   return server.Value(

@@ -7,6 +7,9 @@
 #include <driftwatch/plugin.hpp>
 
 #include <atomic>
+#include <cmath>
+#include <iterator>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -73,6 +76,39 @@ TEST_P(StorageBackendTest, SamplesRoundTripBitForBit) {
   EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceB)), Range(1, 5));
 }
 
+TEST_P(StorageBackendTest, ExtremeNumbersRoundTripBitForBit) {
+  // Values whose text forms are awkward (the postgresql backend sends binary): signed zero, the
+  // smallest subnormal, the largest finite double, digits that need all 17 places; timestamps
+  // before 1970 and near the int64 limits; seqs above 2^53 (not exact as a double).
+  const ServiceId id = std::make_shared<const std::string>(kServiceA);
+  const double latencies[] = {-0.0,
+                              std::numeric_limits<double>::denorm_min(),
+                              std::numeric_limits<double>::max(),
+                              0.1 + 0.2,
+                              1e-300,
+                              123456789.98765432};
+  const double payloads[] = {
+      0.0, -0.0, kNoPayload, std::numeric_limits<double>::min(), 5e-324, 1.7976931348623157e308};
+  const int64_t times[] = {std::numeric_limits<int64_t>::min() + 1, -1, 0, kNow, int64_t{1} << 53,
+                           std::numeric_limits<int64_t>::max()};
+  std::vector<StoredSample> written;
+  for (size_t i = 0; i < std::size(latencies); ++i) {
+    written.push_back({id, (uint64_t{1} << 53) + 1 + 2 * i, times[i], latencies[i], payloads[i]});
+  }
+  WriteSamples(written);
+
+  const auto read = ReadSamples(*store_, kServiceA);
+  ASSERT_EQ(read.size(), written.size());
+  for (size_t i = 0; i < read.size(); ++i) {
+    EXPECT_EQ(read[i].seq, written[i].seq) << i;
+    EXPECT_EQ(read[i].timestamp_ms, written[i].timestamp_ms) << i;
+    EXPECT_TRUE(SameDouble(read[i].latency_ms, written[i].latency_ms)) << i;
+    EXPECT_TRUE(SameDouble(read[i].payload_kb, written[i].payload_kb)) << i;
+  }
+  EXPECT_TRUE(std::signbit(read[0].latency_ms));  // -0 stays -0
+  EXPECT_TRUE(std::isnan(read[2].payload_kb));    // no payload stays none
+}
+
 TEST_P(StorageBackendTest, ScanStartsAfterTheGivenSeq) {
   WriteSamples(Samples(kServiceA, 1, 50, kNow));
   EXPECT_EQ(Seqs(ReadSamples(*store_, kServiceA, 45)), Range(46, 50));
@@ -137,7 +173,7 @@ TEST_P(StorageBackendTest, SnapshotReplacesTheOlderOne) {
   first.samples = Samples(kServiceA, 1, 20, kNow);
   first.snapshots = {Snapshot(kServiceA, 10, "old state")};
   Write(first);
-  const std::string binary("new\0state\xff\x01", 12);
+  const std::string binary("new\0state\xff\x01\0", 12);  // NUL bytes inside and at the end
   WriteBatch second;
   second.snapshots = {Snapshot(kServiceA, 20, binary)};
   Write(second);
@@ -182,6 +218,7 @@ TEST_P(StorageBackendTest, ServiceWithSamplesButNoSnapshotIsListed) {
 
 TEST_P(StorageBackendTest, ManyServicesAreAllScanned) {
   std::vector<std::string> ids;
+  ids.reserve(300);
   for (int i = 0; i < 300; ++i) ids.push_back("service-" + std::to_string(i));
   WriteBatch batch;
   for (const std::string& id : ids) batch.samples.push_back(Sample(id.c_str(), 1, kNow, 1.0));
