@@ -332,7 +332,7 @@ bool ConnectionTransport::AnswerOne(Connection& c, const Frame& frame, std::stri
   const bool keep_alive = KeepsAlive(frame);
 
   std::optional<Reply> reply = shared_->router->HandleAsync(
-      request, shared_->router->may_defer(method) ? Later(c) : nullptr);
+      request, shared_->router->may_defer(method, request.path) ? Later(c) : nullptr);
   if (!reply) {
     c.awaiting = true;
     c.awaiting_keep_alive = keep_alive;

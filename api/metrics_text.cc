@@ -4,6 +4,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -302,6 +305,46 @@ std::string RenderMetrics(const MetricsInput& input) {
   AppendServiceSeries(&out, exposed);
   AppendProcessMetrics(&out);
   return out;
+}
+
+MetricsRenderThread::~MetricsRenderThread() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void MetricsRenderThread::Render(MetricsInput&& input, Done done) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.emplace_back(std::move(input), std::move(done));
+    if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+  }
+  wake_.notify_one();
+}
+
+void MetricsRenderThread::Run() {
+  // On Linux a nice value belongs to a thread (its tid), not to the whole process. Raising it
+  // needs no privilege; if it fails anyway, scrapes are rendered at the usual priority.
+  const auto tid = static_cast<id_t>(gettid());
+  errno = 0;
+  const int nice = getpriority(PRIO_PROCESS, tid);
+  if (errno == 0) {
+    constexpr int kLowest = 19;
+    setpriority(PRIO_PROCESS, tid, std::min(kLowest, nice + kMetricsRenderNiceIncrement));
+  }
+  std::unique_lock lock(mutex_);
+  while (true) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, with nothing left to render
+    std::pair<MetricsInput, Done> job = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();
+    job.second(RenderMetrics(job.first));
+    lock.lock();
+  }
 }
 
 }  // namespace driftwatch::api

@@ -225,7 +225,8 @@ std::optional<Reply> Router::SeriesOf(const ApiRequest& request, const Params& p
   return std::nullopt;
 }
 
-Router::Router(ApiContext context) : context_(std::move(context)) {}
+Router::Router(ApiContext context)
+    : context_(std::move(context)), metrics_renderer_(std::make_shared<MetricsRenderThread>()) {}
 
 Reply Router::Error(const ApiError& error) { return Json(error.http_status, ErrorJson(error)); }
 
@@ -679,7 +680,7 @@ Reply Router::GetSystemStatus(const ApiRequest&, const Params&, const ReplyCallb
   return Json(kHttpOk, StatusJson(status));
 }
 
-Reply Router::GetMetrics(const ApiRequest&, const Params&, const ReplyCallback&) const {
+Reply Router::GetMetrics(const ApiRequest&, const Params&, const ReplyCallback& later) const {
   MetricsInput input;
   input.version = context_.version;
   input.status = context_.engine->GetStatus();
@@ -688,6 +689,19 @@ Reply Router::GetMetrics(const ApiRequest&, const Params&, const ReplyCallback&)
   input.per_service_limit = context_.config->metrics.per_service_limit;
   if (context_.notifications != nullptr) {
     input.notification_targets = context_.notifications->Targets();
+  }
+  // The copy above is taken here, at this thread's priority (it holds the engine's locks); the
+  // text is written on the low-priority thread when the answer may come later.
+  if (later) {
+    metrics_renderer_->Render(std::move(input), [later](std::string text) {
+      Reply reply;
+      reply.body = std::move(text);
+      reply.content_type = kMetricsContentType;
+      later(std::move(reply));
+    });
+    Reply deferred;
+    deferred.deferred = true;
+    return deferred;
   }
   Reply reply;
   reply.body = RenderMetrics(input);

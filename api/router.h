@@ -24,6 +24,8 @@
 
 namespace driftwatch::api {
 
+class MetricsRenderThread;
+
 struct ApiRequest {
   std::string_view method;  // "GET", "POST", ...
   std::string_view path;    // without the query, still percent-encoded
@@ -104,10 +106,12 @@ class Router {
   std::optional<Reply> HandleAsync(const ApiRequest& request, const ReplyCallback& later) const;
   Reply Handle(const ApiRequest& request) const;
 
-  // Whether HandleAsync may answer a request with this method later, so needs a ReplyCallback:
-  // ingest with ingest.durable, and DELETE (answered once the store has forgotten the service).
-  bool may_defer(std::string_view method) const {
-    return method == "DELETE" || context_.config->ingest.durable;
+  // Whether HandleAsync may answer a request with this method and path later, so needs a
+  // ReplyCallback: ingest with ingest.durable, DELETE (answered once the store has forgotten the
+  // service) and /metrics (rendered on a low-priority thread: docs/behaviour.md, "Decisions about
+  // HTTP").
+  bool may_defer(std::string_view method, std::string_view path) const {
+    return method == "DELETE" || path == "/metrics" || context_.config->ingest.durable;
   }
 
   // Shared with the HTTP layer, which counts the limits it enforces itself.
@@ -185,6 +189,8 @@ class Router {
   std::shared_ptr<LimitCounters> counters_ = std::make_shared<LimitCounters>();
   // Cumulative histograms' running totals, per series (docs/opentelemetry.md, Metrics).
   std::shared_ptr<CumulativeTotals> cumulative_ = std::make_shared<CumulativeTotals>();
+  // Renders GET /metrics when the answer may come later (api/metrics_text.h).
+  std::shared_ptr<MetricsRenderThread> metrics_renderer_;
 };
 
 // Decodes %XX escapes; false for a malformed escape.

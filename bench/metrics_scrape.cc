@@ -7,14 +7,15 @@
 //    CollectServiceMetrics and RenderMetrics, as the handler does) in CPU time of the scraping
 //    thread, with metrics.per_service_limit above the service count: every service's series.
 // 2. Single-sample ingest (one Submit of one sample at a time, one thread) for --seconds without
-//    scrapes, then for --seconds with a scrape every second on another thread: the throughput of
-//    each, and the longest Submit of each.
+//    scrapes, then for --seconds with a scrape every second on another thread, made as the
+//    handler makes it (the copy on that thread, the text on a MetricsRenderThread at its lower
+//    priority): the throughput of each, and the longest Submit of each.
 // Lock holds: every scrape, those of step 1 and those during step 2, asks the engine to time each
 // hold of a shard's state lock (LockHoldTimes, core/engine.h): the longest in wall time (which
 // also counts the moments the scraping thread was preempted while holding it), the longest in
 // CPU time of the scraping thread, how many took over 1 ms of wall time, and the longest listing
-// of the services under the registry's lock. collect_us_per_256_services: the slowest
-// CollectServiceMetrics per 256 services.
+// of the services under the registry's lock, and the 99.9th percentile of the holds' wall times.
+// collect_us_per_256_services: the slowest CollectServiceMetrics per 256 services.
 // Prints one JSON object.
 #include <driftwatch/plugin.h>
 #include <time.h>
@@ -25,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <future>
 #include <memory>
 #include <random>
 #include <string>
@@ -58,6 +60,14 @@ double ThreadCpuSeconds() {
 }
 
 double Us(int64_t ns) { return static_cast<double>(ns) / 1000.0; }
+
+// The 99.9th percentile (nearest rank) of the holds' wall times, in us.
+double P999Us(std::vector<int64_t> holds) {
+  if (holds.empty()) return 0;
+  const size_t rank = (holds.size() * 999 + 999) / 1000 - 1;
+  std::nth_element(holds.begin(), holds.begin() + static_cast<std::ptrdiff_t>(rank), holds.end());
+  return Us(holds[rank]);
+}
 
 struct Scrape {
   double cpu_seconds = 0;
@@ -172,6 +182,7 @@ int main(int argc, char** argv) {
   size_t bytes = 0;
   double collect_ms = 0;
   driftwatch::LockHoldTimes idle_holds;  // scrapes alone
+  idle_holds.shard_hold_ns.reserve(1 << 20);
   for (int i = 0; i < kScrapes; ++i) {
     const Scrape scrape = ScrapeOnce(*engine, config.metrics.per_service_limit, &idle_holds);
     cpu.push_back(scrape.cpu_seconds);
@@ -184,10 +195,27 @@ int main(int argc, char** argv) {
   std::atomic<bool> scraping{true};
   std::atomic<int> scrapes_done{0};
   driftwatch::LockHoldTimes busy_holds;  // scrapes during ingest; read after the join
+  busy_holds.shard_hold_ns.reserve(1 << 20);
+  double longest_scrape_ms = 0;  // wall time, the copy and the text; read after the join
+  driftwatch::api::MetricsRenderThread renderer;
   std::thread scraper([&] {
     while (scraping) {
-      const auto next = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-      ScrapeOnce(*engine, config.metrics.per_service_limit, &busy_holds);
+      const auto start = std::chrono::steady_clock::now();
+      const auto next = start + std::chrono::seconds(1);
+      // As Router::GetMetrics does when it may answer later.
+      driftwatch::api::MetricsInput input;
+      input.version = "bench";
+      input.status = engine->GetStatus();
+      input.metrics = engine->GetMetrics(&busy_holds);
+      input.services = engine->CollectServiceMetrics(&busy_holds);
+      input.per_service_limit = config.metrics.per_service_limit;
+      std::promise<size_t> rendered;
+      renderer.Render(std::move(input),
+                      [&rendered](const std::string& text) { rendered.set_value(text.size()); });
+      rendered.get_future().get();
+      longest_scrape_ms = std::max(longest_scrape_ms, std::chrono::duration<double, std::milli>(
+                                                          std::chrono::steady_clock::now() - start)
+                                                          .count());
       ++scrapes_done;
       while (scraping && std::chrono::steady_clock::now() < next) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -212,7 +240,8 @@ int main(int argc, char** argv) {
       "\"longest_shard_hold_during_ingest_us\": %.1f, "
       "\"longest_shard_hold_cpu_during_ingest_us\": %.1f, "
       "\"shard_holds_over_1ms_during_ingest\": %llu, "
-      "\"longest_registry_hold_during_ingest_us\": %.1f}\n",
+      "\"longest_registry_hold_during_ingest_us\": %.1f, \"p999_shard_hold_us\": %.1f, "
+      "\"p999_shard_hold_during_ingest_us\": %.1f, \"longest_scrape_during_ingest_ms\": %.1f}\n",
       services, cpu.front(), cpu[cpu.size() / 2], cpu.back(), bytes, collect_ms,
       collect_ms * 1000.0 * 256.0 / static_cast<double>(services), quiet.per_second,
       scraped.per_second, scraped.per_second / quiet.per_second, quiet.longest_submit_ms,
@@ -223,6 +252,7 @@ int main(int argc, char** argv) {
       Us(idle_holds.longest_registry_ns), static_cast<unsigned long long>(busy_holds.shard_holds),
       Us(busy_holds.longest_shard_ns), Us(busy_holds.longest_shard_cpu_ns),
       static_cast<unsigned long long>(busy_holds.shard_holds_over_1ms),
-      Us(busy_holds.longest_registry_ns));
+      Us(busy_holds.longest_registry_ns), P999Us(idle_holds.shard_hold_ns),
+      P999Us(busy_holds.shard_hold_ns), longest_scrape_ms);
   return 0;
 }

@@ -1060,6 +1060,11 @@ def summary_rows_9_10(results):
             rows.append(f"| 9 | the same, wall time (preemption of the holder included) | <= 1 ms "
                         f"| {hold_wall / 1000:.1f} ms | {verdict(hold_wall <= TARGET_LOCK_HOLD_US)}"
                         f" |")
+            if "p999_shard_hold_us" in runs[0]:
+                p999 = max(max(r["p999_shard_hold_us"], r["p999_shard_hold_during_ingest_us"])
+                           for r in runs)
+                rows.append(f"| 9 | the same, 99.9th percentile of the holds (worst run) | | "
+                            f"{p999:.0f} us | |")
     http = results.get("metrics_http")
     if http:
         rows.append(f"| 9 | single-sample ingest over HTTP at {http['services']:,} services, with a "
@@ -1139,18 +1144,37 @@ def metrics_section(runs, http):
             f"| longest single hold of a shard's state lock, CPU time of the holder | <= 1 ms | "
             f"{fmt_list(hold_cpu, lambda v: f'{v:.0f} us')} | "
             f"{verdict(max(hold_cpu) <= TARGET_LOCK_HOLD_US)} |",
-            f"| longest single hold of a shard's state lock, wall time (preemption included) | | "
-            f"{fmt_list(hold_wall, lambda v: f'{v:.0f} us')} | |",
+            f"| longest single hold of a shard's state lock, wall time (preemption included) | "
+            f"<= 1 ms | {fmt_list(hold_wall, lambda v: f'{v:.0f} us')} | "
+            f"{verdict(max(hold_wall) <= TARGET_LOCK_HOLD_US)} |",
+        ]
+        if "p999_shard_hold_us" in runs[0]:
+            p999 = [max(r["p999_shard_hold_us"], r["p999_shard_hold_during_ingest_us"])
+                    for r in runs]
+            lines += [
+                f"| 99.9th percentile of those holds, wall time (the higher of alone and during "
+                f"ingest) | | {fmt_list(p999, lambda v: f'{v:.0f} us')} | |",
+            ]
+        lines += [
             f"| holds of a shard lock over 1 ms of wall time, of those timed | | "
             f"{fmt_list(list(zip(over, holds)), lambda v: f'{v[0]} of {v[1]:,}')} | |",
             f"| listing the services under the registry's lock (shared, not a shard lock), wall "
             f"time, longest | | {fmt_list(registry, lambda v: f'{v / 1000:.1f} ms')} | |",
         ]
     lines += [
-        f"| CollectServiceMetrics per 256 services (the mean hold's upper bound) | | "
+        f"| CollectServiceMetrics per 256 services, wall time (the whole copy, locks and all) | | "
         f"{fmt_list(per_hold, lambda v: f'{v:.0f} us')} | |",
         f"| single-sample ingest (in process, one thread) with a scrape every second / without "
         f"| >= 90 % | {fmt_list(ratio, lambda v: f'{v:.0%}')} | {verdict(median(ratio) >= 0.9)} |",
+    ]
+    if "longest_scrape_during_ingest_ms" in runs[0]:
+        lines += [
+            f"| longest scrape during that ingest (copy, then text on the low-priority render "
+            f"thread), wall time | | "
+            f"{fmt_list([r['longest_scrape_during_ingest_ms'] for r in runs], lambda v: f'{v:.0f} ms')}"
+            f" | |",
+        ]
+    lines += [
         "",
     ]
     if http:

@@ -109,7 +109,8 @@ struct LockHoldTimes {
   int64_t longest_shard_cpu_ns = 0;  // one hold, CPU time of the holding thread (no preemption)
   int64_t longest_registry_ns = 0;   // listing every service under the registry's lock (a bound)
   uint64_t shard_holds = 0;
-  uint64_t shard_holds_over_1ms = 0;  // wall time
+  uint64_t shard_holds_over_1ms = 0;   // wall time
+  std::vector<int64_t> shard_hold_ns;  // every hold's wall time, in the order taken (percentiles)
 };
 
 // Told what the outbox gains and loses (the notification sender, notify/). Called on the storage
@@ -198,8 +199,9 @@ class Engine {
   EngineStatus GetStatus() const;
   // `holds`, if any, gathers how long each lock was held (see LockHoldTimes).
   EngineMetrics GetMetrics(LockHoldTimes* holds = nullptr) const;
-  // Every service's figures, in no order. Copied a few hundred services at a time under their
-  // shard's lock, so ingest never waits on this for long (docs/performance.md, section 9).
+  // Every service's figures, in no order. Copied a few dozen services at a time under their
+  // shard's lock, plain numbers only, so ingest never waits on this for long (docs/behaviour.md,
+  // "GET /metrics"; docs/performance.md, section 9).
   std::vector<ServiceMetrics> CollectServiceMetrics(LockHoldTimes* holds = nullptr) const;
 
  private:

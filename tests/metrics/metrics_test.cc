@@ -3,19 +3,25 @@
 // series back. Every wait polls with a deadline.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "api/metrics_text.h"
@@ -377,6 +383,86 @@ TEST(MetricsText, LabelValuesAreEscaped) {
   out.clear();
   api::AppendLabelValue(&out, "plain");
   EXPECT_EQ(out, "plain");
+}
+
+// The text up to the process_* families, which change between two renderings.
+std::string BeforeProcessMetrics(const std::string& text) {
+  return text.substr(0, text.find("# HELP process_"));
+}
+
+TEST(MetricsText, RenderThreadWritesTheSameTextAtALowerPriorityInOrder) {
+  api::MetricsInput input;
+  input.version = "test";
+  input.per_service_limit = 10;
+  for (int i = 0; i < 3; ++i) {
+    ServiceMetrics& service = input.services.emplace_back();
+    service.service_id = std::make_shared<const std::string>("svc-" + std::to_string(i));
+    service.state = ServiceState::kStable;
+    service.zscore = 0.5 * i;
+    service.sample_count = 100 + i;
+  }
+  const std::string expected = BeforeProcessMetrics(api::RenderMetrics(input));
+  ASSERT_NE(expected.find("driftwatch_service_samples_total{service_id=\"svc-2\"} 102"),
+            std::string::npos);
+
+  errno = 0;
+  const int caller_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  ASSERT_EQ(errno, 0);
+  struct Rendered {
+    std::string text;
+    pid_t tid = 0;
+    int nice = 0;
+  };
+  std::vector<std::promise<Rendered>> answers(2);
+  std::vector<int> order;  // written on the render thread only, read after both answers
+  {
+    api::MetricsRenderThread renderer;
+    for (int i = 0; i < 2; ++i) {
+      api::MetricsInput copy = input;
+      renderer.Render(std::move(copy), [&answers, &order, i](std::string text) {
+        order.push_back(i);
+        answers[i].set_value(
+            {std::move(text), gettid(), getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()))});
+      });
+    }
+    for (int i = 0; i < 2; ++i) {
+      const Rendered rendered = answers[i].get_future().get();
+      EXPECT_EQ(BeforeProcessMetrics(rendered.text), expected);
+      EXPECT_NE(rendered.tid, gettid());
+      EXPECT_EQ(rendered.nice, std::min(19, caller_nice + api::kMetricsRenderNiceIncrement));
+    }
+  }
+  EXPECT_EQ(order, (std::vector<int>{0, 1}));
+  // The caller's own priority is left alone.
+  EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), caller_nice);
+}
+
+TEST(MetricsText, RenderThreadRendersWhatIsQueuedBeforeItStops) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  int rendered = 0;
+  std::thread releaser;
+  {
+    api::MetricsRenderThread renderer;
+    api::MetricsInput input;
+    input.version = "test";
+    // The first job waits, so the second is still queued when the renderer is destroyed.
+    renderer.Render(api::MetricsInput(input), [&rendered, released](const std::string&) {
+      released.wait();
+      ++rendered;
+    });
+    renderer.Render(api::MetricsInput(input), [&rendered](const std::string& text) {
+      EXPECT_NE(text.find("driftwatch_build_info{version=\"test\"} 1"), std::string::npos);
+      ++rendered;
+    });
+    // Let the first go once the renderer is (almost surely) being destroyed.
+    releaser = std::thread([&release] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      release.set_value();
+    });
+  }
+  releaser.join();
+  EXPECT_EQ(rendered, 2);
 }
 
 }  // namespace
