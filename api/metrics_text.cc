@@ -14,6 +14,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/series_key.h"
+
 namespace driftwatch::api {
 namespace {
 
@@ -65,22 +67,37 @@ void Sample(std::string* out, std::string_view name, std::string_view label, std
   out->push_back('\n');
 }
 
-// name{service_id="id",label="value"} number
+// name{<series labels>,label="value"} number; the series labels are SeriesLabels'.
 template <typename Number>
-void ServiceSample(std::string* out, std::string_view name, std::string_view escaped_id,
+void ServiceSample(std::string* out, std::string_view name, std::string_view series_labels,
                    std::string_view label, std::string_view value, Number number) {
-  out->append(name).append("{service_id=\"").append(escaped_id).append("\",");
+  out->append(name).append("{").append(series_labels).append(",");
   out->append(label).append("=\"").append(value).append("\"} ");
   AppendNumber(out, number);
   out->push_back('\n');
 }
 
 template <typename Number>
-void ServiceSample(std::string* out, std::string_view name, std::string_view escaped_id,
+void ServiceSample(std::string* out, std::string_view name, std::string_view series_labels,
                    Number number) {
-  out->append(name).append("{service_id=\"").append(escaped_id).append("\"} ");
+  out->append(name).append("{").append(series_labels).append("} ");
   AppendNumber(out, number);
   out->push_back('\n');
+}
+
+// service_id="<id>", and ,endpoint="<endpoint>" for an endpoint series (docs/behaviour.md,
+// "Endpoint series"); escaped.
+std::string SeriesLabels(const std::string& key) {
+  const SeriesName name = SplitSeriesKey(key);
+  std::string labels = "service_id=\"";
+  AppendLabelValue(&labels, name.service_id);
+  labels.push_back('"');
+  if (!name.endpoint.empty()) {
+    labels.append(",endpoint=\"");
+    AppendLabelValue(&labels, name.endpoint);
+    labels.push_back('"');
+  }
+  return labels;
 }
 
 // The usual process_* metrics, as other Prometheus clients on Linux expose them.
@@ -143,13 +160,9 @@ void AppendProcessMetrics(std::string* out) {
 }
 
 void AppendServiceSeries(std::string* out, const std::vector<const ServiceMetrics*>& services) {
-  std::vector<std::string> ids;  // escaped once, used by every family
+  std::vector<std::string> ids;  // each series' labels, escaped once, used by every family
   ids.reserve(services.size());
-  for (const ServiceMetrics* service : services) {
-    std::string id;
-    AppendLabelValue(&id, *service->service_id);
-    ids.push_back(std::move(id));
-  }
+  for (const ServiceMetrics* service : services) ids.push_back(SeriesLabels(*service->service_id));
 
   Header(out, "driftwatch_service_state", "gauge",
          "1 for the service's drift state, 0 for the other two.");
@@ -220,8 +233,9 @@ std::string RenderMetrics(const MetricsInput& input) {
   Sample(&out, "driftwatch_build_info", "version", input.version, uint64_t{1});
 
   std::array<uint64_t, kStates.size()> by_state{};
-  for (const ServiceMetrics& service : input.services)
-    ++by_state[static_cast<size_t>(service.state)];
+  for (const ServiceMetrics& service : input.services) {
+    if (!IsEndpointSeriesKey(*service.service_id)) ++by_state[static_cast<size_t>(service.state)];
+  }
   Header(&out, "driftwatch_services", "gauge", "Monitored services, by drift state.");
   for (ServiceState state : kStates) {
     Sample(&out, "driftwatch_services", "state", ServiceStateName(state),
@@ -230,6 +244,10 @@ std::string RenderMetrics(const MetricsInput& input) {
 
   Header(&out, "driftwatch_samples_accepted_total", "counter", "Samples accepted for processing.");
   Sample(&out, "driftwatch_samples_accepted_total", status.samples_accepted);
+  Header(&out, "driftwatch_endpoint_overflow_total", "counter",
+         "Samples whose endpoint series could not be added (series.max_endpoints_per_service or "
+         "ingest.max_services); their services took them.");
+  Sample(&out, "driftwatch_endpoint_overflow_total", status.endpoint_overflow);
   Header(&out, "driftwatch_samples_rejected_total", "counter",
          "Samples refused at ingest (503, 429 or 500), by reason.");
   for (size_t i = 0; i < kRejectReasons; ++i) {

@@ -497,7 +497,7 @@ bool Engine::GetHealth(const std::string& service_id, ServiceHealth* out) const 
 }
 
 std::vector<ServiceHealth> Engine::ListServices(bool with_endpoint_series,
-                                               std::string_view service_id) const {
+                                                std::string_view service_id) const {
   Impl& impl = *impl_;
   const std::vector<std::shared_ptr<ServiceEntry>> services = impl.registry.All();
   std::vector<ServiceHealth> list;

@@ -47,6 +47,7 @@ const std::map<std::string, std::string> kFamilies = {
     {"driftwatch_build_info", "gauge"},
     {"driftwatch_services", "gauge"},
     {"driftwatch_samples_accepted_total", "counter"},
+    {"driftwatch_endpoint_overflow_total", "counter"},
     {"driftwatch_samples_rejected_total", "counter"},
     {"driftwatch_drift_events_total", "counter"},
     {"driftwatch_ingest_queue_depth", "gauge"},
@@ -200,6 +201,53 @@ TEST(Metrics, EveryFamilyWithHelpAndTypeAndThePerServiceSeries) {
                               server.dir().File("promtool"));
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
   EXPECT_EQ(check.out + check.err, "");  // lint findings are printed, even with exit code 0
+}
+
+// Endpoint series get their service's labels and an `endpoint` label (escaped: an endpoint may
+// hold quotes and backslashes); driftwatch_services counts services only; the endpoints past the
+// cap are counted. promtool takes the whole exposition.
+TEST(Metrics, EndpointSeriesCarryAnEndpointLabel) {
+  Server server(std::string(kConfig) +
+                "series:\n  per_endpoint: true\n  max_endpoints_per_service: 2\n");
+  ASSERT_TRUE(server.started());
+  const std::vector<std::string> endpoints = {R"(GET /a/{id})", R"(POST /b \"x\" \\ y)", "/c"};
+  std::string batch = "[";
+  for (int i = 0; i < 3 * kMinSamples; ++i) {
+    if (i > 0) batch += ",";
+    batch += R"({"service_id":"svc","latency_ms":)" + std::to_string(100 + i % 5) +
+             R"(,"timestamp":")" + FormatTimestamp(kT0 + int64_t{1000} * i) + R"(","endpoint":")" +
+             endpoints[i % 3] + "\"}";
+  }
+  batch += "]";
+  ASSERT_EQ(Fetch(server.port(), "POST", "/v1/telemetry/batch", batch).status, 202);
+  std::string body;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        body = server.Metrics();
+        return Value(body, "driftwatch_service_samples_total{service_id=\"svc\"}") ==
+               3 * kMinSamples;
+      },
+      kWaitDeadline))
+      << body;
+  EXPECT_EQ(Value(body, "driftwatch_services{state=\"STABLE\"}"), 1);
+  EXPECT_EQ(Value(body, "driftwatch_services{state=\"INSUFFICIENT_DATA\"}"), 0);
+  EXPECT_EQ(Value(body,
+                  "driftwatch_service_samples_total{service_id=\"svc\",endpoint=\"GET "
+                  "/a/{id}\"}"),
+            kMinSamples);
+  EXPECT_EQ(Value(body,
+                  "driftwatch_service_state{service_id=\"svc\",endpoint=\"POST /b "
+                  "\\\"x\\\" \\\\ y\",state=\"STABLE\"}"),
+            1);
+  EXPECT_EQ(body.find("endpoint=\"/c\""), std::string::npos);  // past the cap
+  EXPECT_EQ(Value(body, "driftwatch_endpoint_overflow_total"), kMinSamples);
+
+  const std::string file = server.dir().File("metrics.txt");
+  std::ofstream(file) << body;
+  RunResult check = RunToExit({"/bin/sh", "-c", "promtool check metrics < '" + file + "'"},
+                              server.dir().File("promtool"));
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_EQ(check.out + check.err, "");
 }
 
 TEST(Metrics, AboveTheLimitOnlyServicesNotStableGetSeries) {
