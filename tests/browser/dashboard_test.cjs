@@ -269,6 +269,40 @@ async function main() {
     check(problems.statuses.every((status) => status.startsWith("404 ")), `only the 404 of the unknown service (${problems.statuses})`);
     await light.close();
 
+    // ---- endpoint series: a service's page lists them, each opens as its own page ----
+    const shopUrl = await startServer("endpoints", "series:\n  per_endpoint: true\n");
+    const shop = [];
+    for (let i = 0; i < 130; ++i) {
+      shop.push({ service_id: "shop", endpoint: "GET /health", latency_ms: 10 + (i % 3) });
+      shop.push({ service_id: "shop", endpoint: "GET /search", latency_ms: i < 120 ? 100 + (i % 3) : 130 });
+    }
+    const shopSent = await fetch(`${shopUrl}/v1/telemetry/batch`, { method: "POST", body: JSON.stringify(shop) });
+    check(shopSent.status === 202, `endpoint samples sent (${shopSent.status})`);
+    await eventually(async () => (await getJson(`${shopUrl}/v1/health/shop?endpoint=GET%20%2Fsearch`)).body.state ===
+      "DRIFT_DETECTED", "GET /search drifting");
+    const endpointContext = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US" });
+    const endpointPage = await endpointContext.newPage();
+    const endpointProblems = watch(endpointPage);
+    await endpointPage.goto(`${shopUrl}/ui/#/service/shop`);
+    await endpointPage.waitForSelector("#endpoints");
+    check((await text(endpointPage, "#service-state")) === "STABLE", "the service's own mix is STABLE");
+    check((await endpointPage.locator("#endpoints tbody tr").count()) === 2, "both endpoints listed");
+    check((await text(endpointPage, "#endpoints tbody tr")).startsWith("GET /search"), "the drifting endpoint first");
+    check((await text(endpointPage, 'tr[data-endpoint="GET /search"] .state')) === "DRIFT DETECTED",
+      "GET /search shows DRIFT DETECTED");
+    await endpointPage.click('tr[data-endpoint="GET /search"] a');
+    await endpointPage.waitForSelector("#endpoint");
+    check(endpointPage.url().endsWith("#/service/shop/GET%20%2Fsearch"), `the endpoint's own page (${endpointPage.url()})`);
+    check((await text(endpointPage, "#endpoint")).trim() === "GET /search", "its name shown");
+    check((await text(endpointPage, "#service-state")) === "DRIFT DETECTED", "its own state shown");
+    check((await endpointPage.locator("#events tbody tr").count()) === 2, "its own events");
+    check((await endpointPage.locator("#endpoints").count()) === 0, "no endpoints table on an endpoint's page");
+    await eventually(async () => (await drawnPixels(endpointPage)) > 0, "its chart is drawn");
+    await endpointPage.click("#back-to-service");
+    await endpointPage.waitForSelector("#endpoints");
+    clean(endpointProblems, "endpoint series");
+    await endpointContext.close();
+
     // ---- with access tokens: the page asks for one and keeps it for the session ----
     const secureUrl = await startServer("auth", "server:\n  auth_tokens: [browser-secret]\n");
     const secure = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US" });
