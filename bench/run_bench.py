@@ -990,7 +990,7 @@ def render(results, mode, command):
     add("bench/run.sh --quick    # one run of each, smaller sizes, no scaling matrix (~2 min)")
     add("bench/run.sh --build-dir DIR --output FILE")
     add("bench/run.sh --only metrics,postgresql --output FILE   # sections 9 and 10 alone (~6 min)")
-    add("bench/run.sh --only replay --output FILE   # section 8 alone, with its core_bench reference (~1 min)")
+    add("bench/run.sh --only replay --output FILE   # section 8 alone, with its core_bench reference (~10 s)")
     add("```")
     add("")
     add("Section 8 replays the NAB corpus from `DRIFTWATCH_NAB_DIR` (default `../shared/nab` "
