@@ -6,8 +6,10 @@
 #   --quick        one run of each benchmark at smaller sizes, no scaling matrix (~2 min)
 #   --build-dir    the Release build directory (default: build-bench in the repository)
 #   --output       the report (default: docs/performance.md)
-#   --only         only these sections, comma-separated (metrics, postgresql), and only their part
-#                  of the report in --output (give it another file than docs/performance.md)
+#   --only         only these sections, comma-separated (replay, metrics, postgresql), and only
+#                  their part of the report in --output (give it another file than
+#                  docs/performance.md); replay also runs core_bench's BM_ServiceMonitorProcess, its
+#                  reference
 #
 # Needs wrk (Debian package `wrk`), curl, python3 and the project's build dependencies; the
 # PostgreSQL section also needs Debian's `postgresql` (server and psql) and is skipped without it.
@@ -26,7 +28,7 @@ while [[ $# -gt 0 ]]; do
     --build-dir) build_dir="$2"; shift 2 ;;
     --output) output="$2"; shift 2 ;;
     --only) only=(--only "$2"); shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
