@@ -2,7 +2,7 @@
 // the last sample committed in its store.
 //
 //   batch_ingest --url http://127.0.0.1:PORT --samples N --services S [--batch 1000]
-//                [--connections 2] [--format json|otlp]
+//                [--connections 2] [--format json|otlp] [--endpoints 0]
 //
 // Sends the rows of bench_rows.h as POST /v1/telemetry/batch bodies (built before the clock
 // starts) over `connections` keep-alive connections; a 503 (queue full) is retried after 1 ms.
@@ -13,6 +13,8 @@
 // nothing waiting for the storage writer (storage_pending_samples counts samples handed to the
 // writer and not yet in a successful commit). The store's own row count (total_telemetry_records)
 // is refreshed by the service once a second, so it is checked too but only reported.
+// With --endpoints E (JSON only) each row also names one of E endpoints of its service, in turn
+// ("GET /api/e0" ...), for a server with series.per_endpoint: true.
 // Prints one JSON object.
 #include <rapidjson/document.h>
 
@@ -52,6 +54,7 @@ struct Options {
   uint32_t batch = 1000;
   uint32_t connections = 2;
   bool otlp = false;
+  uint32_t endpoints = 0;  // endpoints per service named by the rows (0: none)
 };
 
 // The same rows as BuildBodies, as OTLP protobuf: latency and end time to the nanosecond, the
@@ -100,16 +103,21 @@ std::vector<std::string> BuildBodies(const Options& options) {
   for (uint32_t i = 0; i < options.services; ++i)
     names.push_back(driftwatch::bench::ServiceName(i));
   std::vector<std::string> bodies;
-  char item[256];
+  char item[320];
+  char endpoint[48] = "";
   for (uint64_t done = 0; done < options.samples;) {
     std::string body = "[";
     for (uint32_t i = 0; i < options.batch && done < options.samples; ++i, ++done) {
       const driftwatch::bench::BenchRow row = rows.Next();
+      if (options.endpoints > 0) {
+        std::snprintf(endpoint, sizeof endpoint, ",\"endpoint\":\"GET /api/e%u\"",
+                      static_cast<unsigned>(done / options.services % options.endpoints));
+      }
       std::snprintf(item, sizeof item,
                     "%s{\"service_id\":\"%s\",\"latency_ms\":%.3f,\"payload_kb\":%.3f,"
-                    "\"timestamp\":\"%s\"}",
+                    "\"timestamp\":\"%s\"%s}",
                     i == 0 ? "" : ",", names[row.service].c_str(), row.latency_ms, row.payload_kb,
-                    driftwatch::FormatTimestamp(row.timestamp_ms).c_str());
+                    driftwatch::FormatTimestamp(row.timestamp_ms).c_str(), endpoint);
       body += item;
     }
     body += "]";
@@ -148,7 +156,7 @@ StatusCounters ReadStatus(HttpClient& connection) {
 int Usage() {
   std::fprintf(stderr,
                "usage: batch_ingest --url http://127.0.0.1:PORT --samples N --services S "
-               "[--batch N] [--connections N] [--format json|otlp]\n");
+               "[--batch N] [--connections N] [--format json|otlp] [--endpoints N]\n");
   return 2;
 }
 
@@ -173,13 +181,15 @@ int main(int argc, char** argv) {
     } else if (flag == "--format" &&
                (std::string_view(value) == "json" || std::string_view(value) == "otlp")) {
       options.otlp = std::string_view(value) == "otlp";
+    } else if (flag == "--endpoints") {
+      options.endpoints = static_cast<uint32_t>(std::strtoul(value, nullptr, 10));
     } else {
       return Usage();
     }
   }
   if (argc % 2 == 0 || !driftwatch::http::ParseUrl(url, &options.url).ok() ||
       options.samples == 0 || options.services == 0 || options.batch == 0 ||
-      options.connections == 0) {
+      options.connections == 0 || (options.otlp && options.endpoints > 0)) {
     return Usage();
   }
 

@@ -140,7 +140,10 @@ void NotificationPlanner::Plan(const StoredEvent& event, const StoredEvent* ende
   } else {
     // The dashboard's page of the series (ui/app.js routes).
     std::string page = config_.public_url + "/ui/#/service/" + PercentEncoded(series.service_id);
-    if (!series.endpoint.empty()) page += "/" + PercentEncoded(series.endpoint);
+    if (!series.endpoint.empty()) {
+      page.push_back('/');  // not "/" + ...: GCC 12's -O3 -Wrestrict false positive
+      page += PercentEncoded(series.endpoint);
+    }
     json::Text(writer, page);
   }
   if (ended_drift != nullptr) {  // what the end of an alert repeats (the sender's, not sent as is)

@@ -605,6 +605,8 @@ TEST(ApiServer, EndpointSeriesAreCappedPerServiceAndTheRestCounted) {
   EXPECT_EQ(limit["rejected"].GetUint64(), 4u);           // /c, /c, /d, /e
   EXPECT_EQ(status["samples_accepted"].GetUint64(), 8u);  // samples, not series updates
   EXPECT_EQ(Json(server.Get("/v1/services?endpoints=false"))["count"].GetInt(), 2);
+  EXPECT_EQ(Json(server.Get("/v1/services?endpoints=true&service_id=other"))["count"].GetInt(), 2);
+  EXPECT_EQ(server.Get("/v1/services?service_id=bad%20id").status, 422);
   HttpResponse bad = server.Get("/v1/services?endpoints=yes");
   EXPECT_EQ(bad.status, 422);
   EXPECT_STREQ(Json(bad)["field"].GetString(), "endpoints");
