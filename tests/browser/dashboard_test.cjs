@@ -280,6 +280,9 @@ async function main() {
     check(shopSent.status === 202, `endpoint samples sent (${shopSent.status})`);
     await eventually(async () => (await getJson(`${shopUrl}/v1/health/shop?endpoint=GET%20%2Fsearch`)).body.state ===
       "DRIFT_DETECTED", "GET /search drifting");
+    await eventually(async () => (await getJson(`${shopUrl}/v1/health/shop`)).body.sample_count === 260 &&
+      (await getJson(`${shopUrl}/v1/health/shop?endpoint=GET%20%2Fhealth`)).body.sample_count === 130,
+    "the service's own series and GET /health have every sample");
     const endpointContext = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US" });
     const endpointPage = await endpointContext.newPage();
     const endpointProblems = watch(endpointPage);

@@ -225,7 +225,13 @@ TEST(Metrics, EndpointSeriesCarryAnEndpointLabel) {
       [&] {
         body = server.Metrics();
         return Value(body, "driftwatch_service_samples_total{service_id=\"svc\"}") ==
-               3 * kMinSamples;
+                   3 * kMinSamples &&
+               Value(body,
+                     "driftwatch_service_samples_total{service_id=\"svc\",endpoint=\"GET "
+                     "/a/{id}\"}") == kMinSamples &&
+               Value(body,
+                     "driftwatch_service_samples_total{service_id=\"svc\",endpoint=\"POST "
+                     "/b \\\"x\\\" \\\\ y\"}") == kMinSamples;
       },
       kWaitDeadline))
       << body;
