@@ -230,6 +230,10 @@ void MapMetrics(const pb::ExportMetricsServiceRequest& request, const Acceptance
             if (count == 0) continue;
           }
           sample.sample.latency_ms = std::max(0.0, sum / static_cast<double>(count) * to_ms);
+          if (!std::isfinite(sample.sample.latency_ms)) {  // a sum near DBL_MAX, times 1000
+            Reject(out, "a histogram point whose mean is beyond a finite number of milliseconds");
+            continue;
+          }
           sample.sample.payload_kb = std::numeric_limits<double>::quiet_NaN();
           sample.endpoint = EndpointOf(point.attributes());
           out->samples.push_back(std::move(sample));

@@ -273,6 +273,20 @@ TEST(OtlpMetrics, HistogramMeansBecomeSamplesInMilliseconds) {
   EXPECT_EQ(batch.rejected, 1u);
 }
 
+// A finite sum can still give an infinite mean in milliseconds (found by fuzzing): rejected, never
+// an infinite latency.
+TEST(OtlpMetrics, AMeanBeyondADoubleIsRejected) {
+  pb::ExportMetricsServiceRequest request;
+  pb::HistogramDataPoint* point = AddPoint(&request, "a", "http.server.request.duration", 1);
+  point->set_count(4);
+  point->set_sum(1e308);  // seconds: 2.5e310 ms
+  const OtlpBatch batch =
+      Decode(request.SerializeAsString(), OtlpSignal::kMetrics, OtlpEncoding::kProtobuf);
+  EXPECT_TRUE(batch.samples.empty());
+  EXPECT_EQ(batch.rejected, 1u);
+  EXPECT_NE(batch.rejected_message.find("finite"), std::string::npos) << batch.rejected_message;
+}
+
 TEST(OtlpMetrics, CumulativePointsCountWhatTheyAddedSinceTheLastAcceptedOne) {
   CumulativeTotals totals;
   auto export_once = [&](uint64_t count, double sum) {
