@@ -48,17 +48,25 @@ Reply Unavailable(std::string code, std::string message) {
   return reply;
 }
 
+// A series as messages name it: "service 'x'", or "endpoint series 'e' of service 'x'".
+std::string SeriesTitle(const std::string& key) {
+  const SeriesName name = SplitSeriesKey(key);
+  if (name.endpoint.empty()) return "service '" + key + "'";
+  return "endpoint series '" + std::string(name.endpoint) + "' of service '" +
+         std::string(name.service_id) + "'";
+}
+
 Reply UnknownService(const std::string& service_id) {
-  return Router::Error(MakeError(kHttpNotFound, "not_found",
-                                 "no service '" + service_id + "': it has sent no telemetry"));
+  std::string message = "no ";  // appended, not "no " + ...: GCC 12's -O3 -Wrestrict false positive
+  message += SeriesTitle(service_id) + ": it has sent no telemetry";
+  return Router::Error(MakeError(kHttpNotFound, "not_found", std::move(message)));
 }
 
 // A series' key that names no series: the service, or one of its endpoints.
 Reply UnknownSeries(const std::string& key, const Config& config) {
-  const SeriesName name = SplitSeriesKey(key);
-  if (name.endpoint.empty()) return UnknownService(key);
-  std::string message = "no endpoint series '" + std::string(name.endpoint) + "' of service '" +
-                        std::string(name.service_id) + "': ";
+  if (!IsEndpointSeriesKey(key)) return UnknownService(key);
+  std::string message = "no ";
+  message += SeriesTitle(key) + ": ";
   message += config.series.per_endpoint ? "the service has sent no telemetry for that endpoint"
                                         : "endpoint series are off (series.per_endpoint: false)";
   return Router::Error(MakeError(kHttpNotFound, "not_found", std::move(message)));
@@ -393,13 +401,9 @@ Reply Router::GetBaseline(const ApiRequest& request, const Params& params,
   if (!health.baseline.valid) {
     const BaselineParams& baseline = context_.config->baseline;
     const uint32_t needed = baseline.min_samples;
-    const SeriesName name = SplitSeriesKey(key);
-    std::string message =
-        (name.endpoint.empty() ? "service '" + key + "'"
-                               : "endpoint series '" + std::string(name.endpoint) +
-                                     "' of service '" + std::string(name.service_id) + "'") +
-        " has no baseline yet: it has " + std::to_string(health.window_samples) + " of the " +
-        std::to_string(needed) + " samples it needs";
+    std::string message = SeriesTitle(key) + " has no baseline yet: it has " +
+                          std::to_string(health.window_samples) + " of the " +
+                          std::to_string(needed) + " samples it needs";
     if (health.aged_out > 0) {
       // A series sparser than min_samples per window_hours never gets a baseline.
       char minutes[32];

@@ -645,8 +645,6 @@ std::vector<ServiceMetrics> Engine::CollectServiceMetrics(LockHoldTimes* holds) 
   // only copies a few plain numbers per service and allocates nothing.
   std::vector<ServiceMetrics> out(services.size());
   for (size_t i = 0; i < services.size(); ++i) out[i].service_id = services[i]->id;
-  std::vector<bool> forgotten(services.size(), false);
-  size_t forgotten_count = 0;
   size_t begin = 0;
   while (begin < services.size()) {
     const size_t shard = services[begin]->shard;
@@ -660,8 +658,7 @@ std::vector<ServiceMetrics> Engine::CollectServiceMetrics(LockHoldTimes* holds) 
     for (size_t i = begin; i < end; ++i) {
       const ServiceEntry& service = *services[i];
       if (service.forgotten) {
-        forgotten[i] = true;
-        ++forgotten_count;
+        out[i].service_id = nullptr;  // left out below
         continue;
       }
       const ServiceMonitor& monitor = service.monitor;
@@ -678,13 +675,7 @@ std::vector<ServiceMetrics> Engine::CollectServiceMetrics(LockHoldTimes* holds) 
     lock.unlock();
     begin = end;
   }
-  if (forgotten_count > 0) {
-    size_t kept = 0;
-    for (size_t i = 0; i < out.size(); ++i) {
-      if (!forgotten[i]) out[kept++] = std::move(out[i]);
-    }
-    out.resize(kept);
-  }
+  std::erase_if(out, [](const ServiceMetrics& metrics) { return metrics.service_id == nullptr; });
   return out;
 }
 

@@ -108,9 +108,8 @@ ServiceRegistry::Resolved ServiceRegistry::Resolve(const std::vector<IncomingSam
   std::unordered_set<std::string_view> refused_endpoints;        // past a limit
   std::unordered_map<std::string_view, size_t> endpoints_added;  // by service
   for (const IncomingSample& incoming : samples) {
-    const std::string_view key = incoming.service_id;
-    if (!IsEndpointSeriesKey(key)) {
-      if (!services_.contains(incoming.service_id)) fresh_services.insert(key);
+    if (!IsEndpointSeriesKey(incoming.service_id) && !services_.contains(incoming.service_id)) {
+      fresh_services.insert(incoming.service_id);
     }
   }
   if (services_.size() + fresh_services.size() > limits.max_series) {

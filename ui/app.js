@@ -67,12 +67,13 @@
     return "#/service/" + encodeURIComponent(id) + (endpoint ? "/" + encodeURIComponent(endpoint) : "");
   }
 
-  // The API path of a series' resource, with its query (docs/api.md, Conventions: endpoint series).
-  function seriesPath(base, series, query) {
+  // The API path of a series' resource (`base`/<id>`suffix`), with its query (docs/api.md,
+  // Conventions: endpoint series).
+  function seriesPath(base, series, query, suffix) {
     const params = new URLSearchParams(query || {});
     if (series.endpoint) params.set("endpoint", series.endpoint);
     const text = params.toString();
-    return `${base}/${encodeURIComponent(series.id)}${text ? "?" + text : ""}`;
+    return `${base}/${encodeURIComponent(series.id)}${suffix || ""}${text ? "?" + text : ""}`;
   }
 
   function seriesName(series) {
@@ -405,7 +406,7 @@
     ok.onclick = async () => {
       close();
       try {
-        await api(seriesPath("/v1/baseline", series).replace(/(\?|$)/, "/reset$1"), { method: "POST" });
+        await api(seriesPath("/v1/baseline", series, {}, "/reset"), { method: "POST" });
       } catch (error) {
         showError(error);
         return;
