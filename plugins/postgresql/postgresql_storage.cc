@@ -464,7 +464,7 @@ class PostgresStore {
     auto newest = CheckBatch(batch);  // refused before anything is sent: nothing changes
     long long events_added = 0;
     Guarded("write", [&](soci::session& session) {
-      std::vector<std::pair<std::string, long long>> created;
+      std::unordered_map<std::string, long long> created;  // cached only once committed
       soci::transaction transaction(session);
       CheckEpoch(session);
       auto key_of = [&](const char* id) { return KeyOf(session, id, created); };
@@ -474,7 +474,7 @@ class PostgresStore {
       InsertNotifications(session, batch, key_of);
       UpdateNotifications(session, batch);
       transaction.commit();
-      for (auto& entry : created) keys_.insert(std::move(entry));
+      keys_.merge(created);
     });
     after_loss_ = false;
     for (auto& [id, seq] : newest) max_seqs_[id] = seq;
@@ -1006,17 +1006,16 @@ class PostgresStore {
 
   // The key of a service, adding it (inside the caller's transaction) when it is new.
   long long KeyOf(soci::session& session, const char* service_id,
-                  std::vector<std::pair<std::string, long long>>& created) {
+                  std::unordered_map<std::string, long long>& created) {
     const std::string id = service_id;
     const auto known = keys_.find(id);
     if (known != keys_.end()) return known->second;
-    for (const auto& entry : created) {
-      if (entry.first == id) return entry.second;
-    }
+    // A service new in this batch (a map: a fresh store may see thousands in its first batch).
+    if (const auto fresh = created.find(id); fresh != created.end()) return fresh->second;
     long long key = 0;
     session << Sql("INSERT INTO @.services (service_id) VALUES (:id) RETURNING service_key"),
         use(id), into(key);
-    created.emplace_back(id, key);
+    created.emplace(id, key);
     return key;
   }
 

@@ -41,6 +41,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -109,7 +110,7 @@ class SqliteStore {
   void Write(const dw_type_write_batch& batch) {
     std::lock_guard<std::mutex> lock(write_mutex_);
     WriteStatements& w = *write_;
-    std::vector<std::pair<std::string, long long>> created;  // cached only once committed
+    ServiceKeys created;  // cached only once committed
     StartStaging();
     try {
       Transaction transaction(write_session_);
@@ -489,20 +490,19 @@ class SqliteStore {
   }
 
   // The key of a service, adding it (inside the caller's transaction) when it is new.
-  long long KeyOf(const char* service_id, std::vector<std::pair<std::string, long long>>& created) {
+  long long KeyOf(const char* service_id, ServiceKeys& created) {
     const std::string_view id = ServiceId(service_id);
     const auto known = keys_.find(id);
     if (known != keys_.end()) return known->second;
-    for (const auto& entry : created) {
-      if (entry.first == id) return entry.second;
-    }
+    // A service new in this batch (a map: a fresh store may see thousands in its first batch).
+    if (const auto fresh = created.find(id); fresh != created.end()) return fresh->second;
     write_->service_id = id;
     write_->insert_service.execute(true);
     long long key = 0;
     if (!write_session_.get_last_insert_id("services", key)) {
       throw StorageError(DW_STATUS_IO_ERROR, "no key for new service '" + std::string(id) + "'");
     }
-    created.emplace_back(id, key);
+    created.emplace(id, key);
     return key;
   }
 
@@ -511,19 +511,17 @@ class SqliteStore {
   // must rise above its highest stored seq: a block's primary key is its last seq, so an older seq
   // written again would not collide with the block holding it. Stages the open blocks and sets
   // batch_max_seqs_ and batch_log_id_, for the caller to apply once committed.
-  void WriteSamples(const dw_type_write_batch& batch,
-                    std::vector<std::pair<std::string, long long>>& created) {
+  void WriteSamples(const dw_type_write_batch& batch, ServiceKeys& created) {
     order_.clear();
     log_.Clear();
-    const char* last_id = nullptr;
-    long long last_key = 0;
+    // A series' samples share one id string in a batch, so its key is looked up once per string;
+    // series interleave (a service and its endpoint series, docs/behaviour.md), so not only runs.
+    key_by_id_.clear();
     for (size_t i = 0; i < batch.sample_count; ++i) {
       const char* id = batch.samples[i].service_id;
-      if (last_id == nullptr || (id != last_id && std::strcmp(last_id, ServiceId(id)) != 0)) {
-        last_key = KeyOf(id, created);
-      }
-      last_id = id;
-      order_.push_back({last_key, i});
+      auto [known, added] = key_by_id_.try_emplace(id, 0);
+      if (added) known->second = KeyOf(id, created);
+      order_.push_back({known->second, i});
     }
     std::sort(order_.begin(), order_.end());  // by service key, then batch position
     const long long log_id = next_log_id_;
@@ -559,8 +557,7 @@ class SqliteStore {
 
   // The batch's new outbox rows (a row already stored is the same notification: skipped), then
   // its updates of stored rows, inside the caller's transaction.
-  void WriteNotifications(const dw_type_write_batch& batch,
-                          std::vector<std::pair<std::string, long long>>& created) {
+  void WriteNotifications(const dw_type_write_batch& batch, ServiceKeys& created) {
     for (size_t i = 0; i < batch.notification_count; ++i) {
       const dw_type_notification& row = batch.notifications[i];
       const std::string id = Text(row.id);
@@ -618,13 +615,10 @@ class SqliteStore {
   // Commits, and makes what was staged take effect at the same moment for readers, who look at
   // it under open_mutex_: they never see the committed rows without it (a snapshot ahead of the
   // samples, say).
-  void CommitAndApply(Transaction& transaction,
-                      std::vector<std::pair<std::string, long long>>* created) {
+  void CommitAndApply(Transaction& transaction, ServiceKeys* created) {
     std::lock_guard<std::mutex> lock(open_mutex_);
     transaction.Commit();
-    if (created != nullptr) {
-      for (auto& entry : *created) keys_.insert(std::move(entry));
-    }
+    if (created != nullptr) keys_.merge(*created);
     for (const auto& [key, max_seq] : batch_max_seqs_) max_seqs_[key] = max_seq;
     if (batch_log_id_ != 0) next_log_id_ = batch_log_id_ + 1;
     open_blocks_->Apply();
@@ -685,6 +679,7 @@ class SqliteStore {
   long long purge_cursor_ = 0;            // the service key retention goes on after
   // Scratch space of writes, reused so that a commit allocates little.
   std::vector<SampleRef> order_;
+  std::unordered_map<const char*, long long> key_by_id_;         // by the id string's address
   std::vector<std::pair<long long, long long>> batch_max_seqs_;  // (service key, max seq)
   std::mutex read_mutex_;  // the read session and its statements
   std::unique_ptr<soci::session> read_session_;
