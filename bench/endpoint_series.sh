@@ -2,6 +2,7 @@
 # Batch ingest with endpoint series on: the same samples sent with 10 endpoints per service and
 # without endpoints, to a fresh DriftWatch (series.per_endpoint: true) each round, interleaved
 # (docs/performance.md, section 12). Prints each round's samples/s and the ratio of the medians.
+# Then the heap per series, endpoint series against services (in process, below).
 #
 #   bench/endpoint_series.sh [BUILD_DIR] [ROUNDS]     (defaults: build-bench, 3)
 set -euo pipefail
@@ -18,7 +19,9 @@ trap 'rm -rf "$work"' EXIT
 printf 'series:\n  per_endpoint: true\n' > "$work/config.yaml"
 
 run() {  # run ENDPOINTS -> prints samples/s and the server's peak RSS in KiB
-  rm -f "$work"/db*
+  # The old logs go first: the server's redirections happen in its own process, which may not
+  # have run yet when the port is first looked for below.
+  rm -f "$work"/db* "$work/out" "$work/err"
   "$bin/driftwatch" --host 127.0.0.1 --port 0 --db "$work/db" --config "$work/config.yaml" \
     > "$work/out" 2> "$work/err" &
   server=$!
@@ -53,4 +56,30 @@ ratios = [y / x for x, y in zip(a, b)]
 print(f"median samples/s: without {statistics.median(a):.0f}, with 10 endpoints {statistics.median(b):.0f}; "
       f"ratio of medians {statistics.median(b) / statistics.median(a):.0%} "
       f"(rounds: {', '.join(f'{r:.0%}' for r in ratios)})")
+PY
+
+# Memory per series, in process (bench/memory_bench.cc, a store that keeps nothing): the heap of
+# 1,000 services with 10 endpoint series each against that of 11,000 services, every series with a
+# full window. The services' ids are padded to the length of an endpoint series' key
+# ("bench-svc-000001#GET /api/e0", 28 characters), so that what is compared is the series, not the
+# length of its name; the unpadded run is shown too.
+[[ -x "$bin/memory_bench" ]] || { echo "endpoint_series: no $bin/memory_bench" >&2; exit 1; }
+heap() {  # heap ARGS... -> the engine's heap in bytes (every series' full window included)
+  "$bin/memory_bench" --values measured "$@" |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["full_windows"] == d["series"]; print(round(d["heap_bytes_per_series"] * d["series"]))'
+}
+endpoint_heap=(); service_heap=(); short_heap=()
+for round in $(seq "$rounds"); do
+  endpoint_heap+=("$(heap --services "$services" --endpoints 10)")
+  service_heap+=("$(heap --services $((services * 11)) --id-padding 12)")
+  short_heap+=("$(heap --services $((services * 11)))")
+  echo "memory round $round: $((services * 11)) series: endpoint series ${endpoint_heap[-1]} B," \
+    "services with ids as long ${service_heap[-1]} B, services with their own ids ${short_heap[-1]} B"
+done
+python3 - "$((services * 11))" "${endpoint_heap[*]}" "${service_heap[*]}" "${short_heap[*]}" <<'PY'
+import statistics, sys
+series = int(sys.argv[1])
+e, s, short = (statistics.median(float(x) for x in arg.split()) for arg in sys.argv[2:5])
+print(f"median heap per series: {e / series:.0f} B with endpoint series, {s / series:.0f} B for services "
+      f"with ids as long ({e / s:.1%}), {short / series:.0f} B for services with their own ids ({e / short:.1%})")
 PY

@@ -166,11 +166,11 @@ bool ServiceRegistry::Remove(
   if (IsEndpointSeriesKey(key)) {
     if (!removed.empty()) {
       auto endpoints = endpoint_keys_.find(std::string(SplitSeriesKey(key).service_id));
-      std::erase(endpoints->second, key);
+      std::erase_if(endpoints->second, [&](const ServiceId& series) { return *series == key; });
       if (endpoints->second.empty()) endpoint_keys_.erase(endpoints);
     }
   } else if (auto endpoints = endpoint_keys_.find(key); endpoints != endpoint_keys_.end()) {
-    for (const std::string& series : endpoints->second) take(series);
+    for (const ServiceId& series : endpoints->second) take(*series);
     endpoint_keys_.erase(endpoints);
   }
   if (removed.empty()) return false;
@@ -188,7 +188,7 @@ ServiceEntry* ServiceRegistry::AddLocked(const std::string& service_id) {
   ServiceEntry* raw = entry.get();
   services_.emplace(service_id, std::move(entry));
   if (raw->endpoint_series) {
-    endpoint_keys_[std::string(SplitSeriesKey(service_id).service_id)].push_back(service_id);
+    endpoint_keys_[std::string(SplitSeriesKey(service_id).service_id)].push_back(raw->id);
   }
   return raw;
 }

@@ -94,8 +94,9 @@ class ServiceRegistry {
   const DetectorSet& detectors_;
   mutable std::shared_mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<ServiceEntry>> services_;  // guarded by mutex_
-  // The keys of each service's endpoint series, by service id; guarded by mutex_.
-  std::unordered_map<std::string, std::vector<std::string>> endpoint_keys_;
+  // The keys of each service's endpoint series, by service id (the entries' own strings, shared:
+  // an endpoint series costs no more memory than a service); guarded by mutex_.
+  std::unordered_map<std::string, std::vector<ServiceId>> endpoint_keys_;
 };
 
 }  // namespace driftwatch
