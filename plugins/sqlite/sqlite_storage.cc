@@ -79,15 +79,6 @@ std::string ReadBlob(soci::blob& blob) {
   return bytes;
 }
 
-// A sample of a write batch, by service key and position in the batch.
-struct SampleRef {
-  long long key;
-  size_t index;
-  bool operator<(const SampleRef& other) const {
-    return key != other.key ? key < other.key : index < other.index;
-  }
-};
-
 class SqliteStore {
  public:
   static constexpr const char* kName = "sqlite";
@@ -506,32 +497,53 @@ class SqliteStore {
     return key;
   }
 
-  // Groups the batch's samples by service, each in its batch order; appends them to the services'
+  // Sets group_keys_ to the keys of the batch's services, in order of first appearance, and
+  // order_ to the batch's sample indexes grouped by service, each group in batch order, ending at
+  // group_ends_. A service's samples share one id string in a batch, so each string's key is
+  // looked up once; services interleave (a service and its endpoint series, docs/behaviour.md),
+  // so the samples are grouped by a counting sort (a comparison sort took a tenth of the writer's
+  // time).
+  void GroupByKey(const dw_type_write_batch& batch, ServiceKeys& created) {
+    group_of_id_.clear();
+    group_of_key_.clear();
+    group_keys_.clear();
+    group_of_sample_.resize(batch.sample_count);
+    for (size_t i = 0; i < batch.sample_count; ++i) {
+      const char* id = batch.samples[i].service_id;
+      auto [known, added] = group_of_id_.try_emplace(id, 0);
+      if (added) {  // two strings of one id share a group
+        const long long key = KeyOf(id, created);
+        const auto [group, fresh] = group_of_key_.try_emplace(key, group_keys_.size());
+        if (fresh) group_keys_.push_back(key);
+        known->second = group->second;
+      }
+      group_of_sample_[i] = known->second;
+    }
+    group_ends_.assign(group_keys_.size(), 0);
+    for (const size_t group : group_of_sample_) ++group_ends_[group];
+    size_t begin = 0;  // group_ends_ becomes each group's first position, then its end
+    for (size_t& end : group_ends_) begin += std::exchange(end, begin);
+    order_.resize(batch.sample_count);
+    for (size_t i = 0; i < batch.sample_count; ++i) order_[group_ends_[group_of_sample_[i]]++] = i;
+  }
+
+  // Appends the batch's samples, by service, each service's in batch order, to the services'
   // open blocks (writing out those that fill up) and to one new telemetry_log row. A service's seqs
   // must rise above its highest stored seq: a block's primary key is its last seq, so an older seq
   // written again would not collide with the block holding it. Stages the open blocks and sets
   // batch_max_seqs_ and batch_log_id_, for the caller to apply once committed.
   void WriteSamples(const dw_type_write_batch& batch, ServiceKeys& created) {
-    order_.clear();
     log_.Clear();
-    // A series' samples share one id string in a batch, so its key is looked up once per string;
-    // series interleave (a service and its endpoint series, docs/behaviour.md), so not only runs.
-    key_by_id_.clear();
-    for (size_t i = 0; i < batch.sample_count; ++i) {
-      const char* id = batch.samples[i].service_id;
-      auto [known, added] = key_by_id_.try_emplace(id, 0);
-      if (added) known->second = KeyOf(id, created);
-      order_.push_back({known->second, i});
-    }
-    std::sort(order_.begin(), order_.end());  // by service key, then batch position
+    GroupByKey(batch, created);
     const long long log_id = next_log_id_;
-    for (size_t next = 0; next < order_.size();) {
-      const long long key = order_[next].key;
+    size_t next = 0;
+    for (size_t group = 0; group < group_keys_.size(); ++group) {
+      const long long key = group_keys_[group];
       const auto stored = max_seqs_.find(key);
       long long previous = stored == max_seqs_.end() ? 0 : stored->second;
       OpenBlock& open = open_blocks_->Stage(key);
-      for (; next < order_.size() && order_[next].key == key; ++next) {
-        const dw_type_stored_sample& sample = batch.samples[order_[next].index];
+      for (; next < group_ends_[group]; ++next) {
+        const dw_type_stored_sample& sample = batch.samples[order_[next]];
         if (sample.seq <= static_cast<uint64_t>(previous) || sample.seq > LLONG_MAX) {
           throw StorageError(DW_STATUS_INVALID_ARGUMENT,
                              "sample " + std::to_string(sample.seq) + " of '" + sample.service_id +
@@ -678,8 +690,13 @@ class SqliteStore {
   std::unique_ptr<Retention> retention_;  // made with write_, on its statements
   long long purge_cursor_ = 0;            // the service key retention goes on after
   // Scratch space of writes, reused so that a commit allocates little.
-  std::vector<SampleRef> order_;
-  std::unordered_map<const char*, long long> key_by_id_;         // by the id string's address
+  // GroupByKey's: a group per service key, by the address of an id string and by key.
+  std::unordered_map<const char*, size_t> group_of_id_;
+  std::unordered_map<long long, size_t> group_of_key_;
+  std::vector<long long> group_keys_;
+  std::vector<size_t> group_of_sample_;
+  std::vector<size_t> group_ends_;  // order_[group_ends_[g - 1], group_ends_[g]) is group g's
+  std::vector<size_t> order_;
   std::vector<std::pair<long long, long long>> batch_max_seqs_;  // (service key, max seq)
   std::mutex read_mutex_;  // the read session and its statements
   std::unique_ptr<soci::session> read_session_;
