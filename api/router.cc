@@ -48,14 +48,6 @@ Reply Unavailable(std::string code, std::string message) {
   return reply;
 }
 
-// A series as messages name it: "service 'x'", or "endpoint series 'e' of service 'x'".
-std::string SeriesTitle(const std::string& key) {
-  const SeriesName name = SplitSeriesKey(key);
-  if (name.endpoint.empty()) return "service '" + key + "'";
-  return "endpoint series '" + std::string(name.endpoint) + "' of service '" +
-         std::string(name.service_id) + "'";
-}
-
 Reply UnknownService(const std::string& service_id) {
   std::string message = "no ";  // appended, not "no " + ...: GCC 12's -O3 -Wrestrict false positive
   message += SeriesTitle(service_id) + ": it has sent no telemetry";

@@ -35,4 +35,12 @@ inline bool IsEndpointSeriesKey(std::string_view key) {
   return key.find(kEndpointSeparator) != std::string_view::npos;
 }
 
+// A series as messages name it: "service 'x'", or "endpoint series 'e' of service 'x'".
+inline std::string SeriesTitle(std::string_view key) {
+  const SeriesName name = SplitSeriesKey(key);
+  if (name.endpoint.empty()) return "service '" + std::string(key) + "'";
+  return "endpoint series '" + std::string(name.endpoint) + "' of service '" +
+         std::string(name.service_id) + "'";
+}
+
 }  // namespace driftwatch

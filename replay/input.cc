@@ -7,11 +7,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <sstream>
 #include <string_view>
 #include <system_error>
+#include <unordered_map>
 
 #include "api/sample_parser.h"
 #include "core/timestamp.h"
@@ -75,6 +77,7 @@ struct Columns {
   int latency_ms = -1;
   int payload_kb = -1;
   int timestamp = -1;
+  int endpoint = -1;
   size_t count = 0;
 };
 
@@ -94,7 +97,8 @@ Status ReadHeader(std::string_view line, const std::string& where, Columns* colu
     if (names[i] == "latency_ms") columns->latency_ms = index;
     if (names[i] == "payload_kb") columns->payload_kb = index;
     if (names[i] == "timestamp") columns->timestamp = index;
-    // "endpoint" and any other column are read past, as the API ignores unknown fields.
+    if (names[i] == "endpoint") columns->endpoint = index;
+    // Any other column is read past, as the API ignores unknown fields.
   }
   if (columns->latency_ms < 0 || columns->timestamp < 0) {
     return Status::InvalidArgument(
@@ -122,9 +126,33 @@ uint32_t ServiceIndex(std::string_view service, InputFile* file) {
   return static_cast<uint32_t>(file->services.size() - 1);
 }
 
+// The index of each endpoint in its file's `endpoints`, adding those not seen yet. A map, not a
+// search of the list: a recording may name many endpoints, and its rows interleave them.
+class EndpointIndex {
+ public:
+  explicit EndpointIndex(InputFile* file) : file_(file) {}
+
+  uint32_t Of(std::string_view endpoint) {
+    if (const auto found = index_.find(endpoint); found != index_.end()) return found->second;
+    const auto index = static_cast<uint32_t>(file_->endpoints.size());
+    file_->endpoints.emplace_back(endpoint);
+    index_.emplace(std::string(endpoint), index);
+    return index;
+  }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+  };
+  InputFile* file_;
+  std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> index_;
+};
+
 std::optional<std::string> ReadCsvRow(std::string_view line, const Columns& columns,
                                       std::vector<std::string_view>& fields, InputFile* file,
-                                      InputRow* row, int64_t* timestamp_ms) {
+                                      EndpointIndex& endpoints, InputRow* row,
+                                      int64_t* timestamp_ms) {
   SplitCsv(line, &fields);
   if (fields.size() != columns.count) {
     return "expected " + std::to_string(columns.count) + " fields, got " +
@@ -167,10 +195,24 @@ std::optional<std::string> ReadCsvRow(std::string_view line, const Columns& colu
   } else {
     row->service = 0;  // the file's own service, services[0]
   }
+  row->endpoint = kNoEndpoint;
+  if (columns.endpoint >= 0) {
+    // Empty is none, as for payload_kb; otherwise checked as the API checks it, series on or off.
+    const std::string_view endpoint = fields[static_cast<size_t>(columns.endpoint)];
+    if (!endpoint.empty()) {
+      if (!api::IsValidEndpoint(endpoint)) {
+        return "endpoint: must be empty or 1-256 printable ASCII characters (space to '~'), got "
+               "'" +
+               std::string(endpoint) + "'";
+      }
+      row->endpoint = endpoints.Of(endpoint);
+    }
+  }
   return std::nullopt;
 }
 
-std::optional<std::string> ReadJsonRow(std::string_view line, InputFile* file, InputRow* row,
+std::optional<std::string> ReadJsonRow(std::string_view line, InputFile* file,
+                                       EndpointIndex& endpoints, InputRow* row,
                                        int64_t* timestamp_ms) {
   IncomingSample incoming;
   const api::AcceptanceClock clock{kNoTimestamp, 0};
@@ -181,6 +223,8 @@ std::optional<std::string> ReadJsonRow(std::string_view line, InputFile* file, I
     return "timestamp: required (replay needs the time each sample was recorded)";
   }
   row->service = ServiceIndex(incoming.service_id, file);
+  // The API's parser has checked the endpoint; empty when absent or null.
+  row->endpoint = incoming.endpoint.empty() ? kNoEndpoint : endpoints.Of(incoming.endpoint);
   row->sample = incoming.sample;
   *timestamp_ms = row->sample.timestamp_ms;
   return std::nullopt;
@@ -253,6 +297,7 @@ Status ReadInputFile(const std::string& path, bool skip_bad, InputFile* out) {
   Columns columns;
   bool header_read = json_lines;
   std::vector<std::string_view> fields;
+  EndpointIndex endpoints(out);
   int line_number = 0;
   for (size_t start = 0; start < content.size();) {
     size_t end = content.find('\n', start);
@@ -285,8 +330,8 @@ Status ReadInputFile(const std::string& path, bool skip_bad, InputFile* out) {
     row.line = line_number;
     int64_t timestamp_ms = out->row_timestamps.empty() ? 0 : out->row_timestamps.back();
     std::optional<std::string> bad =
-        json_lines ? ReadJsonRow(line, out, &row, &timestamp_ms)
-                   : ReadCsvRow(line, columns, fields, out, &row, &timestamp_ms);
+        json_lines ? ReadJsonRow(line, out, endpoints, &row, &timestamp_ms)
+                   : ReadCsvRow(line, columns, fields, out, endpoints, &row, &timestamp_ms);
     ++out->data_rows;
     out->row_timestamps.push_back(timestamp_ms);
     if (bad) {

@@ -2,7 +2,8 @@
 // Anomaly Benchmark's two-column form (timestamp,value) or with named columns, JSON Lines of
 // samples as the API takes them, and directories of such files. Every sample is validated as
 // the server validates it; a bad row is an error naming its file and line, or, when the caller
-// asks, skipped and counted.
+// asks, skipped and counted. A row's endpoint is validated as the server validates it, whether or
+// not endpoint series are on; the replay decides what to do with it.
 #pragma once
 
 #include <cstddef>
@@ -16,9 +17,13 @@
 
 namespace driftwatch::replay {
 
+// An InputRow whose sample names no endpoint.
+inline constexpr uint32_t kNoEndpoint = UINT32_MAX;
+
 // One sample of a file.
 struct InputRow {
-  uint32_t service = 0;  // index into its InputFile's services
+  uint32_t service = 0;             // index into its InputFile's services
+  uint32_t endpoint = kNoEndpoint;  // index into its InputFile's endpoints, if it names one
   Sample sample;
   size_t row = 0;  // 0-based data row in its file (the index NAB scoring counts in)
   int line = 0;    // 1-based line in its file
@@ -29,6 +34,8 @@ struct InputFile {
   // The service ids its rows name, in order of first appearance (a file without a service_id
   // column: its own, named after it).
   std::vector<std::string> services;
+  // The endpoints its rows name (an `endpoint` column or field), in order of first appearance.
+  std::vector<std::string> endpoints;
   std::vector<InputRow> rows;  // the valid samples, in file order
   size_t data_rows = 0;        // rows of data, the bad ones included
   // The timestamp of every data row (a bad row without a readable one repeats the previous), for

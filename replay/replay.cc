@@ -7,10 +7,15 @@
 #include <array>
 #include <chrono>
 #include <cinttypes>
+#include <limits>
+#include <memory>
 #include <numeric>
 #include <optional>
+#include <string_view>
+#include <unordered_map>
 
 #include "core/json_writing.h"
+#include "core/series_key.h"
 #include "core/timestamp.h"
 #include "replay/nab_score.h"
 
@@ -222,22 +227,54 @@ void WriteNabJson(json::Writer& writer, const NabTotals& nab, const std::string&
 
 }  // namespace
 
+Replayer::Replayer(const BaselineParams& params, const DetectorSet& detectors,
+                   size_t max_endpoints_per_service)
+    : registry_(1, params, detectors), max_endpoints_per_service_(max_endpoints_per_service) {}
+
 ServiceMonitor& Replayer::Monitor(const std::string& service_id) {
-  auto found = monitors_.find(service_id);
-  if (found == monitors_.end()) {
-    found =
-        monitors_.emplace(service_id, std::make_unique<ServiceMonitor>(params_, detectors_)).first;
+  if (const std::shared_ptr<ServiceEntry> found = registry_.Find(service_id)) {
+    return found->monitor;
   }
-  return *found->second;
+  return registry_.Add(service_id).monitor;
 }
 
-std::string TransitionJson(const std::string& service_id, const Transition& transition,
-                           const std::string& file, int line) {
+ServiceMonitor* Replayer::EndpointMonitor(const std::string& service_id,
+                                          std::string_view endpoint) {
+  std::vector<IncomingSample> series;
+  series.emplace_back(EndpointSeriesKey(service_id, endpoint), Sample{});
+  if (const std::shared_ptr<ServiceEntry> found = registry_.Find(series[0].service_id)) {
+    return &found->monitor;
+  }
+  // The registry's own rule decides whether the series may be added, as for the engine.
+  const ServiceRegistry::Limits limits{std::numeric_limits<size_t>::max(),
+                                       max_endpoints_per_service_};
+  std::vector<ServiceEntry*> entries;
+  size_t overflowed = 0;
+  registry_.Resolve(series, limits, &entries, &overflowed, [] {});
+  if (entries[0] == nullptr) return nullptr;
+  ++endpoint_series_;
+  return &entries[0]->monitor;
+}
+
+namespace {
+
+void WriteSeries(json::Writer& writer, const std::string& service_id, std::string_view endpoint) {
+  writer.Key("service_id");
+  json::Text(writer, service_id);
+  if (!endpoint.empty()) {
+    writer.Key("endpoint");
+    json::Text(writer, endpoint);
+  }
+}
+
+}  // namespace
+
+std::string TransitionJson(const std::string& service_id, std::string_view endpoint,
+                           const Transition& transition, const std::string& file, int line) {
   rapidjson::StringBuffer buffer;
   json::Writer writer(buffer);
   writer.StartObject();
-  writer.Key("service_id");
-  json::Text(writer, service_id);
+  WriteSeries(writer, service_id, endpoint);
   writer.Key("from_state");
   writer.String(ServiceStateName(transition.from));
   writer.Key("to_state");
@@ -258,12 +295,14 @@ std::string TransitionJson(const std::string& service_id, const Transition& tran
   return buffer.GetString();
 }
 
-std::string TransitionText(const std::string& service_id, const Transition& transition,
-                           const std::string& file, int line) {
+std::string TransitionText(const std::string& service_id, std::string_view endpoint,
+                           const Transition& transition, const std::string& file, int line) {
   rapidjson::StringBuffer buffer;
   json::Writer writer(buffer);
   json::Metadata(writer, transition.metadata_json);
-  return FormatTimestamp(transition.timestamp_ms) + "  " + service_id + "  " +
+  std::string series = service_id;
+  if (!endpoint.empty()) series.append(" [").append(endpoint).append("]");
+  return FormatTimestamp(transition.timestamp_ms) + "  " + series + "  " +
          ServiceStateName(transition.from) + " -> " + ServiceStateName(transition.to) + "  " +
          transition.reason + "  " + buffer.GetString() + "  (" + file + ":" + std::to_string(line) +
          ", sample " + std::to_string(transition.seq) + ")";
@@ -285,13 +324,14 @@ int RunReplay(const ReplayOptions& options, const BaselineParams& params,
     return 1;
   }
 
-  Replayer replayer(params, detectors);
+  Replayer replayer(params, detectors, options.series.max_endpoints_per_service);
   std::vector<FileDetections> detections;
   uint64_t samples = 0;
   uint64_t skipped = 0;
   uint64_t transitions = 0;
   uint64_t drifts = 0;
   uint64_t detector_errors = 0;
+  uint64_t endpoint_overflow = 0;  // samples whose endpoint series is past the cap
   std::string last_detector_error;
   double pipeline_seconds = 0;  // in the pipeline, not reading files
   double next_progress = options.progress_after_seconds;
@@ -313,29 +353,49 @@ int RunReplay(const ReplayOptions& options, const BaselineParams& params,
     std::vector<ServiceMonitor*> monitors;  // by the file's service index
     monitors.reserve(file.services.size());
     for (const std::string& service : file.services) monitors.push_back(&replayer.Monitor(service));
-    for (const InputRow& row : file.rows) {
-      const std::string& service_id = file.services[row.service];
-      const ProcessResult result = monitors[row.service]->Process(row.sample);
-      ++samples;
+    // By (service index << 32 | endpoint index), once seen in this file; null: past the cap.
+    std::unordered_map<uint64_t, ServiceMonitor*> endpoint_monitors;
+    // One series takes one sample; the endpoint is empty for a service's own series.
+    const auto process = [&](ServiceMonitor& monitor, const InputRow& row,
+                             const std::string& service_id, std::string_view endpoint) {
+      const ProcessResult result = monitor.Process(row.sample);
       if (!result.detector_error.empty()) {
         ++detector_errors;
         if (result.detector_error != last_detector_error) {
-          std::fprintf(err, "driftwatch replay: service '%s': %s\n", service_id.c_str(),
+          const std::string series =
+              endpoint.empty() ? service_id : EndpointSeriesKey(service_id, endpoint);
+          std::fprintf(err, "driftwatch replay: %s: %s\n", SeriesTitle(series).c_str(),
                        result.detector_error.c_str());
           last_detector_error = result.detector_error;
         }
       }
-      if (!result.transition) continue;
+      if (!result.transition) return;
       ++transitions;
       const Transition& transition = *result.transition;
       if (transition.to == ServiceState::kDriftDetected) {
         ++drifts;
-        found.detections.push_back(row.row);
+        // NAB scores a file's service series: its rows are the service's samples.
+        if (endpoint.empty()) found.detections.push_back(row.row);
       }
-      const std::string line = options.json
-                                   ? TransitionJson(service_id, transition, file.path, row.line)
-                                   : TransitionText(service_id, transition, file.path, row.line);
+      const std::string line =
+          options.json ? TransitionJson(service_id, endpoint, transition, file.path, row.line)
+                       : TransitionText(service_id, endpoint, transition, file.path, row.line);
       std::fprintf(out, "%s\n", line.c_str());
+    };
+    for (const InputRow& row : file.rows) {
+      const std::string& service_id = file.services[row.service];
+      ++samples;
+      // The service's own series first, then the endpoint's, as the engine queues them.
+      process(*monitors[row.service], row, service_id, {});
+      if (!options.series.per_endpoint || row.endpoint == kNoEndpoint) continue;
+      const uint64_t pair = (uint64_t{row.service} << 32) | row.endpoint;
+      auto [known, fresh] = endpoint_monitors.try_emplace(pair, nullptr);
+      if (fresh) known->second = replayer.EndpointMonitor(service_id, file.endpoints[row.endpoint]);
+      if (known->second == nullptr) {
+        ++endpoint_overflow;
+        continue;
+      }
+      process(*known->second, row, service_id, file.endpoints[row.endpoint]);
     }
     pipeline_seconds += SecondsSince(pipeline_start);
     found.row_timestamps = std::move(file.row_timestamps);
@@ -360,6 +420,10 @@ int RunReplay(const ReplayOptions& options, const BaselineParams& params,
     writer.Uint64(paths.size());
     writer.Key("services");
     writer.Uint64(replayer.services());
+    writer.Key("endpoint_series");
+    writer.Uint64(replayer.endpoint_series());
+    writer.Key("endpoint_overflow");
+    writer.Uint64(endpoint_overflow);
     writer.Key("samples");
     writer.Uint64(samples);
     writer.Key("skipped_rows");
@@ -379,13 +443,24 @@ int RunReplay(const ReplayOptions& options, const BaselineParams& params,
     writer.EndObject();
     std::fprintf(out, "%s\n", buffer.GetString());
   } else {
+    std::string series;
+    if (options.series.per_endpoint) {
+      series = " and " + std::to_string(replayer.endpoint_series()) + " endpoint series";
+    }
     std::fprintf(out,
-                 "replay: %zu files, %zu services, %" PRIu64 " samples (%" PRIu64
+                 "replay: %zu files, %zu services%s, %" PRIu64 " samples (%" PRIu64
                  " bad rows skipped), %" PRIu64 " transitions (%" PRIu64
                  " into DRIFT_DETECTED) "
                  "in %.3f s (%.3f s of it in the pipeline)\n",
-                 paths.size(), replayer.services(), samples, skipped, transitions, drifts, seconds,
-                 pipeline_seconds);
+                 paths.size(), replayer.services(), series.c_str(), samples, skipped, transitions,
+                 drifts, seconds, pipeline_seconds);
+    if (endpoint_overflow > 0) {
+      std::fprintf(out,
+                   "endpoint overflow: %" PRIu64
+                   " samples went to their service's series only: their endpoint series would "
+                   "pass series.max_endpoints_per_service (%" PRIu32 ")\n",
+                   endpoint_overflow, options.series.max_endpoints_per_service);
+    }
     if (nab) PrintNabText(*nab, options.labels_file, out);
   }
   std::fflush(out);

@@ -31,7 +31,11 @@ constexpr char kUsage[] =
     "of samples (.jsonl, .ndjson), or a directory of them (searched recursively). A file\n"
     "without a service_id column is one service named after the file.\n"
     "\n"
-    "  --config FILE      the service's YAML config file (baseline and pipeline)\n"
+    "A sample's endpoint is checked as the server checks it. With series.per_endpoint: true in\n"
+    "the config, a sample that names one also goes to its (service, endpoint) series, up to\n"
+    "series.max_endpoints_per_service per service; those transitions name the endpoint.\n"
+    "\n"
+    "  --config FILE      the service's YAML config file (baseline, pipeline, series)\n"
     "  --plugin-dir DIR   load plugins from DIR too (repeatable)\n"
     "  --labels FILE      score the detections with NAB's method against label windows in\n"
     "                     NAB's combined_windows.json format\n"
@@ -141,6 +145,7 @@ int ReplayMain(int argc, char** argv) {
     std::fprintf(stderr, "driftwatch replay: %s\n", built.message().c_str());
     return kExitFailure;
   }
+  flags.options.series = config.series;
   return RunReplay(flags.options, config.baseline, detectors, stdout, stderr);
 }
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "api/sample_parser.h"
 #include "tests/support/test_dir.h"
 
 namespace driftwatch::replay {
@@ -16,7 +17,7 @@ namespace {
 class InputTest : public ::testing::Test {
  protected:
   std::string Write(const std::string& name, const std::string& content) {
-    const std::string path = dir_.File(name);
+    std::string path = dir_.File(name);
     std::filesystem::create_directories(std::filesystem::path(path).parent_path());
     std::ofstream(path) << content;
     return path;
@@ -59,6 +60,73 @@ TEST_F(InputTest, NamedColumnsInAnyOrderWithOptionalPayloadAndEndpoint) {
   EXPECT_EQ(file.rows[1].service, 1u);
   EXPECT_EQ(file.rows[1].sample.timestamp_ms, file.rows[0].sample.timestamp_ms + 877);
   EXPECT_TRUE(std::isnan(file.rows[1].sample.payload_kb));
+  EXPECT_EQ(file.endpoints, (std::vector<std::string>{"/pay"}));
+  EXPECT_EQ(file.rows[1].endpoint, 0u);
+}
+
+// A row's endpoint, in either form, is kept by index; an empty CSV field or a JSON null is none;
+// a bad one is a bad row as the API refuses it, named by file and line.
+TEST_F(InputTest, EndpointsAreReadAndCheckedAsTheApiChecksThem) {
+  const std::string csv = Write("endpoints.csv",
+                                "service_id,endpoint,latency_ms,timestamp\n"
+                                "checkout,GET /api/orders/{id},10,2026-01-12T10:30:45Z\n"
+                                "checkout,,11,2026-01-12T10:30:46Z\n"
+                                "search,POST /q,12,2026-01-12T10:30:47Z\n"
+                                "checkout,POST /q,13,2026-01-12T10:30:48Z\n"
+                                "checkout,GET /api/orders/{id},14,2026-01-12T10:30:49Z\n");
+  InputFile file;
+  ASSERT_TRUE(ReadInputFile(csv, false, &file).ok());
+  ASSERT_EQ(file.rows.size(), 5u);
+  EXPECT_EQ(file.endpoints, (std::vector<std::string>{"GET /api/orders/{id}", "POST /q"}));
+  EXPECT_EQ(file.rows[0].endpoint, 0u);
+  EXPECT_EQ(file.rows[1].endpoint, kNoEndpoint);
+  EXPECT_EQ(file.rows[2].endpoint, 1u);
+  EXPECT_EQ(file.rows[2].service, 1u);
+  EXPECT_EQ(file.rows[3].endpoint, 1u);  // the same endpoint of another service: one name
+  EXPECT_EQ(file.rows[4].endpoint, 0u);
+
+  const std::string jsonl = Write(
+      "endpoints.jsonl",
+      R"({"service_id": "a", "latency_ms": 1, "timestamp": "2026-01-12T10:30:45Z", "endpoint": "/x"})"
+      "\n"
+      R"({"service_id": "a", "latency_ms": 2, "timestamp": "2026-01-12T10:30:46Z", "endpoint": null})"
+      "\n");
+  InputFile lines;
+  ASSERT_TRUE(ReadInputFile(jsonl, false, &lines).ok());
+  ASSERT_EQ(lines.rows.size(), 2u);
+  EXPECT_EQ(lines.endpoints, (std::vector<std::string>{"/x"}));
+  EXPECT_EQ(lines.rows[0].endpoint, 0u);
+  EXPECT_EQ(lines.rows[1].endpoint, kNoEndpoint);
+
+  const std::string too_long(api::kMaxEndpointLength + 1, 'e');
+  const std::string bad_csv = Write("bad-endpoint.csv",
+                                    "service_id,endpoint,latency_ms,timestamp\n"
+                                    "checkout,/ok,10,2026-01-12T10:30:45Z\n"
+                                    "checkout," +
+                                        too_long +
+                                        ",10,2026-01-12T10:30:46Z\n"
+                                        "checkout,caf\xc3\xa9,10,2026-01-12T10:30:47Z\n");
+  InputFile strict;
+  EXPECT_EQ(ReadInputFile(bad_csv, false, &strict).message(),
+            bad_csv +
+                ":3: endpoint: must be empty or 1-256 printable ASCII characters (space to '~'), "
+                "got '" +
+                too_long + "' (without --strict such rows are skipped and counted)");
+  InputFile lenient;
+  ASSERT_TRUE(ReadInputFile(bad_csv, true, &lenient).ok());
+  EXPECT_EQ(lenient.rows.size(), 1u);
+  EXPECT_EQ(lenient.skipped, 2u);
+  EXPECT_EQ(lenient.endpoints, (std::vector<std::string>{"/ok"}));
+
+  const std::string bad_jsonl = Write(
+      "bad-endpoint.jsonl",
+      R"({"service_id": "a", "latency_ms": 1, "timestamp": "2026-01-12T10:30:45Z", "endpoint": ""})"
+      "\n");
+  InputFile refused;
+  EXPECT_EQ(ReadInputFile(bad_jsonl, false, &refused).message(),
+            bad_jsonl +
+                ":1: endpoint must be 1-256 printable ASCII characters (space to '~'), e.g. "
+                "\"GET /api/orders/{id}\" (without --strict such rows are skipped and counted)");
 }
 
 TEST_F(InputTest, JsonLinesAreValidatedAsTheApiValidatesSamples) {

@@ -7,6 +7,8 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -53,7 +55,8 @@ struct Recorded {
   std::string service_id;
   int64_t timestamp_ms;
   std::string latency;
-  std::string payload;  // "" for none
+  std::string payload;   // "" for none
+  std::string endpoint;  // "" for none
 };
 
 std::string Format(double value) {
@@ -80,7 +83,7 @@ std::vector<Recorded> Traffic(const std::string& service, uint64_t seed, int64_t
     const double latency = std::max(1.0, noise(random) * factor);
     const double size = std::max(0.0, payload_noise(random));
     samples.push_back({service, start_ms + i * step_ms, Format(latency),
-                       payload && i % 3 != 0 ? Format(size) : ""});
+                       payload && i % 3 != 0 ? Format(size) : "", ""});
   }
   return samples;
 }
@@ -214,8 +217,9 @@ void Send(uint16_t port, const std::vector<Recorded>& samples) {
       const Recorded& s = samples[i];
       if (i > begin) body += ",";
       body += "{\"service_id\":\"" + s.service_id + "\",\"latency_ms\":" + s.latency +
-              (s.payload.empty() ? "" : ",\"payload_kb\":" + s.payload) + ",\"timestamp\":\"" +
-              FormatTimestamp(s.timestamp_ms) + "\"}";
+              (s.payload.empty() ? "" : ",\"payload_kb\":" + s.payload) +
+              (s.endpoint.empty() ? "" : ",\"endpoint\":\"" + s.endpoint + "\"") +
+              ",\"timestamp\":\"" + FormatTimestamp(s.timestamp_ms) + "\"}";
     }
     body += "]";
     const auto answer = Fetch(port, "POST", "/v1/telemetry/batch", body);
@@ -223,8 +227,27 @@ void Send(uint16_t port, const std::vector<Recorded>& samples) {
   }
 }
 
-int64_t ProcessedCount(uint16_t port, const std::string& service) {
-  const auto answer = Fetch(port, "GET", "/v1/health/" + service);
+// A series' path: "/v1/<what>/<service>", with ?endpoint=<percent-encoded> for an endpoint series.
+std::string SeriesPath(const std::string& what, const std::string& service,
+                       const std::string& endpoint) {
+  std::string path = "/v1/" + what + "/" + service;
+  if (endpoint.empty()) return path;
+  path += "?endpoint=";
+  for (const char c : endpoint) {
+    if (std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' || c == '.') {
+      path += c;
+    } else {
+      char escaped[4];
+      std::snprintf(escaped, sizeof(escaped), "%%%02X", static_cast<unsigned char>(c));
+      path += escaped;
+    }
+  }
+  return path;
+}
+
+// The samples a series has processed; -1 when the server knows no such series.
+int64_t SeriesCount(uint16_t port, const std::string& service, const std::string& endpoint) {
+  const auto answer = Fetch(port, "GET", SeriesPath("health", service, endpoint));
   rapidjson::Document health;
   health.Parse(answer.body.c_str());
   if (answer.status != 200 || health.HasParseError()) return -1;
@@ -304,11 +327,11 @@ void ExpectReplayMatchesServer(const std::string& config, const std::string& dir
       {"nab-series", 2500}, {"checkout", 1800}, {"search", 1800}, {"payments", 2000}};
   for (const auto& [service, count] : counts) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (ProcessedCount(server.port(), service) < count &&
+    while (SeriesCount(server.port(), service, "") < count &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    ASSERT_EQ(ProcessedCount(server.port(), service), count) << service;
+    ASSERT_EQ(SeriesCount(server.port(), service, ""), count) << service;
 
     const auto answer = Fetch(server.port(), "GET", "/v1/events/" + service + "?limit=1000");
     ASSERT_EQ(answer.status, 200) << answer.body;
@@ -369,6 +392,171 @@ TEST_F(ReplayCliTest, TheRecommendedConfigurationOfDetectorsMdIsExactlyTheServer
   const std::string config = Write("recommended.yaml", yaml);
   std::filesystem::create_directories(dir_.File("inputs"));
   ExpectReplayMatchesServer(config, dir_.File("inputs"), dir_.path().string());
+}
+
+// A service whose slow endpoint drifts while the service's own mix stays STABLE: eight samples
+// in ten are the fast endpoint's (about 100 ms), one the slow endpoint's (about 150 ms, three
+// times that for a while) and one names no endpoint. The slow endpoint's drifting samples are
+// one in ten of the service's, never 5 in a row nor 10 in 20: only its own series sees them.
+std::vector<Recorded> EndpointMix(const std::string& service, const std::string& fast,
+                                  const std::string& slow, int64_t start_ms, int64_t step_ms,
+                                  int count) {
+  std::mt19937_64 random(5);
+  std::normal_distribution<double> fast_noise(100.0, 8.0);
+  std::normal_distribution<double> slow_noise(150.0, 10.0);
+  std::vector<Recorded> samples;
+  for (int i = 0; i < count; ++i) {
+    Recorded sample{service, start_ms + i * step_ms, "", "", fast};
+    if (i % 10 == 9) {
+      const int slow_index = i / 10;
+      const double factor = slow_index >= 150 && slow_index < 180 ? 3.0 : 1.0;
+      sample.endpoint = slow;
+      sample.latency = Format(slow_noise(random) * factor);
+    } else {
+      if (i % 10 == 4) sample.endpoint.clear();
+      sample.latency = Format(fast_noise(random));
+    }
+    samples.push_back(std::move(sample));
+  }
+  return samples;
+}
+
+// With series.per_endpoint: true, replay's transitions of every series, endpoint series
+// included, are exactly the server's events for them: a drifting endpoint inside a STABLE
+// service, and a service with more endpoints than series.max_endpoints_per_service, whose extra
+// endpoint's samples feed the service alone and are counted as overflow on both sides.
+TEST_F(ReplayCliTest, EndpointSeriesTransitionsAreExactlyTheServersEvents) {
+  const std::string config = Write("endpoints.yaml",
+                                   "series:\n"
+                                   "  per_endpoint: true\n"
+                                   "  max_endpoints_per_service: 2\n");
+  const std::string dir = dir_.File("inputs");
+  std::filesystem::create_directories(dir);
+  const int64_t start = (NowMs() / 1000 - 4 * 3600) * 1000;
+  const std::string fast = "GET /api/orders/{id}";
+  const std::string slow = "POST /api/search";
+  const std::vector<Recorded> orders = EndpointMix("orders", fast, slow, start, 1000, 3000);
+  std::vector<Recorded> catalog = Traffic("catalog", 6, start + 300, 2000, 1800, true);
+  for (size_t i = 0; i < catalog.size(); ++i)
+    catalog[i].endpoint = "/" + std::string(1, "abc"[i % 3]);
+  std::vector<Recorded> payments = Traffic("payments", 7, start, 2000, 2000, false);
+  for (size_t i = 0; i < payments.size(); ++i) {
+    if (i % 2 == 0) payments[i].endpoint = "/charge";
+  }
+  std::vector<Recorded> named;  // orders and catalog interleaved, as one recording
+  for (size_t i = 0; i < orders.size(); ++i) {
+    named.push_back(orders[i]);
+    if (i < catalog.size()) named.push_back(catalog[i]);
+  }
+  {
+    std::ofstream csv(dir + "/recorded.csv");
+    csv << "timestamp,service_id,endpoint,latency_ms,payload_kb\n";
+    for (const Recorded& s : named) {
+      csv << FormatTimestamp(s.timestamp_ms) << "," << s.service_id << "," << s.endpoint << ","
+          << s.latency << "," << s.payload << "\n";
+    }
+    std::ofstream json_lines(dir + "/samples.jsonl");
+    for (size_t i = 0; i < payments.size(); ++i) {
+      const Recorded& s = payments[i];
+      // No endpoint: a null one, or none at all.
+      const std::string endpoint = !s.endpoint.empty() ? ", \"endpoint\": \"" + s.endpoint + "\""
+                                   : i % 4 == 1        ? ", \"endpoint\": null"
+                                                       : "";
+      json_lines << "{\"service_id\": \"" << s.service_id << "\", \"latency_ms\": " << s.latency
+                 << endpoint << ", \"timestamp\": \"" << FormatTimestamp(s.timestamp_ms) << "\"}\n";
+    }
+  }
+
+  const RunResult replay = driftwatch::testing::RunToExit(
+      {DriftwatchBinary(), "replay", "--json", "--config", config, dir}, dir_.File("replay"),
+      std::chrono::seconds(120));
+  ASSERT_EQ(replay.exit_code, 0) << replay.err;
+  // "service endpoint" ("service" alone for its own series) -> events, oldest first.
+  std::map<std::string, std::vector<std::string>> replayed;
+  rapidjson::Document summary;
+  std::istringstream lines(replay.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    rapidjson::Document event;
+    event.Parse(line.c_str());
+    ASSERT_FALSE(event.HasParseError()) << line;
+    if (event.HasMember("summary")) {
+      summary.CopyFrom(event["summary"], summary.GetAllocator());
+      continue;
+    }
+    std::string series = event["service_id"].GetString();
+    if (event.HasMember("endpoint")) series += std::string(" ") + event["endpoint"].GetString();
+    replayed[series].push_back(Canonical(event));
+  }
+  ASSERT_TRUE(summary.IsObject()) << replay.out;
+  EXPECT_EQ(summary["services"].GetInt(), 3);
+  EXPECT_EQ(summary["endpoint_series"].GetInt(), 5);
+  EXPECT_EQ(summary["endpoint_overflow"].GetInt(), 600);  // catalog's /c
+  EXPECT_EQ(summary["samples"].GetInt(), 3000 + 1800 + 2000);
+
+  driftwatch::testing::ServerProcess server(dir_.File("server"));
+  std::string error;
+  ASSERT_TRUE(server.Start({"--host", "127.0.0.1", "--port", "0", "--db",
+                            dir_.File("driftwatch.db"), "--config", config},
+                           &error))
+      << error;
+  Send(server.port(), named);
+  Send(server.port(), payments);
+  struct Series {
+    std::string service;
+    std::string endpoint;
+    int64_t count;
+  };
+  const std::vector<Series> expected = {{"orders", "", 3000},   {"orders", fast, 2400},
+                                        {"orders", slow, 300},  {"catalog", "", 1800},
+                                        {"catalog", "/a", 600}, {"catalog", "/b", 600},
+                                        {"payments", "", 2000}, {"payments", "/charge", 1000}};
+  for (const Series& series : expected) {
+    const std::string name =
+        series.endpoint.empty() ? series.service : series.service + " " + series.endpoint;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (SeriesCount(server.port(), series.service, series.endpoint) < series.count &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_EQ(SeriesCount(server.port(), series.service, series.endpoint), series.count) << name;
+    const std::string path = SeriesPath("events", series.service, series.endpoint);
+    const auto answer =
+        Fetch(server.port(), "GET", path + (series.endpoint.empty() ? "?" : "&") + "limit=1000");
+    ASSERT_EQ(answer.status, 200) << answer.body;
+    rapidjson::Document events;
+    events.Parse(answer.body.c_str());
+    ASSERT_FALSE(events.HasParseError()) << answer.body;
+    EXPECT_EQ(events.HasMember("endpoint"), !series.endpoint.empty()) << answer.body;
+    std::vector<std::string> recorded;
+    for (const rapidjson::Value& event : events["events"].GetArray()) {
+      recorded.push_back(Canonical(event));
+    }
+    std::reverse(recorded.begin(), recorded.end());  // the API lists newest first
+    EXPECT_GE(recorded.size(), 1u) << name;          // at least the baseline
+    EXPECT_EQ(replayed[name], recorded) << name;
+  }
+  // Beyond the cap: no series on either side, and the same overflow.
+  EXPECT_EQ(Fetch(server.port(), "GET", SeriesPath("health", "catalog", "/c")).status, 404);
+  EXPECT_EQ(replayed.count("catalog /c"), 0u);
+  EXPECT_EQ(replayed.size(), expected.size());
+  const auto status = Fetch(server.port(), "GET", "/v1/system/status");
+  rapidjson::Document system;
+  system.Parse(status.body.c_str());
+  ASSERT_FALSE(system.HasParseError()) << status.body;
+  EXPECT_EQ(system["limits"]["max_endpoints_per_service"]["rejected"].GetUint64(), 600u);
+
+  // The case the feature is for: the slow endpoint drifted and recovered; the service did not.
+  const auto drifted = [&](const std::string& series) {
+    return std::any_of(replayed[series].begin(), replayed[series].end(), [](const std::string& e) {
+      return e.find("to_state=\"DRIFT_DETECTED\"") != std::string::npos;
+    });
+  };
+  EXPECT_TRUE(drifted("orders " + slow));
+  EXPECT_FALSE(drifted("orders"));
+  EXPECT_FALSE(drifted("orders " + fast));
+  EXPECT_EQ(replayed["orders"].size(), 1u);  // its baseline only: STABLE throughout
+  EXPECT_EQ(server.Stop(), 0);
 }
 
 // The whole NAB corpus, when this build was configured with one (DRIFTWATCH_NAB_DIR; the data is

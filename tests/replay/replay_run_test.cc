@@ -44,13 +44,16 @@ class ReplayRunTest : public ::testing::Test {
   }
 
   int Run(const ReplayOptions& options) {
+    CloseOutput();  // a test may run more than once
     out_ = std::tmpfile();
     err_ = std::tmpfile();
     return RunReplay(options, config_.baseline, detectors_, out_, err_);
   }
-  void TearDown() override {
+  void TearDown() override { CloseOutput(); }
+  void CloseOutput() {
     if (out_ != nullptr) std::fclose(out_);
     if (err_ != nullptr) std::fclose(err_);
+    out_ = err_ = nullptr;
   }
 
   testing::TestDir dir_;
@@ -90,6 +93,60 @@ TEST_F(ReplayRunTest, AShortRunIsQuietAndTheSummaryCounts) {
                      "transitions (1 into DRIFT_DETECTED)"),
             std::string::npos)
       << out;
+}
+
+// With series.per_endpoint, an endpoint series' transitions name it, in text as "service
+// [endpoint]" and in JSON as "endpoint"; the service's own name none. Past
+// series.max_endpoints_per_service, an endpoint's samples go to the service alone, and the summary
+// counts them. Without per_endpoint, endpoints are read past.
+TEST_F(ReplayRunTest, EndpointSeriesAreNamedCappedAndCounted) {
+  std::ofstream csv(dir_.File("endpoints.csv"));
+  csv << "service_id,endpoint,latency_ms,timestamp\n";
+  for (int i = 0; i < 240; ++i) {
+    csv << "svc," << (i % 2 == 0 ? "/a" : "/b") << "," << 100 + i % 7 << ",2014-04-01T"
+        << (i / 60 < 10 ? "0" : "") << i / 60 << ":" << (i % 60 < 10 ? "0" : "") << i % 60
+        << ":00Z\n";
+  }
+  csv.close();
+  ReplayOptions options;
+  options.inputs = {dir_.File("endpoints.csv")};
+  options.series.per_endpoint = true;
+  options.series.max_endpoints_per_service = 1;
+  ASSERT_EQ(Run(options), 0);
+  std::string out = Contents(out_);
+  EXPECT_NE(out.find("svc  INSUFFICIENT_DATA -> STABLE  baseline_established"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("svc [/a]  INSUFFICIENT_DATA -> STABLE  baseline_established"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(out.find("[/b]"), std::string::npos) << out;
+  EXPECT_NE(out.find("replay: 1 files, 1 services and 1 endpoint series, 240 samples"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("endpoint overflow: 120 samples went to their service's series only: their "
+                     "endpoint series would pass series.max_endpoints_per_service (1)\n"),
+            std::string::npos)
+      << out;
+
+  options.json = true;
+  ASSERT_EQ(Run(options), 0);
+  out = Contents(out_);
+  EXPECT_NE(out.find("{\"service_id\":\"svc\",\"from_state\":\"INSUFFICIENT_DATA\""),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("{\"service_id\":\"svc\",\"endpoint\":\"/a\",\"from_state\":"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("\"endpoint_series\":1,\"endpoint_overflow\":120,"), std::string::npos) << out;
+
+  options.json = false;
+  options.series.per_endpoint = false;
+  ASSERT_EQ(Run(options), 0);
+  out = Contents(out_);
+  EXPECT_EQ(out.find("[/a]"), std::string::npos) << out;
+  EXPECT_EQ(out.find("endpoint series"), std::string::npos) << out;
+  EXPECT_EQ(out.find("endpoint overflow"), std::string::npos) << out;
+  EXPECT_NE(out.find("replay: 1 files, 1 services, 240 samples"), std::string::npos) << out;
 }
 
 }  // namespace
