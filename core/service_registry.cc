@@ -101,8 +101,9 @@ ServiceRegistry::Resolved ServiceRegistry::Resolve(const std::vector<IncomingSam
     }
   }
   // Series are added under the exclusive lock, and every sample is looked up again under it: a
-  // series found above may have been forgotten since.
+  // series found above may have been forgotten since, so nothing found above is kept.
   std::unique_lock lock(mutex_);
+  entries->assign(samples.size(), nullptr);
   std::unordered_set<std::string_view> fresh_services;
   std::unordered_set<std::string_view> fresh_endpoints;
   std::unordered_set<std::string_view> refused_endpoints;        // past a limit

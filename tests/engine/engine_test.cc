@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -15,6 +16,7 @@
 
 #include "core/pipeline.h"
 #include "core/plugin_loader.h"
+#include "core/service_registry.h"
 #include "tests/support/test_dir.h"
 
 namespace driftwatch {
@@ -687,6 +689,59 @@ TEST(EngineTest, TransitionsAreStoredInTheOutboxAndHandedOnOnceCommitted) {
       << stored[4].body;
   ASSERT_EQ(sink.committed.size(), stored.size());
   for (size_t i = 0; i < stored.size(); ++i) EXPECT_EQ(sink.committed[i].id, stored[i].id);
+}
+
+// A batch that finds an endpoint series, then has to take the exclusive lock for a new service,
+// while a DELETE of that endpoint series lands in between: the series found first must not be
+// handed on, or its sample would be queued on a forgotten series (freed once its forget is
+// processed).
+TEST(ServiceRegistryTest, ASeriesForgottenBetweenTheTwoLookupsIsNotHandedOn) {
+  Config config;
+  DetectorSet detectors;
+  ASSERT_TRUE(BuildDetectorSet(config, Plugins(), &detectors).ok());
+  ServiceRegistry registry(1, config.baseline, detectors);
+  const ServiceRegistry::Limits limits{1000, 2};
+  auto resolve = [&](const std::vector<std::string>& keys,
+                     const std::function<void(const std::vector<ServiceEntry*>&)>& check) {
+    std::vector<IncomingSample> samples;
+    for (const std::string& key : keys) samples.emplace_back(key, Sample{});
+    std::vector<ServiceEntry*> entries;
+    size_t overflowed = 0;
+    registry.Resolve(samples, limits, &entries, &overflowed, [&] { check(entries); });
+  };
+  auto ignore = [](const std::vector<ServiceEntry*>&) {};
+  resolve({"svc#/a", "svc#/b"}, ignore);
+  // Forgotten entries are kept alive here, so that a stale one is seen as forgotten, not freed.
+  std::vector<std::shared_ptr<ServiceEntry>> forgotten;
+  auto forget = [&](const std::string& key) {
+    registry.Remove(key, [&](std::vector<std::shared_ptr<ServiceEntry>> removed) {
+      for (auto& entry : removed) {
+        entry->forgotten = true;  // under the registry's exclusive lock, as the check reads it
+        forgotten.push_back(std::move(entry));
+      }
+    });
+  };
+  std::atomic<bool> done{false};
+  std::thread deleter([&] {
+    while (!done.load()) {
+      forget("svc#/a");
+      forget("svc#/c");
+      resolve({"svc#/a"}, ignore);
+    }
+  });
+  int stale = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string fresh = "new-" + std::to_string(i);
+    resolve({"svc#/c", "svc#/a", fresh}, [&](const std::vector<ServiceEntry*>& entries) {
+      for (const ServiceEntry* entry : entries) {
+        if (entry != nullptr && entry->forgotten) ++stale;
+      }
+    });
+    forget(fresh);
+  }
+  done = true;
+  deleter.join();
+  EXPECT_EQ(stale, 0);
 }
 
 }  // namespace
