@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <string_view>
 #include <utility>
 
@@ -84,7 +87,19 @@ std::string PercentEncoded(std::string_view text) {
 }
 
 std::string IncidentKey(const std::string& service_id, const std::string& drift_event_id) {
-  return "driftwatch/" + service_id + "/" + drift_event_id;
+  std::string key = "driftwatch/" + service_id + "/" + drift_event_id;
+  if (key.size() <= kMaxIncidentKeyLength) return key;
+  // PagerDuty refuses longer dedup keys (a long endpoint series key): the series key is cut and
+  // followed by a hash of all of it, so the key stays the same for the drift and what ends it.
+  uint64_t hash = 14695981039346656037ULL;  // FNV-1a, 64 bits
+  for (const char c : service_id) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  char suffix[18];
+  std::snprintf(suffix, sizeof suffix, "~%016llx", static_cast<unsigned long long>(hash));
+  const size_t fixed = std::strlen("driftwatch/") + std::strlen(suffix) + 1 + drift_event_id.size();
+  key = "driftwatch/";
+  key.append(service_id, 0, kMaxIncidentKeyLength - std::min(fixed, kMaxIncidentKeyLength));
+  key.append(suffix).append("/").append(drift_event_id);
+  return key;
 }
 
 NotificationPlanner::NotificationPlanner(const NotifyConfig& config) : config_(config) {}

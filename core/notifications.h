@@ -3,6 +3,7 @@
 // (notify/); the engine only decides and records, in the same commit as the event.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -17,8 +18,13 @@ namespace driftwatch {
 // most one), "<seq>-reset-<timestamp_ms>" for a reset (which takes the service's last seq).
 std::string EventId(const StoredEvent& event);
 
+// The longest incident key: PagerDuty's limit for a dedup key.
+inline constexpr size_t kMaxIncidentKeyLength = 255;
+
 // "driftwatch/<service_id>/<event id of the drift>": what a drift and the transition that ends it
-// share, for targets that de-duplicate.
+// share, for targets that de-duplicate. `service_id` is the series key; when the whole would pass
+// kMaxIncidentKeyLength, the key is cut and followed by "~<16 hex digits>", a hash of all of it
+// (docs/behaviour.md, "Notifications").
 std::string IncidentKey(const std::string& service_id, const std::string& drift_event_id);
 
 class NotificationPlanner {

@@ -7,6 +7,7 @@
 #include <rapidjson/writer.h>
 
 #include <cstdio>
+#include <string_view>
 
 namespace driftwatch::notify {
 namespace {
@@ -135,13 +136,36 @@ std::string Alert(const TransitionNotice& t) {
   return {buffer.GetString(), buffer.GetSize()};
 }
 
+// Text as Slack shows it, not as markup: its mrkdwn reads '&', '<' and '>' as control characters
+// (a "<!channel>" in an endpoint would page a whole channel).
+std::string SlackText(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      default:
+        out.push_back(c);
+    }
+  }
+  return out;
+}
+
 PostRequest Slack(const NotifyTarget& target, const TransitionNotice& t) {
   const std::string headline =
       (t.drift ? ":rotating_light: "
                : (t.ends_drift ? ":white_check_mark: " : ":information_source: ")) +
-      Summary(t);
-  std::string detail = t.from + " \u2192 " + t.to + " at " + t.timestamp;
-  if (t.drift) detail += "\n" + Description(t);
+      SlackText(Summary(t));
+  std::string detail = SlackText(t.from + " \u2192 " + t.to + " at " + t.timestamp);
+  if (t.drift) detail += "\n" + SlackText(Description(t));
   if (!t.url.empty()) detail += "\n<" + t.url + "|Open in DriftWatch>";
   rapidjson::StringBuffer buffer;
   Writer writer(buffer);
@@ -170,7 +194,8 @@ PostRequest Slack(const NotifyTarget& target, const TransitionNotice& t) {
   writer.Key("type");
   writer.String("mrkdwn");
   writer.Key("text");
-  Text(writer, "DriftWatch \u00b7 service `" + SeriesOf(t) + "` \u00b7 incident " + t.incident_key);
+  Text(writer, "DriftWatch \u00b7 service " + SlackText(SeriesOf(t)) + " \u00b7 incident " +
+                   SlackText(t.incident_key));
   writer.EndObject();
   writer.EndArray();
   writer.EndObject();

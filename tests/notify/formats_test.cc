@@ -150,6 +150,48 @@ TEST(NotifyFormats, EndpointSeriesAreNamedInEveryFormat) {
   EXPECT_FALSE(own[0]["labels"].HasMember("endpoint"));
 }
 
+// An endpoint may hold what Slack reads as markup; it is shown as text, never as a mention or a
+// link.
+TEST(NotifyFormats, SlackShowsAnEndpointsMarkupAsText) {
+  const NotifyConfig config = Targets();
+  const auto rows = Plan(config, "svc#<!channel> & <https://evil.example|Open>");
+  const auto body = Parse(RenderRequest(config.targets[2], Notice(rows, "chat", 0)).body);
+  const std::string text = body["text"].GetString();
+  const std::string section = body["blocks"][0]["text"]["text"].GetString();
+  const std::string context = body["blocks"][1]["elements"][0]["text"].GetString();
+  for (const std::string& shown : {text, section, context}) {
+    EXPECT_NE(shown.find("&lt;!channel&gt; &amp; &lt;https://evil.example|Open&gt;"),
+              std::string::npos)
+        << shown;
+    EXPECT_EQ(shown.find("<!channel>"), std::string::npos) << shown;
+    EXPECT_EQ(shown.find("<https://evil"), std::string::npos) << shown;
+  }
+  // DriftWatch's own link is still a link.
+  EXPECT_NE(section.find("<https://dw.example.com/ui/#/service/svc/"), std::string::npos);
+}
+
+// PagerDuty takes dedup keys of at most 255 characters: a longer series key is cut and hashed,
+// the same for the drift and its recovery, and different for endpoints that differ only past
+// the cut.
+TEST(NotifyFormats, ALongSeriesKeyGivesABoundedIncidentKey) {
+  const NotifyConfig config = Targets();
+  const std::string endpoint(250, 'e');
+  const auto rows = Plan(config, "svc#" + endpoint + "1");
+  const auto other = Plan(config, "svc#" + endpoint + "2");
+  const auto trigger = Parse(RenderRequest(config.targets[1], Notice(rows, "pd", 0)).body);
+  const auto resolve = Parse(RenderRequest(config.targets[1], Notice(rows, "pd", 1)).body);
+  const auto other_trigger = Parse(RenderRequest(config.targets[1], Notice(other, "pd", 0)).body);
+  const std::string key = trigger["dedup_key"].GetString();
+  EXPECT_EQ(key.size(), kMaxIncidentKeyLength) << key;
+  EXPECT_EQ(key.rfind("driftwatch/svc#eee", 0), 0u) << key;
+  EXPECT_EQ(key.substr(key.size() - 4), "/120") << key;
+  EXPECT_EQ(key[key.size() - 4 - 17], '~') << key;
+  EXPECT_EQ(key, resolve["dedup_key"].GetString());
+  EXPECT_NE(key, other_trigger["dedup_key"].GetString());
+  // Short keys are as before.
+  EXPECT_EQ(IncidentKey("svc#GET /a", "120"), "driftwatch/svc#GET /a/120");
+}
+
 TEST(NotifyFormats, PagerDutyTriggerAndResolveShareTheDedupKey) {
   const NotifyConfig config = Targets();
   const auto rows = Plan(config);
