@@ -48,6 +48,18 @@ TEST(RefusedLog, OneLinePerSampleAndEventWithTheReason) {
       "\n");
 }
 
+// An endpoint series' data is named as the API names it, so that its sample can be sent again
+// as is: the service id and the endpoint, not the series key.
+TEST(RefusedLog, AnEndpointSeriesIsNamedByServiceAndEndpoint) {
+  WriteBatch part;
+  part.samples = {Sample("checkout-api#GET /a", 7, 1767225600000, 156.7, 2.5)};
+  part.events = {Event("checkout-api#GET /a", 7, 1767225600000, "DRIFT_DETECTED", "spike")};
+  const std::string lines = RefusedLog::Lines(part, Status::InvalidArgument("no"), kRefusedAt);
+  EXPECT_THAT(lines, HasSubstr(R"("sample":{"service_id":"checkout-api","endpoint":"GET /a",)"));
+  EXPECT_THAT(lines, HasSubstr(R"("event":{"service_id":"checkout-api","endpoint":"GET /a",)"));
+  EXPECT_THAT(lines, ::testing::Not(HasSubstr("#")));
+}
+
 TEST(RefusedLog, AppendsAndCreatesTheFileOnlyWhenThereIsSomethingToWrite) {
   TestDir dir;
   const RefusedLog log(dir.File("db.refused.jsonl"));
