@@ -48,9 +48,11 @@ Reply Unavailable(std::string code, std::string message) {
   return reply;
 }
 
+// `service_id` as the path gave it: not a series key, even when it holds a '#' (no valid id does).
 Reply UnknownService(const std::string& service_id) {
-  std::string message = "no ";  // appended, not "no " + ...: GCC 12's -O3 -Wrestrict false positive
-  message += SeriesTitle(service_id) + ": it has sent no telemetry";
+  std::string message = "no service '";  // appended: GCC 12's -O3 -Wrestrict false positive
+  message += service_id;
+  message += "': it has sent no telemetry";
   return Router::Error(MakeError(kHttpNotFound, "not_found", std::move(message)));
 }
 

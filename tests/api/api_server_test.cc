@@ -746,6 +746,34 @@ TEST(ApiServer, BadEndpointsAre422NamingTheField) {
   EXPECT_NE(unknown.body.find("series.per_endpoint: false"), std::string::npos) << unknown.body;
 }
 
+// An endpoint may hold '+', '#', '%' and spaces: each is addressed by its percent-encoding ('+'
+// in a query reads as a space), and the series is never reachable as a service id with a '#'.
+TEST(ApiServer, AnEndpointIsAddressedByItsPercentEncodingOnly) {
+  Server server(kEndpointsOn);
+  ASSERT_TRUE(server.started());
+  const std::string endpoint = "GET /a+b#c 100%";
+  ASSERT_EQ(server.Post("/v1/telemetry", EndpointSampleJson("svc", endpoint, 10, kT0)).status, 202);
+  ASSERT_TRUE(server.WaitForSampleCount("svc", 1));
+  const std::string encoded = "GET%20%2Fa%2Bb%23c%20100%25";
+  ASSERT_TRUE(
+      Eventually([&] { return server.Get("/v1/health/svc?endpoint=" + encoded).status == 200; },
+                 kWaitDeadline));
+  EXPECT_STREQ(Json(server.Get("/v1/health/svc?endpoint=" + encoded))["endpoint"].GetString(),
+               endpoint.c_str());
+  // '+' for the space, as forms send it: the same series.
+  EXPECT_EQ(server.Get("/v1/health/svc?endpoint=GET+%2Fa%2Bb%23c+100%25").status, 200);
+  // A literal '+' where the endpoint has one reads as a space: another endpoint, never seen.
+  EXPECT_EQ(server.Get("/v1/health/svc?endpoint=GET%20%2Fa+b%23c%20100%25").status, 404);
+  // A truncated escape is not an endpoint.
+  HttpResponse truncated = server.Get("/v1/health/svc?endpoint=100%2");
+  EXPECT_EQ(truncated.status, 422);
+  EXPECT_STREQ(Json(truncated)["field"].GetString(), "endpoint");
+  // The series key through the path is no service.
+  HttpResponse alias = server.Get("/v1/health/svc%23" + encoded);
+  EXPECT_EQ(alias.status, 404);
+  EXPECT_NE(alias.body.find("no service 'svc#GET /a+b#c 100%'"), std::string::npos) << alias.body;
+}
+
 // --- Reads and errors ------------------------------------------------------------------------
 
 TEST(ApiServer, UnknownOrImpossibleServicesAre404) {
