@@ -699,6 +699,58 @@ TEST(ApiServer, EndpointSeriesResumeAfterARestartAndAreForgottenWithTheirService
   EXPECT_EQ(Json(server.Get("/v1/system/status"))["total_telemetry_records"].GetUint64(), 0u);
 }
 
+// A reset with ?endpoint= resets that series alone; turned off, stored endpoint series are
+// restored, readable and counted, but take no new samples; turned on again, they go on.
+TEST(ApiServer, AnEndpointResetIsItsOwnAndSeriesTurnedOffStayAsTheyWere) {
+  Server server(kEndpointsOn);
+  ASSERT_TRUE(server.started());
+  std::vector<std::string> batch;
+  for (int i = 0; i < 240; ++i) {
+    batch.push_back(EndpointSampleJson("svc", i % 2 == 0 ? "/a" : "/b", 100.0 + i % 5, kT0 + i));
+  }
+  ASSERT_EQ(server.Post("/v1/telemetry/batch", BatchJson(batch)).status, 202);
+  auto count = [&](const std::string& path) {
+    HttpResponse response = server.Get(path);
+    return response.status == 200 ? Json(response)["sample_count"].GetInt() : -response.status;
+  };
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return count("/v1/health/svc?endpoint=%2Fa") == 120 &&
+               count("/v1/health/svc?endpoint=%2Fb") == 120 && count("/v1/health/svc") == 240;
+      },
+      kWaitDeadline));
+  ASSERT_EQ(StateOf(server, "/v1/health/svc?endpoint=%2Fa"), "STABLE");
+
+  ASSERT_EQ(server.Post("/v1/baseline/svc/reset?endpoint=%2Fa", "").status, 200);
+  EXPECT_EQ(StateOf(server, "/v1/health/svc?endpoint=%2Fa"), "INSUFFICIENT_DATA");
+  EXPECT_EQ(StateOf(server, "/v1/health/svc?endpoint=%2Fb"), "STABLE");
+  EXPECT_EQ(StateOf(server, "/v1/health/svc"), "STABLE");
+  rapidjson::Document events = Json(server.Get("/v1/events/svc?endpoint=%2Fa"));
+  EXPECT_STREQ(events["events"][0]["reason"].GetString(), "reset");
+  EXPECT_STREQ(Json(server.Get("/v1/events/svc"))["events"][0]["reason"].GetString(),
+               "baseline_established");
+
+  ASSERT_EQ(server.process().Stop(), 0);
+  server.Start("");  // endpoint series off
+  ASSERT_TRUE(server.started());
+  const std::string b_before = server.Get("/v1/baseline/svc?endpoint=%2Fb").body;
+  ASSERT_EQ(server.Post("/v1/telemetry", EndpointSampleJson("svc", "/b", 100, kT0 + 240)).status,
+            202);
+  ASSERT_TRUE(server.WaitForSampleCount("svc", 241));
+  EXPECT_EQ(count("/v1/health/svc?endpoint=%2Fb"), 120);
+  EXPECT_EQ(server.Get("/v1/baseline/svc?endpoint=%2Fb").body, b_before);
+  EXPECT_EQ(Json(server.Get("/v1/system/status"))["services_monitored"].GetInt(), 3);
+
+  ASSERT_EQ(server.process().Stop(), 0);
+  server.Start(kEndpointsOn);
+  ASSERT_TRUE(server.started());
+  ASSERT_EQ(server.Post("/v1/telemetry", EndpointSampleJson("svc", "/b", 100, kT0 + 241)).status,
+            202);
+  EXPECT_TRUE(
+      Eventually([&] { return count("/v1/health/svc?endpoint=%2Fb") == 121; }, kWaitDeadline));
+  EXPECT_EQ(count("/v1/health/svc"), 242);
+}
+
 TEST(ApiServer, BadEndpointsAre422NamingTheField) {
   Server server(kEndpointsOn);
   ASSERT_TRUE(server.started());
