@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/monitor_snapshot.h"
+#include "core/series_key.h"
 #include "core/timestamp.h"
 
 namespace driftwatch {
@@ -47,6 +48,14 @@ class Recovery {
     Status scanned = store_.ScanServices(
         [&](const std::string& id, const StoredSnapshot* snapshot, uint64_t max_seq) {
           if (!failure.ok()) return;
+          // Never written by the engine, but a store (another plugin, a hand edit) may hold one:
+          // it could not be addressed, and would show as its service twice.
+          const SeriesName name = SplitSeriesKey(id);
+          if (IsEndpointSeriesKey(id) && (name.service_id.empty() || name.endpoint.empty())) {
+            log::Warning("stored series '" + id +
+                         "' names no service or no endpoint: left in the store, not monitored");
+            return;
+          }
           failure = RestoreService(id, snapshot, max_seq);
         });
     if (!scanned.ok()) return scanned;

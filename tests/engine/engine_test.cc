@@ -491,6 +491,29 @@ size_t StoredSampleCount(Store& store, const std::string& service_id) {
   return count;
 }
 
+// A stored key that no sample could have made (an endpoint series with no service or no endpoint,
+// written by another plugin or by hand) is left in the store, not monitored: it could not be
+// addressed, and would show as its service twice.
+TEST(EngineTest, AStoredKeyWithNoServiceOrNoEndpointIsNotRestored) {
+  testing::TestDir dir;
+  const std::string db = dir.File("keys.db");
+  {
+    std::unique_ptr<Store> store;
+    ASSERT_TRUE(Store::Open(Plugins().FindStorage("sqlite"), {{"path", db}}, &store).ok());
+    WriteBatch batch;
+    for (const char* key : {"svc#", "#/a", "svc#/a"}) {
+      batch.samples.push_back({std::make_shared<const std::string>(key), 1, kStartMs, 100.0, 1.0});
+    }
+    ASSERT_TRUE(store->Write(batch).ok());
+  }
+  Running running(db, 1000, 65536, 200000,
+                  [](Config& config) { config.series.per_endpoint = true; });
+  EXPECT_TRUE(running.engine().HasService("svc#/a"));
+  EXPECT_FALSE(running.engine().HasService("svc#"));
+  EXPECT_FALSE(running.engine().HasService("#/a"));
+  EXPECT_EQ(StoredSampleCount(running.store(), "svc#"), 1u);  // still stored
+}
+
 TEST(EngineTest, ForgetDeletesTheServiceAndALaterSampleStartsItAnew) {
   testing::TestDir dir;
   const std::string db = dir.File("forget.db");
