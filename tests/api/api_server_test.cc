@@ -624,6 +624,9 @@ TEST(ApiServer, EndpointSeriesAreCappedPerServiceAndTheRestCounted) {
   EXPECT_EQ(limit["limit"].GetUint64(), 2u);
   EXPECT_EQ(limit["rejected"].GetUint64(), 4u);           // /c, /c, /d, /e
   EXPECT_EQ(status["samples_accepted"].GetUint64(), 8u);  // samples, not series updates
+  EXPECT_TRUE(Eventually(
+      [&] { return Json(server.Get("/v1/system/status"))["samples_processed"].GetUint64() == 8; },
+      kWaitDeadline));
   EXPECT_EQ(Json(server.Get("/v1/services?endpoints=false"))["count"].GetInt(), 2);
   EXPECT_EQ(Json(server.Get("/v1/services?endpoints=true&service_id=other"))["count"].GetInt(), 2);
   EXPECT_EQ(server.Get("/v1/services?service_id=bad%20id").status, 422);
