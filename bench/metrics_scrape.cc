@@ -12,7 +12,7 @@
 //    priority): the throughput of each, and the longest Submit of each.
 // Lock holds: a scrape takes no shard state lock (it reads the figures each series' shard
 // publishes, core/series_figures.h); what it holds is the registry's lock, shared, while it lists
-// the series a few hundred at a time. Every scrape, those of step 1 and those during step 2, asks
+// the series a few dozen at a time. Every scrape, those of step 1 and those during step 2, asks
 // the engine to time each of those holds (LockHoldTimes, core/engine.h): the longest in wall time
 // (which also counts the moments the scraping thread was preempted while holding it), the longest
 // in CPU time of the scraping thread, how many took over 1 ms of wall time, their 99.9th

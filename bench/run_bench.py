@@ -1151,7 +1151,7 @@ def metrics_section(runs, http):
         f"written ({runs[0]['scrape_bytes'] / 1e6:.0f} MB of text). {len(runs)} runs. A scrape "
         "takes no shard state lock (the lock processing takes exclusively): it reads each series' "
         "figures as its shard last published them (core/series_figures.h). The one lock it holds "
-        "is the registry's, shared, while it lists the series a few hundred at a time (the first "
+        "is the registry's, shared, while it lists the series a few dozen at a time (the first "
         "sample of a new service and a DELETE take it exclusively). Each hold of it is timed by "
         "the engine itself when the benchmark asks for it (`LockHoldTimes`, core/engine.h: two "
         "clock reads around each hold, in scrapes only): in wall time, which also counts the "
