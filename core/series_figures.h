@@ -1,6 +1,6 @@
 // What GET /metrics reads of one series, published by the thread that processes it so that a
-// scrape takes no shard lock at all (docs/architecture.md, "GET /metrics"; docs/behaviour.md,
-// "GET /metrics").
+// scrape takes no shard lock at all (docs/architecture.md, "The flow of one sample";
+// docs/performance.md, section 9).
 #pragma once
 
 #include <array>
@@ -28,19 +28,20 @@ struct SeriesFigures {
 
 // A seqlock over SeriesFigures: one writer at a time (the series' shard, under its state lock
 // held exclusively), any number of readers that never block the writer. Every field is kept in
-// an atomic word written and read with relaxed order, so a reader that overlaps a write sees
-// words from both, never undefined behaviour; the version around them, odd while a write is under
-// way, tells it to read again. The fences are those of the classic seqlock: the writer's release
-// fence after making the version odd orders it before the words, the reader's acquire fence
-// orders the words before its second look at the version.
+// an atomic word, so a reader that overlaps a write sees words from both, never undefined
+// behaviour; the version around them, odd while a write is under way, tells it to read again.
+// The words are stored with release and loaded with acquire order (no standalone fences, which
+// ThreadSanitizer does not model): a reader that loads a word of a newer write therefore also
+// sees that write's odd version, or a later one, when it looks at the version again, and reads
+// again. On x86 these are plain moves.
 class PublishedFigures {
  public:
   void Publish(const SeriesFigures& figures) {
     const std::array<uint64_t, kWords> words = Encode(figures);
     const uint64_t version = version_.load(std::memory_order_relaxed);
     version_.store(version + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    for (size_t i = 0; i < kWords; ++i) words_[i].store(words[i], std::memory_order_relaxed);
+    // Release: whoever loads one of these words sees the odd version above, or a later one.
+    for (size_t i = 0; i < kWords; ++i) words_[i].store(words[i], std::memory_order_release);
     version_.store(version + 2, std::memory_order_release);
   }
 
@@ -54,8 +55,8 @@ class PublishedFigures {
         std::this_thread::yield();
         continue;
       }
-      for (size_t i = 0; i < kWords; ++i) words[i] = words_[i].load(std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_acquire);
+      // Acquire: the version is looked at again only after every word is loaded.
+      for (size_t i = 0; i < kWords; ++i) words[i] = words_[i].load(std::memory_order_acquire);
       if (version_.load(std::memory_order_relaxed) == before) {
         *out = Decode(words);
         return retries;

@@ -488,8 +488,8 @@ TEST(EngineTest, ScrapesDuringProcessingSeeEachSeriesWholeAndUpToDate) {
 TEST(SeriesFiguresTest, ReadsAreNeverTornOrOlderThanTheLast) {
   // The writer goes on until the reader has seen this many publishes it had not seen before: reads
   // truly made between publishes, which are the ones that could catch one half written.
-  constexpr uint64_t kPublishes = 100000;
-  constexpr uint64_t kChangesSeen = 20000;
+  constexpr uint64_t kPublishes = 50000;
+  constexpr uint64_t kChangesSeen = 5000;
   auto figures_of = [](uint64_t i) {
     SeriesFigures f;
     f.state = static_cast<ServiceState>(i % 3);
