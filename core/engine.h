@@ -205,9 +205,9 @@ class Engine {
   EngineMetrics GetMetrics() const;
   // Every service's figures, in no order, as each series' shard last published them: no shard
   // lock is taken, so ingest never waits on a scrape; the registry's lock is held (shared) for a
-  // few dozen series at a time (docs/architecture.md, "GET /metrics"; docs/performance.md,
-  // section 9).
-  // `holds`, if any, gathers how long each hold of the registry's lock took (LockHoldTimes).
+  // few dozen series at a time (docs/architecture.md, "The flow of one sample";
+  // docs/performance.md, section 9). `holds`, if any, gathers how long each hold of the registry's
+  // lock took (LockHoldTimes).
   std::vector<ServiceMetrics> CollectServiceMetrics(LockHoldTimes* holds = nullptr) const;
 
  private:
