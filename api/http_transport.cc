@@ -343,12 +343,10 @@ bool ConnectionTransport::AnswerOne(Connection& c, const Frame& frame, std::stri
       c.awaiting_path = request.path;
     }
   } else {
-    std::string bytes_out;
-    WriteAnswer(*reply, {keep_alive, head}, &bytes_out);
-    Send(c, std::move(bytes_out));
+    const size_t body_bytes = SendAnswer(c, *reply, keep_alive, head);
     if (shared_->access_log) {
-      shared_->access_log->Write({c.peer_name, method, request.path, reply->status,
-                                  reply->body.size(), MicrosSince(c.request_started)});
+      shared_->access_log->Write({c.peer_name, method, request.path, reply->status, body_bytes,
+                                  MicrosSince(c.request_started)});
     }
   }
   c.start += frame.length;
@@ -415,6 +413,23 @@ void ConnectionTransport::Respond(Connection& c, const Reply& reply, bool keep_a
   }
 }
 
+size_t ConnectionTransport::SendAnswer(Connection& c, Reply& reply, bool keep_alive, bool head) {
+  const size_t body_bytes = reply.body.size();
+  std::string bytes;
+  if (head || body_bytes <= kWriteChunk) {
+    WriteAnswer(reply, {keep_alive, head}, &bytes);
+    Send(c, std::move(bytes));
+    return body_bytes;
+  }
+  // A large body (a /metrics of 100 MB) goes out as it is, after its head, rather than copied
+  // behind the head first: that copy, into memory fresh from the kernel, cost a /metrics scrape
+  // about as much CPU as writing its text (docs/performance.md, "What limits each figure").
+  WriteAnswer(reply, {keep_alive, /*head=*/true}, &bytes);
+  Send(c, std::move(bytes));
+  Send(c, std::move(reply.body));
+  return body_bytes;
+}
+
 void ConnectionTransport::Send(Connection& c, std::string bytes) {
   if (c.unwritten == 0) c.last_progress = Clock::now();
   c.unwritten += bytes.size();
@@ -464,20 +479,18 @@ ReplyCallback ConnectionTransport::Later(const Connection& c) {
   return [this, fd = c.fd, id = c.id, shared = shared_](Reply reply) {
     std::lock_guard<std::mutex> lock(shared->reply_mutex);
     if (!shared->accepting_replies) return;  // the reactors are stopping or gone
-    Post([this, fd, id, reply = std::move(reply)] { Deliver(fd, id, reply); });
+    Post([this, fd, id, reply = std::move(reply)]() mutable { Deliver(fd, id, reply); });
   };
 }
 
-void ConnectionTransport::Deliver(int fd, uint64_t id, const Reply& reply) {
+void ConnectionTransport::Deliver(int fd, uint64_t id, Reply& reply) {
   Connection* c = Find(fd, id);
   if (c == nullptr || !c->awaiting) return;
   c->awaiting = false;
-  std::string bytes;
-  WriteAnswer(reply, {c->awaiting_keep_alive, c->awaiting_head}, &bytes);
-  Send(*c, std::move(bytes));
+  const size_t body_bytes = SendAnswer(*c, reply, c->awaiting_keep_alive, c->awaiting_head);
   if (shared_->access_log) {
     shared_->access_log->Write({c->peer_name, c->awaiting_method, c->awaiting_path, reply.status,
-                                reply.body.size(), MicrosSince(c->awaiting_started)});
+                                body_bytes, MicrosSince(c->awaiting_started)});
   }
   if (!c->awaiting_keep_alive) {
     StartDraining(*c);

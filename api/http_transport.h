@@ -82,9 +82,11 @@ class ConnectionTransport final : public Pistache::Tcp::Transport {
   void Refuse(Connection& c, const Frame& frame);
   void Respond(Connection& c, const Reply& reply, bool keep_alive);
   void Send(Connection& c, std::string bytes);
+  // Sends `reply` (its body may be moved out). Returns the body's size, for the access log.
+  size_t SendAnswer(Connection& c, Reply& reply, bool keep_alive, bool head);
   void Written(int fd, uint64_t id, size_t bytes);
   ReplyCallback Later(const Connection& c);
-  void Deliver(int fd, uint64_t id, const Reply& reply);
+  void Deliver(int fd, uint64_t id, Reply& reply);
   void StartDraining(Connection& c);
   void Schedule(Connection& c);
   void OnWake();

@@ -10,11 +10,14 @@
 //    scrapes, then for --seconds with a scrape every second on another thread, made as the
 //    handler makes it (the copy on that thread, the text on a MetricsRenderThread at its lower
 //    priority): the throughput of each, and the longest Submit of each.
-// Lock holds: every scrape, those of step 1 and those during step 2, asks the engine to time each
-// hold of a shard's state lock (LockHoldTimes, core/engine.h): the longest in wall time (which
-// also counts the moments the scraping thread was preempted while holding it), the longest in
-// CPU time of the scraping thread, how many took over 1 ms of wall time, and the longest listing
-// of the services under the registry's lock, and the 99.9th percentile of the holds' wall times.
+// Lock holds: a scrape takes no shard state lock (it reads the figures each series' shard
+// publishes, core/series_figures.h); what it holds is the registry's lock, shared, while it lists
+// the series a few dozen at a time. Every scrape, those of step 1 and those during step 2, asks
+// the engine to time each of those holds (LockHoldTimes, core/engine.h): the longest in wall time
+// (which also counts the moments the scraping thread was preempted while holding it), the longest
+// in CPU time of the scraping thread, how many took over 1 ms of wall time, their 99.9th
+// percentile in wall time; and how many reads of a series' figures were made again because its
+// shard published meanwhile (figure_rereads), and listings started over (the table grew).
 // collect_us_per_256_services: the slowest CollectServiceMetrics per 256 services.
 // Prints one JSON object.
 #include <driftwatch/plugin.h>
@@ -81,7 +84,7 @@ Scrape ScrapeOnce(const driftwatch::Engine& engine, uint32_t limit,
   driftwatch::api::MetricsInput input;
   input.version = "bench";
   input.status = engine.GetStatus();
-  input.metrics = engine.GetMetrics(holds);
+  input.metrics = engine.GetMetrics();
   const auto collect_start = std::chrono::steady_clock::now();
   input.services = engine.CollectServiceMetrics(holds);
   const double collect_ms =
@@ -182,7 +185,7 @@ int main(int argc, char** argv) {
   size_t bytes = 0;
   double collect_ms = 0;
   driftwatch::LockHoldTimes idle_holds;  // scrapes alone
-  idle_holds.shard_hold_ns.reserve(1 << 20);
+  idle_holds.registry_hold_ns.reserve(1 << 20);
   for (int i = 0; i < kScrapes; ++i) {
     const Scrape scrape = ScrapeOnce(*engine, config.metrics.per_service_limit, &idle_holds);
     cpu.push_back(scrape.cpu_seconds);
@@ -195,7 +198,7 @@ int main(int argc, char** argv) {
   std::atomic<bool> scraping{true};
   std::atomic<int> scrapes_done{0};
   driftwatch::LockHoldTimes busy_holds;  // scrapes during ingest; read after the join
-  busy_holds.shard_hold_ns.reserve(1 << 20);
+  busy_holds.registry_hold_ns.reserve(1 << 20);
   double longest_scrape_ms = 0;  // wall time, the copy and the text; read after the join
   driftwatch::api::MetricsRenderThread renderer;
   std::thread scraper([&] {
@@ -206,7 +209,7 @@ int main(int argc, char** argv) {
       driftwatch::api::MetricsInput input;
       input.version = "bench";
       input.status = engine->GetStatus();
-      input.metrics = engine->GetMetrics(&busy_holds);
+      input.metrics = engine->GetMetrics();
       input.services = engine->CollectServiceMetrics(&busy_holds);
       input.per_service_limit = config.metrics.per_service_limit;
       std::promise<size_t> rendered;
@@ -227,6 +230,7 @@ int main(int argc, char** argv) {
   scraper.join();
   engine->Stop();
 
+  const auto count = [](uint64_t value) { return static_cast<unsigned long long>(value); };
   std::printf(
       "{\"services\": %u, \"scrape_cpu_seconds_min\": %.3f, \"scrape_cpu_seconds_median\": %.3f, "
       "\"scrape_cpu_seconds_max\": %.3f, \"scrape_bytes\": %zu, \"collect_ms_max\": %.1f, "
@@ -234,25 +238,25 @@ int main(int argc, char** argv) {
       "\"ingest_per_second_without_scrapes\": %.0f, \"ingest_per_second_with_scrapes\": %.0f, "
       "\"ingest_ratio\": %.3f, \"longest_submit_ms_without_scrapes\": %.3f, "
       "\"longest_submit_ms_with_scrapes\": %.3f, \"scrapes_during_ingest\": %d, "
-      "\"shard_holds\": %llu, \"longest_shard_hold_us\": %.1f, "
-      "\"longest_shard_hold_cpu_us\": %.1f, \"shard_holds_over_1ms\": %llu, "
-      "\"longest_registry_hold_us\": %.1f, \"shard_holds_during_ingest\": %llu, "
-      "\"longest_shard_hold_during_ingest_us\": %.1f, "
-      "\"longest_shard_hold_cpu_during_ingest_us\": %.1f, "
-      "\"shard_holds_over_1ms_during_ingest\": %llu, "
-      "\"longest_registry_hold_during_ingest_us\": %.1f, \"p999_shard_hold_us\": %.1f, "
-      "\"p999_shard_hold_during_ingest_us\": %.1f, \"longest_scrape_during_ingest_ms\": %.1f}\n",
+      "\"registry_holds\": %llu, \"longest_registry_hold_us\": %.1f, "
+      "\"longest_registry_hold_cpu_us\": %.1f, \"registry_holds_over_1ms\": %llu, "
+      "\"p999_registry_hold_us\": %.1f, \"figure_rereads\": %llu, \"listing_restarts\": %llu, "
+      "\"registry_holds_during_ingest\": %llu, "
+      "\"longest_registry_hold_during_ingest_us\": %.1f, "
+      "\"longest_registry_hold_cpu_during_ingest_us\": %.1f, "
+      "\"registry_holds_over_1ms_during_ingest\": %llu, "
+      "\"p999_registry_hold_during_ingest_us\": %.1f, \"figure_rereads_during_ingest\": %llu, "
+      "\"listing_restarts_during_ingest\": %llu, \"longest_scrape_during_ingest_ms\": %.1f}\n",
       services, cpu.front(), cpu[cpu.size() / 2], cpu.back(), bytes, collect_ms,
       collect_ms * 1000.0 * 256.0 / static_cast<double>(services), quiet.per_second,
       scraped.per_second, scraped.per_second / quiet.per_second, quiet.longest_submit_ms,
-      scraped.longest_submit_ms, scrapes_done.load(),
-      static_cast<unsigned long long>(idle_holds.shard_holds), Us(idle_holds.longest_shard_ns),
-      Us(idle_holds.longest_shard_cpu_ns),
-      static_cast<unsigned long long>(idle_holds.shard_holds_over_1ms),
-      Us(idle_holds.longest_registry_ns), static_cast<unsigned long long>(busy_holds.shard_holds),
-      Us(busy_holds.longest_shard_ns), Us(busy_holds.longest_shard_cpu_ns),
-      static_cast<unsigned long long>(busy_holds.shard_holds_over_1ms),
-      Us(busy_holds.longest_registry_ns), P999Us(idle_holds.shard_hold_ns),
-      P999Us(busy_holds.shard_hold_ns), longest_scrape_ms);
+      scraped.longest_submit_ms, scrapes_done.load(), count(idle_holds.registry_holds),
+      Us(idle_holds.longest_registry_ns), Us(idle_holds.longest_registry_cpu_ns),
+      count(idle_holds.registry_holds_over_1ms), P999Us(idle_holds.registry_hold_ns),
+      count(idle_holds.figure_rereads), count(idle_holds.listing_restarts),
+      count(busy_holds.registry_holds), Us(busy_holds.longest_registry_ns),
+      Us(busy_holds.longest_registry_cpu_ns), count(busy_holds.registry_holds_over_1ms),
+      P999Us(busy_holds.registry_hold_ns), count(busy_holds.figure_rereads),
+      count(busy_holds.listing_restarts), longest_scrape_ms);
   return 0;
 }

@@ -1078,22 +1078,23 @@ def summary_rows_9_10(results):
             rows.append(f"| 9 | same over HTTP (curl): the server's CPU for the whole GET, median of "
                         f"{len(alone)} | <= 1 s | {http_cpu:.2f} s | "
                         f"{verdict(http_cpu <= TARGET_SCRAPE_CPU_SECONDS)} |")
-        if "longest_shard_hold_cpu_us" in runs[0]:
-            hold_cpu = max(max(r["longest_shard_hold_cpu_us"],
-                               r["longest_shard_hold_cpu_during_ingest_us"]) for r in runs)
-            hold_wall = max(max(r["longest_shard_hold_us"],
-                                r["longest_shard_hold_during_ingest_us"]) for r in runs)
-            rows.append(f"| 9 | longest single hold of a shard lock by a scrape, CPU time of the "
-                        f"holder | <= 1 ms | {hold_cpu:.0f} us | "
+        if "longest_registry_hold_cpu_us" in runs[0]:
+            rows.append("| 9 | holds of a shard's state lock by a scrape (ingest's lock) | <= 1 ms | "
+                        "none: a scrape reads the figures each shard publishes | **met** |")
+            hold_cpu = max(max(r["longest_registry_hold_cpu_us"],
+                               r["longest_registry_hold_cpu_during_ingest_us"]) for r in runs)
+            hold_wall = max(max(r["longest_registry_hold_us"],
+                                r["longest_registry_hold_during_ingest_us"]) for r in runs)
+            p999 = max(max(r["p999_registry_hold_us"], r["p999_registry_hold_during_ingest_us"])
+                       for r in runs)
+            rows.append(f"| 9 | longest single hold of the registry's lock (shared) by a scrape, "
+                        f"CPU time of the holder | <= 1 ms | {hold_cpu:.0f} us | "
                         f"{verdict(hold_cpu <= TARGET_LOCK_HOLD_US)} |")
             rows.append(f"| 9 | the same, wall time (preemption of the holder included) | <= 1 ms "
                         f"| {hold_wall / 1000:.1f} ms | {verdict(hold_wall <= TARGET_LOCK_HOLD_US)}"
                         f" |")
-            if "p999_shard_hold_us" in runs[0]:
-                p999 = max(max(r["p999_shard_hold_us"], r["p999_shard_hold_during_ingest_us"])
-                           for r in runs)
-                rows.append(f"| 9 | the same, 99.9th percentile of the holds (worst run) | | "
-                            f"{p999:.0f} us | |")
+            rows.append(f"| 9 | the same, 99.9th percentile of the holds (worst run) | | "
+                        f"{p999:.0f} us | |")
     http = results.get("metrics_http")
     if http:
         rows.append(f"| 9 | single-sample ingest over HTTP at {http['services']:,} services, with a "
@@ -1147,51 +1148,53 @@ def metrics_section(runs, http):
         "",
         "`bench/metrics_scrape.cc`, in process (no HTTP): every service STABLE with a baseline and "
         "`metrics.per_service_limit` above the service count, so every per-service series is "
-        f"written ({runs[0]['scrape_bytes'] / 1e6:.0f} MB of text). {len(runs)} runs. Each lock "
-        "hold of a scrape is timed by the engine itself when the benchmark asks for it "
-        "(`LockHoldTimes`, core/engine.h: two clock reads around each hold, in scrapes only): in "
-        "wall time, which also counts the moments the scraping thread was preempted while holding "
-        "the lock (other work shares these 2 cores), and in the scraping thread's CPU time, "
-        "which is the work done under the lock. The scrapes timed are the 5 alone and those made "
-        "every second during the ingest run below.",
+        f"written ({runs[0]['scrape_bytes'] / 1e6:.0f} MB of text). {len(runs)} runs. A scrape "
+        "takes no shard state lock (the lock processing takes exclusively): it reads each series' "
+        "figures as its shard last published them (core/series_figures.h). The one lock it holds "
+        "is the registry's, shared, while it lists the series a few dozen at a time (the first "
+        "sample of a new service and a DELETE take it exclusively). Each hold of it is timed by "
+        "the engine itself when the benchmark asks for it (`LockHoldTimes`, core/engine.h: two "
+        "clock reads around each hold, in scrapes only): in wall time, which also counts the "
+        "moments the scraping thread was preempted while holding the lock (other work shares "
+        "these 2 cores), and in the scraping thread's CPU time, which is the work done under the "
+        "lock. The scrapes timed are the 5 alone and those made every second during the ingest "
+        "run below.",
         "",
         "| figure | target | measured (each run) | |",
         "| --- | --- | --- | --- |",
         f"| CPU of one whole scrape, median of 5 per run | <= 1 s | "
         f"{fmt_list(cpu, lambda v: f'{v:.3f} s')} | {verdict(max(cpu) <= 1.0)} |",
     ]
-    if "longest_shard_hold_cpu_us" in runs[0]:
-        hold_cpu = [max(r["longest_shard_hold_cpu_us"], r["longest_shard_hold_cpu_during_ingest_us"])
-                    for r in runs]
-        hold_wall = [max(r["longest_shard_hold_us"], r["longest_shard_hold_during_ingest_us"])
+    if "longest_registry_hold_cpu_us" in runs[0]:
+        hold_cpu = [max(r["longest_registry_hold_cpu_us"],
+                        r["longest_registry_hold_cpu_during_ingest_us"]) for r in runs]
+        hold_wall = [max(r["longest_registry_hold_us"], r["longest_registry_hold_during_ingest_us"])
                      for r in runs]
-        holds = [r["shard_holds"] + r["shard_holds_during_ingest"] for r in runs]
-        over = [r["shard_holds_over_1ms"] + r["shard_holds_over_1ms_during_ingest"] for r in runs]
-        registry = [max(r["longest_registry_hold_us"], r["longest_registry_hold_during_ingest_us"])
-                    for r in runs]
+        holds = [r["registry_holds"] + r["registry_holds_during_ingest"] for r in runs]
+        over = [r["registry_holds_over_1ms"] + r["registry_holds_over_1ms_during_ingest"]
+                for r in runs]
+        p999 = [max(r["p999_registry_hold_us"], r["p999_registry_hold_during_ingest_us"])
+                for r in runs]
+        rereads = [r["figure_rereads"] + r["figure_rereads_during_ingest"] for r in runs]
+        restarts = [r["listing_restarts"] + r["listing_restarts_during_ingest"] for r in runs]
         lines += [
-            f"| longest single hold of a shard's state lock, CPU time of the holder | <= 1 ms | "
-            f"{fmt_list(hold_cpu, lambda v: f'{v:.0f} us')} | "
+            "| holds of a shard's state lock by a scrape | <= 1 ms | none (no run takes one: the "
+            "figures are read as each shard published them) | **met** |",
+            f"| longest single hold of the registry's lock (shared), CPU time of the holder | "
+            f"<= 1 ms | {fmt_list(hold_cpu, lambda v: f'{v:.0f} us')} | "
             f"{verdict(max(hold_cpu) <= TARGET_LOCK_HOLD_US)} |",
-            f"| longest single hold of a shard's state lock, wall time (preemption included) | "
+            f"| longest single hold of the registry's lock, wall time (preemption included) | "
             f"<= 1 ms | {fmt_list(hold_wall, lambda v: f'{v:.0f} us')} | "
             f"{verdict(max(hold_wall) <= TARGET_LOCK_HOLD_US)} |",
-        ]
-        if "p999_shard_hold_us" in runs[0]:
-            p999 = [max(r["p999_shard_hold_us"], r["p999_shard_hold_during_ingest_us"])
-                    for r in runs]
-            lines += [
-                f"| 99.9th percentile of those holds, wall time (the higher of alone and during "
-                f"ingest) | | {fmt_list(p999, lambda v: f'{v:.0f} us')} | |",
-            ]
-        lines += [
-            f"| holds of a shard lock over 1 ms of wall time, of those timed | | "
+            f"| 99.9th percentile of those holds, wall time (the higher of alone and during "
+            f"ingest) | | {fmt_list(p999, lambda v: f'{v:.0f} us')} | |",
+            f"| holds of the registry's lock over 1 ms of wall time, of those timed | | "
             f"{fmt_list(list(zip(over, holds)), lambda v: f'{v[0]} of {v[1]:,}')} | |",
-            f"| listing the services under the registry's lock (shared, not a shard lock), wall "
-            f"time, longest | | {fmt_list(registry, lambda v: f'{v / 1000:.1f} ms')} | |",
+            f"| figures read again because their shard published meanwhile; listings started "
+            f"over | | {fmt_list(list(zip(rereads, restarts)), lambda v: f'{v[0]:,}; {v[1]}')} | |",
         ]
     lines += [
-        f"| CollectServiceMetrics per 256 services, wall time (the whole copy, locks and all) | | "
+        f"| CollectServiceMetrics per 256 services, wall time (the whole listing and copy) | | "
         f"{fmt_list(per_hold, lambda v: f'{v:.0f} us')} | |",
         f"| single-sample ingest (in process, one thread) with a scrape every second / without "
         f"| >= 90 % | {fmt_list(ratio, lambda v: f'{v:.0%}')} | {verdict(median(ratio) >= 0.9)} |",

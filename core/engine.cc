@@ -22,10 +22,10 @@ namespace {
 
 // Samples processed per hold of a shard's state lock, so reads never wait long behind a burst.
 constexpr size_t kSamplesPerLock = 512;
-// Services copied per hold of a shard's state lock by a metrics scrape: about 15 us of copying
-// (mostly cache misses), so that even a hold stretched by preemption rarely reaches a millisecond
-// (docs/performance.md, section 9).
-constexpr size_t kServicesPerMetricsLock = 32;
+// Series a metrics scrape lists per hold of the registry's lock (shared): about 50 us of copying,
+// mostly cache misses (at 256 a hold took up to 190 us), so that a hold stretched by preemption
+// seldom reaches a millisecond (docs/performance.md, section 9).
+constexpr size_t kSeriesPerRegistryHold = 64;
 // The writer may fall this many samples behind the engine before ingest answers 503.
 constexpr size_t kMaxWriterBacklogFactor = 4;
 // Data the store refuses for good is set aside in a file named after the store's (`<path>` +
@@ -59,29 +59,27 @@ std::vector<IncomingSample> WithEndpointSeries(std::vector<IncomingSample>&& sam
   return series;
 }
 
-// Times one lock hold into LockHoldTimes when there is one to fill; otherwise does nothing.
+// Times the holds of the registry's lock into LockHoldTimes when there is one to fill; otherwise
+// does nothing.
 class HoldTimer {
  public:
-  explicit HoldTimer(LockHoldTimes* holds) : holds_(holds) {
-    if (holds_ != nullptr) {
-      wall_ = std::chrono::steady_clock::now();
-      cpu_ns_ = ThreadCpuNs();
-    }
-  }
-  void EndShardHold() {
+  explicit HoldTimer(LockHoldTimes* holds) : holds_(holds) {}
+  void Taken() {
     if (holds_ == nullptr) return;
-    const int64_t wall_ns = WallNs();
-    const int64_t cpu_ns = ThreadCpuNs() - cpu_ns_;
-    holds_->longest_shard_ns = std::max(holds_->longest_shard_ns, wall_ns);
-    holds_->longest_shard_cpu_ns = std::max(holds_->longest_shard_cpu_ns, cpu_ns);
-    ++holds_->shard_holds;
-    if (wall_ns > 1'000'000) ++holds_->shard_holds_over_1ms;
-    holds_->shard_hold_ns.push_back(wall_ns);
+    wall_ = std::chrono::steady_clock::now();
+    cpu_ns_ = ThreadCpuNs();
   }
-  void EndRegistryHold() {
-    if (holds_ != nullptr) {
-      holds_->longest_registry_ns = std::max(holds_->longest_registry_ns, WallNs());
-    }
+  void Released() {
+    if (holds_ == nullptr) return;
+    const int64_t wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                std::chrono::steady_clock::now() - wall_)
+                                .count();
+    const int64_t cpu_ns = ThreadCpuNs() - cpu_ns_;
+    holds_->longest_registry_ns = std::max(holds_->longest_registry_ns, wall_ns);
+    holds_->longest_registry_cpu_ns = std::max(holds_->longest_registry_cpu_ns, cpu_ns);
+    ++holds_->registry_holds;
+    if (wall_ns > 1'000'000) ++holds_->registry_holds_over_1ms;
+    holds_->registry_hold_ns.push_back(wall_ns);
   }
 
  private:
@@ -89,11 +87,6 @@ class HoldTimer {
     timespec now{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
     return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
-  }
-  int64_t WallNs() const {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                                wall_)
-        .count();
   }
 
   LockHoldTimes* holds_;
@@ -143,6 +136,8 @@ struct Engine::Impl {
     rejected_samples[static_cast<size_t>(reason)].fetch_add(samples, std::memory_order_relaxed);
   }
   static ServiceHealth HealthOf(const ServiceEntry& service);
+  // Counts a transition of a service of `shard`; that shard's state lock held exclusively.
+  void CountTransition(size_t shard, const std::string& reason);
 
   // The drift a reset would end, when notifications need it: the service's last event while it
   // is DRIFT_DETECTED.
@@ -167,8 +162,12 @@ struct Engine::Impl {
   // Samples whose endpoint series could not be added (a limit): their services still took them.
   std::atomic<uint64_t> endpoint_overflow{0};
   std::atomic<uint64_t> rejected_samples[kRejectReasons] = {};
-  // Per shard, guarded by its state lock (held exclusively whenever a transition happens).
-  std::vector<std::map<std::string, uint64_t>> transitions_by_reason{state_locks.size()};
+  // Transitions by reason, per shard: written under the shard's state lock (held exclusively
+  // whenever a transition happens), a new map each time, and read by scrapes without that lock.
+  // Transitions are rare, so copying a map of a few reasons for each costs nothing that matters.
+  using TransitionCounts = std::map<std::string, uint64_t>;
+  std::vector<std::atomic<std::shared_ptr<const TransitionCounts>>> transitions_by_reason =
+      std::vector<std::atomic<std::shared_ptr<const TransitionCounts>>>(state_locks.size());
 
   mutable std::mutex error_mutex;
   uint64_t detector_errors = 0;                             // guarded by error_mutex
@@ -188,6 +187,15 @@ void Engine::Impl::RecordDetectorError(const std::string& message,
   if (detector_names.empty()) ++detector_errors_by_name["unknown"];
   for (const std::string& name : detector_names) ++detector_errors_by_name[name];
   last_detector_error = message;
+}
+
+void Engine::Impl::CountTransition(size_t shard, const std::string& reason) {
+  std::atomic<std::shared_ptr<const TransitionCounts>>& published = transitions_by_reason[shard];
+  const std::shared_ptr<const TransitionCounts> old = published.load();
+  auto counts =
+      old ? std::make_shared<TransitionCounts>(*old) : std::make_shared<TransitionCounts>();
+  ++(*counts)[reason];
+  published.store(std::move(counts));
 }
 
 void Engine::Impl::AddSnapshot(ServiceEntry& service, WriteBatch& batch) {
@@ -214,7 +222,7 @@ void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, Write
   }
   ++service.samples_since_snapshot;
   if (result.transition) {
-    ++transitions_by_reason[service.shard][result.transition->reason];
+    CountTransition(service.shard, result.transition->reason);
     batch.events.push_back(service.EventOf(*result.transition));
     if (planner.enabled()) {
       std::optional<StoredEvent> drift;
@@ -239,10 +247,18 @@ void Engine::Impl::Process(size_t shard, const std::vector<QueuedSample>& items)
     // may refuse one service's data and commit the rest). A submission's samples are next to each
     // other in a shard's queue.
     std::vector<CommitShare> shares;
+    // The series whose figures changed since it last published them (core/series_figures.h):
+    // published once per run of its samples, and always before the lock is let go.
+    ServiceEntry* unpublished = nullptr;
+    auto publish = [&unpublished] {
+      if (unpublished != nullptr) unpublished->PublishFigures();
+      unpublished = nullptr;
+    };
     std::unique_lock lock(state_locks[shard]);
     for (size_t i = begin; i < end; ++i) {
       const std::shared_ptr<PendingCommit>& commit = items[i].commit;
       if (commit != nullptr && commit->forgets != nullptr) {
+        publish();
         SubmitBatch(std::move(batch), std::move(shares));  // what came before goes first
         batch = WriteBatch();
         shares.clear();
@@ -251,7 +267,9 @@ void Engine::Impl::Process(size_t shard, const std::vector<QueuedSample>& items)
         continue;
       }
       ServiceEntry& service = *items[i].service;
+      if (unpublished != &service) publish();
       ProcessOne(service, items[i].sample, batch);
+      unpublished = &service;
       if (service.endpoint_series) ++endpoint_items;
       if (commit != nullptr) {
         if (shares.empty() || shares.back().commit != commit ||
@@ -261,6 +279,7 @@ void Engine::Impl::Process(size_t shard, const std::vector<QueuedSample>& items)
         ++shares.back().count;
       }
     }
+    publish();
     // Submitted under the state lock, so a concurrent Reset's snapshot is always ordered after
     // the samples it reflects (no stored state is ever ahead of its samples).
     SubmitBatch(std::move(batch), std::move(shares));
@@ -290,6 +309,7 @@ void Engine::Impl::SubmitBatch(WriteBatch&& batch, std::vector<CommitShare>&& sh
 void Engine::Impl::ProcessForget(const std::shared_ptr<PendingCommit>& forget) {
   ServiceEntry& service = *forget->forgets;
   service.forgotten = true;
+  service.PublishFigures();
   WriteBatch batch;
   batch.forgotten.push_back(*service.id);
   log::Notice("service '" + *service.id +
@@ -343,6 +363,10 @@ Status Engine::Create(const Config& config, const DetectorSet& detectors, Store*
   auto impl = std::make_unique<Impl>(config, detectors, store);
   Status recovered = RecoverServices(*store, detectors, impl->registry, &impl->recovered_writes);
   if (!recovered.ok()) return recovered;
+  // Recovery restored and replayed the services before any other thread could read them.
+  for (const std::shared_ptr<ServiceEntry>& service : impl->registry.All()) {
+    service->PublishFigures();
+  }
   out->reset(new Engine(std::move(impl)));
   return Status::Ok();
 }
@@ -526,7 +550,7 @@ bool Engine::Reset(const std::string& service_id, int64_t timestamp_ms) {
   const std::optional<StoredEvent> drift = impl.DriftToEnd(*service);
   const Baseline baseline = service->monitor.baseline();  // what the reset ends
   Transition transition = service->monitor.Reset(timestamp_ms);
-  ++impl.transitions_by_reason[service->shard][transition.reason];
+  impl.CountTransition(service->shard, transition.reason);
   WriteBatch batch;
   batch.events.push_back(service->EventOf(transition));
   impl.planner.Plan(batch.events.back(), drift ? &*drift : nullptr, baseline, NowMs(),
@@ -534,6 +558,7 @@ bool Engine::Reset(const std::string& service_id, int64_t timestamp_ms) {
   // A reset is not in the sample log, so the snapshot is what makes it survive a restart.
   impl.AddSnapshot(*service, batch);
   impl.writer.Submit(std::move(batch));
+  service->PublishFigures();
   return true;
 }
 
@@ -609,19 +634,16 @@ const char* RejectReasonName(RejectReason reason) {
   return "unknown";
 }
 
-EngineMetrics Engine::GetMetrics(LockHoldTimes* holds) const {
-  Impl& impl = *impl_;
+EngineMetrics Engine::GetMetrics() const {
+  const Impl& impl = *impl_;
   EngineMetrics metrics;
   for (size_t i = 0; i < kRejectReasons; ++i) {
     metrics.samples_rejected[i] = impl.rejected_samples[i].load(std::memory_order_relaxed);
   }
-  for (size_t shard = 0; shard < impl.state_locks.size(); ++shard) {
-    std::shared_lock lock(impl.state_locks[shard]);
-    HoldTimer timer(holds);
-    for (const auto& [reason, count] : impl.transitions_by_reason[shard]) {
-      metrics.drift_events[reason] += count;
-    }
-    timer.EndShardHold();
+  for (const auto& published : impl.transitions_by_reason) {
+    const std::shared_ptr<const Impl::TransitionCounts> counts = published.load();
+    if (counts == nullptr) continue;
+    for (const auto& [reason, count] : *counts) metrics.drift_events[reason] += count;
   }
   {
     std::lock_guard lock(impl.error_mutex);
@@ -632,50 +654,39 @@ EngineMetrics Engine::GetMetrics(LockHoldTimes* holds) const {
 }
 
 std::vector<ServiceMetrics> Engine::CollectServiceMetrics(LockHoldTimes* holds) const {
-  Impl& impl = *impl_;
-  HoldTimer listing(holds);
-  std::vector<std::shared_ptr<ServiceEntry>> services = impl.registry.All();
-  listing.EndRegistryHold();
-  // By shard, so each hold of a lock copies a run of that shard's services.
-  std::sort(services.begin(), services.end(),
-            [](const std::shared_ptr<ServiceEntry>& a, const std::shared_ptr<ServiceEntry>& b) {
-              return a->shard < b->shard;
-            });
-  // Everything that needs no lock first (an id never changes), so that a hold of a shard's lock
-  // only copies a few plain numbers per service and allocates nothing.
-  std::vector<ServiceMetrics> out(services.size());
-  for (size_t i = 0; i < services.size(); ++i) out[i].service_id = services[i]->id;
-  size_t begin = 0;
-  while (begin < services.size()) {
-    const size_t shard = services[begin]->shard;
-    size_t end = begin;
-    while (end < services.size() && end - begin < kServicesPerMetricsLock &&
-           services[end]->shard == shard) {
-      ++end;
-    }
-    std::shared_lock lock(impl.state_locks[shard]);
-    HoldTimer timer(holds);
-    for (size_t i = begin; i < end; ++i) {
-      const ServiceEntry& service = *services[i];
-      if (service.forgotten) {
-        out[i].service_id = nullptr;  // left out below
-        continue;
-      }
-      const ServiceMonitor& monitor = service.monitor;
-      ServiceMetrics& metrics = out[i];
-      metrics.state = monitor.state();
-      metrics.zscore = monitor.last_zscore();
-      metrics.baseline = monitor.baseline();
-      metrics.sample_count = service.seq();  // as GET /v1/health counts them
-      if (monitor.last_transition()) {
-        metrics.transition_timestamp_ms = monitor.last_transition()->timestamp_ms;
-      }
-    }
-    timer.EndShardHold();
-    lock.unlock();
-    begin = end;
-  }
-  std::erase_if(out, [](const ServiceMetrics& metrics) { return metrics.service_id == nullptr; });
+  const Impl& impl = *impl_;
+  std::vector<ServiceMetrics> out;
+  // Room for series added during the listing too, so that it rarely grows under the lock.
+  const size_t known = impl.registry.size();
+  out.reserve(known + known / 8 + kSeriesPerRegistryHold);
+  HoldTimer timer(holds);
+  uint64_t rereads = 0;
+  impl.registry.VisitInRuns(
+      kSeriesPerRegistryHold,
+      [&](const ServiceEntry& service) {
+        SeriesFigures figures;
+        rereads += service.figures.Read(&figures);
+        if (figures.forgotten) return;
+        ServiceMetrics& metrics = out.emplace_back();
+        metrics.service_id = service.id;
+        metrics.state = figures.state;
+        metrics.zscore = figures.zscore;
+        metrics.baseline = figures.baseline;
+        metrics.sample_count = figures.sample_count;
+        metrics.transition_timestamp_ms = figures.transition_timestamp_ms;
+      },
+      [&] {
+        out.clear();
+        if (holds != nullptr) ++holds->listing_restarts;
+      },
+      [&](bool taken) {
+        if (taken) {
+          timer.Taken();
+        } else {
+          timer.Released();
+        }
+      });
+  if (holds != nullptr) holds->figure_rereads += rereads;
   return out;
 }
 

@@ -103,14 +103,18 @@ struct ServiceMetrics {
 };
 
 // How long a scrape held the engine's locks, for bench/metrics_scrape.cc: measured only when a
-// caller asks for it (two clock reads per hold), never otherwise.
+// caller asks for it (two clock reads per hold), never otherwise. A scrape takes no shard lock:
+// it reads each series' published figures (core/series_figures.h) and the published transition
+// counts. What it still holds is the registry's lock, shared, while it lists the series in runs.
 struct LockHoldTimes {
-  int64_t longest_shard_ns = 0;      // one hold of a shard's state lock, wall time
-  int64_t longest_shard_cpu_ns = 0;  // one hold, CPU time of the holding thread (no preemption)
-  int64_t longest_registry_ns = 0;   // listing every service under the registry's lock (a bound)
-  uint64_t shard_holds = 0;
-  uint64_t shard_holds_over_1ms = 0;   // wall time
-  std::vector<int64_t> shard_hold_ns;  // every hold's wall time, in the order taken (percentiles)
+  int64_t longest_registry_ns = 0;      // one hold of the registry's lock, wall time
+  int64_t longest_registry_cpu_ns = 0;  // one hold, CPU time of the holding thread (no preemption)
+  uint64_t registry_holds = 0;
+  uint64_t registry_holds_over_1ms = 0;   // wall time
+  std::vector<int64_t> registry_hold_ns;  // every hold's wall time, in the order taken
+  // Reads of a series' figures made again because its shard published them meanwhile.
+  uint64_t figure_rereads = 0;
+  uint64_t listing_restarts = 0;  // the registry grew (rehashed) during a listing
 };
 
 // Told what the outbox gains and loses (the notification sender, notify/). Called on the storage
@@ -197,11 +201,13 @@ class Engine {
                        const std::function<void(const StoredSample&)>& visit);
 
   EngineStatus GetStatus() const;
-  // `holds`, if any, gathers how long each lock was held (see LockHoldTimes).
-  EngineMetrics GetMetrics(LockHoldTimes* holds = nullptr) const;
-  // Every service's figures, in no order. Copied a few dozen services at a time under their
-  // shard's lock, plain numbers only, so ingest never waits on this for long (docs/behaviour.md,
-  // "GET /metrics"; docs/performance.md, section 9).
+  // Takes no shard lock: the transition counts are read as their shards published them.
+  EngineMetrics GetMetrics() const;
+  // Every service's figures, in no order, as each series' shard last published them: no shard
+  // lock is taken, so ingest never waits on a scrape; the registry's lock is held (shared) for a
+  // few dozen series at a time (docs/architecture.md, "The flow of one sample";
+  // docs/performance.md, section 9). `holds`, if any, gathers how long each hold of the registry's
+  // lock took (LockHoldTimes).
   std::vector<ServiceMetrics> CollectServiceMetrics(LockHoldTimes* holds = nullptr) const;
 
  private:

@@ -1,5 +1,6 @@
 #include "core/service_registry.h"
 
+#include <algorithm>
 #include <mutex>
 #include <string_view>
 #include <unordered_map>
@@ -40,6 +41,19 @@ Status ServiceEntry::AddSnapshot(WriteBatch& batch) {
   return Status::Ok();
 }
 
+void ServiceEntry::PublishFigures() {
+  SeriesFigures published;
+  published.state = monitor.state();
+  published.zscore = monitor.last_zscore();
+  published.baseline = monitor.baseline();
+  published.sample_count = seq();
+  if (const auto& transition = monitor.last_transition()) {
+    published.transition_timestamp_ms = transition->timestamp_ms;
+  }
+  published.forgotten = forgotten;
+  figures.Publish(published);
+}
+
 ServiceRegistry::ServiceRegistry(size_t shard_count, const BaselineParams& params,
                                  const DetectorSet& detectors)
     : shard_count_(shard_count), params_(params), detectors_(detectors) {}
@@ -65,6 +79,41 @@ std::vector<std::shared_ptr<ServiceEntry>> ServiceRegistry::All() const {
   all.reserve(services_.size());
   for (const auto& [id, entry] : services_) all.push_back(entry);
   return all;
+}
+
+void ServiceRegistry::VisitInRuns(size_t per_hold,
+                                  const std::function<void(const ServiceEntry&)>& visit,
+                                  const std::function<void()>& restart,
+                                  const std::function<void(bool taken)>& hold) const {
+  // By bucket: while the bucket count stays the same, a series stays in its bucket whatever is
+  // added or removed around it, so visiting buckets [0, n) in runs visits each one once. Only a
+  // rehash moves series between buckets, and it always changes the count.
+  size_t bucket = 0;
+  size_t buckets = 0;
+  bool first = true;
+  while (true) {
+    std::shared_lock lock(mutex_);
+    if (hold) hold(true);
+    if (first) {
+      buckets = services_.bucket_count();
+      first = false;
+    } else if (services_.bucket_count() != buckets) {
+      buckets = services_.bucket_count();
+      bucket = 0;
+      restart();
+    }
+    size_t visited = 0;
+    // Empty buckets count too, a little, so a table emptied by DELETEs is not scanned at once.
+    const size_t bucket_end = std::min(buckets, bucket + 4 * per_hold);
+    for (; bucket < bucket_end && visited < per_hold; ++bucket) {
+      for (auto it = services_.begin(bucket); it != services_.end(bucket); ++it) {
+        visit(*it->second);
+        ++visited;
+      }
+    }
+    if (hold) hold(false);
+    if (bucket >= buckets) return;
+  }
 }
 
 ServiceRegistry::Resolved ServiceRegistry::Resolve(const std::vector<IncomingSample>& samples,

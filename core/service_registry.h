@@ -14,6 +14,7 @@
 
 #include "core/detector.h"
 #include "core/sample.h"
+#include "core/series_figures.h"
 #include "core/service_monitor.h"
 #include "core/status.h"
 #include "core/storage.h"
@@ -34,6 +35,10 @@ struct ServiceEntry {
   // Adds the service's snapshot to `batch` and restarts the count of samples since the last one;
   // fails (adding nothing) when a detector cannot save its state.
   Status AddSnapshot(WriteBatch& batch);
+  // Publishes what GET /metrics reads of the series (its monitor's state, last z-score, baseline,
+  // seq, last transition, and whether it is forgotten) into `figures`. Called by whoever changed
+  // them, with the shard's state lock held exclusively, before releasing it.
+  void PublishFigures();
 
   const ServiceId id;  // the series key (core/series_key.h): the service id, or an endpoint's
   const bool endpoint_series;  // an endpoint series of a service, not a service's own
@@ -44,6 +49,8 @@ struct ServiceEntry {
   // Its forget was processed: it must write nothing more (a reset would bring it back to the
   // store), and reads and resets find no such service.
   bool forgotten = false;
+  // The figures a scrape reads without the shard's lock (PublishFigures); read from any thread.
+  PublishedFigures figures;
 };
 
 class ServiceRegistry {
@@ -54,8 +61,19 @@ class ServiceRegistry {
   size_t ShardOf(const std::string& service_id) const;
   std::shared_ptr<ServiceEntry> Find(const std::string& service_id) const;
   size_t size() const;
-  // Every service, in no order; a service forgotten after the call is still in the list.
+  // Every service, in no order; a service forgotten after the call is still in the list. Holds
+  // the registry's lock for the whole copy: for start-up, shutdown and small listings.
   std::vector<std::shared_ptr<ServiceEntry>> All() const;
+  // Calls `visit` with every series that is in the registry for the whole call, exactly once,
+  // holding the registry's lock (shared) for a run of about `per_hold` series at a time and
+  // letting go in between, so that adding a series or a DELETE (which take the lock exclusively)
+  // never waits behind a whole listing. A series added or removed during the call may or may not
+  // be visited. When the table grows meanwhile (a rehash), the listing starts over: `restart` is
+  // called first, so the caller can drop what it gathered. `hold`, if any, is called with true
+  // right after taking the lock and false right before letting go (timing).
+  void VisitInRuns(size_t per_hold, const std::function<void(const ServiceEntry&)>& visit,
+                   const std::function<void()>& restart,
+                   const std::function<void(bool taken)>& hold = {}) const;
 
   // How many series Resolve may add: in all (services and endpoint series), and endpoint series
   // per service.

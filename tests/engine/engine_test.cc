@@ -11,11 +11,13 @@
 #include <cstddef>
 #include <functional>
 #include <future>
+#include <map>
 #include <random>
 #include <thread>
 
 #include "core/pipeline.h"
 #include "core/plugin_loader.h"
+#include "core/series_figures.h"
 #include "core/service_registry.h"
 #include "tests/support/test_dir.h"
 
@@ -358,6 +360,203 @@ TEST(EngineTest, ConcurrentSubmittersKeepEachServicesOrder) {
   const EngineStatus status = running.engine().GetStatus();
   EXPECT_EQ(status.samples_processed, status.samples_accepted);
   EXPECT_EQ(status.samples_accepted, uint64_t{kThreads} * kServicesPerThread * kSamplesPerService);
+}
+
+// GET /metrics reads each series' figures without the shard's lock, as the shard last published
+// them (core/series_figures.h). Scrapes made while the engine processes must each see one
+// publish of a series, whole: the baseline's fields agree with the sample that computed it, the
+// state and last transition with the sample count, the z-score with the baseline it was scored
+// against; a series' count never goes back from one scrape to the next; and once the engine is
+// idle every scrape sees the last sample, a reset and a forget.
+TEST(EngineTest, ScrapesDuringProcessingSeeEachSeriesWholeAndUpToDate) {
+  testing::TestDir dir;
+  constexpr int kServices = 6;
+  constexpr int kSamples = 400;  // per service
+  constexpr uint32_t kMinSamples = 20;
+  constexpr uint32_t kWindow = 100;
+  constexpr uint32_t kRefresh = 10;  // B is recomputed at samples 20, 30, 40, ...
+  Running running(dir.File("scrape.db"), 1000, 1 << 20, 200000, [](Config& config) {
+    config.baseline.min_samples = kMinSamples;
+    config.baseline.window_size = kWindow;
+    config.baseline.refresh_every = kRefresh;
+  });
+  // The k-th sample of a service (from 1): a mild cycle of 7 over windows of multiples of 10, so
+  // B's mean differs from one refresh to the next and tells which sample computed it.
+  auto latency = [](int64_t k) { return 100.0 + static_cast<double>(k % 7); };
+  auto timestamp = [](int64_t k) { return kStartMs + k * kStepMs; };
+  auto id = [](int s) { return "scraped-" + std::to_string(s); };
+
+  // Checks one series' figures against what its first `n` samples make, n its sample count.
+  auto check = [&](const ServiceMetrics& m) {
+    const auto n = static_cast<int64_t>(m.sample_count);
+    ASSERT_LE(n, kSamples) << *m.service_id;
+    if (n < kMinSamples) {
+      EXPECT_EQ(m.state, ServiceState::kInsufficientData) << *m.service_id << " n=" << n;
+      EXPECT_FALSE(m.baseline.valid) << *m.service_id << " n=" << n;
+      EXPECT_FALSE(m.transition_timestamp_ms) << *m.service_id << " n=" << n;
+      EXPECT_EQ(m.zscore, 0.0) << *m.service_id << " n=" << n;
+      return;
+    }
+    EXPECT_EQ(m.state, ServiceState::kStable) << *m.service_id << " n=" << n;
+    EXPECT_EQ(m.transition_timestamp_ms, timestamp(kMinSamples)) << *m.service_id << " n=" << n;
+    ASSERT_TRUE(m.baseline.valid) << *m.service_id << " n=" << n;
+    // The sample that computed B: the last multiple of 10 up to n.
+    const int64_t computed_at = (m.baseline.last_updated_ms - kStartMs) / kStepMs;
+    EXPECT_EQ(computed_at, n - n % kRefresh) << *m.service_id << " n=" << n;
+    const int64_t size = std::min<int64_t>(computed_at, kWindow);
+    EXPECT_EQ(m.baseline.sample_count, size) << *m.service_id << " n=" << n;
+    double sum = 0;
+    for (int64_t k = computed_at - size + 1; k <= computed_at; ++k) sum += latency(k);
+    const double mean = sum / static_cast<double>(size);
+    EXPECT_NEAR(m.baseline.mean_latency, mean, 1e-9) << *m.service_id << " n=" << n;
+    if (n == kMinSamples) {
+      EXPECT_EQ(m.zscore, 0.0) << *m.service_id;  // the sample that made B was not scored
+    } else if (n != computed_at) {  // (at a refresh, the sample was scored against the B before)
+      EXPECT_NEAR(m.zscore, (latency(n) - m.baseline.mean_latency) / m.baseline.stddev_latency,
+                  1e-9)
+          << *m.service_id << " n=" << n;
+    }
+  };
+
+  std::atomic<bool> feeding{true};
+  std::thread feeder([&] {
+    std::mt19937 random(5);
+    int64_t next = 1;
+    while (next <= kSamples) {
+      // One sample (processed on this thread), a few, or a batch (the worker's).
+      const int sizes[] = {1, 1, 3, 25};
+      const int64_t rounds = std::min<int64_t>(sizes[random() % 4], kSamples - next + 1);
+      std::vector<IncomingSample> batch;
+      for (int64_t r = 0; r < rounds; ++r, ++next) {
+        for (int s = 0; s < kServices; ++s) {
+          batch.emplace_back(id(s), Sample{timestamp(next), latency(next), 1.0});
+        }
+      }
+      ASSERT_EQ(running.engine().Submit(std::move(batch)), SubmitResult::kAccepted);
+    }
+    feeding = false;
+  });
+  std::map<std::string, uint64_t> last_count;
+  int scrapes = 0;
+  uint64_t last_established = 0;
+  while (feeding || scrapes < 3) {
+    for (const ServiceMetrics& m : running.engine().CollectServiceMetrics()) {
+      check(m);
+      uint64_t& seen = last_count[*m.service_id];
+      EXPECT_GE(m.sample_count, seen) << *m.service_id;
+      seen = m.sample_count;
+    }
+    const EngineMetrics metrics = running.engine().GetMetrics();
+    const auto established = metrics.drift_events.find("baseline_established");
+    const uint64_t count = established == metrics.drift_events.end() ? 0 : established->second;
+    EXPECT_GE(count, last_established);
+    EXPECT_LE(count, uint64_t{kServices});
+    last_established = count;
+    ++scrapes;
+  }
+  feeder.join();
+  running.engine().WaitIdle();
+
+  std::vector<ServiceMetrics> idle = running.engine().CollectServiceMetrics();
+  ASSERT_EQ(idle.size(), size_t{kServices});
+  for (const ServiceMetrics& m : idle) {
+    check(m);
+    EXPECT_EQ(m.sample_count, uint64_t{kSamples}) << *m.service_id;
+  }
+  EXPECT_EQ(running.engine().GetMetrics().drift_events.at("baseline_established"),
+            uint64_t{kServices});
+
+  ASSERT_TRUE(running.engine().Reset(id(0), timestamp(kSamples) + 1));
+  ASSERT_EQ(running.engine().Forget(id(1)), Engine::ForgetResult::kForgetting);
+  running.engine().WaitIdle();
+  idle = running.engine().CollectServiceMetrics();
+  ASSERT_EQ(idle.size(), size_t{kServices - 1});
+  for (const ServiceMetrics& m : idle) {
+    EXPECT_NE(*m.service_id, id(1));
+    if (*m.service_id != id(0)) continue;
+    EXPECT_EQ(m.state, ServiceState::kInsufficientData);
+    EXPECT_FALSE(m.baseline.valid);
+    EXPECT_EQ(m.zscore, 0.0);
+    EXPECT_EQ(m.sample_count, uint64_t{kSamples});
+    EXPECT_EQ(m.transition_timestamp_ms, timestamp(kSamples) + 1);
+  }
+  EXPECT_EQ(running.engine().GetMetrics().drift_events.at("reset"), 1u);
+}
+
+// The seqlock itself, hammered: one thread publishes figures whose every field is made from the
+// same counter, another reads as fast as it can. Every read must be one publish, whole, and no
+// older than the one before it.
+TEST(SeriesFiguresTest, ReadsAreNeverTornOrOlderThanTheLast) {
+  // The writer goes on until the reader has seen this many publishes it had not seen before: reads
+  // truly made between publishes, which are the ones that could catch one half written.
+  constexpr uint64_t kPublishes = 50000;
+  constexpr uint64_t kChangesSeen = 5000;
+  auto figures_of = [](uint64_t i) {
+    SeriesFigures f;
+    f.state = static_cast<ServiceState>(i % 3);
+    f.zscore = -static_cast<double>(i);
+    f.sample_count = i;
+    if (i % 2 == 0) f.transition_timestamp_ms = static_cast<int64_t>(i) * 10;
+    f.forgotten = i % 5 == 0;
+    Baseline& b = f.baseline;
+    b.valid = i % 7 != 0;
+    b.has_payload = i % 11 != 0;
+    b.sample_count = static_cast<uint32_t>(i % 100000);
+    b.mean_latency = static_cast<double>(i) + 0.5;
+    b.stddev_latency = static_cast<double>(i) + 0.25;
+    b.p50_latency = static_cast<double>(i) + 1;
+    b.p95_latency = static_cast<double>(i) + 2;
+    b.p99_latency = static_cast<double>(i) + 3;
+    b.mean_payload = static_cast<double>(i) + 4;
+    b.stddev_payload = static_cast<double>(i) + 5;
+    b.last_updated_ms = static_cast<int64_t>(i) * 100;
+    return f;
+  };
+  auto same = [](const SeriesFigures& a, const SeriesFigures& b) {
+    const Baseline& x = a.baseline;
+    const Baseline& y = b.baseline;
+    return a.state == b.state && a.zscore == b.zscore && a.sample_count == b.sample_count &&
+           a.transition_timestamp_ms == b.transition_timestamp_ms && a.forgotten == b.forgotten &&
+           x.valid == y.valid && x.has_payload == y.has_payload &&
+           x.sample_count == y.sample_count && x.mean_latency == y.mean_latency &&
+           x.stddev_latency == y.stddev_latency && x.p50_latency == y.p50_latency &&
+           x.p95_latency == y.p95_latency && x.p99_latency == y.p99_latency &&
+           x.mean_payload == y.mean_payload && x.stddev_payload == y.stddev_payload &&
+           x.last_updated_ms == y.last_updated_ms;
+  };
+  PublishedFigures published;
+  SeriesFigures first;
+  published.Read(&first);
+  EXPECT_TRUE(same(first, SeriesFigures{}));  // a new series: the figures of no sample
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> changes{0};
+  uint64_t publishes = 0;  // the writer's; read after the join
+  std::thread writer([&] {
+    while (publishes < kPublishes || changes.load(std::memory_order_relaxed) < kChangesSeen) {
+      published.Publish(figures_of(++publishes));
+    }
+    done = true;
+  });
+  uint64_t reads = 0;
+  uint64_t torn = 0;
+  uint64_t older = 0;
+  uint64_t last = 0;
+  while (!done) {
+    SeriesFigures read;
+    published.Read(&read);
+    ++reads;
+    if (read.sample_count == 0) continue;  // before the first publish
+    if (!same(read, figures_of(read.sample_count))) ++torn;
+    if (read.sample_count < last) ++older;
+    if (read.sample_count != last) changes.fetch_add(1, std::memory_order_relaxed);
+    last = read.sample_count;
+  }
+  writer.join();
+  EXPECT_EQ(torn, 0u) << "of " << reads << " reads";
+  EXPECT_EQ(older, 0u) << "of " << reads << " reads";
+  SeriesFigures after;
+  published.Read(&after);
+  EXPECT_TRUE(same(after, figures_of(publishes)));
 }
 
 TEST(EngineTest, FullQueueRefusesTheWholeBatch) {

@@ -274,6 +274,70 @@ TEST(Metrics, AboveTheLimitOnlyServicesNotStableGetSeries) {
   EXPECT_EQ(Value(body, "driftwatch_services{state=\"STABLE\"}"), 1);  // still counted
 }
 
+// An answer larger than one 64 KiB write goes out as its head, then its body in pieces, not copied
+// behind the head first: a scrape of 700 services (about 350 KB, rendered on the render thread and
+// delivered later) and a large list of services (answered at once) each arrive whole, in order, on
+// one kept-alive connection, and a HEAD gets the GET's headers without the body.
+TEST(Metrics, LargeAnswersArriveWholeAndInOrderOnOneConnection) {
+  constexpr int kServices = 700;
+  Server server(kConfig);
+  ASSERT_TRUE(server.started());
+  std::string batch = "[";
+  for (int i = 0; i < kServices; ++i) {
+    char item[160];
+    std::snprintf(
+        item, sizeof item,
+        R"(%s{"service_id":"large-answer-service-%04d","latency_ms":100,"timestamp":"%s"})",
+        i == 0 ? "" : ",", i, FormatTimestamp(kT0).c_str());
+    batch += item;
+  }
+  batch += "]";
+  ASSERT_EQ(Fetch(server.port(), "POST", "/v1/telemetry/batch", batch).status, 202);
+  const std::string last =
+      "driftwatch_service_samples_total{service_id=\"large-answer-service-0699\"}";
+  ASSERT_TRUE(Eventually([&] { return Value(server.Metrics(), last) == 1; }, kWaitDeadline));
+
+  RawConnection connection;
+  ASSERT_TRUE(connection.Connect(server.port()));
+  ASSERT_TRUE(connection.Send(
+      BuildRequest("GET", "/metrics", "") + BuildRequest("GET", "/v1/services", "") +
+      BuildRequest("HEAD", "/metrics", "") + BuildRequest("GET", "/metrics", "")));
+  HttpResponse first;
+  ASSERT_TRUE(connection.Read(&first));
+  EXPECT_EQ(first.status, 200);
+  EXPECT_GT(first.body.size(), size_t{64 * 1024});
+  for (int i = 0; i < kServices; ++i) {
+    char series[128];
+    std::snprintf(series, sizeof series,
+                  "driftwatch_service_samples_total{service_id=\"large-answer-service-%04d\"}", i);
+    EXPECT_EQ(Value(first.body, series), 1) << series;
+  }
+  EXPECT_NE(first.body.rfind("process_max_fds "), std::string::npos);  // the text's last family
+  EXPECT_EQ(first.body.back(), '\n');
+
+  HttpResponse services;
+  ASSERT_TRUE(connection.Read(&services));
+  EXPECT_EQ(services.status, 200);
+  EXPECT_GT(services.body.size(), size_t{64 * 1024});
+  rapidjson::Document json;
+  ASSERT_FALSE(json.Parse(services.body.c_str()).HasParseError()) << services.body.size();
+  ASSERT_TRUE(json.HasMember("services"));
+  EXPECT_EQ(json["services"].Size(), rapidjson::SizeType{kServices});
+
+  HttpResponse head;
+  ASSERT_TRUE(connection.ReadHead(&head));
+  EXPECT_EQ(head.status, 200);
+  EXPECT_TRUE(head.body.empty());
+  ASSERT_TRUE(head.Header("Content-Length"));
+  EXPECT_GT(std::stoul(*head.Header("Content-Length")), 64UL * 1024);
+
+  HttpResponse second;
+  ASSERT_TRUE(connection.Read(&second));
+  EXPECT_EQ(second.status, 200);
+  EXPECT_EQ(Value(second.body, last), 1);
+  EXPECT_NE(second.body.rfind("process_max_fds "), std::string::npos);
+}
+
 TEST(Metrics, RejectedSamplesAreCountedBySampleAndReason) {
   Server server(std::string(kConfig) + "ingest:\n  max_services: 1\n");
   ASSERT_TRUE(server.started());
