@@ -18,6 +18,7 @@ namespace {
 
 using json::Metadata;
 using json::Number;
+using json::SeriesFields;
 using json::Text;
 
 using rapidjson::SizeType;
@@ -86,18 +87,6 @@ void OptionalTimestamp(JsonWriter& writer, const std::optional<int64_t>& epoch_m
 
 void TransitionTimestamp(JsonWriter& writer, const ServiceHealth& health) {
   OptionalTimestamp(writer, health.transition_timestamp_ms);
-}
-
-// A series' key as the API names it: "service_id", and "endpoint" for an endpoint series
-// (docs/behaviour.md, "Endpoint series").
-void SeriesFields(JsonWriter& writer, std::string_view key) {
-  const SeriesName name = SplitSeriesKey(key);
-  writer.Key("service_id");
-  Text(writer, name.service_id);
-  if (!name.endpoint.empty()) {
-    writer.Key("endpoint");
-    Text(writer, name.endpoint);
-  }
 }
 
 std::string Finish(const rapidjson::StringBuffer& buffer) {

@@ -1,5 +1,6 @@
-// The small pieces of writing JSON with RapidJSON that the API's answers and the refused-data log
-// share: numbers (JSON has no NaN or infinity), texts, and the engine's metadata objects.
+// The small pieces of writing JSON with RapidJSON that the API's answers, the refused-data log and
+// the notifications share: numbers (JSON has no NaN or infinity), texts, series names, and the
+// engine's metadata objects.
 #pragma once
 
 #include <rapidjson/document.h>
@@ -9,6 +10,8 @@
 #include <cmath>
 #include <string>
 #include <string_view>
+
+#include "core/series_key.h"
 
 namespace driftwatch::json {
 
@@ -25,6 +28,18 @@ inline void Number(Writer& writer, double value) {
 
 inline void Text(Writer& writer, std::string_view text) {
   writer.String(text.data(), static_cast<rapidjson::SizeType>(text.size()));
+}
+
+// A series' key as the API names it: "service_id", and "endpoint" for an endpoint series
+// (docs/behaviour.md, "Endpoint series").
+inline void SeriesFields(Writer& writer, std::string_view key) {
+  const SeriesName name = SplitSeriesKey(key);
+  writer.Key("service_id");
+  Text(writer, name.service_id);
+  if (!name.endpoint.empty()) {
+    writer.Key("endpoint");
+    Text(writer, name.endpoint);
+  }
 }
 
 // Metadata is JSON the engine made; anything that is not an object is written as {}.

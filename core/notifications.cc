@@ -130,13 +130,7 @@ void NotificationPlanner::Plan(const StoredEvent& event, const StoredEvent* ende
   writer.Key("incident_key");
   json::Text(writer, IncidentKey(event.service_id,
                                  ended_drift != nullptr ? EventId(*ended_drift) : event_id));
-  const SeriesName series = SplitSeriesKey(event.service_id);
-  writer.Key("service_id");
-  json::Text(writer, series.service_id);
-  if (!series.endpoint.empty()) {
-    writer.Key("endpoint");
-    json::Text(writer, series.endpoint);
-  }
+  json::SeriesFields(writer, event.service_id);
   writer.Key("from");
   json::Text(writer, event.from_state);
   writer.Key("to");
@@ -154,6 +148,7 @@ void NotificationPlanner::Plan(const StoredEvent& event, const StoredEvent* ende
     writer.Null();
   } else {
     // The dashboard's page of the series (ui/app.js routes).
+    const SeriesName series = SplitSeriesKey(event.service_id);
     std::string page = config_.public_url + "/ui/#/service/" + PercentEncoded(series.service_id);
     if (!series.endpoint.empty()) {
       page.push_back('/');  // not "/" + ...: GCC 12's -O3 -Wrestrict false positive

@@ -14,7 +14,6 @@
 #include <utility>
 
 #include "core/json_writing.h"
-#include "core/series_key.h"
 #include "core/timestamp.h"
 
 namespace driftwatch {
@@ -23,6 +22,7 @@ namespace {
 using JsonWriter = json::Writer;
 using json::Metadata;
 using json::Number;
+using json::SeriesFields;
 using json::Text;
 
 // What every line starts with: when the data was refused, and why.
@@ -35,21 +35,10 @@ void Refusal(JsonWriter& writer, const Status& reason, const std::string& refuse
   Text(writer, reason.message());
 }
 
-// A series key as the API names it: the service id, and the endpoint of an endpoint series.
-void Series(JsonWriter& writer, std::string_view key) {
-  const SeriesName series = SplitSeriesKey(key);
-  writer.Key("service_id");
-  Text(writer, series.service_id);
-  if (!series.endpoint.empty()) {
-    writer.Key("endpoint");
-    Text(writer, series.endpoint);
-  }
-}
-
 // A sample as POST /v1/telemetry takes it, so that the line's "sample" can be sent again as is.
 void SampleObject(JsonWriter& writer, const StoredSample& sample) {
   writer.StartObject();
-  Series(writer, sample.service_id != nullptr ? std::string_view(*sample.service_id) : "");
+  SeriesFields(writer, sample.service_id != nullptr ? std::string_view(*sample.service_id) : "");
   writer.Key("timestamp");
   Text(writer, FormatTimestamp(sample.timestamp_ms));
   writer.Key("latency_ms");
@@ -64,7 +53,7 @@ void SampleObject(JsonWriter& writer, const StoredSample& sample) {
 // An event with the fields GET /v1/events shows, and its service.
 void Event(JsonWriter& writer, const StoredEvent& event) {
   writer.StartObject();
-  Series(writer, event.service_id);
+  SeriesFields(writer, event.service_id);
   writer.Key("from_state");
   Text(writer, event.from_state);
   writer.Key("to_state");
