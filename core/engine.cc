@@ -664,16 +664,13 @@ std::vector<ServiceMetrics> Engine::CollectServiceMetrics(LockHoldTimes* holds) 
   impl.registry.VisitInRuns(
       kSeriesPerRegistryHold,
       [&](const ServiceEntry& service) {
-        SeriesFigures figures;
-        rereads += service.figures.Read(&figures);
-        if (figures.forgotten) return;
         ServiceMetrics& metrics = out.emplace_back();
+        rereads += service.figures.Read(&metrics);
+        if (metrics.forgotten) {
+          out.pop_back();
+          return;
+        }
         metrics.service_id = service.id;
-        metrics.state = figures.state;
-        metrics.zscore = figures.zscore;
-        metrics.baseline = figures.baseline;
-        metrics.sample_count = figures.sample_count;
-        metrics.transition_timestamp_ms = figures.transition_timestamp_ms;
       },
       [&] {
         out.clear();

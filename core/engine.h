@@ -23,6 +23,7 @@
 #include "core/detector.h"
 #include "core/ingest_queue.h"
 #include "core/sample.h"
+#include "core/series_figures.h"
 #include "core/service_monitor.h"
 #include "core/status.h"
 #include "core/storage.h"
@@ -92,14 +93,9 @@ struct EngineMetrics {
   CommitDurations commit_durations;
 };
 
-// One service's figures for GET /metrics.
-struct ServiceMetrics {
+// One series' figures for GET /metrics: as its shard published them (never a forgotten one).
+struct ServiceMetrics : SeriesFigures {
   ServiceId service_id;
-  ServiceState state = ServiceState::kInsufficientData;
-  double zscore = 0.0;  // ServiceMonitor::last_zscore
-  Baseline baseline;
-  uint64_t sample_count = 0;
-  std::optional<int64_t> transition_timestamp_ms;
 };
 
 // How long a scrape held the engine's locks, for bench/metrics_scrape.cc: measured only when a
