@@ -136,7 +136,7 @@ struct Engine::Impl {
     rejected_samples[static_cast<size_t>(reason)].fetch_add(samples, std::memory_order_relaxed);
   }
   static ServiceHealth HealthOf(const ServiceEntry& service);
-  // Counts a transition of a service of `shard`; that shard's state lock held exclusively.
+  // Counts a transition of a service of `shard`.
   void CountTransition(size_t shard, const std::string& reason);
 
   // The drift a reset would end, when notifications need it: the service's last event while it
@@ -162,12 +162,14 @@ struct Engine::Impl {
   // Samples whose endpoint series could not be added (a limit): their services still took them.
   std::atomic<uint64_t> endpoint_overflow{0};
   std::atomic<uint64_t> rejected_samples[kRejectReasons] = {};
-  // Transitions by reason, per shard: written under the shard's state lock (held exclusively
-  // whenever a transition happens), a new map each time, and read by scrapes without that lock.
-  // Transitions are rare, so copying a map of a few reasons for each costs nothing that matters.
-  using TransitionCounts = std::map<std::string, uint64_t>;
-  std::vector<std::atomic<std::shared_ptr<const TransitionCounts>>> transitions_by_reason =
-      std::vector<std::atomic<std::shared_ptr<const TransitionCounts>>>(state_locks.size());
+  // Transitions by reason, per shard, under their own small mutex rather than the shard's state
+  // lock, so that a scrape copying a few counts never holds up processing. Transitions are rare.
+  struct TransitionCounts {
+    mutable std::mutex mutex;
+    std::map<std::string, uint64_t> by_reason;  // guarded by mutex
+  };
+  std::vector<TransitionCounts> transitions_by_reason =
+      std::vector<TransitionCounts>(state_locks.size());
 
   mutable std::mutex error_mutex;
   uint64_t detector_errors = 0;                             // guarded by error_mutex
@@ -190,12 +192,9 @@ void Engine::Impl::RecordDetectorError(const std::string& message,
 }
 
 void Engine::Impl::CountTransition(size_t shard, const std::string& reason) {
-  std::atomic<std::shared_ptr<const TransitionCounts>>& published = transitions_by_reason[shard];
-  const std::shared_ptr<const TransitionCounts> old = published.load();
-  auto counts =
-      old ? std::make_shared<TransitionCounts>(*old) : std::make_shared<TransitionCounts>();
-  ++(*counts)[reason];
-  published.store(std::move(counts));
+  TransitionCounts& counts = transitions_by_reason[shard];
+  std::lock_guard lock(counts.mutex);
+  ++counts.by_reason[reason];
 }
 
 void Engine::Impl::AddSnapshot(ServiceEntry& service, WriteBatch& batch) {
@@ -640,10 +639,9 @@ EngineMetrics Engine::GetMetrics() const {
   for (size_t i = 0; i < kRejectReasons; ++i) {
     metrics.samples_rejected[i] = impl.rejected_samples[i].load(std::memory_order_relaxed);
   }
-  for (const auto& published : impl.transitions_by_reason) {
-    const std::shared_ptr<const Impl::TransitionCounts> counts = published.load();
-    if (counts == nullptr) continue;
-    for (const auto& [reason, count] : *counts) metrics.drift_events[reason] += count;
+  for (const Impl::TransitionCounts& counts : impl.transitions_by_reason) {
+    std::lock_guard lock(counts.mutex);
+    for (const auto& [reason, count] : counts.by_reason) metrics.drift_events[reason] += count;
   }
   {
     std::lock_guard lock(impl.error_mutex);
