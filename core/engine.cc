@@ -32,32 +32,12 @@ constexpr size_t kMaxWriterBacklogFactor = 4;
 // this), an operator's to read and re-send (docs/operations.md, "Refused data").
 constexpr const char* kRefusedFileSuffix = ".refused.jsonl";
 
-// `count` consecutive samples of one service in a write batch, of a submission that waits.
+// `count` consecutive samples of one series in a write batch, of a submission that waits.
 struct CommitShare {
   std::shared_ptr<PendingCommit> commit;
-  ServiceId service_id;
+  ServiceId series_id;
   uint64_t count;
 };
-
-// With endpoint series on, a sample that names an endpoint also goes to the series of its
-// (service, endpoint) pair, right after its service's own (docs/behaviour.md, "Endpoint series").
-// Every other sample is passed on as it is.
-std::vector<IncomingSample> WithEndpointSeries(std::vector<IncomingSample>&& samples) {
-  const bool any = std::any_of(samples.begin(), samples.end(),
-                               [](const IncomingSample& s) { return !s.endpoint.empty(); });
-  if (!any) return std::move(samples);
-  std::vector<IncomingSample> series;
-  series.reserve(samples.size() * 2);
-  for (IncomingSample& incoming : samples) {
-    std::string endpoint = std::move(incoming.endpoint);
-    incoming.endpoint.clear();
-    series.push_back(std::move(incoming));
-    if (endpoint.empty()) continue;
-    const IncomingSample& own = series.back();
-    series.emplace_back(EndpointSeriesKey(own.service_id, endpoint), own.sample);
-  }
-  return series;
-}
 
 // Times the holds of the registry's lock into LockHoldTimes when there is one to fill; otherwise
 // does nothing.
@@ -237,25 +217,42 @@ void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, Write
 
 void Engine::Impl::Process(size_t shard, const std::vector<QueuedSample>& items) {
   size_t forgets = 0;
-  size_t endpoint_items = 0;  // a sample's second item: samples_processed counts samples
+  // The series whose figures changed since they were last published (core/series_figures.h):
+  // each is published once per hold of the lock, always before the lock is let go.
+  std::vector<ServiceEntry*> stale;
+  auto publish = [&stale] {
+    for (ServiceEntry* series : stale) {
+      series->PublishFigures();
+      series->figures_stale = false;
+    }
+    stale.clear();
+  };
   for (size_t begin = 0; begin < items.size(); begin += kSamplesPerLock) {
     const size_t end = std::min(items.size(), begin + kSamplesPerLock);
     WriteBatch batch;
     batch.samples.reserve(end - begin);
-    // The waiting submissions with samples in this batch: how many, of which service (the store
-    // may refuse one service's data and commit the rest). A submission's samples are next to each
+    // The waiting submissions with samples in this batch: how many, of which series (the store
+    // may refuse one series' data and commit the rest). A submission's samples are next to each
     // other in a shard's queue.
     std::vector<CommitShare> shares;
-    // The series whose figures changed since it last published them (core/series_figures.h):
-    // published once per run of its samples, and always before the lock is let go.
-    ServiceEntry* unpublished = nullptr;
-    auto publish = [&unpublished] {
-      if (unpublished != nullptr) unpublished->PublishFigures();
-      unpublished = nullptr;
+    auto share = [&shares](const std::shared_ptr<PendingCommit>& commit, const ServiceId& series,
+                           uint64_t count) {
+      if (shares.empty() || shares.back().commit != commit || shares.back().series_id != series) {
+        shares.push_back({commit, series, 0});
+      }
+      shares.back().count += count;
+    };
+    auto process = [&](ServiceEntry& series, const Sample& sample) {
+      ProcessOne(series, sample, batch);
+      if (!series.figures_stale) {
+        series.figures_stale = true;
+        stale.push_back(&series);
+      }
     };
     std::unique_lock lock(state_locks[shard]);
     for (size_t i = begin; i < end; ++i) {
-      const std::shared_ptr<PendingCommit>& commit = items[i].commit;
+      const QueuedSample& item = items[i];
+      const std::shared_ptr<PendingCommit>& commit = item.commit;
       if (commit != nullptr && commit->forgets != nullptr) {
         publish();
         SubmitBatch(std::move(batch), std::move(shares));  // what came before goes first
@@ -265,17 +262,13 @@ void Engine::Impl::Process(size_t shard, const std::vector<QueuedSample>& items)
         ++forgets;
         continue;
       }
-      ServiceEntry& service = *items[i].service;
-      if (unpublished != &service) publish();
-      ProcessOne(service, items[i].sample, batch);
-      unpublished = &service;
-      if (service.endpoint_series) ++endpoint_items;
+      process(*item.service, item.sample);
+      if (item.endpoint != nullptr) process(*item.endpoint, item.sample);
       if (commit != nullptr) {
-        if (shares.empty() || shares.back().commit != commit ||
-            shares.back().service_id != service.id) {
-          shares.push_back({commit, service.id, 0});
-        }
-        ++shares.back().count;
+        share(commit, item.service->id, 1);
+        // The sample is settled once, with its service's share; its endpoint series' share
+        // counts nothing and only says whether the store refused that series' data.
+        if (item.endpoint != nullptr) share(commit, item.endpoint->id, 0);
       }
     }
     publish();
@@ -283,7 +276,7 @@ void Engine::Impl::Process(size_t shard, const std::vector<QueuedSample>& items)
     // the samples it reflects (no stored state is ever ahead of its samples).
     SubmitBatch(std::move(batch), std::move(shares));
   }
-  processed.fetch_add(items.size() - forgets - endpoint_items, std::memory_order_relaxed);
+  processed.fetch_add(items.size() - forgets, std::memory_order_relaxed);
 }
 
 void Engine::Impl::SubmitBatch(WriteBatch&& batch, std::vector<CommitShare>&& shares) {
@@ -291,14 +284,15 @@ void Engine::Impl::SubmitBatch(WriteBatch&& batch, std::vector<CommitShare>&& sh
   StorageWriter::CommitCallback on_committed;
   if (!shares.empty()) {
     on_committed = [shares = std::move(shares)](const CommitReport& report) {
+      // Refusals first: a submission settled by one share must already know that the store
+      // refused a series of another (an endpoint series' share settles no sample of its own).
       for (const CommitShare& share : shares) {
-        CommitResult result = CommitResult::kCommitted;
-        if (report.Refused(*share.service_id)) {
-          result = CommitResult::kRefused;
-        } else if (!report.committed) {
-          result = CommitResult::kAbandoned;
-        }
-        Settle(*share.commit, share.count, result);
+        if (report.Refused(*share.series_id)) share.commit->refused = true;
+      }
+      const CommitResult result =
+          report.committed ? CommitResult::kCommitted : CommitResult::kAbandoned;
+      for (const CommitShare& share : shares) {
+        if (share.count > 0) Settle(*share.commit, share.count, result);
       }
     };
   }
@@ -426,52 +420,45 @@ SubmitResult Engine::Submit(std::vector<IncomingSample>&& samples, CommitCallbac
     impl.CountRejected(RejectReason::kStorageUnavailable, count);
     return SubmitResult::kStorageUnavailable;
   }
-  // One item per series a sample goes to.
-  std::vector<IncomingSample> series =
-      impl.config.series.per_endpoint ? WithEndpointSeries(std::move(samples)) : std::move(samples);
-  const uint64_t items_wanted = series.size();
   if (impl.writer.pending_samples() > kMaxWriterBacklogFactor * impl.queue.capacity() ||
-      !impl.queue.Reserve(items_wanted)) {
+      !impl.queue.Reserve(count)) {
     impl.rejected_queue_full.fetch_add(1, std::memory_order_relaxed);
     impl.CountRejected(RejectReason::kQueueFull, count);
     return SubmitResult::kQueueFull;
   }
 
-  std::vector<ServiceEntry*> entries;
+  std::vector<SampleSeries> series;
   size_t overflowed = 0;
   IngestQueue::Actions actions;
   ServiceRegistry::Resolved resolved = ServiceRegistry::Resolved::kAll;
-  const ServiceRegistry::Limits limits{impl.config.ingest.max_services,
+  const ServiceRegistry::Limits limits{impl.config.series.per_endpoint,
+                                       impl.config.ingest.max_services,
                                        impl.config.series.max_endpoints_per_service};
   try {
-    resolved = impl.registry.Resolve(series, limits, &entries, &overflowed, [&] {
-      const uint64_t items = items_wanted - overflowed;
+    resolved = impl.registry.Resolve(samples, limits, &series, &overflowed, [&] {
       std::shared_ptr<PendingCommit> commit;
-      if (on_committed) commit = std::make_shared<PendingCommit>(items, std::move(on_committed));
+      if (on_committed) commit = std::make_shared<PendingCommit>(count, std::move(on_committed));
       std::vector<QueuedSample> queued;
-      queued.reserve(items);
-      for (size_t i = 0; i < series.size(); ++i) {
-        if (entries[i] != nullptr)
-          queued.push_back(QueuedSample{entries[i], series[i].sample, commit});
+      queued.reserve(count);
+      for (size_t i = 0; i < samples.size(); ++i) {
+        queued.push_back(
+            QueuedSample{series[i].service, series[i].endpoint, samples[i].sample, commit});
       }
-      actions = impl.queue.Enqueue(queued, items <= IngestQueue::kInlineItems);
+      actions = impl.queue.Enqueue(queued, count <= IngestQueue::kInlineItems);
     });
   } catch (const std::exception& e) {  // a detector could not create a series' state
-    impl.queue.Unreserve(items_wanted);
+    impl.queue.Unreserve(count);
     impl.RecordDetectorError(e.what());
     impl.CountRejected(RejectReason::kDetectorFailure, count);
     return SubmitResult::kDetectorFailure;
   }
   if (resolved == ServiceRegistry::Resolved::kTooManyServices) {
-    impl.queue.Unreserve(items_wanted);
+    impl.queue.Unreserve(count);
     impl.rejected_too_many_services.fetch_add(1, std::memory_order_relaxed);
     impl.CountRejected(RejectReason::kTooManyServices, count);
     return SubmitResult::kTooManyServices;
   }
-  if (overflowed > 0) {
-    impl.queue.Unreserve(overflowed);
-    impl.endpoint_overflow.fetch_add(overflowed, std::memory_order_relaxed);
-  }
+  if (overflowed > 0) impl.endpoint_overflow.fetch_add(overflowed, std::memory_order_relaxed);
   impl.accepted.fetch_add(count, std::memory_order_relaxed);
   impl.queue.Dispatch(actions);
   return SubmitResult::kAccepted;
@@ -494,7 +481,7 @@ Engine::ForgetResult Engine::Forget(const std::string& service_id, CommitCallbac
           auto forget = std::make_shared<PendingCommit>(
               1, [all](CommitResult result) { Settle(*all, 1, result); });
           forget->forgets = std::move(entry);
-          items.push_back(QueuedSample{forget->forgets.get(), Sample{}, forget});
+          items.push_back(QueuedSample{forget->forgets.get(), nullptr, Sample{}, forget});
         }
         impl.queue.Reserve(items.size(), /*beyond_capacity=*/true);
         actions = impl.queue.Enqueue(items, false);

@@ -48,10 +48,13 @@ struct PendingCommit {
 // `count` samples of `commit` were settled with `result`.
 void Settle(PendingCommit& commit, uint64_t count, CommitResult result);
 
-// `service` stays valid while the item is queued: a forgotten service lives until its forget,
-// queued after its samples, is processed.
+// One sample, for its service's series and, when not null, for that service's series of the
+// sample's endpoint, processed right after it (both are on the service's shard). The series stay
+// valid while the item is queued: a forgotten series lives until its forget, queued after its
+// samples, is processed.
 struct QueuedSample {
   ServiceEntry* service;
+  ServiceEntry* endpoint;
   Sample sample;
   std::shared_ptr<PendingCommit> commit;  // set when the submitter waits for the commit
 };

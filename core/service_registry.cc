@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <mutex>
 #include <string_view>
-#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 
@@ -41,6 +40,16 @@ Status ServiceEntry::AddSnapshot(WriteBatch& batch) {
   return Status::Ok();
 }
 
+ServiceEntry* ServiceEntry::FindEndpoint(std::string_view endpoint) const {
+  const size_t hash = std::hash<std::string_view>{}(endpoint);
+  for (const EndpointSeries& known : endpoints) {
+    if (known.hash == hash && SplitSeriesKey(*known.series->id).endpoint == endpoint) {
+      return known.series;
+    }
+  }
+  return nullptr;
+}
+
 void ServiceEntry::PublishFigures() {
   SeriesFigures published;
   published.state = monitor.state();
@@ -58,8 +67,8 @@ ServiceRegistry::ServiceRegistry(size_t shard_count, const BaselineParams& param
                                  const DetectorSet& detectors)
     : shard_count_(shard_count), params_(params), detectors_(detectors) {}
 
-size_t ServiceRegistry::ShardOf(const std::string& service_id) const {
-  return std::hash<std::string>{}(service_id) % shard_count_;
+size_t ServiceRegistry::ShardOf(std::string_view key) const {
+  return std::hash<std::string_view>{}(SplitSeriesKey(key).service_id) % shard_count_;
 }
 
 std::shared_ptr<ServiceEntry> ServiceRegistry::Find(const std::string& service_id) const {
@@ -118,30 +127,34 @@ void ServiceRegistry::VisitInRuns(size_t per_hold,
 
 ServiceRegistry::Resolved ServiceRegistry::Resolve(const std::vector<IncomingSample>& samples,
                                                    const Limits& limits,
-                                                   std::vector<ServiceEntry*>* entries,
+                                                   std::vector<SampleSeries>* series,
                                                    size_t* overflowed,
                                                    const std::function<void()>& then) {
-  entries->assign(samples.size(), nullptr);
+  series->assign(samples.size(), SampleSeries{});
   *overflowed = 0;
   {
-    // The common case: every series is known. Consecutive samples mostly share a series.
+    // The common case: every series is known. Consecutive samples mostly share a service.
     std::shared_lock lock(mutex_);
     bool unknown = false;
     size_t refused = 0;
     ServiceEntry* last = nullptr;
     for (size_t i = 0; i < samples.size() && !unknown; ++i) {
-      const std::string& key = samples[i].service_id;
-      if (last == nullptr || *last->id != key) {
-        auto it = services_.find(key);
+      const IncomingSample& incoming = samples[i];
+      if (last == nullptr || *last->id != incoming.service_id) {
+        auto it = services_.find(incoming.service_id);
         last = it == services_.end() ? nullptr : it->second.get();
       }
+      unknown = last == nullptr;
+      (*series)[i].service = last;
+      if (unknown || !limits.per_endpoint || incoming.endpoint.empty()) continue;
+      ServiceEntry* endpoint = last->FindEndpoint(incoming.endpoint);
       // A service already at a limit refuses its new endpoints without the exclusive lock.
-      if (last == nullptr && IsEndpointSeriesKey(key) && !RoomForEndpointOf(key, limits, 0)) {
+      if (endpoint == nullptr && !RoomForEndpointOf(*last, limits)) {
         ++refused;
         continue;
       }
-      unknown = last == nullptr;
-      (*entries)[i] = last;
+      unknown = endpoint == nullptr;
+      (*series)[i].endpoint = endpoint;
     }
     if (!unknown) {
       *overflowed = refused;
@@ -152,93 +165,94 @@ ServiceRegistry::Resolved ServiceRegistry::Resolve(const std::vector<IncomingSam
   // Series are added under the exclusive lock, and every sample is looked up again under it: a
   // series found above may have been forgotten since, so nothing found above is kept.
   std::unique_lock lock(mutex_);
-  entries->assign(samples.size(), nullptr);
+  series->assign(samples.size(), SampleSeries{});
   std::unordered_set<std::string_view> fresh_services;
-  std::unordered_set<std::string_view> fresh_endpoints;
-  std::unordered_set<std::string_view> refused_endpoints;        // past a limit
-  std::unordered_map<std::string_view, size_t> endpoints_added;  // by service
   for (const IncomingSample& incoming : samples) {
-    if (!IsEndpointSeriesKey(incoming.service_id) && !services_.contains(incoming.service_id)) {
-      fresh_services.insert(incoming.service_id);
-    }
+    if (!services_.contains(incoming.service_id)) fresh_services.insert(incoming.service_id);
   }
   if (services_.size() + fresh_services.size() > limits.max_series) {
     return Resolved::kTooManyServices;
   }
-  for (const IncomingSample& incoming : samples) {
-    const std::string_view key = incoming.service_id;
-    if (!IsEndpointSeriesKey(key) || services_.contains(incoming.service_id) ||
-        fresh_endpoints.contains(key) || refused_endpoints.contains(key)) {
-      continue;
-    }
-    const std::string_view service = SplitSeriesKey(key).service_id;
-    const size_t adding = fresh_services.size() + fresh_endpoints.size();
-    if (!RoomForEndpointOf(key, limits, adding, endpoints_added[service])) {
-      refused_endpoints.insert(key);
-      continue;
-    }
-    ++endpoints_added[service];
-    fresh_endpoints.insert(key);
-  }
+  // Every new service first, so that endpoint series never take the room they need.
+  ServiceEntry* last = nullptr;
   for (size_t i = 0; i < samples.size(); ++i) {
-    const std::string& key = samples[i].service_id;
-    if (refused_endpoints.contains(key)) {
-      ++*overflowed;
-      continue;
+    const std::string& service_id = samples[i].service_id;
+    if (last == nullptr || *last->id != service_id) {
+      auto it = services_.find(service_id);
+      last = it == services_.end() ? AddLocked(service_id) : it->second.get();
     }
-    auto it = services_.find(key);
-    (*entries)[i] = it == services_.end() ? AddLocked(key) : it->second.get();
+    (*series)[i].service = last;
+  }
+  for (size_t i = 0; i < samples.size() && limits.per_endpoint; ++i) {
+    const std::string& endpoint = samples[i].endpoint;
+    if (endpoint.empty()) continue;
+    ServiceEntry& service = *(*series)[i].service;
+    ServiceEntry* found = service.FindEndpoint(endpoint);
+    if (found == nullptr && RoomForEndpointOf(service, limits)) {
+      found = AddLocked(EndpointSeriesKey(*service.id, endpoint));
+    }
+    if (found == nullptr) ++*overflowed;
+    (*series)[i].endpoint = found;
   }
   then();
   return Resolved::kAll;
 }
 
-bool ServiceRegistry::RoomForEndpointOf(std::string_view key, const Limits& limits,
-                                        size_t series_adding, size_t endpoints_adding) const {
-  if (services_.size() + series_adding >= limits.max_series) return false;
-  const auto known = endpoint_keys_.find(std::string(SplitSeriesKey(key).service_id));
-  const size_t has = known == endpoint_keys_.end() ? 0 : known->second.size();
-  return has + endpoints_adding < limits.max_endpoints_per_service;
+bool ServiceRegistry::RoomForEndpointOf(const ServiceEntry& service, const Limits& limits) const {
+  return services_.size() < limits.max_series &&
+         service.endpoints.size() < limits.max_endpoints_per_service;
 }
 
 bool ServiceRegistry::Remove(
     const std::string& key,
     const std::function<void(std::vector<std::shared_ptr<ServiceEntry>>)>& then) {
   std::unique_lock lock(mutex_);
+  auto it = services_.find(key);
+  if (it == services_.end()) return false;
   std::vector<std::shared_ptr<ServiceEntry>> removed;
-  auto take = [&](const std::string& series) {
-    auto it = services_.find(series);
-    if (it == services_.end()) return;
-    removed.push_back(std::move(it->second));
-    services_.erase(it);
-  };
-  take(key);
-  if (IsEndpointSeriesKey(key)) {
-    if (!removed.empty()) {
-      auto endpoints = endpoint_keys_.find(std::string(SplitSeriesKey(key).service_id));
-      std::erase_if(endpoints->second, [&](const ServiceId& series) { return *series == key; });
-      if (endpoints->second.empty()) endpoint_keys_.erase(endpoints);
+  removed.push_back(std::move(it->second));
+  services_.erase(it);
+  ServiceEntry& entry = *removed.front();
+  if (entry.endpoint_series) {
+    auto service = services_.find(std::string(SplitSeriesKey(key).service_id));
+    if (service != services_.end()) {
+      std::erase_if(service->second->endpoints, [&](const ServiceEntry::EndpointSeries& known) {
+        return known.series == &entry;
+      });
     }
-  } else if (auto endpoints = endpoint_keys_.find(key); endpoints != endpoint_keys_.end()) {
-    for (const ServiceId& series : endpoints->second) take(*series);
-    endpoint_keys_.erase(endpoints);
+  } else {
+    for (const ServiceEntry::EndpointSeries& endpoint : entry.endpoints) {
+      auto found = services_.find(*endpoint.series->id);
+      removed.push_back(std::move(found->second));
+      services_.erase(found);
+    }
+    entry.endpoints.clear();
   }
-  if (removed.empty()) return false;
   then(std::move(removed));
   return true;
 }
 
-ServiceEntry& ServiceRegistry::Add(const std::string& service_id) {
+ServiceEntry& ServiceRegistry::Add(const std::string& key) {
   std::unique_lock lock(mutex_);
-  return *AddLocked(service_id);
+  auto it = services_.find(key);
+  return it == services_.end() ? *AddLocked(key) : *it->second;
 }
 
-ServiceEntry* ServiceRegistry::AddLocked(const std::string& service_id) {
-  auto entry = std::make_shared<ServiceEntry>(service_id, ShardOf(service_id), params_, detectors_);
+ServiceEntry* ServiceRegistry::AddLocked(const std::string& key) {
+  const SeriesName name = SplitSeriesKey(key);
+  ServiceEntry* service = nullptr;
+  if (!name.endpoint.empty()) {
+    // Never missing but at start-up from a store that kept an endpoint series and not its
+    // service: the service is then monitored afresh beside it.
+    auto found = services_.find(std::string(name.service_id));
+    service =
+        found == services_.end() ? AddLocked(std::string(name.service_id)) : found->second.get();
+  }
+  auto entry = std::make_shared<ServiceEntry>(key, ShardOf(key), params_, detectors_);
   ServiceEntry* raw = entry.get();
-  services_.emplace(service_id, std::move(entry));
-  if (raw->endpoint_series) {
-    endpoint_keys_[std::string(SplitSeriesKey(service_id).service_id)].push_back(raw->id);
+  services_.emplace(key, std::move(entry));
+  if (service != nullptr) {
+    service->endpoints.push_back({std::hash<std::string_view>{}(name.endpoint), raw});
   }
   return raw;
 }

@@ -39,26 +39,47 @@ struct ServiceEntry {
   // seq, last transition, and whether it is forgotten) into `figures`. Called by whoever changed
   // them, with the shard's state lock held exclusively, before releasing it.
   void PublishFigures();
+  // This service's series of `endpoint`, if it has one; the registry's lock held.
+  ServiceEntry* FindEndpoint(std::string_view endpoint) const;
 
   const ServiceId id;  // the series key (core/series_key.h): the service id, or an endpoint's
   const bool endpoint_series;  // an endpoint series of a service, not a service's own
-  const size_t shard;          // the shard whose state lock guards what follows
+  // The shard whose state lock guards what follows: an endpoint series is on its service's, so
+  // that both are processed from one queue item.
+  const size_t shard;
   ServiceMonitor monitor;
   uint64_t seq_offset = 0;
   uint32_t samples_since_snapshot = 0;
   // Its forget was processed: it must write nothing more (a reset would bring it back to the
   // store), and reads and resets find no such service.
   bool forgotten = false;
+  // Processing changed the figures and has not published them yet (guarded by the shard's lock).
+  bool figures_stale = false;
   // The figures a scrape reads without the shard's lock (PublishFigures); read from any thread.
   PublishedFigures figures;
+  // A service's endpoint series (none for an endpoint series itself), owned by the registry, each
+  // with the hash of its endpoint, so that finding one reads no other series; guarded by the
+  // registry's lock, not the shard's.
+  struct EndpointSeries {
+    size_t hash;
+    ServiceEntry* series;
+  };
+  std::vector<EndpointSeries> endpoints;
+};
+
+// The series one sample goes to: its service's own, and, with endpoint series on, its endpoint's
+// (null when it names none or that series is past a limit).
+struct SampleSeries {
+  ServiceEntry* service = nullptr;
+  ServiceEntry* endpoint = nullptr;
 };
 
 class ServiceRegistry {
  public:
   ServiceRegistry(size_t shard_count, const BaselineParams& params, const DetectorSet& detectors);
 
-  // The shard that processes a service: by hash of its id.
-  size_t ShardOf(const std::string& service_id) const;
+  // The shard that processes a series: by hash of its service's id.
+  size_t ShardOf(std::string_view key) const;
   std::shared_ptr<ServiceEntry> Find(const std::string& service_id) const;
   size_t size() const;
   // Every service, in no order; a service forgotten after the call is still in the list. Holds
@@ -75,21 +96,22 @@ class ServiceRegistry {
                    const std::function<void()>& restart,
                    const std::function<void(bool taken)>& hold = {}) const;
 
-  // How many series Resolve may add: in all (services and endpoint series), and endpoint series
-  // per service.
+  // Whether samples' endpoints make series, and how many series Resolve may add: in all
+  // (services and endpoint series), and endpoint series per service.
   struct Limits {
+    bool per_endpoint = false;
     size_t max_series = 0;
     size_t max_endpoints_per_service = 0;
   };
   enum class Resolved { kAll, kTooManyServices };
-  // Sets entries[i] to the series of samples[i] (its service_id is a series key), adding those it
-  // does not know, and then calls `then` with the registry still locked, so that no series can be
-  // forgotten between being found here and `then` queueing its samples. A new service beyond
-  // max_series refuses the whole call (nothing is added); a new endpoint series beyond either
-  // limit is not added: its samples get a null entry and are counted in *overflowed. Throws what a
-  // detector throws when it cannot create a new series' state.
+  // Sets series[i] to the series samples[i] goes to, adding those it does not know, and then
+  // calls `then` with the registry still locked, so that no series can be forgotten between being
+  // found here and `then` queueing its samples. A new service beyond max_series refuses the whole
+  // call (nothing is added); a new endpoint series beyond either limit is not added: its samples
+  // get a null endpoint and are counted in *overflowed. Throws what a detector throws when it
+  // cannot create a new series' state.
   Resolved Resolve(const std::vector<IncomingSample>& samples, const Limits& limits,
-                   std::vector<ServiceEntry*>* entries, size_t* overflowed,
+                   std::vector<SampleSeries>* series, size_t* overflowed,
                    const std::function<void()>& then);
   // Removes a series and calls `then` with what was removed, the registry still locked (so it
   // comes after every `then` of a Resolve that found it): a service's key removes it and every
@@ -97,24 +119,23 @@ class ServiceRegistry {
   // was nothing to remove.
   bool Remove(const std::string& key,
               const std::function<void(std::vector<std::shared_ptr<ServiceEntry>>)>& then);
-  // At start-up, before any other thread uses the registry.
-  ServiceEntry& Add(const std::string& service_id);
+  // At start-up, before any other thread uses the registry: the series of `key`, added when it is
+  // not known (an endpoint series' service too).
+  ServiceEntry& Add(const std::string& key);
 
  private:
-  ServiceEntry* AddLocked(const std::string& service_id);  // mutex_ held exclusively
-  // Whether the endpoint series `key` may be added, with `series_adding` series and
-  // `endpoints_adding` endpoint series of its service about to be added too; mutex_ held.
-  bool RoomForEndpointOf(std::string_view key, const Limits& limits, size_t series_adding,
-                         size_t endpoints_adding = 0) const;
+  // Adds the series of `key`, its service's entry first when that is missing; mutex_ held
+  // exclusively.
+  ServiceEntry* AddLocked(const std::string& key);
+  // Whether `service` may have one more endpoint series; mutex_ held.
+  bool RoomForEndpointOf(const ServiceEntry& service, const Limits& limits) const;
 
   const size_t shard_count_;
   const BaselineParams& params_;
   const DetectorSet& detectors_;
   mutable std::shared_mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<ServiceEntry>> services_;  // guarded by mutex_
-  // The keys of each service's endpoint series, by service id (the entries' own strings, shared:
-  // an endpoint series costs no more memory than a service); guarded by mutex_.
-  std::unordered_map<std::string, std::vector<ServiceId>> endpoint_keys_;
+  // Every series by its key; guarded by mutex_.
+  std::unordered_map<std::string, std::shared_ptr<ServiceEntry>> services_;
 };
 
 }  // namespace driftwatch

@@ -240,20 +240,18 @@ ServiceMonitor& Replayer::Monitor(const std::string& service_id) {
 
 ServiceMonitor* Replayer::EndpointMonitor(const std::string& service_id,
                                           std::string_view endpoint) {
-  std::vector<IncomingSample> series;
-  series.emplace_back(EndpointSeriesKey(service_id, endpoint), Sample{});
-  if (const std::shared_ptr<ServiceEntry> found = registry_.Find(series[0].service_id)) {
-    return &found->monitor;
-  }
+  std::vector<IncomingSample> sample;
+  sample.emplace_back(service_id, Sample{}, std::string(endpoint));
   // The registry's own rule decides whether the series may be added, as for the engine.
-  const ServiceRegistry::Limits limits{std::numeric_limits<size_t>::max(),
+  const ServiceRegistry::Limits limits{true, std::numeric_limits<size_t>::max(),
                                        max_endpoints_per_service_};
-  std::vector<ServiceEntry*> entries;
+  std::vector<SampleSeries> series;
   size_t overflowed = 0;
-  registry_.Resolve(series, limits, &entries, &overflowed, [] {});
-  if (entries[0] == nullptr) return nullptr;
-  ++endpoint_series_;
-  return &entries[0]->monitor;
+  const size_t before = registry_.size();
+  registry_.Resolve(sample, limits, &series, &overflowed, [] {});
+  if (series[0].endpoint == nullptr) return nullptr;
+  if (registry_.size() > before) ++endpoint_series_;
+  return &series[0].endpoint->monitor;
 }
 
 namespace {

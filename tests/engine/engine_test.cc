@@ -18,6 +18,7 @@
 #include "core/pipeline.h"
 #include "core/plugin_loader.h"
 #include "core/series_figures.h"
+#include "core/series_key.h"
 #include "core/service_registry.h"
 #include "tests/support/test_dir.h"
 
@@ -569,6 +570,31 @@ TEST(EngineTest, FullQueueRefusesTheWholeBatch) {
   EXPECT_GE(running.engine().GetStatus().rejected_queue_full, 1u);
 }
 
+// The queue counts samples: one that also feeds an endpoint series is one item, processed for
+// both series, so a batch as large as the queue is taken with endpoint series on too.
+TEST(EngineTest, ASampleFeedingAnEndpointSeriesTakesOnePlaceInTheQueue) {
+  testing::TestDir dir;
+  Running running(dir.File("queue.db"), 1000, /*queue=*/8, 200000,
+                  [](Config& config) { config.series.per_endpoint = true; });
+  std::vector<IncomingSample> batch;
+  for (int i = 0; i < 8; ++i) {
+    batch.emplace_back(kService, Sample{kStartMs + i * kStepMs, 100.0 + i, 1.0},
+                       i % 2 == 0 ? "/a" : "/b");
+  }
+  ASSERT_EQ(running.engine().Submit(std::move(batch)), SubmitResult::kAccepted);
+  running.engine().WaitIdle();
+  ServiceHealth health;
+  ASSERT_TRUE(running.engine().GetHealth(kService, &health));
+  EXPECT_EQ(health.sample_count, 8u);
+  for (const char* endpoint : {"/a", "/b"}) {
+    ASSERT_TRUE(running.engine().GetHealth(EndpointSeriesKey(kService, endpoint), &health));
+    EXPECT_EQ(health.sample_count, 4u) << endpoint;
+  }
+  const EngineStatus status = running.engine().GetStatus();
+  EXPECT_EQ(status.samples_processed, 8u);
+  EXPECT_EQ(status.services_monitored, 3u);
+}
+
 TEST(EngineTest, ServiceCapRefusesNewServicesOnly) {
   testing::TestDir dir;
   Running running(dir.File("cap.db"), 1000, 65536, /*max_services=*/2);
@@ -708,6 +734,8 @@ TEST(EngineTest, AStoredKeyWithNoServiceOrNoEndpointIsNotRestored) {
   Running running(db, 1000, 65536, 200000,
                   [](Config& config) { config.series.per_endpoint = true; });
   EXPECT_TRUE(running.engine().HasService("svc#/a"));
+  // Its service kept nothing: it is monitored afresh beside its endpoint series.
+  EXPECT_TRUE(running.engine().HasService("svc"));
   EXPECT_FALSE(running.engine().HasService("svc#"));
   EXPECT_FALSE(running.engine().HasService("#/a"));
   EXPECT_EQ(StoredSampleCount(running.store(), "svc#"), 1u);  // still stored
@@ -922,16 +950,20 @@ TEST(ServiceRegistryTest, ASeriesForgottenBetweenTheTwoLookupsIsNotHandedOn) {
   DetectorSet detectors;
   ASSERT_TRUE(BuildDetectorSet(config, Plugins(), &detectors).ok());
   ServiceRegistry registry(1, config.baseline, detectors);
-  const ServiceRegistry::Limits limits{1000, 2};
+  const ServiceRegistry::Limits limits{true, 1000, 2};
+  // Each key names a series: "service" or "service#endpoint".
   auto resolve = [&](const std::vector<std::string>& keys,
-                     const std::function<void(const std::vector<ServiceEntry*>&)>& check) {
+                     const std::function<void(const std::vector<SampleSeries>&)>& check) {
     std::vector<IncomingSample> samples;
-    for (const std::string& key : keys) samples.emplace_back(key, Sample{});
-    std::vector<ServiceEntry*> entries;
+    for (const std::string& key : keys) {
+      const SeriesName name = SplitSeriesKey(key);
+      samples.emplace_back(std::string(name.service_id), Sample{}, std::string(name.endpoint));
+    }
+    std::vector<SampleSeries> series;
     size_t overflowed = 0;
-    registry.Resolve(samples, limits, &entries, &overflowed, [&] { check(entries); });
+    registry.Resolve(samples, limits, &series, &overflowed, [&] { check(series); });
   };
-  auto ignore = [](const std::vector<ServiceEntry*>&) {};
+  auto ignore = [](const std::vector<SampleSeries>&) {};
   resolve({"svc#/a", "svc#/b"}, ignore);
   // Forgotten entries are kept alive here, so that a stale one is seen as forgotten, not freed.
   std::vector<std::shared_ptr<ServiceEntry>> forgotten;
@@ -954,9 +986,10 @@ TEST(ServiceRegistryTest, ASeriesForgottenBetweenTheTwoLookupsIsNotHandedOn) {
   int stale = 0;
   for (int i = 0; i < 20000; ++i) {
     const std::string fresh = "new-" + std::to_string(i);
-    resolve({"svc#/c", "svc#/a", fresh}, [&](const std::vector<ServiceEntry*>& entries) {
-      for (const ServiceEntry* entry : entries) {
-        if (entry != nullptr && entry->forgotten) ++stale;
+    resolve({"svc#/c", "svc#/a", fresh}, [&](const std::vector<SampleSeries>& series) {
+      for (const SampleSeries& found : series) {
+        if (found.service->forgotten) ++stale;
+        if (found.endpoint != nullptr && found.endpoint->forgotten) ++stale;
       }
     });
     forget(fresh);
