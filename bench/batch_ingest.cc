@@ -5,7 +5,10 @@
 //                [--connections 2] [--format json|otlp] [--endpoints 0]
 //
 // Sends the rows of bench_rows.h as POST /v1/telemetry/batch bodies (built before the clock
-// starts) over `connections` keep-alive connections; a 503 (queue full) is retried after 1 ms.
+// starts) over `connections` keep-alive connections; a 503 (queue full) is retried after a pause
+// that starts at 1 ms and doubles with each 503 in a row, up to 64 ms, as a client that backs off
+// does (a fixed 1 ms made the server parse refused requests again and again while its writer
+// caught up, so a run measured mostly that; docs/performance.md, section 12).
 // With --format otlp the same rows go as OTLP protobuf to POST /v1/traces instead: each request
 // an ExportTraceServiceRequest of `batch` SERVER spans, grouped by service as an SDK or Collector
 // groups them (one ResourceSpans per service), each span's latency and end time the row's.
@@ -18,6 +21,7 @@
 // Prints one JSON object.
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -42,7 +46,8 @@ using driftwatch::http::HttpClient;
 using driftwatch::http::HttpResponse;
 
 constexpr int64_t kOneHourMs = 3600 * 1000;
-constexpr auto kRetryPause = std::chrono::milliseconds(1);
+constexpr auto kFirstRetryPause = std::chrono::milliseconds(1);
+constexpr auto kLongestRetryPause = std::chrono::milliseconds(64);
 constexpr auto kStatusPollPause = std::chrono::milliseconds(1);
 constexpr auto kCommitTimeout = std::chrono::seconds(120);
 constexpr auto kStoreCountTimeout = std::chrono::seconds(10);
@@ -215,7 +220,7 @@ int main(int argc, char** argv) {
     senders.emplace_back([&] {
       HttpClient connection(options.url);
       for (size_t index = next_body++; index < bodies.size() && !failed; index = next_body++) {
-        for (;;) {
+        for (auto pause = kFirstRetryPause;; pause = std::min(2 * pause, kLongestRetryPause)) {
           HttpResponse response;
           if (const driftwatch::Status sent =
                   connection.Post(path, bodies[index], &response, headers);
@@ -227,7 +232,7 @@ int main(int argc, char** argv) {
           if (response.status == accepted) break;
           if (response.status == 503) {
             ++retries;
-            std::this_thread::sleep_for(kRetryPause);
+            std::this_thread::sleep_for(pause);
             continue;
           }
           std::fprintf(stderr, "batch_ingest: HTTP %d: %s\n", response.status,

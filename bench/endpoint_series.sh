@@ -18,7 +18,15 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 printf 'series:\n  per_endpoint: true\n' > "$work/config.yaml"
 
-run() {  # run ENDPOINTS -> prints samples/s and the server's peak RSS in KiB
+# The server's CPU by thread (HTTP, engine, writer), in clock ticks, from /proc: "http=N engine=N
+# writer=N".
+threads_cpu() {
+  for task in /proc/"$1"/task/*; do awk '{gsub(/[()]/, "", $2); print $2, $14 + $15}' "$task/stat"; done |
+    awk '{sub(/^dw-engine-.*/, "dw-engine", $1); cpu[$1] += $2}
+         END {printf "http=%d engine=%d writer=%d", cpu["dw-http"], cpu["dw-engine"], cpu["dw-writer"]}'
+}
+
+run() {  # run ENDPOINTS -> prints samples/s, the server's peak RSS in KiB, 503 retries, thread CPU
   # The old logs go first: the server's redirections happen in its own process, which may not
   # have run yet when the port is first looked for below.
   rm -f "$work"/db* "$work/out" "$work/err"
@@ -35,27 +43,37 @@ run() {  # run ENDPOINTS -> prints samples/s and the server's peak RSS in KiB
   local json
   json=$("$bin/batch_ingest" --url "http://127.0.0.1:$port" --samples "$samples" \
     --services "$services" --endpoints "$1")
-  local rss
+  local rss cpu
   rss=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
+  cpu=$(threads_cpu "$server")
   kill "$server"; wait "$server" || true
-  python3 -c 'import json,sys; print(json.loads(sys.argv[1])["samples_per_second"], sys.argv[2])' "$json" "$rss"
+  python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["samples_per_second"], sys.argv[2], d["retries_503"], sys.argv[3])' "$json" "$rss" "$cpu"
 }
 
-without=(); with=()
+total_ticks() { sed 's/[a-z]*=//g' <<<"$1" | awk '{print $1 + $2 + $3}'; }
+
+without=(); with=(); ticks_without=(); ticks_with=()
 for round in $(seq "$rounds"); do
-  read -r a rss_a < <(run 0)
-  read -r b rss_b < <(run 10)
+  read -r a rss_a retries_a cpu_a < <(run 0)
+  read -r b rss_b retries_b cpu_b < <(run 10)
   without+=("$a"); with+=("$b")
-  echo "round $round: without endpoints $a samples/s (peak RSS $rss_a KiB), with 10 per service $b samples/s (peak RSS $rss_b KiB, $((services * 11)) series)"
+  ticks_without+=("$(total_ticks "$cpu_a")"); ticks_with+=("$(total_ticks "$cpu_b")")
+  echo "round $round: without endpoints $a samples/s (peak RSS $rss_a KiB, $retries_a requests retried after 503, CPU ticks $cpu_a)"
+  echo "         with 10 per service $b samples/s (peak RSS $rss_b KiB, $((services * 11)) series, $retries_b retried, CPU ticks $cpu_b)"
 done
-python3 - "${without[*]}" "${with[*]}" <<'PY'
+python3 - "${without[*]}" "${with[*]}" "${ticks_without[*]}" "${ticks_with[*]}" <<'PY'
 import statistics, sys
-a = [float(x) for x in sys.argv[1].split()]
-b = [float(x) for x in sys.argv[2].split()]
+a, b, ta, tb = ([float(x) for x in arg.split()] for arg in sys.argv[1:5])
 ratios = [y / x for x, y in zip(a, b)]
 print(f"median samples/s: without {statistics.median(a):.0f}, with 10 endpoints {statistics.median(b):.0f}; "
       f"ratio of medians {statistics.median(b) / statistics.median(a):.0%} "
       f"(rounds: {', '.join(f'{r:.0%}' for r in ratios)})")
+# The same samples, so the server's CPU without / with is the throughput ratio that the CPU alone
+# would allow; steadier than samples/s on a shared machine.
+cpu = [x / y for x, y in zip(ta, tb)]
+print(f"server CPU for the samples (HTTP + engine + writer threads): without / with "
+      f"{statistics.median(ta) / statistics.median(tb):.0%} of medians "
+      f"(rounds: {', '.join(f'{r:.0%}' for r in cpu)})")
 PY
 
 # Memory per series, in process (bench/memory_bench.cc, a store that keeps nothing): the heap of
