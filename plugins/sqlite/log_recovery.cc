@@ -40,12 +40,11 @@ uint64_t RecoverLog(const std::string& path, soci::session& session, WriteStatem
                       ", which is not in services");
       }
       long long& newest = max_seqs[entry.service_key];
-      OpenBlock& open = open_blocks.Stage(entry.service_key);
+      StagedBlock& open = open_blocks.Stage(entry.service_key);
       for (const BlockSample& sample : entry.samples) {
         const auto seq = static_cast<long long>(sample.seq);
         if (seq <= newest) continue;  // written out before the crash
-        open_blocks.Append(entry.service_key, open, 0, seq, sample.timestamp_ms, sample.latency_ms,
-                           sample.payload_kb);
+        open_blocks.Append(open, 0, seq, sample.timestamp_ms, sample.latency_ms, sample.payload_kb);
         newest = seq;
         ++recovered;
       }

@@ -67,7 +67,7 @@ uint64_t Retention::PurgeService(long long key, long long snapshot_seq, int64_t 
   if (const OpenBlock* open = open_blocks_.Current(key);
       open != nullptr && open->oldest_timestamp_ms < before_ms &&
       open->last_seq - open->encoder.count() < snapshot_seq) {
-    open_blocks_.WriteOut(key, open_blocks_.Stage(key));
+    open_blocks_.WriteOut(open_blocks_.Stage(key));
   }
   // Never the last sample of the newest block: telemetry_log may still hold the samples of a
   // block written out, and recovery tells them by their seq not being above that one.

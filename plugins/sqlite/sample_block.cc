@@ -43,6 +43,7 @@ using coding::ZigZag;
 void BlockEncoder::Clear() {
   bytes_.clear();
   has_payload_.clear();
+  head_bytes_ = 0;
   previous_timestamp_ = 0;
   count_ = 0;
 }
@@ -65,7 +66,7 @@ bool BlockEncoder::full() const {
   // The largest sample: a 10-byte timestamp, two doubles, and a new bitmap byte.
   constexpr size_t kMaxSampleBytes = kMaxVarintBytes + 16 + 1;
   return count_ >= kMaxBlockSamples ||
-         bytes_.size() + has_payload_.size() + kMaxSampleBytes > kMaxBlockBytes;
+         head_bytes_ + bytes_.size() + has_payload_.size() + kMaxSampleBytes > kMaxBlockBytes;
 }
 
 const std::vector<uint8_t>& BlockEncoder::Finish() {
@@ -79,6 +80,23 @@ std::vector<uint8_t> BlockEncoder::FinishedCopy() const {
   bytes.insert(bytes.end(), bytes_.begin(), bytes_.end());
   bytes.insert(bytes.end(), has_payload_.begin(), has_payload_.end());
   return bytes;
+}
+
+void BlockEncoder::StartAfter(const BlockEncoder& head) {
+  bytes_.clear();
+  has_payload_.clear();
+  if (head.count_ % 8 != 0) has_payload_.push_back(head.has_payload_.back());
+  head_bytes_ = head.bytes_.size() + head.has_payload_.size() - has_payload_.size();
+  previous_timestamp_ = head.previous_timestamp_;
+  count_ = head.count_;
+}
+
+void BlockEncoder::AppendTo(BlockEncoder& head) const {
+  head.bytes_.insert(head.bytes_.end(), bytes_.begin(), bytes_.end());
+  if (head.count_ % 8 != 0) head.has_payload_.pop_back();  // the tail holds it, filled further
+  head.has_payload_.insert(head.has_payload_.end(), has_payload_.begin(), has_payload_.end());
+  head.previous_timestamp_ = previous_timestamp_;
+  head.count_ = count_;
 }
 
 const char* DecodeBlock(const uint8_t* data, size_t size, int64_t last_seq, int64_t count,

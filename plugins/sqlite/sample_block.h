@@ -42,9 +42,18 @@ class BlockEncoder {
   // The bytes Finish() would return, leaving this block open for more samples.
   std::vector<uint8_t> FinishedCopy() const;
 
+  // Makes this the tail of `head`: it encodes the samples that follow head's, apart from head, so
+  // that a transaction stages only what it adds to a block (open_blocks.h). count() and full()
+  // are then those of head and tail together. A tail ends with AppendTo, not Finish().
+  void StartAfter(const BlockEncoder& head);
+  // Appends this tail's samples to `head`, the block StartAfter was given, as it was then.
+  void AppendTo(BlockEncoder& head) const;
+
  private:
   std::vector<uint8_t> bytes_;
   std::vector<uint8_t> has_payload_;  // the trailing bitmap, built beside the samples
+  // A tail's: its head's bytes, but for the bitmap's last byte when partial (the tail fills it).
+  size_t head_bytes_ = 0;
   uint64_t previous_timestamp_ = 0;
   uint32_t count_ = 0;
 };

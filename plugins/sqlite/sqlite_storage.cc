@@ -541,7 +541,7 @@ class SqliteStore {
       const long long key = group_keys_[group];
       const auto stored = max_seqs_.find(key);
       long long previous = stored == max_seqs_.end() ? 0 : stored->second;
-      OpenBlock& open = open_blocks_->Stage(key);
+      StagedBlock& open = open_blocks_->Stage(key);
       for (; next < group_ends_[group]; ++next) {
         const dw_type_stored_sample& sample = batch.samples[order_[next]];
         if (sample.seq <= static_cast<uint64_t>(previous) || sample.seq > LLONG_MAX) {
@@ -552,7 +552,7 @@ class SqliteStore {
                                  "increase");
         }
         previous = static_cast<long long>(sample.seq);
-        open_blocks_->Append(key, open, log_id, previous, sample.timestamp_ms, sample.latency_ms,
+        open_blocks_->Append(open, log_id, previous, sample.timestamp_ms, sample.latency_ms,
                              sample.payload_kb);
         log_.Add(key, previous, sample.timestamp_ms, sample.latency_ms, sample.payload_kb);
       }

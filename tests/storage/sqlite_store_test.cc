@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <bit>
 #include <cctype>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -899,6 +900,51 @@ TEST(SqliteStoreTest, FailedWriteLeavesOpenBlocksAsTheyWere) {
   auto expected = ExpectedBlocks(1, Samples(kServiceA, 1, 70, kNow));
   expected.push_back(ExpectedBlocks(2, b).at(0));
   EXPECT_EQ(Blocks(path), expected);
+}
+
+// A commit stages only the samples it adds to an open block (open_blocks.h): however the samples
+// are split into commits, failed ones included, the blocks hold the same bytes as when they are
+// written in one commit, and read back bit for bit while open.
+TEST(SqliteStoreTest, OpenBlocksFilledAcrossCommitsHoldTheSameBytes) {
+  TestDir dir;
+  const auto all = Samples(kServiceA, 1, 300, kNow);  // payloads absent at every third seq
+  const auto blocks = [](const std::string& path) {
+    return RawDatabase(path).Rows(
+        "SELECT service_key, last_seq, sample_count, hex(data) FROM telemetry_blocks "
+        "ORDER BY 1, 2");
+  };
+  const std::string whole = dir.File("whole.db");
+  {
+    auto store = OpenStore("sqlite", whole);
+    ASSERT_NE(store, nullptr);
+    WriteBatch batch;
+    batch.samples = all;
+    Write(*store, batch);
+  }
+  const std::string split = dir.File("split.db");
+  {
+    auto store = OpenStore("sqlite", split);
+    ASSERT_NE(store, nullptr);
+    size_t next = 0;
+    for (size_t size = 1; next < all.size(); size = size % 11 + 1) {  // tails at every bit offset
+      const size_t end = std::min(all.size(), next + size);
+      WriteBatch batch;
+      batch.samples.assign(all.begin() + static_cast<std::ptrdiff_t>(next),
+                           all.begin() + static_cast<std::ptrdiff_t>(end));
+      if (size % 4 == 0) {  // first fails: a later sample does not follow
+        batch.samples.push_back(Sample(kServiceA, all[next].seq, kNow, 1.0));
+        ASSERT_FALSE(store->Write(batch).ok());
+        batch.samples.pop_back();
+      }
+      Write(*store, batch);
+      next = end;
+      ExpectSamples(
+          *store, kServiceA,
+          std::vector<StoredSample>(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(next)));
+    }
+  }
+  EXPECT_EQ(blocks(split), blocks(whole));
+  EXPECT_EQ(Blocks(whole), ExpectedBlocks(1, all));
 }
 
 // A quiet service's open block is written out after 600 newer commits, so that the log rows it
