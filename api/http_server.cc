@@ -180,10 +180,9 @@ void HttpServer::AcceptReady() {
     limits.connections_open.fetch_add(1, std::memory_order_relaxed);
     const int on = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    const auto peer =
-        Tcp::Peer::Create(fd, Pistache::Address::fromUnix(reinterpret_cast<sockaddr*>(&address)));
     ConnectionTransport* transport = transports_[next_transport_++ % transports_.size()];
-    transport->handleNewPeer(peer);  // queued to the transport's own thread
+    transport->Adopt(
+        Tcp::Peer::Create(fd, Pistache::Address::fromUnix(reinterpret_cast<sockaddr*>(&address))));
   }
 }
 

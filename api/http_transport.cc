@@ -158,6 +158,16 @@ void ConnectionTransport::Post(std::function<void()> work) {
   (void)!::write(wake_fd_, &one, sizeof one);
 }
 
+// Not Pistache's handleNewPeer on the accepting thread: it pushes the peer onto a lock-free queue
+// inside libpistache, which is not instrumented, so TSan sees only the eventfd write that follows
+// the push, and a reactor still emptying the queue can take the peer before that write. TSan then
+// reported the reactor's first use of the Peer (Opened) as racing with its creation. Post's mutex
+// orders the two where TSan sees it. The peer is moved, not copied: the accepting thread keeps no
+// reference to release later. On its own thread handleNewPeer adds the peer at once.
+void ConnectionTransport::Adopt(std::shared_ptr<Tcp::Peer> peer) {
+  Post([this, peer = std::move(peer)] { handleNewPeer(peer); });
+}
+
 void ConnectionTransport::Opened(const std::shared_ptr<Tcp::Peer>& peer) {
   auto c = std::make_unique<Connection>();
   c->peer = peer;

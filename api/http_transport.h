@@ -12,7 +12,7 @@
 //  - Pistache closes a connection at once when the client shuts its sending side, losing the
 //    answers still to be sent; here they are sent first (RFC 9112 9.6).
 //  - Pistache's timeouts answer 408 with an empty body; here every answer is JSON.
-// Everything here runs on the transport's reactor thread, except Post.
+// Everything here runs on the transport's reactor thread, except Post and Adopt.
 #pragma once
 
 #include <pistache/transport.h>
@@ -64,6 +64,10 @@ class ConnectionTransport final : public Pistache::Tcp::Transport {
   // Any thread: runs `work` on this transport's thread, soon. The caller holds
   // HttpShared::reply_mutex and has seen accepting_replies.
   void Post(std::function<void()> work);
+
+  // The accepting thread: hands a new connection to this transport's thread (through Post). The
+  // accepting thread stops before the reactors do, so it needs no reply_mutex.
+  void Adopt(std::shared_ptr<Pistache::Tcp::Peer> peer);
 
   // Called by Pistache (through the transport's Tcp::Handler) when a peer is added.
   void Opened(const std::shared_ptr<Pistache::Tcp::Peer>& peer);

@@ -28,6 +28,18 @@
 #include "notify/sender.h"
 #include "replay/replay_cli.h"
 
+// GCC defines these under -fsanitize; clang 14 tells through __has_feature.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DRIFTWATCH_SANITIZER_RUNTIME 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define DRIFTWATCH_SANITIZER_RUNTIME 1
+#endif
+#endif
+#ifdef DRIFTWATCH_SANITIZER_RUNTIME
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 namespace {
 
 using driftwatch::Status;
@@ -132,6 +144,17 @@ void RaiseOpenFileLimit() {
   setrlimit(RLIMIT_NOFILE, &limit);
 }
 
+// Sanitizer builds only: a sanitizer reads the binaries' symbols and lines when it first
+// symbolizes, and opening them takes descriptors. A report made while every descriptor was in use
+// (tests/hardening runs the service out of them on purpose) had no function names or lines. One
+// address symbolized now, after the plugins are loaded, has them read while descriptors are free.
+void PrimeSanitizerSymbolizer() {
+#ifdef DRIFTWATCH_SANITIZER_RUNTIME
+  char text[256];
+  __sanitizer_symbolize_pc(__builtin_return_address(0), "%F %L", text, sizeof text);
+#endif
+}
+
 int Fail(const std::string& message) {
   driftwatch::log::Error(message);
   return kExitFailure;
@@ -204,6 +227,7 @@ int Run(const Flags& flags, const sigset_t& stop_signals) {
   if (Status loaded = LoadPlugins(config, flags.plugin_dirs, &registry); !loaded.ok()) {
     return Fail(loaded.message());
   }
+  PrimeSanitizerSymbolizer();
   driftwatch::DetectorSet detectors;
   if (Status built = driftwatch::BuildDetectorSet(config, registry, &detectors); !built.ok()) {
     return Fail(built.message());
