@@ -9,6 +9,12 @@
 #include "core/series_key.h"
 
 namespace driftwatch {
+namespace {
+
+// What ServiceEntry::endpoints keeps of each endpoint, so that finding one reads no other series.
+size_t EndpointHash(std::string_view endpoint) { return std::hash<std::string_view>{}(endpoint); }
+
+}  // namespace
 
 ServiceEntry::ServiceEntry(std::string service_id, size_t shard_index, const BaselineParams& params,
                            const DetectorSet& detectors)
@@ -41,7 +47,7 @@ Status ServiceEntry::AddSnapshot(WriteBatch& batch) {
 }
 
 ServiceEntry* ServiceEntry::FindEndpoint(std::string_view endpoint) const {
-  const size_t hash = std::hash<std::string_view>{}(endpoint);
+  const size_t hash = EndpointHash(endpoint);
   for (const EndpointSeries& known : endpoints) {
     if (known.hash == hash && SplitSeriesKey(*known.series->id).endpoint == endpoint) {
       return known.series;
@@ -252,7 +258,7 @@ ServiceEntry* ServiceRegistry::AddLocked(const std::string& key) {
   ServiceEntry* raw = entry.get();
   services_.emplace(key, std::move(entry));
   if (service != nullptr) {
-    service->endpoints.push_back({std::hash<std::string_view>{}(name.endpoint), raw});
+    service->endpoints.push_back({EndpointHash(name.endpoint), raw});
   }
   return raw;
 }
