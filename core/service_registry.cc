@@ -49,7 +49,7 @@ Status ServiceEntry::AddSnapshot(WriteBatch& batch) {
 ServiceEntry* ServiceEntry::FindEndpoint(std::string_view endpoint) const {
   const size_t hash = EndpointHash(endpoint);
   for (const EndpointSeries& known : endpoints) {
-    if (known.hash == hash && SplitSeriesKey(*known.series->id).endpoint == endpoint) {
+    if (known.hash == hash && known.endpoint == endpoint) {
       return known.series;
     }
   }
@@ -77,22 +77,33 @@ size_t ServiceRegistry::ShardOf(std::string_view key) const {
   return std::hash<std::string_view>{}(SplitSeriesKey(key).service_id) % shard_count_;
 }
 
+ServiceRegistry::SeriesMap& ServiceRegistry::MapOf(std::string_view key) {
+  return IsEndpointSeriesKey(key) ? endpoint_series_ : services_;
+}
+
+const ServiceRegistry::SeriesMap& ServiceRegistry::MapOf(std::string_view key) const {
+  return IsEndpointSeriesKey(key) ? endpoint_series_ : services_;
+}
+
 std::shared_ptr<ServiceEntry> ServiceRegistry::Find(const std::string& service_id) const {
   std::shared_lock lock(mutex_);
-  auto it = services_.find(service_id);
-  return it == services_.end() ? nullptr : it->second;
+  const SeriesMap& map = MapOf(service_id);
+  auto it = map.find(service_id);
+  return it == map.end() ? nullptr : it->second;
 }
 
 size_t ServiceRegistry::size() const {
   std::shared_lock lock(mutex_);
-  return services_.size();
+  return SeriesCount();
 }
 
 std::vector<std::shared_ptr<ServiceEntry>> ServiceRegistry::All() const {
   std::vector<std::shared_ptr<ServiceEntry>> all;
   std::shared_lock lock(mutex_);
-  all.reserve(services_.size());
-  for (const auto& [id, entry] : services_) all.push_back(entry);
+  all.reserve(SeriesCount());
+  for (const SeriesMap* map : {&services_, &endpoint_series_}) {
+    for (const auto& [id, entry] : *map) all.push_back(entry);
+  }
   return all;
 }
 
@@ -100,9 +111,10 @@ void ServiceRegistry::VisitInRuns(size_t per_hold,
                                   const std::function<void(const ServiceEntry&)>& visit,
                                   const std::function<void()>& restart,
                                   const std::function<void(bool taken)>& hold) const {
-  // By bucket: while the bucket count stays the same, a series stays in its bucket whatever is
-  // added or removed around it, so visiting buckets [0, n) in runs visits each one once. Only a
-  // rehash moves series between buckets, and it always changes the count.
+  // By bucket of services_, each service with its endpoint series: while the bucket count stays
+  // the same, a service stays in its bucket whatever is added or removed around it, so visiting
+  // buckets [0, n) in runs visits each one once. Only a rehash moves services between buckets,
+  // and it always changes the count.
   size_t bucket = 0;
   size_t buckets = 0;
   bool first = true;
@@ -123,7 +135,10 @@ void ServiceRegistry::VisitInRuns(size_t per_hold,
     for (; bucket < bucket_end && visited < per_hold; ++bucket) {
       for (auto it = services_.begin(bucket); it != services_.end(bucket); ++it) {
         visit(*it->second);
-        ++visited;
+        for (const ServiceEntry::EndpointSeries& endpoint : it->second->endpoints) {
+          visit(*endpoint.series);
+        }
+        visited += 1 + it->second->endpoints.size();
       }
     }
     if (hold) hold(false);
@@ -146,7 +161,9 @@ ServiceRegistry::Resolved ServiceRegistry::Resolve(const std::vector<IncomingSam
     ServiceEntry* last = nullptr;
     for (size_t i = 0; i < samples.size() && !unknown; ++i) {
       const IncomingSample& incoming = samples[i];
-      if (last == nullptr || *last->id != incoming.service_id) {
+      // Against the previous sample's id, which was just read, not the series' own: reading that
+      // would reach into a series that may be out of the cache.
+      if (last == nullptr || samples[i - 1].service_id != incoming.service_id) {
         auto it = services_.find(incoming.service_id);
         last = it == services_.end() ? nullptr : it->second.get();
       }
@@ -176,7 +193,7 @@ ServiceRegistry::Resolved ServiceRegistry::Resolve(const std::vector<IncomingSam
   for (const IncomingSample& incoming : samples) {
     if (!services_.contains(incoming.service_id)) fresh_services.insert(incoming.service_id);
   }
-  if (services_.size() + fresh_services.size() > limits.max_series) {
+  if (SeriesCount() + fresh_services.size() > limits.max_series) {
     return Resolved::kTooManyServices;
   }
   // Every new service first, so that endpoint series never take the room they need.
@@ -205,7 +222,7 @@ ServiceRegistry::Resolved ServiceRegistry::Resolve(const std::vector<IncomingSam
 }
 
 bool ServiceRegistry::RoomForEndpointOf(const ServiceEntry& service, const Limits& limits) const {
-  return services_.size() < limits.max_series &&
+  return SeriesCount() < limits.max_series &&
          service.endpoints.size() < limits.max_endpoints_per_service;
 }
 
@@ -213,11 +230,12 @@ bool ServiceRegistry::Remove(
     const std::string& key,
     const std::function<void(std::vector<std::shared_ptr<ServiceEntry>>)>& then) {
   std::unique_lock lock(mutex_);
-  auto it = services_.find(key);
-  if (it == services_.end()) return false;
+  SeriesMap& map = MapOf(key);
+  auto it = map.find(key);
+  if (it == map.end()) return false;
   std::vector<std::shared_ptr<ServiceEntry>> removed;
   removed.push_back(std::move(it->second));
-  services_.erase(it);
+  map.erase(it);
   ServiceEntry& entry = *removed.front();
   if (entry.endpoint_series) {
     auto service = services_.find(std::string(SplitSeriesKey(key).service_id));
@@ -228,9 +246,9 @@ bool ServiceRegistry::Remove(
     }
   } else {
     for (const ServiceEntry::EndpointSeries& endpoint : entry.endpoints) {
-      auto found = services_.find(*endpoint.series->id);
+      auto found = endpoint_series_.find(*endpoint.series->id);
       removed.push_back(std::move(found->second));
-      services_.erase(found);
+      endpoint_series_.erase(found);
     }
     entry.endpoints.clear();
   }
@@ -240,8 +258,9 @@ bool ServiceRegistry::Remove(
 
 ServiceEntry& ServiceRegistry::Add(const std::string& key) {
   std::unique_lock lock(mutex_);
-  auto it = services_.find(key);
-  return it == services_.end() ? *AddLocked(key) : *it->second;
+  SeriesMap& map = MapOf(key);
+  auto it = map.find(key);
+  return it == map.end() ? *AddLocked(key) : *it->second;
 }
 
 ServiceEntry* ServiceRegistry::AddLocked(const std::string& key) {
@@ -256,9 +275,10 @@ ServiceEntry* ServiceRegistry::AddLocked(const std::string& key) {
   }
   auto entry = std::make_shared<ServiceEntry>(key, ShardOf(key), params_, detectors_);
   ServiceEntry* raw = entry.get();
-  services_.emplace(key, std::move(entry));
+  MapOf(key).emplace(key, std::move(entry));
   if (service != nullptr) {
-    service->endpoints.push_back({EndpointHash(name.endpoint), raw});
+    service->endpoints.push_back(
+        {EndpointHash(name.endpoint), SplitSeriesKey(*raw->id).endpoint, raw});
   }
   return raw;
 }

@@ -58,10 +58,12 @@ struct ServiceEntry {
   // The figures a scrape reads without the shard's lock (PublishFigures); read from any thread.
   PublishedFigures figures;
   // A service's endpoint series (none for an endpoint series itself), owned by the registry, each
-  // with the hash of its endpoint, so that finding one reads no other series; guarded by the
-  // registry's lock, not the shard's.
+  // with the hash of its endpoint and a view of the endpoint's text in the series' key, so that
+  // finding one reads no other series (ingest looks one up per sample); guarded by the registry's
+  // lock, not the shard's.
   struct EndpointSeries {
     size_t hash;
+    std::string_view endpoint;  // in *series->id, which lives as long as the series
     ServiceEntry* series;
   };
   std::vector<EndpointSeries> endpoints;
@@ -130,12 +132,21 @@ class ServiceRegistry {
   // Whether `service` may have one more endpoint series; mutex_ held.
   bool RoomForEndpointOf(const ServiceEntry& service, const Limits& limits) const;
 
+  // The map that holds the series of `key`: services_ or endpoint_series_; mutex_ held.
+  using SeriesMap = std::unordered_map<std::string, std::shared_ptr<ServiceEntry>>;
+  SeriesMap& MapOf(std::string_view key);
+  const SeriesMap& MapOf(std::string_view key) const;
+  size_t SeriesCount() const { return services_.size() + endpoint_series_.size(); }
+
   const size_t shard_count_;
   const BaselineParams& params_;
   const DetectorSet& detectors_;
   mutable std::shared_mutex mutex_;
-  // Every series by its key; guarded by mutex_.
-  std::unordered_map<std::string, std::shared_ptr<ServiceEntry>> services_;
+  // Services by id, and endpoint series by key, each also listed by its service (ServiceEntry::
+  // endpoints); guarded by mutex_. Apart, so that ingest, which looks up a service per sample,
+  // searches a table that endpoint series do not make ten times larger.
+  SeriesMap services_;
+  SeriesMap endpoint_series_;
 };
 
 }  // namespace driftwatch
