@@ -195,6 +195,7 @@ void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, Write
   ProcessResult result = service.monitor.Process(sample);
   batch.samples.push_back(StoredSample{service.id, service.seq(), sample.timestamp_ms,
                                        sample.latency_ms, sample.payload_kb});
+  if (service.endpoint_series) ++batch.endpoint_rows;
   if (!result.detector_error.empty()) {
     RecordDetectorError("service '" + *service.id + "': " + result.detector_error,
                         result.failed_detectors);

@@ -118,6 +118,7 @@ void WriteBatch::Append(WriteBatch&& other) {
              other.forgotten.end();
     };
     std::erase_if(samples, [&](const StoredSample& sample) { return gone(*sample.service_id); });
+    endpoint_rows = 0;  // rare: every row left counts, which may count a sample twice
     std::erase_if(events, [&](const StoredEvent& event) { return gone(event.service_id); });
     std::erase_if(snapshots,
                   [&](const StoredSnapshot& snapshot) { return gone(snapshot.service_id); });
@@ -127,6 +128,7 @@ void WriteBatch::Append(WriteBatch&& other) {
   }
   MoveAppend(forgotten, other.forgotten);
   MoveAppend(samples, other.samples);
+  endpoint_rows += std::exchange(other.endpoint_rows, 0);
   MoveAppend(events, other.events);
   MoveAppend(snapshots, other.snapshots);
   MoveAppend(notifications, other.notifications);
@@ -136,6 +138,7 @@ void WriteBatch::Append(WriteBatch&& other) {
 void WriteBatch::Clear() {
   forgotten.clear();
   samples.clear();
+  endpoint_rows = 0;
   events.clear();
   snapshots.clear();
   notifications.clear();

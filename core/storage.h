@@ -83,6 +83,10 @@ struct StoredNotification {
 struct WriteBatch {
   std::vector<std::string> forgotten;
   std::vector<StoredSample> samples;
+  // How many of `samples` are an endpoint series' copy of a sample whose service's row is also
+  // here (docs/behaviour.md, "Endpoint series"), so that the writer's backlog counts samples, as
+  // the queue does. Never more than that: a row not known to be such a copy counts as a sample.
+  size_t endpoint_rows = 0;
   std::vector<StoredEvent> events;
   std::vector<StoredSnapshot> snapshots;
   std::vector<StoredNotification> notifications;
@@ -96,6 +100,8 @@ struct WriteBatch {
   // forgotten services had here is dropped, as `other` would delete it anyway.
   void Append(WriteBatch&& other);
   void Clear();
+  // The samples this batch stores, each counted once whatever number of series it feeds.
+  size_t SampleCount() const { return samples.size() - endpoint_rows; }
 };
 
 class Store {

@@ -49,6 +49,7 @@ std::vector<ServicePart> SplitByService(const WriteBatch& batch) {
   for (const std::string& service_id : batch.forgotten) {
     parts[service_id].forgotten.push_back(service_id);
   }
+  // A part holds one series' rows, so none is a copy of a row beside it (endpoint_rows stays 0).
   for (const StoredSample& sample : batch.samples)
     parts[*sample.service_id].samples.push_back(sample);
   for (const StoredEvent& event : batch.events) parts[event.service_id].events.push_back(event);
@@ -132,7 +133,7 @@ bool StorageWriter::Stop(std::chrono::milliseconds deadline) {
 }
 
 uint64_t StorageWriter::Submit(WriteBatch&& batch, CommitCallback on_committed) {
-  const size_t samples = batch.samples.size();  // before Append may take them
+  const size_t samples = batch.SampleCount();  // before Append may take them
   uint64_t ticket = 0;
   bool wake = false;
   {
@@ -468,7 +469,7 @@ void StorageWriter::Report(std::vector<Waiter>&& waiters, bool committed,
 }
 
 void StorageWriter::CountPending() {
-  pending_samples_.store(pending_.samples.size() + in_flight_.samples.size(),
+  pending_samples_.store(pending_.SampleCount() + in_flight_.SampleCount(),
                          std::memory_order_relaxed);
 }
 

@@ -226,6 +226,29 @@ TEST_F(StorageWriterTest, PendingEventsAreVisibleBeforeTheCommit) {
   EXPECT_EQ(stored[0].reason, "reset");  // the store answers newest first
 }
 
+// The backlog counts samples, as the queue does: an endpoint series' copy of a sample whose
+// service's row waits beside it is not a second sample (docs/behaviour.md, "Endpoint series").
+TEST_F(StorageWriterTest, PendingSamplesCountAnEndpointSeriesCopyOnce) {
+  auto store = OpenStore("memory", "");
+  ASSERT_NE(store, nullptr);
+  StorageWriter writer(store.get(), StorageWriterOptions());  // not started: nothing commits yet
+  const std::string endpoint_series = std::string(kServiceA) + "#GET /orders";
+  for (uint64_t seq = 1; seq <= 3; ++seq) {  // as the engine makes them, in turns
+    WriteBatch batch = SampleBatch(kServiceA, seq, seq, 0);
+    Add(batch, SampleBatch(endpoint_series.c_str(), seq, seq, 0));
+    batch.endpoint_rows = 1;
+    writer.Submit(std::move(batch));
+  }
+  writer.Submit(SampleBatch(kServiceB, 1, 2, 0));
+  EXPECT_EQ(writer.pending_samples(), 5u);  // 3 of A, each also in its endpoint series, 2 of B
+
+  writer.Start();
+  ASSERT_TRUE(writer.Flush(kPatience));
+  EXPECT_EQ(writer.pending_samples(), 0u);
+  EXPECT_EQ(Seqs(ReadSamples(*store, endpoint_series.c_str())), Range(1, 3));
+  EXPECT_EQ(Seqs(ReadSamples(*store, kServiceA)), Range(1, 3));
+}
+
 // A forget drops what still waits of the service, wherever it waits (submitted, or in a commit
 // that fails and is retried), and never what was submitted after it.
 TEST_F(StorageWriterTest, ForgetDropsTheServicesWaitingDataAndKeepsWhatCameAfter) {
