@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/series_key.h"
 #include "core/timestamp.h"
 
 #include "faulty_store.h"
@@ -232,7 +233,7 @@ TEST_F(StorageWriterTest, PendingSamplesCountAnEndpointSeriesCopyOnce) {
   auto store = OpenStore("memory", "");
   ASSERT_NE(store, nullptr);
   StorageWriter writer(store.get(), StorageWriterOptions());  // not started: nothing commits yet
-  const std::string endpoint_series = std::string(kServiceA) + "#GET /orders";
+  const std::string endpoint_series = EndpointSeriesKey(kServiceA, "GET /orders");
   for (uint64_t seq = 1; seq <= 3; ++seq) {  // as the engine makes them, in turns
     WriteBatch batch = SampleBatch(kServiceA, seq, seq, 0);
     Add(batch, SampleBatch(endpoint_series.c_str(), seq, seq, 0));
