@@ -87,6 +87,7 @@ void BaselineWindow::Push(const uint8_t* record, size_t length) {
 void BaselineWindow::PopOldest() {
   assert(size_ >= 1);
   --size_;
+  if (oldest_.timestamp_ms == largest_ms_) largest_known_ = false;
   if (size_ > 0) {
     Cursor next = oldest_;
     const uint8_t* const record = ring_.data() + head_;
@@ -131,7 +132,10 @@ void BaselineWindow::Append(const Sample& sample) {
     oldest_ = next;
     oldest_has_payload_ = has_payload;
     descents_ = 0;
+    largest_known_ = true;
+    largest_ms_ = sample.timestamp_ms;
   } else {
+    largest_ms_ = std::max(largest_ms_, sample.timestamp_ms);  // unknown stays unknown
     if (sample.timestamp_ms < newest_.timestamp_ms) ++descents_;
     Push(record, length);
   }
@@ -147,6 +151,8 @@ void BaselineWindow::Clear() {
   head_ = 0;
   tail_ = 0;
   wrapped_ = false;
+  largest_known_ = true;
+  largest_ms_ = 0;
   oldest_ = Cursor{};
   newest_ = Cursor{};
   ring_ = std::vector<uint8_t>();
@@ -181,12 +187,17 @@ std::vector<Sample> BaselineWindow::Samples() const {
   return samples;
 }
 
-int64_t BaselineWindow::NewestTimestamp() const {
+int64_t BaselineWindow::NewestTimestamp() {
   if (size_ == 0) return 0;
   if (descents_ == 0) return newest_.timestamp_ms;
-  int64_t newest = oldest_.timestamp_ms;
-  ForEach([&](const Cursor& cursor, bool) { newest = std::max(newest, cursor.timestamp_ms); });
-  return newest;
+  if (!largest_known_) {
+    largest_ms_ = oldest_.timestamp_ms;
+    ForEach([&](const Cursor& cursor, bool) {
+      largest_ms_ = std::max(largest_ms_, cursor.timestamp_ms);
+    });
+    largest_known_ = true;
+  }
+  return largest_ms_;
 }
 
 Baseline BaselineWindow::Compute(int64_t last_updated_ms) const {
@@ -264,12 +275,14 @@ bool BaselineWindow::Load(std::string_view bytes) {
   const uint8_t* record = loaded.ring_.data();
   const uint8_t* const end = record + records;
   Cursor cursor = loaded.oldest_;
+  loaded.largest_ms_ = cursor.timestamp_ms;
   for (uint32_t i = 1; i < size; ++i) {
     const int64_t previous_ms = cursor.timestamp_ms;
     bool has_payload = false;
     record = DecodeRecord(record, &cursor, &has_payload);
     if (record == nullptr || record > end) return false;
     if (cursor.timestamp_ms < previous_ms) ++loaded.descents_;
+    loaded.largest_ms_ = std::max(loaded.largest_ms_, cursor.timestamp_ms);
   }
   if (record != end) return false;
   loaded.newest_ = cursor;

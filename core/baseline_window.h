@@ -35,8 +35,9 @@ class BaselineWindow {
   uint32_t capacity() const { return capacity_; }
   // The samples, oldest first (a decoding pass: there is no random access).
   std::vector<Sample> Samples() const;
-  // The largest timestamp in the window (0 when empty).
-  int64_t NewestTimestamp() const;
+  // The largest timestamp in the window (0 when empty). Not const: when timestamps went down and
+  // the largest one has left the window, it looks for the next largest and keeps it.
+  int64_t NewestTimestamp();
 
   // Computes B from the whole window; last_updated_ms is the caller's. Requires size() >= 1.
   // Decodes the window into scratch buffers in one pass; percentiles come from partial selection
@@ -82,6 +83,10 @@ class BaselineWindow {
   size_t wrap_ = 0;
   bool wrapped_ = false;
   bool oldest_has_payload_ = false;
+  // Whether largest_ms_ is the largest timestamp in the window; it stops being so when a sample
+  // with that timestamp leaves. Only needed while descents_ > 0: else newest_ has it.
+  bool largest_known_ = true;
+  int64_t largest_ms_ = 0;
   Cursor oldest_;  // the oldest sample (payload_bits is its payload when oldest_has_payload_)
   Cursor newest_;  // the state after the newest sample: what the next record is encoded against
   std::vector<uint8_t> ring_;

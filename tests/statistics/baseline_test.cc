@@ -377,17 +377,26 @@ TEST(BaselineWindowEncodingTest, ArbitraryDoublesAndTimestampsComeBackBitForBit)
     const std::vector<Sample> samples = ArbitrarySamples(2000, capacity);
     BaselineWindow window(capacity);
     std::vector<Sample> appended;
+    // The largest timestamp of what the window holds, looked for in its samples.
+    auto largest = [&window] {
+      int64_t newest = std::numeric_limits<int64_t>::min();
+      for (const Sample& sample : window.Samples()) newest = std::max(newest, sample.timestamp_ms);
+      return newest;
+    };
     for (const Sample& sample : samples) {
       window.Append(sample);
       appended.push_back(sample);
       ASSERT_EQ(window.size(), std::min<size_t>(appended.size(), capacity));
+      // Asked at uneven intervals, so that the largest leaves the window both between two asks
+      // and right before one.
       if (appended.size() % 37 == 0) ExpectHolds(window, appended);
+      if (appended.size() % 37 == 0 || appended.size() % 5 == 1) {
+        ASSERT_EQ(window.NewestTimestamp(), largest()) << "after " << appended.size();
+      }
       if (::testing::Test::HasFailure()) return;
     }
     ExpectHolds(window, appended);
-    int64_t newest = std::numeric_limits<int64_t>::min();
-    for (const Sample& sample : window.Samples()) newest = std::max(newest, sample.timestamp_ms);
-    EXPECT_EQ(window.NewestTimestamp(), newest);
+    EXPECT_EQ(window.NewestTimestamp(), largest());
   }
 }
 
