@@ -222,9 +222,11 @@ void Engine::Impl::Process(size_t shard, const std::vector<QueuedSample>& items)
   // each is published once per hold of the lock, always before the lock is let go.
   std::vector<ServiceEntry*> stale;
   auto publish = [&stale] {
-    for (ServiceEntry* series : stale) {
-      series->PublishFigures();
-      series->figures_stale = false;
+    constexpr size_t kAhead = 8;  // a hold touches more series than the cache keeps
+    for (size_t i = 0; i < stale.size(); ++i) {
+      if (i + kAhead < stale.size()) stale[i + kAhead]->PrefetchFigures();
+      stale[i]->PublishFigures();
+      stale[i]->figures_stale = false;
     }
     stale.clear();
   };
@@ -250,8 +252,22 @@ void Engine::Impl::Process(size_t shard, const std::vector<QueuedSample>& items)
         stale.push_back(&series);
       }
     };
+    // How many items ahead the series' memory is asked for (ServiceEntry::PrefetchEntry): the
+    // entries first, what they point to once those have had time to load.
+    constexpr size_t kEntriesAhead = 8;
+    constexpr size_t kStateAhead = 4;
+    auto prefetch = [&items, end](size_t i, auto step) {
+      if (i >= end) return;
+      if (items[i].service != nullptr) step(*items[i].service);
+      if (items[i].endpoint != nullptr) step(*items[i].endpoint);
+    };
+    for (size_t i = begin; i < std::min(end, begin + kEntriesAhead); ++i) {
+      prefetch(i, [](const ServiceEntry& series) { series.PrefetchEntry(); });
+    }
     std::unique_lock lock(state_locks[shard]);
     for (size_t i = begin; i < end; ++i) {
+      prefetch(i + kEntriesAhead, [](const ServiceEntry& series) { series.PrefetchEntry(); });
+      prefetch(i + kStateAhead, [](const ServiceEntry& series) { series.PrefetchState(); });
       const QueuedSample& item = items[i];
       const std::shared_ptr<PendingCommit>& commit = item.commit;
       if (commit != nullptr && commit->forgets != nullptr) {

@@ -56,6 +56,26 @@ ServiceEntry* ServiceEntry::FindEndpoint(std::string_view endpoint) const {
   return nullptr;
 }
 
+void ServiceEntry::PrefetchEntry() const {
+  constexpr size_t kLine = 64;
+  const auto* const begin = reinterpret_cast<const char*>(this);
+  for (size_t offset = 0; offset < sizeof(ServiceEntry); offset += kLine) {
+    __builtin_prefetch(begin + offset);
+  }
+  __builtin_prefetch(begin + sizeof(ServiceEntry) - 1);
+}
+
+void ServiceEntry::PrefetchState() const {
+  __builtin_prefetch(id.get());  // made by make_shared: its count is next to it
+  monitor.Prefetch();
+}
+
+void ServiceEntry::PrefetchFigures() const {
+  __builtin_prefetch(&figures, 1);
+  __builtin_prefetch(reinterpret_cast<const char*>(&figures + 1) - 1, 1);
+  __builtin_prefetch(&monitor);  // its state and baseline, which are published
+}
+
 void ServiceEntry::PublishFigures() {
   SeriesFigures published;
   published.state = monitor.state();

@@ -39,6 +39,15 @@ struct ServiceEntry {
   // seq, last transition, and whether it is forgotten) into `figures`. Called by whoever changed
   // them, with the shard's state lock held exclusively, before releasing it.
   void PublishFigures();
+  // Ask the CPU to load what processing a sample of this series reads, in two steps a few samples
+  // ahead of it: with thousands of series each one's state is out of the cache, and loading it
+  // line by line as processing reaches it would be most of the engine's time (docs/performance.md,
+  // section 12). The first step loads the entry; the second reads it, to load what it points to,
+  // so it comes later. They change nothing; the second needs the shard's lock.
+  void PrefetchEntry() const;
+  void PrefetchState() const;
+  // The same for PublishFigures.
+  void PrefetchFigures() const;
   // This service's series of `endpoint`, if it has one; the registry's lock held.
   ServiceEntry* FindEndpoint(std::string_view endpoint) const;
 
