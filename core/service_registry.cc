@@ -49,11 +49,31 @@ Status ServiceEntry::AddSnapshot(WriteBatch& batch) {
 ServiceEntry* ServiceEntry::FindEndpoint(std::string_view endpoint) const {
   const size_t hash = EndpointHash(endpoint);
   for (const EndpointSeries& known : endpoints) {
-    if (known.hash == hash && known.endpoint == endpoint) {
+    if (known.hash == hash &&
+        std::string_view(endpoint_texts).substr(known.offset, known.length) == endpoint) {
       return known.series;
     }
   }
   return nullptr;
+}
+
+void ServiceEntry::AddEndpoint(std::string_view endpoint, ServiceEntry* series) {
+  endpoints.push_back({EndpointHash(endpoint), static_cast<uint32_t>(endpoint_texts.size()),
+                       static_cast<uint32_t>(endpoint.size()), series});
+  endpoint_texts += endpoint;
+}
+
+void ServiceEntry::RemoveEndpoint(const ServiceEntry* series) {
+  std::string texts;
+  std::vector<EndpointSeries> kept;
+  for (EndpointSeries known : endpoints) {
+    if (known.series == series) continue;
+    texts += std::string_view(endpoint_texts).substr(known.offset, known.length);
+    known.offset = static_cast<uint32_t>(texts.size() - known.length);
+    kept.push_back(known);
+  }
+  endpoints = std::move(kept);
+  endpoint_texts = std::move(texts);
 }
 
 void ServiceEntry::PrefetchEntry() const {
@@ -260,9 +280,7 @@ bool ServiceRegistry::Remove(
   if (entry.endpoint_series) {
     auto service = services_.find(std::string(SplitSeriesKey(key).service_id));
     if (service != services_.end()) {
-      std::erase_if(service->second->endpoints, [&](const ServiceEntry::EndpointSeries& known) {
-        return known.series == &entry;
-      });
+      service->second->RemoveEndpoint(&entry);
     }
   } else {
     for (const ServiceEntry::EndpointSeries& endpoint : entry.endpoints) {
@@ -271,6 +289,7 @@ bool ServiceRegistry::Remove(
       endpoint_series_.erase(found);
     }
     entry.endpoints.clear();
+    entry.endpoint_texts.clear();
   }
   then(std::move(removed));
   return true;
@@ -296,10 +315,7 @@ ServiceEntry* ServiceRegistry::AddLocked(const std::string& key) {
   auto entry = std::make_shared<ServiceEntry>(key, ShardOf(key), params_, detectors_);
   ServiceEntry* raw = entry.get();
   MapOf(key).emplace(key, std::move(entry));
-  if (service != nullptr) {
-    service->endpoints.push_back(
-        {EndpointHash(name.endpoint), SplitSeriesKey(*raw->id).endpoint, raw});
-  }
+  if (service != nullptr) service->AddEndpoint(name.endpoint, raw);
   return raw;
 }
 

@@ -67,15 +67,20 @@ struct ServiceEntry {
   // The figures a scrape reads without the shard's lock (PublishFigures); read from any thread.
   PublishedFigures figures;
   // A service's endpoint series (none for an endpoint series itself), owned by the registry, each
-  // with the hash of its endpoint and a view of the endpoint's text in the series' key, so that
-  // finding one reads no other series (ingest looks one up per sample); guarded by the registry's
-  // lock, not the shard's.
+  // with the hash of its endpoint and where its text is in endpoint_texts, so that finding one
+  // reads no other series and only the service's own memory (ingest looks one up per sample,
+  // and with thousands of series theirs is out of the cache); guarded by the registry's lock,
+  // not the shard's. Changed by AddEndpoint and RemoveEndpoint alone.
   struct EndpointSeries {
     size_t hash;
-    std::string_view endpoint;  // in *series->id, which lives as long as the series
+    uint32_t offset;  // its endpoint is endpoint_texts.substr(offset, length)
+    uint32_t length;
     ServiceEntry* series;
   };
   std::vector<EndpointSeries> endpoints;
+  std::string endpoint_texts;  // every endpoint's text, one after another
+  void AddEndpoint(std::string_view endpoint, ServiceEntry* series);
+  void RemoveEndpoint(const ServiceEntry* series);
 };
 
 // The series one sample goes to: its service's own, and, with endpoint series on, its endpoint's

@@ -595,6 +595,36 @@ TEST(EngineTest, ASampleFeedingAnEndpointSeriesTakesOnePlaceInTheQueue) {
   EXPECT_EQ(status.services_monitored, 3u);
 }
 
+// Forgetting one endpoint series leaves the service's other endpoint series found by their
+// endpoints (the service keeps their texts together, and moves them up when one goes).
+TEST(EngineTest, AfterAnEndpointSeriesIsForgottenTheOthersStillTakeTheirSamples) {
+  testing::TestDir dir;
+  Running running(dir.File("forget.db"), 1000, 65536, 200000,
+                  [](Config& config) { config.series.per_endpoint = true; });
+  const std::vector<std::string> endpoints = {"/a", "/bb", "/ccc"};
+  int64_t timestamp_ms = kStartMs;
+  auto send = [&](const std::vector<std::string>& to) {
+    std::vector<IncomingSample> batch;
+    for (const std::string& endpoint : to) {
+      batch.emplace_back(kService, Sample{timestamp_ms += kStepMs, 100.0, 1.0}, endpoint);
+    }
+    ASSERT_EQ(running.engine().Submit(std::move(batch)), SubmitResult::kAccepted);
+    running.engine().WaitIdle();
+  };
+  send(endpoints);
+  ASSERT_EQ(running.engine().Forget(EndpointSeriesKey(kService, "/a")),
+            Engine::ForgetResult::kForgetting);
+  running.engine().WaitIdle();
+  send(endpoints);
+  ServiceHealth health;
+  for (const auto& [endpoint, count] :
+       std::vector<std::pair<std::string, uint64_t>>{{"/a", 1}, {"/bb", 2}, {"/ccc", 2}}) {
+    ASSERT_TRUE(running.engine().GetHealth(EndpointSeriesKey(kService, endpoint), &health));
+    EXPECT_EQ(health.sample_count, count) << endpoint;
+  }
+  EXPECT_EQ(running.engine().GetStatus().services_monitored, 4u);
+}
+
 TEST(EngineTest, ServiceCapRefusesNewServicesOnly) {
   testing::TestDir dir;
   Running running(dir.File("cap.db"), 1000, 65536, /*max_services=*/2);
