@@ -605,6 +605,7 @@ TEST(EngineTest, AfterAnEndpointSeriesIsForgottenTheOthersStillTakeTheirSamples)
   int64_t timestamp_ms = kStartMs;
   auto send = [&](const std::vector<std::string>& to) {
     std::vector<IncomingSample> batch;
+    batch.reserve(to.size());
     for (const std::string& endpoint : to) {
       batch.emplace_back(kService, Sample{timestamp_ms += kStepMs, 100.0, 1.0}, endpoint);
     }
