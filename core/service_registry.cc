@@ -209,10 +209,21 @@ ServiceRegistry::Resolved ServiceRegistry::Resolve(const std::vector<IncomingSam
       }
       unknown = last == nullptr;
       (*series)[i].service = last;
-      if (unknown || !limits.per_endpoint || incoming.endpoint.empty()) continue;
-      ServiceEntry* endpoint = last->FindEndpoint(incoming.endpoint);
+      if (!unknown && limits.per_endpoint) last->PrefetchEndpoints();
+    }
+    // Then the endpoint series: each service's list is asked for a few samples ahead, its entry
+    // having been asked for above (ServiceEntry::PrefetchEndpoints).
+    constexpr size_t kListAhead = 8;
+    for (size_t i = 0; i < samples.size() && !unknown && limits.per_endpoint; ++i) {
+      if (i + kListAhead < samples.size()) {
+        (*series)[i + kListAhead].service->PrefetchEndpointList();
+      }
+      const IncomingSample& incoming = samples[i];
+      if (incoming.endpoint.empty()) continue;
+      ServiceEntry* const service = (*series)[i].service;
+      ServiceEntry* endpoint = service->FindEndpoint(incoming.endpoint);
       // A service already at a limit refuses its new endpoints without the exclusive lock.
-      if (endpoint == nullptr && !RoomForEndpointOf(*last, limits)) {
+      if (endpoint == nullptr && !RoomForEndpointOf(*service, limits)) {
         ++refused;
         continue;
       }
