@@ -88,6 +88,7 @@ void BaselineWindow::PopOldest() {
   assert(size_ >= 1);
   --size_;
   if (oldest_.timestamp_ms == largest_ms_) largest_known_ = false;
+  if (oldest_.timestamp_ms == smallest_ms_) smallest_known_ = false;
   if (size_ > 0) {
     Cursor next = oldest_;
     const uint8_t* const record = ring_.data() + head_;
@@ -132,10 +133,12 @@ void BaselineWindow::Append(const Sample& sample) {
     oldest_ = next;
     oldest_has_payload_ = has_payload;
     descents_ = 0;
-    largest_known_ = true;
-    largest_ms_ = sample.timestamp_ms;
+    largest_known_ = smallest_known_ = true;
+    largest_ms_ = smallest_ms_ = sample.timestamp_ms;
   } else {
-    largest_ms_ = std::max(largest_ms_, sample.timestamp_ms);  // unknown stays unknown
+    // One not known stays so.
+    largest_ms_ = std::max(largest_ms_, sample.timestamp_ms);
+    smallest_ms_ = std::min(smallest_ms_, sample.timestamp_ms);
     if (sample.timestamp_ms < newest_.timestamp_ms) ++descents_;
     Push(record, length);
   }
@@ -151,8 +154,8 @@ void BaselineWindow::Clear() {
   head_ = 0;
   tail_ = 0;
   wrapped_ = false;
-  largest_known_ = true;
-  largest_ms_ = 0;
+  largest_known_ = smallest_known_ = true;
+  largest_ms_ = smallest_ms_ = 0;
   oldest_ = Cursor{};
   newest_ = Cursor{};
   ring_ = std::vector<uint8_t>();
@@ -165,9 +168,8 @@ void BaselineWindow::EvictOlderThan(int64_t cutoff_ms) {
     while (size_ > 0 && oldest_.timestamp_ms < cutoff_ms) PopOldest();
   } else {
     // Samples carry their own timestamps, in any order: re-encode the ones that stay.
-    bool evicts = false;
-    ForEach([&](const Cursor& cursor, bool) { evicts |= cursor.timestamp_ms < cutoff_ms; });
-    if (!evicts) return;
+    FindExtremes();
+    if (smallest_ms_ >= cutoff_ms) return;
     std::vector<Sample> kept;
     ForEach([&](const Cursor& cursor, bool has_payload) {
       if (cursor.timestamp_ms >= cutoff_ms) kept.push_back(SampleAt(cursor, has_payload));
@@ -190,14 +192,18 @@ std::vector<Sample> BaselineWindow::Samples() const {
 int64_t BaselineWindow::NewestTimestamp() {
   if (size_ == 0) return 0;
   if (descents_ == 0) return newest_.timestamp_ms;
-  if (!largest_known_) {
-    largest_ms_ = oldest_.timestamp_ms;
-    ForEach([&](const Cursor& cursor, bool) {
-      largest_ms_ = std::max(largest_ms_, cursor.timestamp_ms);
-    });
-    largest_known_ = true;
-  }
+  FindExtremes();
   return largest_ms_;
+}
+
+void BaselineWindow::FindExtremes() {
+  if (largest_known_ && smallest_known_) return;
+  largest_ms_ = smallest_ms_ = oldest_.timestamp_ms;
+  ForEach([&](const Cursor& cursor, bool) {
+    largest_ms_ = std::max(largest_ms_, cursor.timestamp_ms);
+    smallest_ms_ = std::min(smallest_ms_, cursor.timestamp_ms);
+  });
+  largest_known_ = smallest_known_ = true;
 }
 
 Baseline BaselineWindow::Compute(int64_t last_updated_ms) const {
@@ -275,7 +281,7 @@ bool BaselineWindow::Load(std::string_view bytes) {
   const uint8_t* record = loaded.ring_.data();
   const uint8_t* const end = record + records;
   Cursor cursor = loaded.oldest_;
-  loaded.largest_ms_ = cursor.timestamp_ms;
+  loaded.largest_ms_ = loaded.smallest_ms_ = cursor.timestamp_ms;
   for (uint32_t i = 1; i < size; ++i) {
     const int64_t previous_ms = cursor.timestamp_ms;
     bool has_payload = false;
@@ -283,6 +289,7 @@ bool BaselineWindow::Load(std::string_view bytes) {
     if (record == nullptr || record > end) return false;
     if (cursor.timestamp_ms < previous_ms) ++loaded.descents_;
     loaded.largest_ms_ = std::max(loaded.largest_ms_, cursor.timestamp_ms);
+    loaded.smallest_ms_ = std::min(loaded.smallest_ms_, cursor.timestamp_ms);
   }
   if (record != end) return false;
   loaded.newest_ = cursor;

@@ -392,6 +392,18 @@ TEST(BaselineWindowEncodingTest, ArbitraryDoublesAndTimestampsComeBackBitForBit)
       if (appended.size() % 37 == 0) ExpectHolds(window, appended);
       if (appended.size() % 37 == 0 || appended.size() % 5 == 1) {
         ASSERT_EQ(window.NewestTimestamp(), largest()) << "after " << appended.size();
+        // Age eviction, on copies: at the smallest timestamp it drops nothing, one past it drops
+        // what holds it.
+        const std::vector<Sample> held = window.Samples();
+        int64_t smallest = std::numeric_limits<int64_t>::max();
+        for (const Sample& kept : held) smallest = std::min(smallest, kept.timestamp_ms);
+        for (const int64_t cutoff :
+             {smallest,
+              smallest == std::numeric_limits<int64_t>::max() ? smallest : smallest + 1}) {
+          BaselineWindow evicted = window;
+          evicted.EvictOlderThan(cutoff);
+          ExpectContains(evicted, NotOlderThan(held, cutoff));
+        }
       }
       if (::testing::Test::HasFailure()) return;
     }
