@@ -61,6 +61,9 @@ void ServiceEntry::AddEndpoint(std::string_view endpoint, ServiceEntry* series) 
   endpoints.push_back({EndpointHash(endpoint), static_cast<uint32_t>(endpoint_texts.size()),
                        static_cast<uint32_t>(endpoint.size()), series});
   endpoint_texts += endpoint;
+  // Endpoint series are added once each, and the lists are kept per service: no slack.
+  endpoints.shrink_to_fit();
+  endpoint_texts.shrink_to_fit();
 }
 
 void ServiceEntry::RemoveEndpoint(const ServiceEntry* series) {
