@@ -96,7 +96,7 @@ void ServiceEntry::PrefetchState() const {
 void ServiceEntry::PrefetchFigures() const {
   __builtin_prefetch(&figures, 1);
   __builtin_prefetch(reinterpret_cast<const char*>(&figures + 1) - 1, 1);
-  __builtin_prefetch(&monitor);  // its state and baseline, which are published
+  __builtin_prefetch(&monitor);  // its first line, with the state that is published
 }
 
 void ServiceEntry::PublishFigures() {
