@@ -87,8 +87,9 @@ void BaselineWindow::Push(const uint8_t* record, size_t length) {
 void BaselineWindow::PopOldest() {
   assert(size_ >= 1);
   --size_;
-  if (oldest_.timestamp_ms == largest_ms_) largest_known_ = false;
-  if (oldest_.timestamp_ms == smallest_ms_) smallest_known_ = false;
+  if (oldest_.timestamp_ms == largest_ms_ || oldest_.timestamp_ms == smallest_ms_) {
+    extremes_known_ = false;
+  }
   if (size_ > 0) {
     Cursor next = oldest_;
     const uint8_t* const record = ring_.data() + head_;
@@ -133,10 +134,10 @@ void BaselineWindow::Append(const Sample& sample) {
     oldest_ = next;
     oldest_has_payload_ = has_payload;
     descents_ = 0;
-    largest_known_ = smallest_known_ = true;
+    extremes_known_ = true;
     largest_ms_ = smallest_ms_ = sample.timestamp_ms;
   } else {
-    // One not known stays so.
+    // Not known, they stay so.
     largest_ms_ = std::max(largest_ms_, sample.timestamp_ms);
     smallest_ms_ = std::min(smallest_ms_, sample.timestamp_ms);
     if (sample.timestamp_ms < newest_.timestamp_ms) ++descents_;
@@ -154,7 +155,7 @@ void BaselineWindow::Clear() {
   head_ = 0;
   tail_ = 0;
   wrapped_ = false;
-  largest_known_ = smallest_known_ = true;
+  extremes_known_ = true;
   largest_ms_ = smallest_ms_ = 0;
   oldest_ = Cursor{};
   newest_ = Cursor{};
@@ -197,13 +198,13 @@ int64_t BaselineWindow::NewestTimestamp() {
 }
 
 void BaselineWindow::FindExtremes() {
-  if (largest_known_ && smallest_known_) return;
+  if (extremes_known_) return;
   largest_ms_ = smallest_ms_ = oldest_.timestamp_ms;
   ForEach([&](const Cursor& cursor, bool) {
     largest_ms_ = std::max(largest_ms_, cursor.timestamp_ms);
     smallest_ms_ = std::min(smallest_ms_, cursor.timestamp_ms);
   });
-  largest_known_ = smallest_known_ = true;
+  extremes_known_ = true;
 }
 
 Baseline BaselineWindow::Compute(int64_t last_updated_ms) const {

@@ -76,7 +76,7 @@ class BaselineWindow {
   void Reallocate(size_t bytes);
   // Gives back most of the ring's slack once the records need much less than it holds.
   void ShrinkIfSlack();
-  // Makes largest_ms_ and smallest_ms_ known, by a pass over the window when one is not.
+  // Makes largest_ms_ and smallest_ms_ known, by a pass over the window when they are not.
   void FindExtremes();
   size_t RecordBytes() const;
   size_t RingBytes() const;  // the ring's usable bytes, padding excluded
@@ -93,11 +93,10 @@ class BaselineWindow {
   size_t wrap_ = 0;
   bool wrapped_ = false;
   bool oldest_has_payload_ = false;
-  // The largest and smallest timestamps in the window, each while known: one stops being known
-  // when a sample holding it leaves, until FindExtremes looks for both again. Only needed while
+  // The largest and smallest timestamps in the window, while known: they stop being known when
+  // a sample holding one leaves, until FindExtremes looks for both again. Only needed while
   // descents_ > 0 (else newest_ and oldest_ hold them), where they spare age eviction a pass.
-  bool largest_known_ = true;
-  bool smallest_known_ = true;
+  bool extremes_known_ = true;
   int64_t largest_ms_ = 0;
   int64_t smallest_ms_ = 0;
   Cursor oldest_;  // the oldest sample (payload_bits is its payload when oldest_has_payload_)

@@ -49,8 +49,7 @@ Status ServiceEntry::AddSnapshot(WriteBatch& batch) {
 ServiceEntry* ServiceEntry::FindEndpoint(std::string_view endpoint) const {
   const size_t hash = EndpointHash(endpoint);
   for (const EndpointSeries& known : endpoints) {
-    if (known.hash == hash &&
-        std::string_view(endpoint_texts).substr(known.offset, known.length) == endpoint) {
+    if (known.hash == hash && EndpointOf(known) == endpoint) {
       return known.series;
     }
   }
@@ -71,7 +70,7 @@ void ServiceEntry::RemoveEndpoint(const ServiceEntry* series) {
   std::vector<EndpointSeries> kept;
   for (EndpointSeries known : endpoints) {
     if (known.series == series) continue;
-    texts += std::string_view(endpoint_texts).substr(known.offset, known.length);
+    texts += EndpointOf(known);
     known.offset = static_cast<uint32_t>(texts.size() - known.length);
     kept.push_back(known);
   }

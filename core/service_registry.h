@@ -76,6 +76,9 @@ struct ServiceEntry {
   };
   std::vector<EndpointSeries> endpoints;
   std::string endpoint_texts;  // every endpoint's text, one after another
+  std::string_view EndpointOf(const EndpointSeries& listed) const {
+    return std::string_view(endpoint_texts).substr(listed.offset, listed.length);
+  }
   void AddEndpoint(std::string_view endpoint, ServiceEntry* series);
   void RemoveEndpoint(const ServiceEntry* series);
   // What processing changes starts on a cache line of its own: ingest's HTTP threads read the
