@@ -3,7 +3,6 @@
 #include <driftwatch/plugin.hpp>
 
 #include <climits>
-#include <unordered_set>
 #include <vector>
 
 #include "sample_block.h"
@@ -13,12 +12,11 @@ namespace driftwatch::sqlite_plugin {
 using sdk::StorageError;
 
 uint64_t RecoverLog(const std::string& path, soci::session& session, WriteStatements& statements,
-                    const ServiceKeys& keys, MaxSeqs& max_seqs, OpenBlocks& open_blocks) {
+                    const ServicesByKey& services, OpenBlocks& open_blocks) {
   uint64_t recovered = 0;
   open_blocks.StartStaging();
   Transaction transaction(session);
   std::vector<LogEntry> entries;
-  std::unordered_set<long long> known_keys;  // filled at the first row: a clean close left none
   bool any_row = false;
   const auto corrupt = [&](const std::string& problem) {
     return StorageError(DW_STATUS_CORRUPT, "'" + path + "': telemetry_log row " +
@@ -27,19 +25,17 @@ uint64_t RecoverLog(const std::string& path, soci::session& session, WriteStatem
                                                "; the file is unchanged");
   };
   statements.log_rows.ForEach([&] {
-    if (!any_row) {
-      any_row = true;
-      for (const auto& [id, key] : keys) known_keys.insert(key);
-    }
+    any_row = true;
     const char* problem =
         DecodeLogRow(statements.log_rows.Blob(1), statements.log_rows.Bytes(1), &entries);
     if (problem != nullptr) throw corrupt(problem);
     for (const LogEntry& entry : entries) {
-      if (!known_keys.contains(entry.service_key)) {
+      const auto service = services.find(entry.service_key);
+      if (service == services.end()) {
         throw corrupt("it names service key " + std::to_string(entry.service_key) +
                       ", which is not in services");
       }
-      long long& newest = max_seqs[entry.service_key];
+      long long& newest = service->second->max_seq;
       StagedBlock& open = open_blocks.Stage(entry.service_key);
       for (const BlockSample& sample : entry.samples) {
         const auto seq = static_cast<long long>(sample.seq);

@@ -15,10 +15,10 @@ namespace driftwatch::sqlite_plugin {
 
 // At open, after a crash: the samples telemetry_log holds that are not in telemetry_blocks yet
 // go there, and the log is emptied, in one transaction. Returns how many samples were moved.
-// `keys` and `max_seqs` are the store's as read from the file; max_seqs takes the recovered seqs.
+// `services` are the store's as read from the file; their max_seq take the recovered seqs.
 // Throws StorageError (DW_STATUS_CORRUPT) for a row that does not decode or names an unknown
 // service, and soci::soci_error when SQLite fails.
 uint64_t RecoverLog(const std::string& path, soci::session& session, WriteStatements& statements,
-                    const ServiceKeys& keys, MaxSeqs& max_seqs, OpenBlocks& open_blocks);
+                    const ServicesByKey& services, OpenBlocks& open_blocks);
 
 }  // namespace driftwatch::sqlite_plugin

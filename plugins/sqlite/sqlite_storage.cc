@@ -30,6 +30,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
@@ -181,8 +182,10 @@ class SqliteStore {
       {
         std::lock_guard<std::mutex> lock(open_mutex_);  // samples in open blocks count too
         for (Row& row : page) {
-          const auto newest = max_seqs_.find(row.key);
-          if (newest != max_seqs_.end()) row.max_seq = std::max(row.max_seq, newest->second);
+          const auto record = services_by_key_.find(row.key);
+          if (record != services_by_key_.end()) {
+            row.max_seq = std::max(row.max_seq, record->second->max_seq);
+          }
         }
       }
       for (const Row& row : page) {
@@ -311,7 +314,7 @@ class SqliteStore {
     std::lock_guard<std::mutex> lock(write_mutex_);
     const auto known = keys_.find(id);
     if (known == keys_.end()) return;  // unknown: nothing to forget
-    const long long key = known->second;
+    const long long key = known->second.key;
     long long samples = 0;
     long long events = 0;
     StartStaging();
@@ -335,8 +338,8 @@ class SqliteStore {
     }
     {
       std::lock_guard<std::mutex> open_lock(open_mutex_);
+      services_by_key_.erase(key);
       keys_.erase(id);
-      max_seqs_.erase(key);
     }
     sample_count_ -= static_cast<uint64_t>(samples);
     event_count_ -= static_cast<uint64_t>(events);
@@ -443,7 +446,8 @@ class SqliteStore {
     soci::statement services = (write_session_.prepare << "SELECT service_key, service_id "
                                                           "FROM services",
                                 into(key), into(service_id));
-    ForEachRow(services, [&] { keys_.emplace(service_id, key); });
+    ForEachRow(services, [&] { keys_.emplace(service_id, ServiceRecord{.key = key}); });
+    for (auto& [id, record] : keys_) services_by_key_.emplace(record.key, &record);
     // Once, at open; then kept up to date by every commit. Reads no BLOB: sample_count and the key
     // are in the rows' leading bytes.
     long long max_seq = 0;
@@ -454,7 +458,10 @@ class SqliteStore {
                                                         "GROUP BY service_key",
                               into(key), into(max_seq), into(samples));
     ForEachRow(blocks, [&] {
-      max_seqs_.emplace(key, max_seq);
+      // A block whose key is in no row of services is never read: its max seq is not needed.
+      if (const auto record = services_by_key_.find(key); record != services_by_key_.end()) {
+        record->second->max_seq = max_seq;
+      }
       total += static_cast<uint64_t>(samples);
     });
     long long count = 0;
@@ -465,7 +472,7 @@ class SqliteStore {
     open_blocks_ = std::make_unique<OpenBlocks>(write_->insert_block, write_->delete_log);
     retention_ = std::make_unique<Retention>(*write_, *open_blocks_);
     sample_count_ =
-        total + RecoverLog(path_, write_session_, *write_, keys_, max_seqs_, *open_blocks_);
+        total + RecoverLog(path_, write_session_, *write_, services_by_key_, *open_blocks_);
     read_session_ =
         std::make_unique<soci::session>(*soci::factory_sqlite3(), ConnectString(path, true));
     read_ = std::make_unique<ReadStatements>(*read_session_);
@@ -480,8 +487,9 @@ class SqliteStore {
     }
   }
 
-  // The key of a service, adding it (inside the caller's transaction) when it is new.
-  long long KeyOf(const char* service_id, ServiceKeys& created) {
+  // The record of a service, adding the service (inside the caller's transaction) when it is new:
+  // its record is then in `created` until the commit.
+  ServiceRecord& RecordOf(const char* service_id, ServiceKeys& created) {
     const std::string_view id = ServiceId(service_id);
     const auto known = keys_.find(id);
     if (known != keys_.end()) return known->second;
@@ -493,33 +501,47 @@ class SqliteStore {
     if (!write_session_.get_last_insert_id("services", key)) {
       throw StorageError(DW_STATUS_IO_ERROR, "no key for new service '" + std::string(id) + "'");
     }
-    created.emplace(id, key);
-    return key;
+    return created.emplace(id, ServiceRecord{.key = key}).first->second;
   }
 
-  // Sets group_keys_ to the keys of the batch's services, in order of first appearance, and
+  long long KeyOf(const char* service_id, ServiceKeys& created) {
+    return RecordOf(service_id, created).key;
+  }
+
+  // Sets group_records_ to the records of the batch's services, in order of first appearance, and
   // order_ to the batch's sample indexes grouped by service, each group in batch order, ending at
-  // group_ends_. A service's samples share one id string in a batch, so each string's key is
-  // looked up once; services interleave (a service and its endpoint series, docs/behaviour.md),
-  // so the samples are grouped by a counting sort (a comparison sort took a tenth of the writer's
-  // time).
+  // group_ends_. A service's samples share one id string in a batch, so each string's record is
+  // looked up once, by the string's address in a table of the write's own (a service's records
+  // are scattered: with thousands of them, every look-up in a map of them is a cache miss).
+  // Services interleave (a service and its endpoint series, docs/behaviour.md), so the samples are
+  // grouped by a counting sort (a comparison sort took a tenth of the writer's time).
   void GroupByKey(const dw_type_write_batch& batch, ServiceKeys& created) {
-    group_of_id_.clear();
-    group_of_key_.clear();
-    group_keys_.clear();
+    const uint64_t write = ++writes_;
+    group_records_.clear();
     group_of_sample_.resize(batch.sample_count);
+    // Open addressing, at most half full: a slot holds an id's address and its group.
+    const size_t slots = std::bit_ceil(std::max<size_t>(16, 2 * batch.sample_count));
+    group_of_id_.assign(slots, {nullptr, 0});
     for (size_t i = 0; i < batch.sample_count; ++i) {
       const char* id = batch.samples[i].service_id;
-      auto [known, added] = group_of_id_.try_emplace(id, 0);
-      if (added) {  // two strings of one id share a group
-        const long long key = KeyOf(id, created);
-        const auto [group, fresh] = group_of_key_.try_emplace(key, group_keys_.size());
-        if (fresh) group_keys_.push_back(key);
-        known->second = group->second;
+      // Fibonacci hashing of the address: its low bits are alignment, its high bits the same.
+      size_t slot = static_cast<size_t>((reinterpret_cast<uintptr_t>(id) * 0x9E3779B97F4A7C15ULL) >>
+                                        (64 - std::countr_zero(slots)));
+      while (group_of_id_[slot].first != nullptr && group_of_id_[slot].first != id) {
+        slot = (slot + 1) & (slots - 1);
       }
-      group_of_sample_[i] = known->second;
+      if (group_of_id_[slot].first == nullptr) {  // (a null id throws in RecordOf)
+        ServiceRecord& record = RecordOf(id, created);
+        if (record.grouped_in != write) {  // two strings of one id share a group
+          record.grouped_in = write;
+          record.group = group_records_.size();
+          group_records_.push_back(&record);
+        }
+        group_of_id_[slot] = {id, record.group};
+      }
+      group_of_sample_[i] = group_of_id_[slot].second;
     }
-    group_ends_.assign(group_keys_.size(), 0);
+    group_ends_.assign(group_records_.size(), 0);
     for (const size_t group : group_of_sample_) ++group_ends_[group];
     size_t begin = 0;  // group_ends_ becomes each group's first position, then its end
     for (size_t& end : group_ends_) begin += std::exchange(end, begin);
@@ -537,10 +559,10 @@ class SqliteStore {
     GroupByKey(batch, created);
     const long long log_id = next_log_id_;
     size_t next = 0;
-    for (size_t group = 0; group < group_keys_.size(); ++group) {
-      const long long key = group_keys_[group];
-      const auto stored = max_seqs_.find(key);
-      long long previous = stored == max_seqs_.end() ? 0 : stored->second;
+    for (size_t group = 0; group < group_records_.size(); ++group) {
+      ServiceRecord& record = *group_records_[group];
+      const long long key = record.key;
+      long long previous = record.max_seq;
       StagedBlock& open = open_blocks_->Stage(key);
       for (; next < group_ends_[group]; ++next) {
         const dw_type_stored_sample& sample = batch.samples[order_[next]];
@@ -556,7 +578,7 @@ class SqliteStore {
                              sample.payload_kb);
         log_.Add(key, previous, sample.timestamp_ms, sample.latency_ms, sample.payload_kb);
       }
-      batch_max_seqs_.emplace_back(key, previous);
+      batch_max_seqs_.emplace_back(&record, previous);
     }
     if (log_.empty()) return;
     const std::vector<uint8_t>& data = log_.Finish();
@@ -630,8 +652,11 @@ class SqliteStore {
   void CommitAndApply(Transaction& transaction, ServiceKeys* created) {
     std::lock_guard<std::mutex> lock(open_mutex_);
     transaction.Commit();
-    if (created != nullptr) keys_.merge(*created);
-    for (const auto& [key, max_seq] : batch_max_seqs_) max_seqs_[key] = max_seq;
+    if (created != nullptr) {
+      for (auto& [id, record] : *created) services_by_key_.emplace(record.key, &record);
+      keys_.merge(*created);  // moves the nodes: the records stay where they are
+    }
+    for (const auto& [record, max_seq] : batch_max_seqs_) record->max_seq = max_seq;
     if (batch_log_id_ != 0) next_log_id_ = batch_log_id_ + 1;
     open_blocks_->Apply();
   }
@@ -659,7 +684,7 @@ class SqliteStore {
       std::lock_guard<std::mutex> lock(open_mutex_);
       const auto key = keys_.find(service_id);
       if (key == keys_.end()) return {};
-      const OpenBlock* open = open_blocks_->Committed(key->second);
+      const OpenBlock* open = open_blocks_->Committed(key->second.key);
       if (open == nullptr) return {};
       data = open->encoder.FinishedCopy();
       last_seq = open->last_seq;
@@ -677,10 +702,10 @@ class SqliteStore {
   std::mutex write_mutex_;   // the write session and everything below it
   soci::session write_session_;
   std::unique_ptr<WriteStatements> write_;
-  // service id -> key (also read by readers, under open_mutex_), and key -> its highest stored
-  // seq: committed ones only
+  // Every stored service's record, by id and by key (also read by readers, under open_mutex_):
+  // committed ones only.
   ServiceKeys keys_;
-  MaxSeqs max_seqs_;
+  ServicesByKey services_by_key_;
   // Each service's open block (see OpenBlocks); changed under both mutexes.
   std::mutex open_mutex_;
   std::unique_ptr<OpenBlocks> open_blocks_;  // made with write_, on its statements
@@ -690,14 +715,15 @@ class SqliteStore {
   std::unique_ptr<Retention> retention_;  // made with write_, on its statements
   long long purge_cursor_ = 0;            // the service key retention goes on after
   // Scratch space of writes, reused so that a commit allocates little.
-  // GroupByKey's: a group per service key, by the address of an id string and by key.
-  std::unordered_map<const char*, size_t> group_of_id_;
-  std::unordered_map<long long, size_t> group_of_key_;
-  std::vector<long long> group_keys_;
+  // GroupByKey's: the writes so far, a table of (id string's address, its group) and each group's
+  // service.
+  uint64_t writes_ = 0;
+  std::vector<std::pair<const char*, size_t>> group_of_id_;
+  std::vector<ServiceRecord*> group_records_;
   std::vector<size_t> group_of_sample_;
   std::vector<size_t> group_ends_;  // order_[group_ends_[g - 1], group_ends_[g]) is group g's
   std::vector<size_t> order_;
-  std::vector<std::pair<long long, long long>> batch_max_seqs_;  // (service key, max seq)
+  std::vector<std::pair<ServiceRecord*, long long>> batch_max_seqs_;  // (service, its max seq)
   std::mutex read_mutex_;  // the read session and its statements
   std::unique_ptr<soci::session> read_session_;
   std::unique_ptr<ReadStatements> read_;
