@@ -32,28 +32,73 @@ bool HasInputExtension(const fs::path& path) {
   return extension == ".csv" || extension == ".jsonl" || extension == ".ndjson";
 }
 
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
 std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) {
-    text.remove_suffix(1);
-  }
-  if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
-    text = text.substr(1, text.size() - 2);
-  }
+  while (!text.empty() && IsBlank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && IsBlank(text.back())) text.remove_suffix(1);
   return text;
 }
 
-// Splits into *fields (reused from row to row, so reading a row allocates nothing).
-void SplitCsv(std::string_view line, std::vector<std::string_view>* fields) {
-  fields->clear();
-  size_t start = 0;
-  for (;;) {
-    const size_t comma = line.find(',', start);
-    fields->push_back(Trim(line.substr(start, comma == line.npos ? line.npos : comma - start)));
-    if (comma == line.npos) return;
-    start = comma + 1;
+// A CSV line's fields, quoted as RFC 4180 quotes them: a field in double quotes may hold commas,
+// and "" in it stands for one quote (an endpoint may hold both). Spaces and tabs around a field
+// are not part of it; a quote inside an unquoted field is an ordinary character. Reused from row
+// to row, so that reading a row allocates nothing once its buffers have grown.
+class CsvFields {
+ public:
+  // Splits `line`. Returns what is wrong with it, or nullptr. The fields stay valid until the
+  // next call (they point into `line`, or into unquoted_ for a field that held "").
+  const char* Split(std::string_view line) {
+    fields_.clear();
+    unquoted_.clear();
+    unquoted_.reserve(line.size());  // never outgrown below: views into it stay valid
+    size_t pos = 0;
+    for (;;) {
+      while (pos < line.size() && IsBlank(line[pos])) ++pos;
+      if (pos < line.size() && line[pos] == '"') {
+        const size_t begin = ++pos;
+        bool doubled = false;
+        for (;;) {
+          pos = line.find('"', pos);
+          if (pos == line.npos) return "a quoted field has no closing quote";
+          if (pos + 1 >= line.size() || line[pos + 1] != '"') break;
+          doubled = true;
+          pos += 2;
+        }
+        std::string_view text = line.substr(begin, pos - begin);
+        if (doubled) text = Unquote(text);
+        ++pos;  // past the closing quote
+        while (pos < line.size() && IsBlank(line[pos])) ++pos;
+        if (pos < line.size() && line[pos] != ',') {
+          return "a quoted field is followed by something other than a comma";
+        }
+        fields_.push_back(text);
+      } else {
+        const size_t comma = line.find(',', pos);
+        fields_.push_back(Trim(line.substr(pos, comma == line.npos ? line.npos : comma - pos)));
+        pos = comma;
+      }
+      if (pos >= line.size()) return nullptr;
+      ++pos;  // past the comma: another field follows, empty if the line ends here
+    }
   }
-}
+
+  const std::vector<std::string_view>& fields() const { return fields_; }
+
+ private:
+  // `text` with each "" made one ", kept in unquoted_.
+  std::string_view Unquote(std::string_view text) {
+    const size_t from = unquoted_.size();
+    for (size_t i = 0; i < text.size(); ++i) {
+      unquoted_.push_back(text[i]);
+      if (text[i] == '"') ++i;  // the second of the pair
+    }
+    return std::string_view(unquoted_).substr(from);
+  }
+
+  std::vector<std::string_view> fields_;
+  std::string unquoted_;
+};
 
 // A decimal number as JSON writes one, read with strtod as the API reads numbers; nothing for
 // anything else (hex, "inf", "nan", stray characters).
@@ -82,8 +127,12 @@ struct Columns {
 };
 
 Status ReadHeader(std::string_view line, const std::string& where, Columns* columns) {
-  std::vector<std::string_view> names;
-  SplitCsv(line, &names);
+  CsvFields split;
+  if (const char* problem = split.Split(line)) {
+    return Status::InvalidArgument(where + ": header not understood: " + problem + ", in '" +
+                                   std::string(line) + "'");
+  }
+  const std::vector<std::string_view>& names = split.fields();
   columns->count = names.size();
   if (names.size() == 2 && names[0] == "timestamp" && names[1] == "value") {
     columns->nab = true;
@@ -150,10 +199,10 @@ class EndpointIndex {
 };
 
 std::optional<std::string> ReadCsvRow(std::string_view line, const Columns& columns,
-                                      std::vector<std::string_view>& fields, InputFile* file,
-                                      EndpointIndex& endpoints, InputRow* row,
-                                      int64_t* timestamp_ms) {
-  SplitCsv(line, &fields);
+                                      CsvFields& split, InputFile* file, EndpointIndex& endpoints,
+                                      InputRow* row, int64_t* timestamp_ms) {
+  if (const char* problem = split.Split(line)) return problem;
+  const std::vector<std::string_view>& fields = split.fields();
   if (fields.size() != columns.count) {
     return "expected " + std::to_string(columns.count) + " fields, got " +
            std::to_string(fields.size());
@@ -296,7 +345,7 @@ Status ReadInputFile(const std::string& path, bool skip_bad, InputFile* out) {
 
   Columns columns;
   bool header_read = json_lines;
-  std::vector<std::string_view> fields;
+  CsvFields fields;
   EndpointIndex endpoints(out);
   int line_number = 0;
   for (size_t start = 0; start < content.size();) {

@@ -129,6 +129,50 @@ TEST_F(InputTest, EndpointsAreReadAndCheckedAsTheApiChecksThem) {
                 "\"GET /api/orders/{id}\" (without --strict such rows are skipped and counted)");
 }
 
+// An endpoint may hold commas and quotes (any printable ASCII): CSV quotes such a field, as
+// spreadsheets and csv writers do (RFC 4180), and "" inside it stands for one quote.
+TEST_F(InputTest, QuotedCsvFieldsHoldCommasAndQuotes) {
+  const std::string csv =
+      Write("quoted.csv",
+            "\"service_id\",endpoint,latency_ms,timestamp\n"
+            "checkout,\"GET /a,b\",10,2026-01-12T10:30:45Z\n"
+            "checkout, \"say \"\"hi\"\", then go\" ,\"11.5\",2026-01-12T10:30:46Z\n"
+            "\"checkout\",\"\",12,2026-01-12T10:30:47Z\n"
+            "checkout,a\"b,13,2026-01-12T10:30:48Z\n");
+  InputFile file;
+  ASSERT_TRUE(ReadInputFile(csv, false, &file).ok());
+  ASSERT_EQ(file.rows.size(), 4u);
+  EXPECT_EQ(file.services, (std::vector<std::string>{"checkout"}));
+  EXPECT_EQ(file.endpoints, (std::vector<std::string>{"GET /a,b", "say \"hi\", then go", "a\"b"}));
+  EXPECT_EQ(file.rows[0].endpoint, 0u);
+  EXPECT_EQ(file.rows[1].endpoint, 1u);
+  EXPECT_DOUBLE_EQ(file.rows[1].sample.latency_ms, 11.5);
+  EXPECT_EQ(file.rows[2].endpoint, kNoEndpoint);  // quoted empty is empty: none
+  EXPECT_EQ(file.rows[3].endpoint, 2u);           // a quote inside an unquoted field is itself
+
+  const std::string open = Write("open-quote.csv",
+                                 "service_id,endpoint,latency_ms,timestamp\n"
+                                 "checkout,\"GET /a,10,2026-01-12T10:30:45Z\n"
+                                 "checkout,\"GET /a\"x,10,2026-01-12T10:30:46Z\n"
+                                 "checkout,/ok,10,2026-01-12T10:30:47Z\n");
+  InputFile strict;
+  EXPECT_EQ(ReadInputFile(open, false, &strict).message(),
+            open +
+                ":2: a quoted field has no closing quote (without --strict such rows are skipped "
+                "and counted)");
+  InputFile lenient;
+  ASSERT_TRUE(ReadInputFile(open, true, &lenient).ok());
+  EXPECT_EQ(lenient.rows.size(), 1u);
+  EXPECT_EQ(lenient.skipped, 2u);
+  EXPECT_EQ(lenient.endpoints, (std::vector<std::string>{"/ok"}));
+
+  const std::string header = Write("bad-header.csv", "timestamp,\"value\n");
+  EXPECT_EQ(ReadInputFile(header, false, &strict).message(),
+            header +
+                ":1: header not understood: a quoted field has no closing quote, in "
+                "'timestamp,\"value'");
+}
+
 TEST_F(InputTest, JsonLinesAreValidatedAsTheApiValidatesSamples) {
   const std::string path = Write(
       "samples.jsonl",
