@@ -30,7 +30,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
 #include <climits>
 #include <cstdint>
 #include <cstdio>
@@ -46,6 +45,7 @@
 #include <utility>
 #include <vector>
 
+#include "address_groups.h"
 #include "log_recovery.h"
 #include "open_blocks.h"
 #include "retention.h"
@@ -458,7 +458,9 @@ class SqliteStore {
                                                         "GROUP BY service_key",
                               into(key), into(max_seq), into(samples));
     ForEachRow(blocks, [&] {
-      // A block whose key is in no row of services is never read: its max seq is not needed.
+      // A block whose key is in no row of services (never left so by the store: a damaged or
+      // edited file) is left as it is, unknown to the writer: a service given that key later
+      // would find it among its own, as it would any other row the file holds for the key.
       if (const auto record = services_by_key_.find(key); record != services_by_key_.end()) {
         record->second->max_seq = max_seq;
       }
@@ -519,27 +521,22 @@ class SqliteStore {
     const uint64_t write = ++writes_;
     group_records_.clear();
     group_of_sample_.resize(batch.sample_count);
-    // Open addressing, at most half full: a slot holds an id's address and its group.
-    const size_t slots = std::bit_ceil(std::max<size_t>(16, 2 * batch.sample_count));
-    group_of_id_.assign(slots, {nullptr, 0});
+    group_of_id_.Clear();
     for (size_t i = 0; i < batch.sample_count; ++i) {
       const char* id = batch.samples[i].service_id;
-      // Fibonacci hashing of the address: its low bits are alignment, its high bits the same.
-      size_t slot = static_cast<size_t>((reinterpret_cast<uintptr_t>(id) * 0x9E3779B97F4A7C15ULL) >>
-                                        (64 - std::countr_zero(slots)));
-      while (group_of_id_[slot].first != nullptr && group_of_id_[slot].first != id) {
-        slot = (slot + 1) & (slots - 1);
+      if (const size_t* group = group_of_id_.Find(id)) {
+        group_of_sample_[i] = *group;
+        continue;
       }
-      if (group_of_id_[slot].first == nullptr) {  // (a null id throws in RecordOf)
-        ServiceRecord& record = RecordOf(id, created);
-        if (record.grouped_in != write) {  // two strings of one id share a group
-          record.grouped_in = write;
-          record.group = group_records_.size();
-          group_records_.push_back(&record);
-        }
-        group_of_id_[slot] = {id, record.group};
+      ServiceRecord& record = RecordOf(id, created);  // throws for a null id
+      // A record already grouped in this write was reached through another string of its id.
+      if (record.grouped_in != write) {
+        record.grouped_in = write;
+        record.group = group_records_.size();
+        group_records_.push_back(&record);
       }
-      group_of_sample_[i] = group_of_id_[slot].second;
+      group_of_id_.Add(id, record.group);
+      group_of_sample_[i] = record.group;
     }
     group_ends_.assign(group_records_.size(), 0);
     for (const size_t group : group_of_sample_) ++group_ends_[group];
@@ -651,10 +648,18 @@ class SqliteStore {
   // samples, say).
   void CommitAndApply(Transaction& transaction, ServiceKeys* created) {
     std::lock_guard<std::mutex> lock(open_mutex_);
-    transaction.Commit();
+    // The new records' places are made first: once committed, nothing may fail to allocate and
+    // leave a committed service out of the maps (or one map pointing at a record not kept).
+    ServicesByKey created_by_key;
     if (created != nullptr) {
-      for (auto& [id, record] : *created) services_by_key_.emplace(record.key, &record);
-      keys_.merge(*created);  // moves the nodes: the records stay where they are
+      for (auto& [id, record] : *created) created_by_key.emplace(record.key, &record);
+      keys_.reserve(keys_.size() + created->size());
+      services_by_key_.reserve(services_by_key_.size() + created->size());
+    }
+    transaction.Commit();
+    if (created != nullptr) {  // merging moves the nodes: the records stay where they are
+      keys_.merge(*created);
+      services_by_key_.merge(created_by_key);
     }
     for (const auto& [record, max_seq] : batch_max_seqs_) record->max_seq = max_seq;
     if (batch_log_id_ != 0) next_log_id_ = batch_log_id_ + 1;
@@ -718,7 +723,7 @@ class SqliteStore {
   // GroupByKey's: the writes so far, a table of (id string's address, its group) and each group's
   // service.
   uint64_t writes_ = 0;
-  std::vector<std::pair<const char*, size_t>> group_of_id_;
+  AddressGroups group_of_id_;
   std::vector<ServiceRecord*> group_records_;
   std::vector<size_t> group_of_sample_;
   std::vector<size_t> group_ends_;  // order_[group_ends_[g - 1], group_ends_[g]) is group g's
