@@ -633,6 +633,20 @@ TEST(ApiServer, EndpointSeriesAreCappedPerServiceAndTheRestCounted) {
   HttpResponse bad = server.Get("/v1/services?endpoints=yes");
   EXPECT_EQ(bad.status, 422);
   EXPECT_STREQ(Json(bad)["field"].GetString(), "endpoints");
+
+  // Forgetting an endpoint series frees its place under the cap: the next new endpoint takes it.
+  ASSERT_EQ(Fetch(server.port(), "DELETE", "/v1/services/capped?endpoint=%2Fb").status, 200);
+  ASSERT_EQ(server.Post("/v1/telemetry", EndpointSampleJson("capped", "/c", 10, kT0)).status, 202);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        HttpResponse c = server.Get("/v1/health/capped?endpoint=%2Fc");
+        return c.status == 200 && Json(c)["sample_count"].GetInt() == 1;
+      },
+      kWaitDeadline));
+  EXPECT_EQ(server.Get("/v1/health/capped?endpoint=%2Fb").status, 404);
+  EXPECT_EQ(Json(server.Get("/v1/system/status"))["limits"]["max_endpoints_per_service"]["rejected"]
+                .GetUint64(),
+            4u);
 }
 
 // The global cap counts series: a new endpoint series past it is counted like one past its
@@ -779,14 +793,27 @@ TEST(ApiServer, BadEndpointsAre422NamingTheField) {
   EXPECT_EQ(Json(server.Get("/v1/services?endpoints=true"))["count"].GetInt(), 2);
   EXPECT_EQ(Json(server.Get("/v1/system/status"))["samples_accepted"].GetUint64(), 2u);
 
-  for (const char* query : {"?endpoint=", "?endpoint=%01", "?endpoint=%ZZ"}) {
-    HttpResponse response = server.Get(std::string("/v1/health/svc") + query);
-    EXPECT_EQ(response.status, 422) << query;
-    EXPECT_STREQ(Json(response)["field"].GetString(), "endpoint") << query;
+  // Every per-service path checks ?endpoint= alike: 422 naming it, or 404 for a series the service
+  // does not have; none of them changes anything.
+  const std::vector<std::pair<const char*, std::string>> paths = {
+      {"GET", "/v1/health/svc"}, {"GET", "/v1/baseline/svc"},  {"POST", "/v1/baseline/svc/reset"},
+      {"GET", "/v1/events/svc"}, {"GET", "/v1/telemetry/svc"}, {"DELETE", "/v1/services/svc"}};
+  for (const auto& [method, path] : paths) {
+    for (const std::string& query :
+         {std::string("?endpoint="), std::string("?endpoint=%01"), std::string("?endpoint=%ZZ"),
+          std::string("?endpoint=caf%C3%A9"), std::string("?endpoint=%7F"),
+          "?endpoint=" + std::string(257, 'x')}) {
+      HttpResponse response = Fetch(server.port(), method, path + query);
+      EXPECT_EQ(response.status, 422) << method << " " << path << query;
+      EXPECT_STREQ(Json(response)["field"].GetString(), "endpoint") << method << " " << path;
+    }
+    HttpResponse unknown = Fetch(server.port(), method, path + "?endpoint=%2Fnever");
+    EXPECT_EQ(unknown.status, 404) << method << " " << path;
+    EXPECT_NE(unknown.body.find("no endpoint series '/never' of service 'svc'"), std::string::npos)
+        << method << " " << path << ": " << unknown.body;
   }
-  HttpResponse unknown = server.Get("/v1/events/svc?endpoint=%2Fnever");
-  EXPECT_EQ(unknown.status, 404);
-  EXPECT_NE(unknown.body.find("no endpoint series '/never' of service 'svc'"), std::string::npos);
+  EXPECT_EQ(Json(server.Get("/v1/services?endpoints=true"))["count"].GetInt(), 2);
+  EXPECT_EQ(Json(server.Get("/v1/health/svc"))["sample_count"].GetInt(), 2);
 
   // Off (the default): endpoints are checked, then only the service's own series is kept.
   Server off;
@@ -796,7 +823,7 @@ TEST(ApiServer, BadEndpointsAre422NamingTheField) {
       off.Post("/v1/telemetry", R"({"service_id":"svc","latency_ms":1,"endpoint":""})").status,
       422);
   ASSERT_TRUE(off.WaitForSampleCount("svc", 1));
-  unknown = off.Get("/v1/health/svc?endpoint=%2Fa");
+  HttpResponse unknown = off.Get("/v1/health/svc?endpoint=%2Fa");
   EXPECT_EQ(unknown.status, 404);
   EXPECT_NE(unknown.body.find("series.per_endpoint: false"), std::string::npos) << unknown.body;
 }
