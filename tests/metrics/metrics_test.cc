@@ -247,6 +247,27 @@ TEST(Metrics, EndpointSeriesCarryAnEndpointLabel) {
             1);
   EXPECT_EQ(body.find("endpoint=\"/c\""), std::string::npos);  // past the cap
   EXPECT_EQ(Value(body, "driftwatch_endpoint_overflow_total"), kMinSamples);
+  // Every per-service family has the endpoint series, with the series' own figures: its baseline
+  // as GET /v1/baseline?endpoint= gives it, and its transition at its own 20th sample (the
+  // batch's 58th), where the service's own came at the batch's 20th.
+  const std::string a = R"(service_id="svc",endpoint="GET /a/{id}")";
+  HttpResponse baseline =
+      Fetch(server.port(), "GET", "/v1/baseline/svc?endpoint=GET%20%2Fa%2F%7Bid%7D");
+  ASSERT_EQ(baseline.status, 200) << baseline.body;
+  rapidjson::Document json;
+  ASSERT_FALSE(json.Parse(baseline.body.c_str()).HasParseError()) << baseline.body;
+  for (const char* stat : {"mean", "stddev", "p50", "p95", "p99"}) {
+    EXPECT_NEAR(
+        Value(body, "driftwatch_service_baseline_latency_seconds{" + a + ",stat=\"" + stat + "\"}"),
+        json[(std::string(stat) + "_latency").c_str()].GetDouble() / 1000, 1e-9)
+        << stat;
+  }
+  EXPECT_NE(body.find("driftwatch_service_zscore{" + a + "} "), std::string::npos);
+  EXPECT_EQ(Value(body, "driftwatch_service_last_transition_timestamp_seconds{" + a + "}"),
+            static_cast<double>(kT0 + int64_t{1000} * (3 * (kMinSamples - 1))) / 1000);
+  EXPECT_EQ(
+      Value(body, R"(driftwatch_service_last_transition_timestamp_seconds{service_id="svc"})"),
+      static_cast<double>(kT0 + int64_t{1000} * (kMinSamples - 1)) / 1000);
 
   const std::string file = server.dir().File("metrics.txt");
   std::ofstream(file) << body;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -15,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/timestamp.h"
@@ -39,6 +41,14 @@ rapidjson::Document Parse(const std::string& text) {
   rapidjson::Document document;
   document.Parse(text.c_str());
   return document;
+}
+
+// The string member `name` of `object`, or "(no string <name>)".
+std::string Member(const rapidjson::Value& object, const char* name) {
+  if (!object.IsObject() || !object.HasMember(name) || !object[name].IsString()) {
+    return std::string("(no string ") + name + ")";
+  }
+  return object[name].GetString();
 }
 
 class Service {
@@ -334,6 +344,31 @@ TEST_F(NotifyTest, PagerDutyGetsTriggerThenResolve) {
   }
 }
 
+// Starts a real Alertmanager (Debian's prometheus-alertmanager) on a free loopback port, routing
+// every alert to nobody, and waits until it is ready: its port, or 0 (with a failure added).
+uint16_t StartAlertmanager(const TestDir& dir, ChildProcess* alertmanager) {
+  const auto port = static_cast<uint16_t>(UnusedPort());
+  if (port == 0) {
+    ADD_FAILURE() << "no free port";
+    return 0;
+  }
+  std::ofstream(dir.File("alertmanager.yml"))
+      << "route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n";
+  if (!alertmanager->Spawn({"/usr/bin/prometheus-alertmanager",
+                            "--config.file=" + dir.File("alertmanager.yml"),
+                            "--storage.path=" + dir.File("alertmanager-data"),
+                            "--web.listen-address=127.0.0.1:" + std::to_string(port),
+                            "--cluster.listen-address="})) {
+    ADD_FAILURE() << "is Debian's prometheus-alertmanager installed? (scripts/install-deps.sh)";
+    return 0;
+  }
+  if (!Eventually([&] { return Fetch(port, "GET", "/-/ready").status == 200; }, kWaitDeadline)) {
+    ADD_FAILURE() << alertmanager->Stderr();
+    return 0;
+  }
+  return port;
+}
+
 // The active alerts of a real Alertmanager for `service_id` (their labels, as JSON).
 std::vector<std::string> ActiveAlerts(uint16_t port, const std::string& service_id) {
   std::vector<std::string> alerts;
@@ -351,19 +386,9 @@ std::vector<std::string> ActiveAlerts(uint16_t port, const std::string& service_
 }
 
 TEST_F(NotifyTest, AlertmanagerShowsTheDriftThenResolvesIt) {
-  const auto port = static_cast<uint16_t>(UnusedPort());
-  ASSERT_NE(port, 0);
-  std::ofstream(dir_.File("alertmanager.yml"))
-      << "route:\n  receiver: nobody\nreceivers:\n  - name: nobody\n";
   ChildProcess alertmanager(dir_.File("alertmanager"));
-  ASSERT_TRUE(alertmanager.Spawn(
-      {"/usr/bin/prometheus-alertmanager", "--config.file=" + dir_.File("alertmanager.yml"),
-       "--storage.path=" + dir_.File("alertmanager-data"),
-       "--web.listen-address=127.0.0.1:" + std::to_string(port), "--cluster.listen-address="}))
-      << "is Debian's prometheus-alertmanager installed? (scripts/install-deps.sh)";
-  ASSERT_TRUE(
-      Eventually([&] { return Fetch(port, "GET", "/-/ready").status == 200; }, kWaitDeadline))
-      << alertmanager.Stderr();
+  const uint16_t port = StartAlertmanager(dir_, &alertmanager);
+  ASSERT_NE(port, 0);
   Service service(dir_,
                   "notify:\n  targets:\n    - {name: am, type: alertmanager, url: "
                   "http://127.0.0.1:" +
@@ -378,6 +403,158 @@ TEST_F(NotifyTest, AlertmanagerShowsTheDriftThenResolvesIt) {
   service.Recover(&t);
   ASSERT_EQ(service.State(), "STABLE");
   EXPECT_TRUE(Eventually([&] { return ActiveAlerts(port, "svc").empty(); }, kWaitDeadline));
+  alertmanager.Signal(SIGTERM);
+  EXPECT_TRUE(alertmanager.WaitForExit().has_value());
+}
+
+// The samples of AnEndpointDriftsWhileItsServiceMixStaysStable (tests/api/api_server_test.cc): a
+// fast "GET /health" and a slow "GET /search" of `shop`, then /search 30 % slower: 40 sigma of
+// its own series, under 2 of the service's two-humped mix.
+std::string EndpointDriftBatch() {
+  std::string batch = "[";
+  int64_t t = kT0;
+  for (int i = 0; i < 130; ++i) {
+    const double search = i < 120 ? 100.0 + i % 3 : 130.0;
+    for (const auto& [endpoint, latency] :
+         {std::pair<const char*, double>{"GET /health", 10.0 + i % 3}, {"GET /search", search}}) {
+      char item[256];
+      std::snprintf(item, sizeof item,
+                    R"(%s{"service_id":"shop","endpoint":"%s","latency_ms":%g,"timestamp":"%s"})",
+                    batch.size() == 1 ? "" : ",", endpoint, latency, FormatTimestamp(t++).c_str());
+      batch += item;
+    }
+  }
+  return batch + "]";
+}
+
+// docs/behaviour.md, "Endpoint series": a notification about an endpoint series names the endpoint
+// (webhook body, Alertmanager label and summary, PagerDuty details), links to the series' page,
+// and its id and incident key use the series key `<service_id>#<endpoint>`. The service's own
+// series, whose mix stays STABLE, tells no drift.
+TEST_F(NotifyTest, AnEndpointSeriesDriftIsToldAsThatEndpointSeries) {
+  ChildProcess alertmanager(dir_.File("alertmanager"));
+  const uint16_t am_port = StartAlertmanager(dir_, &alertmanager);
+  ASSERT_NE(am_port, 0);
+  TestHttpServer hook({ScriptedAnswer(200)});
+  TestHttpServer pagerduty({ScriptedAnswer(202)});
+  setenv("DW_TEST_PD_KEY", "pd-routing-key-secret", 1);
+  Service service(
+      dir_,
+      "series:\n  per_endpoint: true\n"
+      "notify:\n  public_url: http://dw.example:8000\n"
+      "  on: [drift_detected, recovered, baseline_established]\n"
+      "  targets:\n"
+      "    - {name: hook, type: webhook, url: " +
+          hook.url() + ", secret_env: DW_TEST_HOOK_SECRET}\n" +
+          "    - {name: am, type: alertmanager, url: http://127.0.0.1:" + std::to_string(am_port) +
+          "}\n" + "    - {name: pager, type: pagerduty, url: " + pagerduty.url() +
+          ", routing_key_env: DW_TEST_PD_KEY}\n");
+  ASSERT_TRUE(service.started());
+  ASSERT_EQ(
+      Fetch(service.process().port(), "POST", "/v1/telemetry/batch", EndpointDriftBatch()).status,
+      202);
+  const auto sample_count = [&](const std::string& path) {
+    const auto health = Parse(service.Get(path));
+    return health.IsObject() && health.HasMember("sample_count") ? health["sample_count"].GetInt()
+                                                                 : -1;
+  };
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return sample_count("/v1/health/shop") == 260 &&
+               sample_count("/v1/health/shop?endpoint=GET%20%2Fhealth") == 130 &&
+               sample_count("/v1/health/shop?endpoint=GET%20%2Fsearch") == 130;
+      },
+      kWaitDeadline));
+  ASSERT_EQ(service.State("shop"), "STABLE");
+  ASSERT_EQ(service.State("shop?endpoint=GET%20%2Fhealth"), "STABLE");
+  ASSERT_EQ(service.State("shop?endpoint=GET%20%2Fsearch"), "DRIFT_DETECTED");
+
+  // Three baselines established (the service's, each endpoint's) and the drift of GET /search to
+  // the webhook; the drift alone to Alertmanager and PagerDuty. Then nothing more.
+  ASSERT_TRUE(
+      Eventually([&] { return States(service, "?state=delivered").size() == 6; }, kWaitDeadline))
+      << service.Get("/v1/notifications");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // ten commit intervals
+  EXPECT_EQ(States(service).size(), 6u) << service.Get("/v1/notifications");
+
+  const auto requests = hook.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  std::vector<std::string> told;
+  for (const ReceivedRequest& request : requests) {
+    const auto body = Parse(request.body);
+    told.push_back(Member(body, "id") + " " + Member(body, "to") + " " +
+                   (body.HasMember("endpoint") ? Member(body, "endpoint") : "(service)"));
+    EXPECT_EQ(Header(request.head, "Idempotency-Key"), Member(body, "id"));
+    EXPECT_EQ(Header(request.head, "X-DriftWatch-Signature"),
+              notify::Signature(kSecret, request.body));
+  }
+  EXPECT_EQ(told, (std::vector<std::string>{"shop/20 STABLE (service)",
+                                            "shop#GET /health/20 STABLE GET /health",
+                                            "shop#GET /search/20 STABLE GET /search",
+                                            "shop#GET /search/125 DRIFT_DETECTED GET /search"}));
+  const auto service_baseline = Parse(requests[0].body);
+  EXPECT_EQ(Member(service_baseline, "service_id"), "shop");
+  EXPECT_EQ(Member(service_baseline, "url"), "http://dw.example:8000/ui/#/service/shop");
+
+  const std::string id = "shop#GET /search/125";
+  const std::string incident_key = "driftwatch/" + id;
+  const std::string url = "http://dw.example:8000/ui/#/service/shop/GET%20%2Fsearch";
+  const auto drift = Parse(requests[3].body);
+  EXPECT_EQ(Member(drift, "version"), "1");
+  EXPECT_EQ(Member(drift, "id"), id);
+  EXPECT_EQ(Member(drift, "incident_key"), incident_key);
+  EXPECT_EQ(Member(drift, "service_id"), "shop");
+  EXPECT_EQ(Member(drift, "endpoint"), "GET /search");
+  EXPECT_EQ(Member(drift, "from"), "STABLE");
+  EXPECT_EQ(Member(drift, "reason"), "consecutive_severe_anomalies");
+  EXPECT_EQ(Member(drift, "url"), url);
+
+  // GET /v1/notifications names the series as every answer about it does.
+  const auto rows = Parse(service.Get("/v1/notifications?target=hook&limit=1"));
+  ASSERT_EQ(rows["notifications"].Size(), 1u);
+  const auto& row = rows["notifications"][0];
+  EXPECT_EQ(Member(row, "id"), id);
+  EXPECT_EQ(Member(row, "service_id"), "shop");
+  EXPECT_EQ(Member(row, "endpoint"), "GET /search");
+  EXPECT_TRUE(row["transition"] == drift) << requests[3].body;  // the body the webhook got
+
+  // Alertmanager, through its own API: one alert for shop, the endpoint's.
+  std::string alerts_json;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        alerts_json = Fetch(am_port, "GET", "/api/v2/alerts").body;
+        return alerts_json.find("\"shop\"") != std::string::npos;
+      },
+      kWaitDeadline))
+      << alertmanager.Stderr();
+  const auto alerts = Parse(alerts_json);
+  ASSERT_TRUE(alerts.IsArray()) << alerts_json;
+  ASSERT_EQ(alerts.Size(), 1u) << alerts_json;
+  const auto& alert = alerts[0];
+  std::vector<std::string> labels;
+  for (const auto& label : alert["labels"].GetObject()) {
+    labels.push_back(std::string(label.name.GetString()) + "=" + label.value.GetString());
+  }
+  std::sort(labels.begin(), labels.end());
+  EXPECT_EQ(labels,
+            (std::vector<std::string>{"alertname=DriftWatchDrift", "detector=zscore_severe",
+                                      "endpoint=GET /search", "reason=consecutive_severe_anomalies",
+                                      "service_id=shop", "severity=warning"}))
+      << alerts_json;
+  const std::string summary = Member(alert["annotations"], "summary");
+  EXPECT_NE(summary.find("shop"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("GET /search"), std::string::npos) << summary;
+  EXPECT_EQ(Member(alert, "generatorURL"), url);
+
+  // PagerDuty: the endpoint in the summary and the details, the series key in the dedup key.
+  ASSERT_EQ(pagerduty.requests().size(), 1u);
+  const auto page = Parse(pagerduty.requests()[0].body);
+  EXPECT_EQ(Member(page, "event_action"), "trigger");
+  EXPECT_EQ(Member(page, "dedup_key"), incident_key);
+  EXPECT_EQ(Member(page["payload"]["custom_details"], "endpoint"), "GET /search");
+  EXPECT_NE(Member(page["payload"], "summary").find("GET /search"), std::string::npos);
+  EXPECT_EQ(Member(page["links"][0], "href"), url);
+
   alertmanager.Signal(SIGTERM);
   EXPECT_TRUE(alertmanager.WaitForExit().has_value());
 }

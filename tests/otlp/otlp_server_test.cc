@@ -6,10 +6,13 @@
 #include <rapidjson/document.h>
 #include <zlib.h>
 
+#include <cctype>
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/timestamp.h"
@@ -47,9 +50,10 @@ class Server {
   HttpResponse Post(const std::string& path, const std::string& body, const std::string& headers) {
     return Fetch(process_->port(), "POST", path, body, headers);
   }
+  HttpResponse GetResponse(const std::string& path) { return Fetch(process_->port(), "GET", path); }
   rapidjson::Document Get(const std::string& path) {
     rapidjson::Document document;
-    const HttpResponse response = Fetch(process_->port(), "GET", path);
+    const HttpResponse response = GetResponse(path);
     document.Parse(response.body.c_str());
     return document;
   }
@@ -90,6 +94,43 @@ void AddSpans(pb::ExportTraceServiceRequest* request, const std::string& service
     span->set_end_time_unix_nano(end);
     span->set_start_time_unix_nano(end - static_cast<uint64_t>(latencies_ms[i] * 1e6));
   }
+}
+
+// A SERVER span's latency and its http.route: none when nullopt (the attribute is left out).
+struct RoutedSpan {
+  std::optional<std::string> route;
+  double latency_ms;
+};
+
+// AddSpans, each span with its http.route attribute, if any.
+void AddRoutedSpans(pb::ExportTraceServiceRequest* request, const std::string& service,
+                    const std::vector<RoutedSpan>& spans, uint64_t end_ns) {
+  std::vector<double> latencies;
+  for (const RoutedSpan& span : spans) latencies.push_back(span.latency_ms);
+  AddSpans(request, service, latencies, end_ns);
+  pb::ScopeSpans* scope =
+      request->mutable_resource_spans(request->resource_spans_size() - 1)->mutable_scope_spans(0);
+  for (size_t i = 0; i < spans.size(); ++i) {
+    if (!spans[i].route) continue;
+    pb::KeyValue* route = scope->mutable_spans(static_cast<int>(i))->add_attributes();
+    route->set_key("http.route");
+    route->mutable_value()->set_string_value(*spans[i].route);
+  }
+}
+
+// Every byte but the unreserved ones as %XX, for ?endpoint=.
+std::string PercentEncode(const std::string& text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(c);
+    } else {
+      out += {'%', kHex[byte >> 4], kHex[byte & 0xF]};
+    }
+  }
+  return out;
 }
 
 std::string Gzip(const std::string& data) {
@@ -256,6 +297,140 @@ TEST(OtlpServer, ALatencySpikeInSpansDrivesDrift) {
   ASSERT_EQ(server.Post("/v1/traces", spike.SerializeAsString(), kProtobuf).status, 200);
   EXPECT_TRUE(server.WaitForSampleCount("spiky", 50));
   EXPECT_EQ(server.State("spiky"), "DRIFT_DETECTED");
+}
+
+// --- Endpoint series (docs/behaviour.md, Endpoint series) ------------------------------------
+
+constexpr const char* kEndpointsOn = "series:\n  per_endpoint: true\n";
+
+// The listing of one service's series, as "service endpoint" ("-" for the service's own).
+std::vector<std::string> SeriesListed(Server& server, const std::string& service_id) {
+  rapidjson::Document services =
+      server.Get("/v1/services?endpoints=true&service_id=" + PercentEncode(service_id));
+  std::vector<std::string> listed;
+  if (!services.IsObject() || !services.HasMember("services")) return listed;
+  for (const auto& series : services["services"].GetArray()) {
+    listed.push_back(std::string(series["service_id"].GetString()) + " " +
+                     (series.HasMember("endpoint") ? series["endpoint"].GetString() : "-"));
+  }
+  return listed;
+}
+
+// The sample_count of one endpoint series; -1 when it does not answer 200.
+int64_t EndpointSampleCount(Server& server, const std::string& service_id,
+                            const std::string& endpoint) {
+  const HttpResponse response =
+      server.GetResponse("/v1/health/" + service_id + "?endpoint=" + PercentEncode(endpoint));
+  rapidjson::Document health;
+  health.Parse(response.body.c_str());
+  if (response.status != 200 || !health.IsObject()) return -1;
+  return health["sample_count"].GetInt64();
+}
+
+// Each span's http.route feeds an endpoint series of its own through the real server, as a
+// REST sample's endpoint does (tests/api AnEndpointDriftsWhileItsServiceMixStaysStable, with
+// spans): /search slows by 30 %, 40 sigma of its own series and under 2 of the service's mix.
+TEST(OtlpServer, SpanRoutesFeedEndpointSeriesThatDriftOnTheirOwn) {
+  Server server(kEndpointsOn);
+  ASSERT_TRUE(server.started());
+  std::vector<RoutedSpan> spans;
+  for (int i = 0; i < 120; ++i) {
+    spans.push_back({"GET /health", 10.0 + i % 3});
+    spans.push_back({"GET /search", 100.0 + i % 3});
+    if (i % 10 == 0) spans.push_back({std::nullopt, 55.0});  // no route: the service's alone
+  }
+  spans.push_back({"", 55.0});  // an empty route is no endpoint
+  for (int i = 0; i < 10; ++i) {
+    spans.push_back({"GET /health", 10.0 + i % 3});
+    spans.push_back({"GET /search", 130.0});
+  }
+  ASSERT_EQ(spans.size(), 273u);  // 130 + 130 + 12 + 1
+  pb::ExportTraceServiceRequest request;
+  AddRoutedSpans(&request, "shop", spans, NowNs());
+  const HttpResponse response = server.Post("/v1/traces", request.SerializeAsString(), kProtobuf);
+  ASSERT_EQ(response.status, 200);
+  pb::ExportTraceServiceResponse answer;
+  ASSERT_TRUE(answer.ParseFromString(response.body));
+  EXPECT_FALSE(answer.has_partial_success());  // all accepted
+
+  // The service's own series counts every span; each endpoint series only its own (an endpoint
+  // series is processed on its own shard, so it may lag its service's).
+  ASSERT_TRUE(server.WaitForSampleCount("shop", 273));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return EndpointSampleCount(server, "shop", "GET /health") == 130 &&
+               EndpointSampleCount(server, "shop", "GET /search") == 130;
+      },
+      kWaitDeadline))
+      << EndpointSampleCount(server, "shop", "GET /health") << " "
+      << EndpointSampleCount(server, "shop", "GET /search");
+  EXPECT_EQ(server.SampleCount("shop"), 273);
+  EXPECT_EQ(SeriesListed(server, "shop"),
+            (std::vector<std::string>{"shop -", "shop GET /health", "shop GET /search"}));
+  rapidjson::Document health = server.Get("/v1/health/shop?endpoint=GET%20%2Fsearch");
+  ASSERT_TRUE(health.IsObject());
+  EXPECT_STREQ(health["service_id"].GetString(), "shop");
+  EXPECT_STREQ(health["endpoint"].GetString(), "GET /search");
+  EXPECT_EQ(server.GetResponse("/v1/health/shop?endpoint=%2Fnone").status, 404);
+
+  EXPECT_EQ(server.State("shop"), "STABLE");
+  EXPECT_EQ(server.State("shop?endpoint=GET+%2Fhealth"), "STABLE");
+  EXPECT_EQ(server.State("shop?endpoint=GET%20%2Fsearch"), "DRIFT_DETECTED");
+  rapidjson::Document events = server.Get("/v1/events/shop?endpoint=GET%20%2Fsearch");
+  ASSERT_TRUE(events.IsObject());
+  EXPECT_STREQ(events["endpoint"].GetString(), "GET /search");
+  ASSERT_EQ(events["events"].Size(), 2u);
+  EXPECT_STREQ(events["events"][0]["to_state"].GetString(), "DRIFT_DETECTED");
+  EXPECT_EQ(events["events"][0]["sample_seq"].GetInt(), 125);  // its 5th slow span
+  events = server.Get("/v1/events/shop");
+  ASSERT_TRUE(events.IsObject());
+  EXPECT_EQ(events["events"].Size(), 1u);  // baseline_established only
+}
+
+// docs/opentelemetry.md, Mapping: an http.route that is not a valid endpoint is made one (every
+// character outside printable ASCII one '_', cut at 256 characters), not rejected; so routes
+// that differ only there share a series, and the route as sent is no endpoint to ask for.
+TEST(OtlpServer, RoutesThatAreNotValidEndpointsAreMadeValid) {
+  Server server(kEndpointsOn);
+  ASSERT_TRUE(server.started());
+  const std::string long_route = "/caf\u00e9/" + std::string(300, 'x');  // 2-byte character
+  const std::string long_endpoint = "/caf_/" + std::string(250, 'x');
+  pb::ExportTraceServiceRequest request;
+  AddRoutedSpans(&request, "odd",
+                 {{long_route, 10},
+                  {"/caf\u00fc/" + std::string(300, 'x') + "tail", 20},  // the same 256
+                  {"\u65e5\u672c", 30},                                  // two 3-byte characters
+                  {"\U0001F600", 40},                                    // one 4-byte character
+                  {"/tab\there\x7f", 50}},                               // control characters
+                 NowNs());
+  const HttpResponse response = server.Post("/v1/traces", request.SerializeAsString(), kProtobuf);
+  ASSERT_EQ(response.status, 200);
+  pb::ExportTraceServiceResponse answer;
+  ASSERT_TRUE(answer.ParseFromString(response.body));
+  EXPECT_FALSE(answer.has_partial_success());  // none rejected
+  ASSERT_TRUE(server.WaitForSampleCount("odd", 5));
+  EXPECT_TRUE(Eventually(
+      [&] {
+        return EndpointSampleCount(server, "odd", long_endpoint) == 2 &&
+               EndpointSampleCount(server, "odd", "__") == 1 &&
+               EndpointSampleCount(server, "odd", "_") == 1 &&
+               EndpointSampleCount(server, "odd", "/tab_here_") == 1;
+      },
+      kWaitDeadline));
+  EXPECT_EQ(SeriesListed(server, "odd"),
+            (std::vector<std::string>{"odd -", "odd " + long_endpoint, "odd /tab_here_", "odd _",
+                                      "odd __"}));
+  // The routes as sent are not valid endpoints: asking for one is 422 naming endpoint.
+  for (const std::string& route :
+       {long_route, std::string("/tab\there"), "/" + std::string(300, 'x')}) {
+    const HttpResponse refused =
+        server.GetResponse("/v1/health/odd?endpoint=" + PercentEncode(route));
+    EXPECT_EQ(refused.status, 422) << route;
+    rapidjson::Document error;
+    error.Parse(refused.body.c_str());
+    ASSERT_TRUE(error.IsObject()) << refused.body;
+    EXPECT_STREQ(error["field"].GetString(), "endpoint");
+  }
 }
 
 }  // namespace
