@@ -472,6 +472,47 @@ TEST_P(Contract, TransitionsHappenAtTheExactSample) {
   EXPECT_EQ(std::string(series["transition_timestamp"].GetString()),
             FormatTimestamp(timestamp(104)));
 
+  // Recovery: 49 samples at the baseline's mean keep the drift; the 50th ends it. B stays as it
+  // was (frozen in the drift), so each one's z is 0.
+  auto state = [&] {
+    return std::string(Json(server.Get(at("/v1/health/" + id)))["state"].GetString());
+  };
+  auto send_batch = [&](int from, int to, double latency) {
+    std::vector<std::string> batch;
+    for (int i = from; i < to; ++i) batch.push_back(sample(latency, timestamp(i)));
+    return server.Post("/v1/telemetry/batch", BatchJson(batch)).status;
+  };
+  ASSERT_EQ(send_batch(105, 154, mean), 202);
+  ASSERT_TRUE(wait_for(154));
+  EXPECT_EQ(state(), "DRIFT_DETECTED");
+  ASSERT_EQ(send_batch(154, 155, mean), 202);
+  ASSERT_TRUE(wait_for(155));
+  health = Json(server.Get(at("/v1/health/" + id)));
+  EXPECT_EQ(std::string(health["state"].GetString()), "STABLE");
+  EXPECT_EQ(std::string(health["transition_timestamp"].GetString()),
+            FormatTimestamp(timestamp(154)));
+  EXPECT_EQ(std::string(health["metadata"]["reason"].GetString()), "recovered");
+  EXPECT_EQ(health["metadata"]["consecutive_normal"].GetInt(), 50);
+  // Rule 2: nine samples of |z| 2.75 (moderate, not severe) keep it STABLE; the tenth is a drift.
+  const double moderate = mean + 2.75 * stddev;
+  ASSERT_EQ(send_batch(155, 164, moderate), 202);
+  ASSERT_TRUE(wait_for(164));
+  EXPECT_EQ(state(), "STABLE");
+  ASSERT_EQ(send_batch(164, 165, moderate), 202);
+  ASSERT_TRUE(wait_for(165));
+  health = Json(server.Get(at("/v1/health/" + id)));
+  EXPECT_EQ(std::string(health["state"].GetString()), "DRIFT_DETECTED");
+  EXPECT_EQ(std::string(health["metadata"]["reason"].GetString()), "moderate_anomaly_rate");
+  EXPECT_EQ(health["metadata"]["anomaly_count"].GetInt(), 10);
+  EXPECT_EQ(health["metadata"]["window_size"].GetInt(), 20);
+  EXPECT_NEAR(health["metadata"]["max_zscore"].GetDouble(), 2.75, 1e-9);
+  events = Json(server.Get(at("/v1/events/" + id, "limit=2")));
+  ASSERT_EQ(events["events"].Size(), 2u);
+  EXPECT_EQ(std::string(events["events"][0]["reason"].GetString()), "moderate_anomaly_rate");
+  EXPECT_EQ(events["events"][0]["sample_seq"].GetInt(), 165);
+  EXPECT_EQ(std::string(events["events"][1]["reason"].GetString()), "recovered");
+  EXPECT_EQ(events["events"][1]["sample_seq"].GetInt(), 155);
+
   // Reset: back to INSUFFICIENT_DATA, recorded as an event, the baseline forgotten.
   response = server.Post(at("/v1/baseline/" + id + "/reset"), "");
   ASSERT_EQ(response.status, 200) << response.body;
@@ -482,12 +523,12 @@ TEST_P(Contract, TransitionsHappenAtTheExactSample) {
   health = Json(server.Get(at("/v1/health/" + id)));
   EXPECT_EQ(std::string(health["state"].GetString()), "INSUFFICIENT_DATA");
   EXPECT_TRUE(health["baseline"].IsNull());
-  EXPECT_EQ(health["sample_count"].GetInt(), 105);
+  EXPECT_EQ(health["sample_count"].GetInt(), 165);
   missing = Json(server.Get(at("/v1/baseline/" + id)));
   EXPECT_EQ(std::string(missing["error"].GetString()), "no_baseline");
   EXPECT_EQ(missing["samples"].GetInt(), 0);
   events = Json(server.Get(at("/v1/events/" + id)));
-  ASSERT_EQ(events["events"].Size(), 3u);
+  ASSERT_EQ(events["events"].Size(), 5u);
   EXPECT_EQ(std::string(events["events"][0]["reason"].GetString()), "reset");
   EXPECT_EQ(std::string(events["events"][0]["from_state"].GetString()), "DRIFT_DETECTED");
   EXPECT_EQ(std::string(events["events"][0]["to_state"].GetString()), "INSUFFICIENT_DATA");

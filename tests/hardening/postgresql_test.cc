@@ -2,12 +2,15 @@
 // fixture `postgres`): in durable mode no acknowledged sample is lost across SIGKILLs of
 // DriftWatch, nor while the PostgreSQL server itself is stopped and started under load; and an
 // owner frozen past its lease, whose namespace a standby took over, exits when it wakes without
-// writing anything.
+// writing anything; endpoint series, keyed `<service_id>#<endpoint>`, resume exactly across a
+// graceful stop and a SIGKILL, and one forgotten stays forgotten.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +18,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/hardening/service.h"
@@ -42,6 +46,33 @@ std::string PostgresConfig(const std::string& ns, const std::string& more = "") 
 
 std::string Namespace(const char* what) {
   return std::string("hard_") + what + "_" + std::to_string(getpid());
+}
+
+// Every byte but the unreserved ones percent-encoded, as a query parameter's value.
+std::string PercentEncoded(const std::string& text) {
+  std::string out;
+  for (const unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char escape[4];
+      std::snprintf(escape, sizeof escape, "%%%02X", c);
+      out += escape;
+    }
+  }
+  return out;
+}
+
+// SampleJson with an "endpoint", its '"' and '\\' escaped for JSON.
+std::string EndpointSampleJson(const std::string& service_id, const std::string& endpoint,
+                               double latency_ms) {
+  std::string escaped;
+  for (const char c : endpoint) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    escaped += c;
+  }
+  std::string json = SampleJson(service_id, latency_ms);
+  return json.insert(json.size() - 1, R"(,"endpoint":")" + escaped + "\"");
 }
 
 // Sends single samples of one service, one request at a time, counting the 202s, until `stop`.
@@ -176,6 +207,126 @@ TEST(PostgresqlService, AFrozenOwnerIsFencedWhenAStandbyTookOver) {
   ASSERT_TRUE(standby.Start(&error)) << error;
   EXPECT_EQ(standby.SampleCount("pg-fence"), 25);  // nothing of the old owner's, nothing twice
   EXPECT_EQ(standby.Stop(), 0) << standby.process().Stderr();
+}
+
+// The PostgreSQL store keeps endpoint series keys (`<service_id>#<endpoint>`) byte for byte, with
+// '#', '+', '%', quotes, a backslash and spaces in them: every series resumes exactly after a
+// graceful stop and after a SIGKILL, and one forgotten with ?endpoint= does not come back.
+TEST(PostgresqlService, EndpointSeriesResumeAcrossRestartsAndOneForgottenStaysForgotten) {
+  const std::string config =
+      PostgresConfig(Namespace("endpoints"), "series:\n  per_endpoint: true\n");
+  Service service(config);
+  std::string error;
+  ASSERT_TRUE(service.Start(&error)) << error;
+  const std::string id = "pg-ep";
+  const std::string drifting = "GET /a+b#c 100%";
+  const std::string stable = R"(POST /q?x="y"&z=1)";
+  const std::string young = R"(it's a \ path)";
+  const std::vector<std::string> endpoints = {drifting, stable, young};
+  auto query = [](const std::string& endpoint) { return "?endpoint=" + PercentEncoded(endpoint); };
+  auto post = [&](const std::vector<std::string>& samples) {
+    std::string json = "[";
+    for (const std::string& sample : samples) json += (json.size() > 1 ? "," : "") + sample;
+    return service.Post("/v1/telemetry/batch", json + "]").status;
+  };
+  auto state = [&](const std::string& suffix) {
+    const HttpResponse response = service.Get("/v1/health/" + id + suffix);
+    if (response.status != 200) return "HTTP " + std::to_string(response.status);
+    const rapidjson::Document health = ParseStrictJson(response.body);
+    return std::string(health["state"].GetString());
+  };
+  // What every series says: its health, baseline, events and stored samples, and the listing.
+  // Durable ingest: a 202 is answered once its samples are processed and committed.
+  auto everything = [&] {
+    std::string all = service.Get("/v1/services?endpoints=true").body + "\n";
+    std::vector<std::string> suffixes = {""};
+    for (const std::string& endpoint : endpoints) suffixes.push_back(query(endpoint));
+    for (const std::string& suffix : suffixes) {
+      for (const char* path : {"/v1/health/", "/v1/baseline/", "/v1/events/", "/v1/telemetry/"}) {
+        const HttpResponse response = service.Get(path + id + suffix);
+        all += std::to_string(response.status) + " " + path + suffix + " " + response.body + "\n";
+      }
+    }
+    return all;
+  };
+
+  std::vector<std::string> batch;
+  for (int i = 0; i < 130; ++i) {
+    batch.push_back(SampleJson(id, 50));  // the service's own series alone
+    batch.push_back(EndpointSampleJson(id, drifting, 100.0 + i % 3));
+    batch.push_back(EndpointSampleJson(id, stable, 200.0 + i % 5));
+    if (i < 20) batch.push_back(EndpointSampleJson(id, young, 300.0 + i));
+  }
+  for (int i = 0; i < 10; ++i) batch.push_back(EndpointSampleJson(id, drifting, 130.0));
+  ASSERT_EQ(post(batch), 202);
+  EXPECT_EQ(state(query(drifting)), "DRIFT_DETECTED");
+  EXPECT_EQ(state(query(stable)), "STABLE");
+  EXPECT_EQ(state(query(young)), "INSUFFICIENT_DATA");
+  EXPECT_EQ(service.SampleCount(id), 130 * 3 + 20 + 10);
+  const rapidjson::Document listing =
+      ParseStrictJson(service.Get("/v1/services?endpoints=true").body);
+  ASSERT_TRUE(listing.IsObject() && listing.HasMember("services"));
+  ASSERT_EQ(listing["count"].GetInt(), 4);
+  std::vector<std::string> listed;
+  for (const auto& series : listing["services"].GetArray()) {
+    EXPECT_STREQ(series["service_id"].GetString(), id.c_str());
+    if (series.HasMember("endpoint")) listed.push_back(series["endpoint"].GetString());
+  }
+  std::vector<std::string> expected = endpoints;
+  std::sort(expected.begin(), expected.end());
+  std::sort(listed.begin(), listed.end());
+  EXPECT_EQ(listed, expected);
+
+  const std::string before_stop = everything();
+  ASSERT_EQ(service.Stop(), 0) << service.process().Stderr();
+  ASSERT_TRUE(service.Start(&error)) << error;
+  EXPECT_EQ(everything(), before_stop);
+
+  // Each series goes on from where it was, and resumes again after a SIGKILL.
+  batch.clear();
+  for (int i = 0; i < 30; ++i) {
+    batch.push_back(EndpointSampleJson(id, drifting, 130.0 + i % 2));
+    batch.push_back(EndpointSampleJson(id, stable, 200.0 + i % 5));
+    batch.push_back(EndpointSampleJson(id, young, 300.0 + i));
+  }
+  ASSERT_EQ(post(batch), 202);
+  EXPECT_EQ(service.SampleCount(id), 130 * 3 + 20 + 10 + 90);
+  EXPECT_EQ(state(query(drifting)), "DRIFT_DETECTED");
+  const std::string before_kill = everything();
+  service.Kill();
+  ASSERT_TRUE(service.Start(&error)) << error;
+  EXPECT_EQ(everything(), before_kill);
+
+  // Forgetting one endpoint series: the others untouched; gone for good, after a stop and a kill.
+  ASSERT_TRUE(service.WaitForStoredSamples(2 * (130 * 3 + 20 + 10 + 90) - 130));
+  const int64_t stable_count = 130 + 30;
+  ASSERT_EQ(Fetch(service.port(), "DELETE", "/v1/services/" + id + query(stable)).status, 200);
+  EXPECT_EQ(state(query(stable)), "HTTP 404");
+  const std::string after_forget = everything();
+  EXPECT_EQ(ParseStrictJson(service.Get("/v1/services?endpoints=true").body)["count"].GetInt(), 3);
+  ASSERT_EQ(service.Stop(), 0) << service.process().Stderr();
+  ASSERT_TRUE(service.Start(&error)) << error;
+  EXPECT_EQ(everything(), after_forget);
+  service.Kill();
+  ASSERT_TRUE(service.Start(&error)) << error;
+  EXPECT_EQ(everything(), after_forget);
+  EXPECT_TRUE(service.WaitForStoredSamples(2 * (130 * 3 + 20 + 10 + 90) - 130 - stable_count));
+  // A sample of it afterwards starts a new series, with none of the old one's.
+  ASSERT_EQ(post({EndpointSampleJson(id, stable, 200)}), 202);
+  EXPECT_EQ(state(query(stable)), "INSUFFICIENT_DATA");
+  const rapidjson::Document health =
+      ParseStrictJson(service.Get("/v1/health/" + id + query(stable)).body);
+  EXPECT_EQ(health["sample_count"].GetInt(), 1);
+  EXPECT_STREQ(health["endpoint"].GetString(), stable.c_str());
+
+  // The service forgotten: every one of its endpoint series with it, for good.
+  ASSERT_EQ(Fetch(service.port(), "DELETE", "/v1/services/" + id).status, 200);
+  EXPECT_EQ(state(query(drifting)), "HTTP 404");
+  ASSERT_EQ(service.Stop(), 0) << service.process().Stderr();
+  ASSERT_TRUE(service.Start(&error)) << error;
+  EXPECT_EQ(ParseStrictJson(service.Get("/v1/services?endpoints=true").body)["count"].GetInt(), 0);
+  EXPECT_TRUE(service.WaitForStoredSamples(0));
+  EXPECT_EQ(service.Stop(), 0) << service.process().Stderr();
 }
 
 }  // namespace
