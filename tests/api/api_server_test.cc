@@ -706,6 +706,59 @@ TEST(ApiServer, TheServiceCapCountsEndpointSeries) {
   EXPECT_EQ(status["limits"]["max_endpoints_per_service"]["rejected"].GetUint64(), 2u);
 }
 
+// Retention purges an endpoint series' stored samples as it purges its service's: by the wall clock
+// (the first step runs seconds after start), only what the series' snapshot reflects, each series
+// keeping its newest sample whatever its age (docs/behaviour.md, "Endpoint series" and
+// "Storage"). What the series say is unchanged.
+TEST(ApiServer, RetentionPurgesEndpointSeriesAsItPurgesServices) {
+  Server server(std::string(kEndpointsOn) + "retention:\n  telemetry_days: 1\n");
+  ASSERT_TRUE(server.started());
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::vector<std::string> batch;
+  for (int i = 0; i < 10; ++i) batch.push_back(EndpointSampleJson("svc", "/e", 10 + i, kT0 + i));
+  for (int i = 0; i < 5; ++i) batch.push_back(EndpointSampleJson("svc", "/old", 20 + i, kT0 + i));
+  for (int i = 0; i < 3; ++i) batch.push_back(EndpointSampleJson("svc", "/e", 30 + i, now + i));
+  ASSERT_EQ(server.Post("/v1/telemetry/batch", BatchJson(batch)).status, 202);
+  ASSERT_TRUE(server.WaitForSampleCount("svc", 18));
+  auto sample_count = [&](const std::string& query) {
+    HttpResponse response = server.Get("/v1/health/svc" + query);
+    return response.status == 200 ? Json(response)["sample_count"].GetInt() : -1;
+  };
+  ASSERT_TRUE(Eventually(
+      [&] { return sample_count("?endpoint=%2Fe") == 13 && sample_count("?endpoint=%2Fold") == 5; },
+      kWaitDeadline));
+  // Retention deletes only samples a series' snapshot reflects: a reset writes one.
+  for (const char* query : {"", "?endpoint=%2Fe", "?endpoint=%2Fold"}) {
+    ASSERT_EQ(server.Post(std::string("/v1/baseline/svc/reset") + query, "").status, 200) << query;
+  }
+  // The seqs each series' stored samples have left.
+  auto stored = [&](const std::string& path) {
+    std::vector<int> seqs;
+    HttpResponse response = server.Get(path);
+    if (response.status != 200) return std::vector<int>{-response.status};
+    for (const auto& sample : Json(response)["samples"].GetArray()) {
+      seqs.push_back(sample["seq"].GetInt());
+    }
+    return seqs;
+  };
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return stored("/v1/telemetry/svc") == std::vector<int>{16, 17, 18} &&
+               stored("/v1/telemetry/svc?endpoint=%2Fe") == std::vector<int>{11, 12, 13} &&
+               stored("/v1/telemetry/svc?endpoint=%2Fold") == std::vector<int>{5};
+      },
+      kWaitDeadline))
+      << "svc: " << stored("/v1/telemetry/svc").size()
+      << ", /e: " << stored("/v1/telemetry/svc?endpoint=%2Fe").size()
+      << ", /old: " << stored("/v1/telemetry/svc?endpoint=%2Fold").size();
+  EXPECT_EQ(Json(server.Get("/v1/system/status"))["total_telemetry_records"].GetUint64(), 7u);
+  EXPECT_EQ(sample_count(""), 18);
+  EXPECT_EQ(sample_count("?endpoint=%2Fe"), 13);
+  EXPECT_EQ(sample_count("?endpoint=%2Fold"), 5);
+}
+
 // Endpoint series resume exactly after a graceful stop and after a SIGKILL (durable ingest), and
 // a DELETE forgets one endpoint series, or a service with all of its own, for good.
 TEST(ApiServer, EndpointSeriesResumeAfterARestartAndAreForgottenWithTheirService) {
