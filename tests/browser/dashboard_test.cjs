@@ -306,6 +306,119 @@ async function main() {
     clean(endpointProblems, "endpoint series");
     await endpointContext.close();
 
+    // ---- endpoints that need escaping: listed as text, each routed by its percent-encoded form ----
+    // Any printable ASCII is an endpoint: '#', '+', '%' and '/' must survive the hash route, '<'
+    // and quotes must stay text, and a literal "%41%2F" must not be decoded twice.
+    const ODD_ENDPOINTS = [
+      { name: "GET /a+b#c 100%", samples: 130, drift: true },
+      { name: `${HOSTILE} "q"&'x'?y=1`, samples: 125 },
+      { name: Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join(""), samples: 7 },
+      { name: "/%41%2F/ ", samples: 3 },
+    ];
+    const odd = [];
+    for (let i = 0; i < 130; ++i) {
+      for (const { name, samples, drift } of ODD_ENDPOINTS) {
+        if (i < samples) odd.push({ service_id: "odd", endpoint: name, latency_ms: drift && i >= 120 ? 130 : 100 + (i % 3) });
+      }
+    }
+    const oddSent = await fetch(`${shopUrl}/v1/telemetry/batch`, { method: "POST", body: JSON.stringify(odd) });
+    check(oddSent.status === 202, `samples with odd endpoints sent (${oddSent.status})`);
+    const endpointHealth = async (name) => (await getJson(`${shopUrl}/v1/health/odd?endpoint=${encodeURIComponent(name)}`)).body;
+    await eventually(async () => (await getJson(`${shopUrl}/v1/health/odd`)).body.sample_count === odd.length &&
+      (await Promise.all(ODD_ENDPOINTS.map(async ({ name, samples }) => (await endpointHealth(name)).sample_count === samples)))
+        .every(Boolean) && (await endpointHealth(ODD_ENDPOINTS[0].name)).state === "DRIFT_DETECTED",
+    "every odd endpoint series has its samples");
+    const oddContext = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US" });
+    const oddPage = await oddContext.newPage();
+    const oddProblems = watch(oddPage);
+    const shownAs = (state) => state.replace("_", " ");
+    const samplesText = async (page) => page.locator("#service-state").locator("..").textContent();
+    // The page of one endpoint series shows exactly that series, as the API describes it.
+    const checkEndpointPage = async (page, name, how) => {
+      const health = await endpointHealth(name);
+      check(health.endpoint === name, `${how}: the API names ${JSON.stringify(name)} (${JSON.stringify(health.endpoint)})`);
+      await eventually(async () => {
+        const shown = await page.evaluate(() => {
+          const node = document.querySelector("#endpoint") || document.querySelector("#error");
+          return node ? node.textContent : null;
+        });
+        if (shown !== " " + name) throw new Error(`the page shows ${JSON.stringify(shown)}`);
+        return true;
+      }, `${how}: the page of ${JSON.stringify(name)}`);
+      check(page.url() === `${shopUrl}/ui/#/service/odd/${encodeURIComponent(name)}`,
+        `${how}: the hash is percent-encoded (${page.url()})`);
+      check((await page.locator("#service-id").textContent()) === "odd " + name, `${how}: the heading has the exact name`);
+      // document.title reads back with its whitespace stripped and collapsed (HTML's rule).
+      check((await page.title()) === `odd · ${name} · DriftWatch`.replace(/\s+/g, " ").trim(),
+        `${how}: the title has the name (${await page.title()})`);
+      check((await text(page, "#service-state")) === shownAs(health.state),
+        `${how}: its own state ${health.state} (${await text(page, "#service-state")})`);
+      check((await samplesText(page)).includes(`· ${health.sample_count.toLocaleString("en-US")} samples`),
+        `${how}: its own ${health.sample_count} samples (${await samplesText(page)})`);
+      const events = (await getJson(`${shopUrl}/v1/events/odd?endpoint=${encodeURIComponent(name)}`)).body.events;
+      check((await page.locator("#events tbody tr").count()) === events.length, `${how}: its own ${events.length} events`);
+      check((await page.locator("#endpoints").count()) === 0, `${how}: no endpoints table`);
+      check((await page.locator("main img").count()) === 0, `${how}: no element made from the name`);
+    };
+
+    await oddPage.goto(`${shopUrl}/ui/#/service/odd`);
+    await oddPage.waitForSelector("#endpoints");
+    const oddHealth = (await getJson(`${shopUrl}/v1/health/odd`)).body;
+    const rows = await oddPage.locator("#endpoints tbody tr").evaluateAll((nodes) => nodes.map((node) => ({
+      endpoint: node.dataset.endpoint, text: node.querySelector("a").textContent,
+      href: node.querySelector("a").getAttribute("href"), samples: node.querySelector(".num").textContent })));
+    check(JSON.stringify(rows.map((row) => row.text).sort()) === JSON.stringify(ODD_ENDPOINTS.map(({ name }) => name).sort()),
+      `every odd endpoint listed by its exact text (${JSON.stringify(rows.map((row) => row.text))})`);
+    check(rows.every((row) => row.endpoint === row.text &&
+      row.href === `#/service/odd/${encodeURIComponent(row.text)}` &&
+      row.samples === ODD_ENDPOINTS.find(({ name }) => name === row.text).samples.toLocaleString("en-US")),
+    `each row links its percent-encoded endpoint with its own sample count (${JSON.stringify(rows)})`);
+    check((await oddPage.locator("main img").count()) === 0, "no element made from an endpoint on the service's page");
+    for (const { name } of ODD_ENDPOINTS) {
+      const index = (await oddPage.locator("#endpoints tbody tr").evaluateAll((nodes) =>
+        nodes.map((node) => node.dataset.endpoint))).indexOf(name);
+      await oddPage.locator("#endpoints tbody tr").nth(index).locator("a").click();
+      await checkEndpointPage(oddPage, name, `clicked ${JSON.stringify(name)}`);
+      await oddPage.goBack();
+      await oddPage.waitForSelector("#endpoints");
+      check(oddPage.url() === `${shopUrl}/ui/#/service/odd` && (await text(oddPage, "#service-id")) === "odd",
+        `back from ${JSON.stringify(name)} to the service (${oddPage.url()})`);
+    }
+
+    // Loaded directly, in a fresh page: the same endpoint page, and its link back to the service.
+    for (const { name } of ODD_ENDPOINTS) {
+      const fresh = await oddContext.newPage();
+      const freshProblems = watch(fresh);
+      await fresh.goto(`${shopUrl}/ui/#/service/odd/${encodeURIComponent(name)}`);
+      await checkEndpointPage(fresh, name, `loaded ${JSON.stringify(name)}`);
+      await fresh.click("#back-to-service");
+      await fresh.waitForSelector("#endpoints");
+      check(fresh.url() === `${shopUrl}/ui/#/service/odd`, `its link back to the service (${fresh.url()})`);
+      check(!freshProblems.requests.some((request) => request.endsWith("/ui/x")), "the hostile src was never fetched");
+      clean(freshProblems, `loaded ${JSON.stringify(name)}`);
+      await fresh.close();
+    }
+
+    // Resetting one endpoint series resets it alone.
+    const [drifting, ...others] = ODD_ENDPOINTS.map(({ name }) => name);
+    const othersBefore = await Promise.all(others.map(endpointHealth));
+    await oddPage.goto(`${shopUrl}/ui/#/service/odd/${encodeURIComponent(drifting)}`);
+    await checkEndpointPage(oddPage, drifting, "before the reset");
+    await oddPage.click("#reset");
+    check((await oddPage.locator("#confirm-text").textContent()).includes(`odd · ${drifting}`), "the confirmation names the endpoint");
+    await oddPage.click("#confirm-ok");
+    await eventually(async () => (await text(oddPage, "#service-state")) === "INSUFFICIENT DATA", "the endpoint's state after its reset");
+    check((await endpointHealth(drifting)).state === "INSUFFICIENT_DATA", "the API agrees the endpoint series was reset");
+    const serviceAfter = (await getJson(`${shopUrl}/v1/health/odd`)).body;
+    check(JSON.stringify(serviceAfter) === JSON.stringify(oddHealth),
+      `the service's own series untouched (${oddHealth.state}/${oddHealth.sample_count} -> ${serviceAfter.state}/${serviceAfter.sample_count})`);
+    const othersAfter = await Promise.all(others.map(endpointHealth));
+    check(JSON.stringify(othersAfter) === JSON.stringify(othersBefore), "the other endpoint series untouched");
+    check(oddProblems.dialogs.length === 0 && !oddProblems.requests.some((request) => request.endsWith("/ui/x")),
+      "no script or image of an endpoint ran");
+    clean(oddProblems, "odd endpoints");
+    await oddContext.close();
+
     // ---- with access tokens: the page asks for one and keeps it for the session ----
     const secureUrl = await startServer("auth", "server:\n  auth_tokens: [browser-secret]\n");
     const secure = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: "en-US" });
