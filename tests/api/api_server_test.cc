@@ -446,7 +446,7 @@ TEST_P(Contract, TransitionsHappenAtTheExactSample) {
   EXPECT_FALSE(services["services"][0].HasMember("endpoint"));
   size_t listed = 0;  // the series under test
   if (endpoint_series()) {
-    // The service's own series saw both endpoints' samples (on its own shard: it may lag).
+    // The service's own series saw both endpoints' samples.
     ASSERT_TRUE(Eventually(
         [&] {
           services = Json(server.Get("/v1/services"));
@@ -653,7 +653,6 @@ TEST(ApiServer, EndpointSeriesAreCappedPerServiceAndTheRestCounted) {
   }
   EXPECT_EQ(listed, (std::vector<std::string>{"capped -", "capped /a", "capped /b", "other -",
                                               "other /c"}));
-  // An endpoint series is processed on its own shard: it may lag its service's.
   EXPECT_TRUE(Eventually(
       [&] {
         return Json(server.Get("/v1/health/capped?endpoint=%2Fa"))["sample_count"].GetInt() == 2;

@@ -353,8 +353,7 @@ TEST(OtlpServer, SpanRoutesFeedEndpointSeriesThatDriftOnTheirOwn) {
   ASSERT_TRUE(answer.ParseFromString(response.body));
   EXPECT_FALSE(answer.has_partial_success());  // all accepted
 
-  // The service's own series counts every span; each endpoint series only its own (an endpoint
-  // series is processed on its own shard, so it may lag its service's).
+  // The service's own series counts every span; each endpoint series only its own.
   ASSERT_TRUE(server.WaitForSampleCount("shop", 273));
   EXPECT_TRUE(Eventually(
       [&] {
