@@ -737,7 +737,8 @@ TEST(ApiServer, RetentionPurgesEndpointSeriesAsItPurgesServices) {
     std::vector<int> seqs;
     HttpResponse response = server.Get(path);
     if (response.status != 200) return std::vector<int>{-response.status};
-    for (const auto& sample : Json(response)["samples"].GetArray()) {
+    const rapidjson::Document listed = Json(response);  // named: it must outlive the loop
+    for (const auto& sample : listed["samples"].GetArray()) {
       seqs.push_back(sample["seq"].GetInt());
     }
     return seqs;
