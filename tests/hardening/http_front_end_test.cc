@@ -30,6 +30,7 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 constexpr bool kSanitized = DRIFTWATCH_SANITIZED != 0;
+constexpr bool kUndefinedBehaviourSanitized = DRIFTWATCH_UBSAN != 0;
 // What the flood tests allow: memory above idle, and how long /health may take meanwhile.
 constexpr uint64_t kFloodMemoryBoundKiB = 64 * 1024;
 constexpr milliseconds kProbeBound{kSanitized ? 2000 : 100};
@@ -324,6 +325,12 @@ TEST(Connections, BeyondTheLimitAreRefusedAtOnceAndNothingSpins) {
 // With a connection limit above what the descriptors allow, accept() itself fails: the connection
 // is shed on a spare descriptor, and accepting pauses instead of spinning.
 TEST(Connections, RunningOutOfDescriptorsNeverSpins) {
+  // UBSan's type check asks the kernel, through a pipe, whether an object's vtable is readable. In
+  // a process with no descriptor left the pipe fails, and each check that misses UBSan's cache is
+  // reported as an object of the wrong type (seen on shared_ptr copies in the reactors, whose
+  // objects gdb showed intact). The finding is the sanitizer's own; the plain build and TSan run
+  // this test.
+  if (kUndefinedBehaviourSanitized) GTEST_SKIP() << "UBSan's type check needs a free descriptor";
   Service service("server:\n  max_connections: 1000\n", 64);
   StartOrFail(&service);
   std::vector<std::unique_ptr<RawConnection>> idle;
