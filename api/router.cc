@@ -598,9 +598,19 @@ Reply Router::DeleteService(const ApiRequest& request, const Params& params,
   Engine::CommitCallback on_forgotten;
   if (later) {
     on_forgotten = [later, forgotten](Engine::CommitResult result) {
-      if (result == Engine::CommitResult::kCommitted) {
-        later(forgotten);
-        return;
+      switch (result) {
+        case Engine::CommitResult::kCommitted:
+          later(forgotten);
+          return;
+        case Engine::CommitResult::kRefused:
+          // Not 503: the same DELETE may well be refused again. The store still holds the data.
+          later(Error(MakeError(kHttpInternalError, "storage_refused",
+                                "the store refused to forget the service (see last_refusal in "
+                                "/v1/system/status): it still holds its data, which the next "
+                                "start restores")));
+          return;
+        case Engine::CommitResult::kAbandoned:
+          break;
       }
       // The service stopped before the store could forget it: it comes back at the next start.
       later(Error(MakeError(kHttpInternalError, "storage_failure",

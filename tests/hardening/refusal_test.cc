@@ -159,5 +159,36 @@ TEST(Refusal, DefaultIngestSetsAsideAndCountsAndKeepsAccepting) {
   ASSERT_EQ(service.Stop(), 0);
 }
 
+// A DELETE the store refuses is answered as refused (not as a stop), and the store still holds the
+// service, which the next start restores with all its samples.
+TEST(Refusal, AForgetTheStoreRefusesIsAnsweredSoAndTheServiceComesBack) {
+  Service service;
+  std::string error;
+  ASSERT_TRUE(service.Start(&error)) << error;
+  ASSERT_EQ(service.Post("/v1/telemetry/batch", BatchJson(kRefused, 3)).status, 202);
+  ASSERT_TRUE(service.WaitForStoredSamples(3));
+  ASSERT_EQ(service.Stop(), 0);
+  const std::string db = service.dir().File("driftwatch.db");
+  RunSql(db, std::string("CREATE TRIGGER keep_service BEFORE DELETE ON services WHEN "
+                         "OLD.service_id = '") +
+                 kRefused + "' BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END;");
+  ASSERT_TRUE(service.Start(&error)) << error;
+
+  const HttpResponse refused =
+      Fetch(service.port(), "DELETE", std::string("/v1/services/") + kRefused, "");
+  EXPECT_EQ(refused.status, 500) << refused.body;
+  EXPECT_NE(refused.body.find("\"storage_refused\""), std::string::npos) << refused.body;
+  EXPECT_NE(refused.body.find("refused to forget"), std::string::npos) << refused.body;
+  const rapidjson::Document status = service.Status();
+  EXPECT_NE(std::string(status["last_refusal"].GetString()).find("'quarantined'"),
+            std::string::npos);
+  EXPECT_STREQ(status["status"].GetString(), "healthy");
+  ASSERT_EQ(service.Stop(), 0);
+
+  ASSERT_TRUE(service.Start(&error)) << error;
+  EXPECT_EQ(service.SampleCount(kRefused), 3);
+  ASSERT_EQ(service.Stop(), 0);
+}
+
 }  // namespace
 }  // namespace driftwatch::testing
