@@ -67,6 +67,17 @@ constexpr long long kEventsPerPage = 256;
 
 const char* Text(const char* text) { return text == nullptr ? "" : text; }
 
+// Makes room in `map` for `more` elements, growing it only: reserve() may also shrink a table, and
+// the next insert would then rehash every element again (at each write that adds a service).
+template <typename Map>
+void MakeRoom(Map& map, size_t more) {
+  const size_t wanted = map.size() + more;
+  if (static_cast<double>(wanted) >=
+      static_cast<double>(map.bucket_count()) * map.max_load_factor()) {
+    map.reserve(wanted);
+  }
+}
+
 const char* ServiceId(const char* service_id) {
   if (service_id == nullptr || *service_id == '\0') {
     throw StorageError(DW_STATUS_INVALID_ARGUMENT, "a write names no service_id");
@@ -653,8 +664,8 @@ class SqliteStore {
     ServicesByKey created_by_key;
     if (created != nullptr) {
       for (auto& [id, record] : *created) created_by_key.emplace(record.key, &record);
-      keys_.reserve(keys_.size() + created->size());
-      services_by_key_.reserve(services_by_key_.size() + created->size());
+      MakeRoom(keys_, created->size());
+      MakeRoom(services_by_key_, created->size());
     }
     transaction.Commit();
     if (created != nullptr) {  // merging moves the nodes: the records stay where they are
