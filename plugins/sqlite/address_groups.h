@@ -1,10 +1,10 @@
 // A write's groups of samples by the address of their id string (SqliteStore::GroupByKey): an
 // open-addressing table, so that finding a group reads one array rather than a map's scattered
 // nodes. It keeps its slots from write to write (a write allocates nothing once it has grown) and
-// grows with the number of distinct strings, not of samples.
+// grows with the number of distinct strings, not of samples; clearing empties only the slots the
+// last write used, so that one huge write leaves no cost behind for the small ones after it.
 #pragma once
 
-#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -16,8 +16,8 @@ class AddressGroups {
  public:
   // Forgets every address, keeping the slots.
   void Clear() {
-    std::fill(slots_.begin(), slots_.end(), Slot{});
-    count_ = 0;
+    for (const size_t slot : used_) slots_[slot] = Slot{};
+    used_.clear();
   }
 
   // The group `address` was added with, or nullptr (always for a null address).
@@ -28,10 +28,14 @@ class AddressGroups {
 
   // Adds a non-null address that Find does not know.
   void Add(const char* address, size_t group) {
-    if (2 * (count_ + 1) > slots_.size()) Grow();  // at most half full: probes stay short
-    slots_[SlotOf(address)] = {address, group};
-    ++count_;
+    if (2 * (used_.size() + 1) > slots_.size()) Grow();  // at most half full: probes stay short
+    const size_t slot = SlotOf(address);
+    slots_[slot] = {address, group};
+    used_.push_back(slot);
   }
+
+  size_t size() const { return used_.size(); }
+  size_t slot_count() const { return slots_.size(); }
 
  private:
   struct Slot {
@@ -55,14 +59,16 @@ class AddressGroups {
   void Grow() {
     std::vector<Slot> old(slots_.size() * 2);
     old.swap(slots_);
-    for (const Slot& slot : old) {
-      if (slot.address != nullptr) slots_[SlotOf(slot.address)] = slot;
+    for (size_t& slot : used_) {
+      const Slot moved = old[slot];
+      slot = SlotOf(moved.address);
+      slots_[slot] = moved;
     }
   }
 
   static constexpr uint64_t kGoldenRatio = 0x9E3779B97F4A7C15ULL;  // 2^64 / the golden ratio
   std::vector<Slot> slots_ = std::vector<Slot>(64);                // a power of two
-  size_t count_ = 0;
+  std::vector<size_t> used_;  // the slots in use, in the order added
 };
 
 }  // namespace driftwatch::sqlite_plugin

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "plugins/sqlite/address_groups.h"
 #include "storage_test_support.h"
 #include "tests/support/child_process.h"
 #include "tests/support/test_dir.h"
@@ -146,6 +147,40 @@ std::vector<std::string> SchemaOf(const std::string& path) {
 void Write(Store& store, const WriteBatch& batch) {
   const Status status = store.Write(batch);
   ASSERT_TRUE(status.ok()) << status.message();
+}
+
+// The write's table of ids by address (address_groups.h): every address added is found with its
+// group and no other is, through growth; Clear forgets them all and keeps the slots, so a small
+// write after a large one finds nothing of it.
+TEST(SqliteStoreTest, AddressGroupsFindWhatWasAddedUntilCleared) {
+  sqlite_plugin::AddressGroups groups;
+  std::vector<char> ids(200000);
+  for (const size_t stride : {size_t{1}, size_t{16}}) {  // packed, and as aligned as strings are
+    const size_t count = ids.size() / stride;
+    for (size_t i = 0; i < count; ++i) groups.Add(&ids[i * stride], i);
+    ASSERT_EQ(groups.size(), count);
+    for (size_t i = 0; i < count; ++i) {
+      const size_t* group = groups.Find(&ids[i * stride]);
+      ASSERT_NE(group, nullptr) << i;
+      ASSERT_EQ(*group, i);
+    }
+    if (stride > 1) {
+      EXPECT_EQ(groups.Find(&ids[1]), nullptr);
+    }
+    EXPECT_EQ(groups.Find(nullptr), nullptr);
+    groups.Clear();
+    EXPECT_EQ(groups.size(), 0u);
+    for (size_t i = 0; i < ids.size(); i += 97) {
+      ASSERT_EQ(groups.Find(&ids[i]), nullptr) << i;
+    }
+  }
+  const size_t slots = groups.slot_count();
+  EXPECT_GE(slots, 2 * ids.size());
+  groups.Add(&ids[5], 7);
+  ASSERT_NE(groups.Find(&ids[5]), nullptr);
+  EXPECT_EQ(*groups.Find(&ids[5]), 7u);
+  EXPECT_EQ(groups.Find(&ids[6]), nullptr);
+  EXPECT_EQ(groups.slot_count(), slots);
 }
 
 TEST(SqliteStoreTest, ReopenKeepsEverything) {
