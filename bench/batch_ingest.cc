@@ -2,7 +2,7 @@
 // the last sample committed in its store.
 //
 //   batch_ingest --url http://127.0.0.1:PORT --samples N --services S [--batch 1000]
-//                [--connections 2] [--format json|otlp] [--endpoints 0]
+//                [--connections 2] [--format json|otlp] [--endpoints 0] [--first-row 0]
 //
 // Sends the rows of bench_rows.h as POST /v1/telemetry/batch bodies (built before the clock
 // starts) over `connections` keep-alive connections; a 503 (queue full) is retried after a pause
@@ -18,6 +18,8 @@
 // is refreshed by the service once a second, so it is checked too but only reported.
 // With --endpoints E (JSON only) each row also names one of E endpoints of its service, in turn
 // ("GET /api/e0" ...), for a server with series.per_endpoint: true.
+// --first-row N starts at row N of the sequence, as if an earlier run had sent rows 0 .. N-1: a
+// second run against the same server goes on where the first stopped, timestamps still rising.
 // Prints one JSON object.
 #include <rapidjson/document.h>
 
@@ -60,15 +62,22 @@ struct Options {
   uint32_t connections = 2;
   bool otlp = false;
   uint32_t endpoints = 0;  // endpoints per service named by the rows (0: none)
+  uint64_t first_row = 0;  // the rows before it are not sent (an earlier run sent them)
 };
+
+// The rows from options.first_row on.
+driftwatch::bench::RowGenerator FirstRow(const Options& options) {
+  driftwatch::bench::RowGenerator rows(options.services, driftwatch::NowMs() - kOneHourMs);
+  for (uint64_t skipped = 0; skipped < options.first_row; ++skipped) rows.Next();
+  return rows;
+}
 
 // The same rows as BuildBodies, as OTLP protobuf: latency and end time to the nanosecond, the
 // payload as http.response.body.size in bytes.
 std::vector<std::string> BuildOtlpBodies(const Options& options) {
   namespace pb = driftwatch::otlp;
   constexpr int64_t kNanosPerMs = 1000000;
-  const int64_t now_ms = driftwatch::NowMs();
-  driftwatch::bench::RowGenerator rows(options.services, now_ms - kOneHourMs);
+  driftwatch::bench::RowGenerator rows = FirstRow(options);
   std::vector<std::string> bodies;
   for (uint64_t done = 0; done < options.samples;) {
     pb::ExportTraceServiceRequest request;
@@ -102,17 +111,17 @@ std::vector<std::string> BuildOtlpBodies(const Options& options) {
 }
 
 std::vector<std::string> BuildBodies(const Options& options) {
-  const int64_t now_ms = driftwatch::NowMs();
-  driftwatch::bench::RowGenerator rows(options.services, now_ms - kOneHourMs);
+  driftwatch::bench::RowGenerator rows = FirstRow(options);
   std::vector<std::string> names;
   for (uint32_t i = 0; i < options.services; ++i)
     names.push_back(driftwatch::bench::ServiceName(i));
   std::vector<std::string> bodies;
   char item[320];
   char endpoint[48] = "";
-  for (uint64_t done = 0; done < options.samples;) {
+  const uint64_t end = options.first_row + options.samples;
+  for (uint64_t done = options.first_row; done < end;) {
     std::string body = "[";
-    for (uint32_t i = 0; i < options.batch && done < options.samples; ++i, ++done) {
+    for (uint32_t i = 0; i < options.batch && done < end; ++i, ++done) {
       const driftwatch::bench::BenchRow row = rows.Next();
       if (options.endpoints > 0) {
         std::snprintf(endpoint, sizeof endpoint, ",\"endpoint\":\"GET /api/e%u\"",
@@ -161,7 +170,8 @@ StatusCounters ReadStatus(HttpClient& connection) {
 int Usage() {
   std::fprintf(stderr,
                "usage: batch_ingest --url http://127.0.0.1:PORT --samples N --services S "
-               "[--batch N] [--connections N] [--format json|otlp] [--endpoints N]\n");
+               "[--batch N] [--connections N] [--format json|otlp] [--endpoints N] "
+               "[--first-row N]\n");
   return 2;
 }
 
@@ -188,6 +198,8 @@ int main(int argc, char** argv) {
       options.otlp = std::string_view(value) == "otlp";
     } else if (flag == "--endpoints") {
       options.endpoints = static_cast<uint32_t>(std::strtoul(value, nullptr, 10));
+    } else if (flag == "--first-row") {
+      options.first_row = std::strtoull(value, nullptr, 10);
     } else {
       return Usage();
     }

@@ -5,6 +5,9 @@
 # Then the heap per series, endpoint series against services (in process, below).
 #
 #   bench/endpoint_series.sh [BUILD_DIR] [ROUNDS]     (defaults: build-bench, 3)
+#   WARM=1 bench/endpoint_series.sh ...   each server first takes as many samples, unmeasured, so
+#                                         that the run measures series that exist already (it
+#                                         sends the rows that follow those, timestamps rising)
 set -euo pipefail
 build=${1:-build-bench}
 rounds=${2:-3}
@@ -26,6 +29,12 @@ threads_cpu() {
          END {printf "http=%d engine=%d writer=%d", cpu["dw-http"], cpu["dw-engine"], cpu["dw-writer"]}'
 }
 
+# ticks_since "http=A engine=B writer=C" "http=D engine=E writer=F" -> "http=D-A engine=E-B writer=F-C"
+ticks_since() {
+  paste -d' ' <(tr ' ' '\n' <<<"$1") <(tr ' ' '\n' <<<"$2") |
+    awk -F'[= ]' '{printf "%s%s=%d", (NR > 1 ? " " : ""), $1, $4 - $2}'
+}
+
 run() {  # run ENDPOINTS -> prints samples/s, the server's peak RSS in KiB, 503 retries, thread CPU
   # The old logs go first: the server's redirections happen in its own process, which may not
   # have run yet when the port is first looked for below.
@@ -40,12 +49,17 @@ run() {  # run ENDPOINTS -> prints samples/s, the server's peak RSS in KiB, 503 
     sleep 0.1
   done
   [[ -n "$port" ]] || { echo "endpoint_series: the server did not start" >&2; cat "$work/err" >&2; exit 1; }
-  local json
+  local json cpu_before="http=0 engine=0 writer=0"
+  if [[ "${WARM:-0}" == 1 ]]; then  # the series made and their first samples taken, unmeasured
+    "$bin/batch_ingest" --url "http://127.0.0.1:$port" --samples "$samples" \
+      --services "$services" --endpoints "$1" > /dev/null
+    cpu_before=$(threads_cpu "$server")
+  fi
   json=$("$bin/batch_ingest" --url "http://127.0.0.1:$port" --samples "$samples" \
-    --services "$services" --endpoints "$1")
+    --services "$services" --endpoints "$1" --first-row $(( ${WARM:-0} == 1 ? samples : 0 )))
   local rss cpu
   rss=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
-  cpu=$(threads_cpu "$server")
+  cpu=$(ticks_since "$cpu_before" "$(threads_cpu "$server")")
   kill "$server"; wait "$server" || true
   python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["samples_per_second"], sys.argv[2], d["retries_503"], sys.argv[3])' "$json" "$rss" "$cpu"
 }
@@ -53,6 +67,9 @@ run() {  # run ENDPOINTS -> prints samples/s, the server's peak RSS in KiB, 503 
 total_ticks() { sed 's/[a-z]*=//g' <<<"$1" | awk '{print $1 + $2 + $3}'; }
 
 without=(); with=(); ticks_without=(); ticks_with=()
+if [[ "${WARM:-0}" == 1 ]]; then
+  echo "WARM=1: each server takes $samples samples unmeasured first; figures are for the next $samples"
+fi
 for round in $(seq "$rounds"); do
   read -r a rss_a retries_a cpu_a < <(run 0)
   read -r b rss_b retries_b cpu_b < <(run 10)
