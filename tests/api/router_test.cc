@@ -8,6 +8,7 @@
 #include <cctype>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "api/openapi.h"
@@ -97,6 +98,16 @@ TEST(OpenApi, EveryOperationHasAnIdAndListsTheHttpLayersAnswers) {
         EXPECT_TRUE(response.HasMember("content") &&
                     response["content"].HasMember("application/json"))
             << where << ": " << status << " is not documented as a JSON error";
+      }
+      // ?endpoint= is checked on every path that takes it: a bad one is 422.
+      if (operation.value.HasMember("parameters")) {
+        for (const auto& parameter : operation.value["parameters"].GetArray()) {
+          if (parameter.HasMember("$ref") && std::string_view(parameter["$ref"].GetString()) ==
+                                                 "#/components/parameters/Endpoint") {
+            EXPECT_TRUE(responses.HasMember("422"))
+                << where << " takes ?endpoint= but lists no 422";
+          }
+        }
       }
       if (responses.HasMember("503")) {
         const std::string unavailable =
