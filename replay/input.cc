@@ -355,7 +355,7 @@ Status ReadInputFile(const std::string& path, bool skip_bad, InputFile* out) {
     start = end + 1;
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (std::all_of(line.begin(), line.end(), [](char c) { return c == ' ' || c == '\t'; })) {
+    if (std::all_of(line.begin(), line.end(), IsBlank)) {
       continue;  // blank lines
     }
     if (!header_read) {

@@ -303,6 +303,15 @@ TEST(OtlpServer, ALatencySpikeInSpansDrivesDrift) {
 
 constexpr const char* kEndpointsOn = "series:\n  per_endpoint: true\n";
 
+// Posts `request` as protobuf and expects every span in it accepted.
+void PostAllAccepted(Server& server, const pb::ExportTraceServiceRequest& request) {
+  const HttpResponse response = server.Post("/v1/traces", request.SerializeAsString(), kProtobuf);
+  ASSERT_EQ(response.status, 200);
+  pb::ExportTraceServiceResponse answer;
+  ASSERT_TRUE(answer.ParseFromString(response.body));
+  EXPECT_FALSE(answer.has_partial_success());
+}
+
 // The listing of one service's series, as "service endpoint" ("-" for the service's own).
 std::vector<std::string> SeriesListed(Server& server, const std::string& service_id) {
   rapidjson::Document services =
@@ -347,11 +356,7 @@ TEST(OtlpServer, SpanRoutesFeedEndpointSeriesThatDriftOnTheirOwn) {
   ASSERT_EQ(spans.size(), 273u);  // 130 + 130 + 12 + 1
   pb::ExportTraceServiceRequest request;
   AddRoutedSpans(&request, "shop", spans, NowNs());
-  const HttpResponse response = server.Post("/v1/traces", request.SerializeAsString(), kProtobuf);
-  ASSERT_EQ(response.status, 200);
-  pb::ExportTraceServiceResponse answer;
-  ASSERT_TRUE(answer.ParseFromString(response.body));
-  EXPECT_FALSE(answer.has_partial_success());  // all accepted
+  ASSERT_NO_FATAL_FAILURE(PostAllAccepted(server, request));
 
   // The service's own series counts every span; each endpoint series only its own.
   ASSERT_TRUE(server.WaitForSampleCount("shop", 273));
@@ -402,11 +407,7 @@ TEST(OtlpServer, RoutesThatAreNotValidEndpointsAreMadeValid) {
                   {"\U0001F600", 40},                                    // one 4-byte character
                   {"/tab\there\x7f", 50}},                               // control characters
                  NowNs());
-  const HttpResponse response = server.Post("/v1/traces", request.SerializeAsString(), kProtobuf);
-  ASSERT_EQ(response.status, 200);
-  pb::ExportTraceServiceResponse answer;
-  ASSERT_TRUE(answer.ParseFromString(response.body));
-  EXPECT_FALSE(answer.has_partial_success());  // none rejected
+  ASSERT_NO_FATAL_FAILURE(PostAllAccepted(server, request));
   ASSERT_TRUE(server.WaitForSampleCount("odd", 5));
   EXPECT_TRUE(Eventually(
       [&] {
