@@ -56,6 +56,7 @@ inline const dw_type_storage kNullStorage = {
     NullPurge,
     nullptr,  // on_forget: nothing stored, nothing to forget
     nullptr,  // on_scan_notifications: no outbox
+    0,        // features: none, so the host writes no sample tags
 };
 
 }  // namespace driftwatch::bench

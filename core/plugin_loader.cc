@@ -18,7 +18,9 @@ namespace {
 namespace fs = boost::filesystem;
 
 // The sizes of the v1.0 structs: the end of their last v1.0 member. A later minor only appends, so
-// these stay right when plugin.h grows; a plugin's struct_size must be at least this.
+// these stay right when plugin.h grows; a plugin's struct_size must be at least this. What a minor
+// appended (on_forget, on_scan_notifications, features) is optional, so it is not checked here:
+// core/storage.cc reads it only where the plugin's struct_size covers it.
 #define DW_V1_0_SIZE(type, last_member) (offsetof(type, last_member) + sizeof(type::last_member))
 constexpr size_t kPluginSizeV1_0 = DW_V1_0_SIZE(dw_type_plugin, storage_count);
 constexpr size_t kDetectorSizeV1_0 = DW_V1_0_SIZE(dw_type_detector, on_state_restore);

@@ -118,6 +118,14 @@ void WriteBatch::Append(WriteBatch&& other) {
              other.forgotten.end();
     };
     std::erase_if(samples, [&](const StoredSample& sample) { return gone(*sample.service_id); });
+    for (StoredSample& sample : samples) {
+      // Written before the forget, the tag would be deleted by it; written after, it would
+      // feed the series that starts again at seq 1.
+      if (sample.tag_series != nullptr && gone(*sample.tag_series)) {
+        sample.tag_series = nullptr;
+        sample.tag_seq = 0;
+      }
+    }
     endpoint_rows = 0;  // rare: every row left counts, which may count a sample twice
     std::erase_if(events, [&](const StoredEvent& event) { return gone(event.service_id); });
     std::erase_if(snapshots,
@@ -182,10 +190,32 @@ bool Store::HasOutbox() const {
          vtable_->on_scan_notifications != nullptr;
 }
 
+bool Store::KeepsSampleTags() const {
+  return vtable_->struct_size >= offsetof(dw_type_storage, features) + sizeof vtable_->features &&
+         (vtable_->features & DW_STORAGE_FEATURE_SAMPLE_TAGS) != 0;
+}
+
 Status Store::Write(const WriteBatch& batch) {
   if ((!batch.notifications.empty() || !batch.notification_updates.empty()) && !HasOutbox()) {
     return Status::Internal(std::string(name()) +
                             ": this storage backend keeps no notification outbox");
+  }
+  // Built before anything is forgotten, so that a batch refused for a tag changes nothing; the
+  // tags only from the first tagged sample on, so that a batch without costs no array.
+  const bool keeps_tags = KeepsSampleTags();
+  std::vector<dw_type_stored_sample> samples;
+  std::vector<dw_type_sample_tag> tags;
+  samples.reserve(batch.samples.size());
+  for (size_t i = 0; i < batch.samples.size(); ++i) {
+    const StoredSample& sample = batch.samples[i];
+    samples.push_back({sample.service_id != nullptr ? sample.service_id->c_str() : nullptr,
+                       sample.seq, sample.timestamp_ms, sample.latency_ms, sample.payload_kb});
+    if (sample.tag_series == nullptr) continue;
+    if (!keeps_tags) {
+      return Status::Internal(std::string(name()) + ": this storage backend keeps no sample tags");
+    }
+    if (tags.empty()) tags.assign(batch.samples.size(), dw_type_sample_tag{nullptr, 0});
+    tags[i] = {sample.tag_series->c_str(), sample.tag_seq};
   }
   for (const std::string& service_id : batch.forgotten) {
     if (!CanForget()) {
@@ -202,12 +232,6 @@ Status Store::Write(const WriteBatch& batch) {
       batch.notifications.empty() && batch.notification_updates.empty()) {
     return Status::Ok();
   }
-  std::vector<dw_type_stored_sample> samples;
-  samples.reserve(batch.samples.size());
-  for (const StoredSample& sample : batch.samples) {
-    samples.push_back({sample.service_id != nullptr ? sample.service_id->c_str() : nullptr,
-                       sample.seq, sample.timestamp_ms, sample.latency_ms, sample.payload_kb});
-  }
   std::vector<dw_type_stored_event> events;
   events.reserve(batch.events.size());
   for (const StoredEvent& event : batch.events) {
@@ -222,7 +246,7 @@ Status Store::Write(const WriteBatch& batch) {
                          reinterpret_cast<const uint8_t*>(snapshot.data.data()),
                          snapshot.data.size()});
   }
-  dw_type_write_batch raw;
+  dw_type_write_batch raw{};  // every member, even one a later minor appends, starts zeroed
   raw.struct_size = sizeof raw;
   raw.samples = samples.data();
   raw.sample_count = samples.size();
@@ -236,6 +260,7 @@ Status Store::Write(const WriteBatch& batch) {
   raw.notification_count = notifications.size();
   raw.notification_updates = updates.data();
   raw.notification_update_count = updates.size();
+  raw.sample_tags = tags.empty() ? nullptr : tags.data();
   dw_type_error error = NewError();
   const dw_type_status status = vtable_->on_write(handle_, &raw, &error);
   if (status != DW_STATUS_OK) return Failure(vtable_, status, error);

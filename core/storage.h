@@ -46,6 +46,11 @@ struct StoredSample {
   int64_t timestamp_ms = 0;
   double latency_ms = 0.0;
   double payload_kb = 0.0;  // NaN when the sample carried none
+  // A second series the sample also feeds, and its seq there: stored once, with the tag, by a
+  // backend that keeps sample tags (plugin.h, "Sample tags"). Null: untagged (always, in what
+  // ScanSamples visits). Shared like service_id, so the series' id lives until the commit.
+  ServiceId tag_series = nullptr;
+  uint64_t tag_seq = 0;
 };
 
 // What the store holds now, for GET /v1/system/status.
@@ -97,7 +102,8 @@ struct WriteBatch {
            notifications.empty() && notification_updates.empty();
   }
   // Afterwards this batch writes what writing it and then `other` would: the data `other`'s
-  // forgotten services had here is dropped, as `other` would delete it anyway.
+  // forgotten services had here is dropped, as `other` would delete it anyway, and so are the
+  // tags naming them (the samples stay, their services' own).
   void Append(WriteBatch&& other);
   void Clear();
   // The samples this batch stores, each counted once whatever number of series it feeds.
@@ -126,6 +132,9 @@ class Store {
   // Whether the backend keeps a notification outbox (ABI 1.2 on_scan_notifications); a batch with
   // notifications is refused otherwise.
   bool HasOutbox() const;
+  // Whether the backend keeps sample tags (ABI 1.3, DW_STORAGE_FEATURE_SAMPLE_TAGS); a batch with
+  // a tagged sample is refused otherwise, so a series' samples go as rows of their own instead.
+  bool KeepsSampleTags() const;
   Status Write(const WriteBatch& batch);
   // `snapshot` is nullptr for a service with samples but no snapshot.
   Status ScanServices(

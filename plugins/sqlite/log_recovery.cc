@@ -40,7 +40,10 @@ uint64_t RecoverLog(const std::string& path, soci::session& session, WriteStatem
       for (const BlockSample& sample : entry.samples) {
         const auto seq = static_cast<long long>(sample.seq);
         if (seq <= newest) continue;  // written out before the crash
-        open_blocks.Append(open, 0, seq, sample.timestamp_ms, sample.latency_ms, sample.payload_kb);
+        const auto tag_seq = static_cast<long long>(sample.tag_seq);
+        open_blocks.Append(open, 0, seq, sample.timestamp_ms, sample.latency_ms, sample.payload_kb,
+                           sample.tag_key, tag_seq);
+        NoteTag(services, entry.service_key, seq, sample.tag_key, tag_seq);
         newest = seq;
         ++recovered;
       }

@@ -71,16 +71,17 @@ StagedBlock& OpenBlocks::Stage(long long key) {
 }
 
 void OpenBlocks::Append(StagedBlock& staged, long long log_id, long long seq, int64_t timestamp_ms,
-                        double latency_ms, double payload_kb) {
+                        double latency_ms, double payload_kb, long long tag_key,
+                        long long tag_seq) {
   OpenBlock& open = staged.block;
-  if (open.encoder.count() > 0 && (open.encoder.full() || seq != open.last_seq + 1)) {
+  if (open.encoder.count() > 0 && (open.encoder.full(tag_key != 0) || seq != open.last_seq + 1)) {
     WriteOut(staged);
   }
   if (open.encoder.count() == 0) {
     open.first_log_id = log_id;
     open.oldest_timestamp_ms = timestamp_ms;
   }
-  open.encoder.Add(timestamp_ms, latency_ms, payload_kb);
+  open.encoder.Add(timestamp_ms, latency_ms, payload_kb, tag_key, static_cast<uint64_t>(tag_seq));
   open.last_seq = seq;
   open.oldest_timestamp_ms = std::min(open.oldest_timestamp_ms, timestamp_ms);
 }

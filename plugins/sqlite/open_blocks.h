@@ -69,9 +69,10 @@ class OpenBlocks {
   // The service's staged block, made on first use. Stays valid while the staging lasts.
   StagedBlock& Stage(long long key);
   // Appends a sample to a service's staged block, first writing the block out when it is full or
-  // the seq does not follow its last.
+  // the seq does not follow its last. A tagged sample (tag_key != 0) also belongs to that series,
+  // as its tag_seq (schema.sql).
   void Append(StagedBlock& staged, long long log_id, long long seq, int64_t timestamp_ms,
-              double latency_ms, double payload_kb);
+              double latency_ms, double payload_kb, long long tag_key = 0, long long tag_seq = 0);
   // Inserts the staged block (the committed part too) into telemetry_blocks and empties it.
   void WriteOut(StagedBlock& staged);
   // Writes out the open blocks that waited kMaxOpenBlockAge rows, `log_id` being the newest.

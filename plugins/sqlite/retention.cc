@@ -12,8 +12,16 @@ constexpr long long kPurgeServicesPerPage = 256;
 
 }  // namespace
 
-Retention::Retention(WriteStatements& statements, OpenBlocks& open_blocks)
-    : statements_(statements), open_blocks_(open_blocks) {}
+Retention::Retention(WriteStatements& statements, OpenBlocks& open_blocks,
+                     const ServicesByKey& services)
+    : statements_(statements), open_blocks_(open_blocks), services_(services) {}
+
+bool Retention::TagReflected(long long key, const BlockSample& sample) const {
+  if (sample.tag_key == 0) return true;
+  const auto series = services_.find(sample.tag_key);
+  return series == services_.end() || series->second->tagged_in != key ||
+         sample.tag_seq <= static_cast<uint64_t>(series->second->snapshot_seq);
+}
 
 uint64_t Retention::PurgeEvents(int64_t before_ms, uint64_t budget) {
   if (budget == 0) return 0;
@@ -89,7 +97,7 @@ uint64_t Retention::PurgeService(long long key, long long snapshot_seq, int64_t 
     size_t expired = 0;
     for (const BlockSample& sample : decoded_) {
       if (deleted + expired == budget || sample.seq > static_cast<uint64_t>(bound) ||
-          sample.timestamp_ms >= before_ms) {
+          sample.timestamp_ms >= before_ms || !TagReflected(key, sample)) {
         break;
       }
       ++expired;
@@ -109,7 +117,8 @@ uint64_t Retention::PurgeService(long long key, long long snapshot_seq, int64_t 
   if (partial_last > 0) {  // decoded_ still holds that block: it was the last one read
     encoder_.Clear();
     for (size_t i = partial_kept; i < decoded_.size(); ++i) {
-      encoder_.Add(decoded_[i].timestamp_ms, decoded_[i].latency_ms, decoded_[i].payload_kb);
+      const BlockSample& kept = decoded_[i];
+      encoder_.Add(kept.timestamp_ms, kept.latency_ms, kept.payload_kb, kept.tag_key, kept.tag_seq);
     }
     const std::vector<uint8_t>& data = encoder_.Finish();
     w.rewrite_block.Bind(1, key).Bind(2, partial_last).Bind(3, encoder_.count());

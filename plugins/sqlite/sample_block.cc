@@ -13,6 +13,7 @@ namespace {
 constexpr uint64_t kNoPayloadBits =
     std::bit_cast<uint64_t>(std::numeric_limits<double>::quiet_NaN());
 using coding::kMaxVarintBytes;
+constexpr uint64_t kInt64Max = std::numeric_limits<int64_t>::max();
 
 void PutVarint(uint64_t value, std::vector<uint8_t>& out) {
   uint8_t bytes[kMaxVarintBytes];
@@ -43,12 +44,16 @@ using coding::ZigZag;
 void BlockEncoder::Clear() {
   bytes_.clear();
   has_payload_.clear();
+  tags_.clear();
+  tagged_ = false;
   head_bytes_ = 0;
+  head_tag_bytes_ = 0;
   previous_timestamp_ = 0;
   count_ = 0;
 }
 
-void BlockEncoder::Add(int64_t timestamp_ms, double latency_ms, double payload_kb) {
+void BlockEncoder::Add(int64_t timestamp_ms, double latency_ms, double payload_kb, int64_t tag_key,
+                       uint64_t tag_seq) {
   const auto timestamp = static_cast<uint64_t>(timestamp_ms);
   PutVarint(ZigZag(timestamp - previous_timestamp_), bytes_);
   previous_timestamp_ = timestamp;
@@ -59,25 +64,45 @@ void BlockEncoder::Add(int64_t timestamp_ms, double latency_ms, double payload_k
     has_payload_.back() |= static_cast<uint8_t>(1u << (count_ % 8));
     PutBits(payload, bytes_);
   }
+  // Every sample gets its entry, untagged ones too, so that a later first tag finds the section
+  // ready; Finish() writes it only if that comes.
+  if (tag_key != 0) {
+    tagged_ = true;
+    PutVarint(static_cast<uint64_t>(tag_key), tags_);
+    PutVarint(tag_seq, tags_);
+  } else {
+    tags_.push_back(0);
+  }
   ++count_;
 }
 
-bool BlockEncoder::full() const {
-  // The largest sample: a 10-byte timestamp, two doubles, and a new bitmap byte.
+bool BlockEncoder::full(bool next_tagged) const {
+  if (count_ >= kMaxBlockSamples) return true;
+  // The largest sample: a 10-byte timestamp, two doubles, and a new bitmap byte; a tagged one
+  // also two 10-byte varints, and when it is the block's first tag, the section appears whole.
   constexpr size_t kMaxSampleBytes = kMaxVarintBytes + 16 + 1;
-  return count_ >= kMaxBlockSamples ||
-         head_bytes_ + bytes_.size() + has_payload_.size() + kMaxSampleBytes > kMaxBlockBytes;
+  constexpr size_t kMaxTagBytes = 2 * kMaxVarintBytes;
+  const size_t tag_section = head_tag_bytes_ + tags_.size();
+  size_t most = head_bytes_ + bytes_.size() + has_payload_.size() + kMaxSampleBytes;
+  if (next_tagged) {
+    most += tag_section + kMaxTagBytes;
+  } else if (tagged_) {
+    most += tag_section + 1;
+  }
+  return most > kMaxBlockBytes;
 }
 
 const std::vector<uint8_t>& BlockEncoder::Finish() {
+  if (tagged_) bytes_.insert(bytes_.end(), tags_.begin(), tags_.end());
   bytes_.insert(bytes_.end(), has_payload_.begin(), has_payload_.end());
   return bytes_;
 }
 
 std::vector<uint8_t> BlockEncoder::FinishedCopy() const {
   std::vector<uint8_t> bytes;
-  bytes.reserve(bytes_.size() + has_payload_.size());
+  bytes.reserve(bytes_.size() + (tagged_ ? tags_.size() : 0) + has_payload_.size());
   bytes.insert(bytes.end(), bytes_.begin(), bytes_.end());
+  if (tagged_) bytes.insert(bytes.end(), tags_.begin(), tags_.end());
   bytes.insert(bytes.end(), has_payload_.begin(), has_payload_.end());
   return bytes;
 }
@@ -85,8 +110,11 @@ std::vector<uint8_t> BlockEncoder::FinishedCopy() const {
 void BlockEncoder::StartAfter(const BlockEncoder& head) {
   bytes_.clear();
   has_payload_.clear();
+  tags_.clear();
+  tagged_ = head.tagged_;
   if (head.count_ % 8 != 0) has_payload_.push_back(head.has_payload_.back());
   head_bytes_ = head.bytes_.size() + head.has_payload_.size() - has_payload_.size();
+  head_tag_bytes_ = head.tags_.size();
   previous_timestamp_ = head.previous_timestamp_;
   count_ = head.count_;
 }
@@ -95,6 +123,8 @@ void BlockEncoder::AppendTo(BlockEncoder& head) const {
   head.bytes_.insert(head.bytes_.end(), bytes_.begin(), bytes_.end());
   if (head.count_ % 8 != 0) head.has_payload_.pop_back();  // the tail holds it, filled further
   head.has_payload_.insert(head.has_payload_.end(), has_payload_.begin(), has_payload_.end());
+  head.tags_.insert(head.tags_.end(), tags_.begin(), tags_.end());
+  head.tagged_ = tagged_;
   head.previous_timestamp_ = previous_timestamp_;
   head.count_ = count_;
 }
@@ -134,7 +164,24 @@ const char* DecodeBlock(const uint8_t* data, size_t size, int64_t last_seq, int6
     }
     out->push_back(sample);
   }
-  if (pos != end) return "it holds more bytes than its sample count";
+  if (pos == end) return nullptr;  // no sample is tagged
+  // The rest is the tag section: one entry per sample, and at least one tag.
+  bool tagged = false;
+  for (BlockSample& sample : *out) {
+    uint64_t key = 0;
+    if (!GetVarint(data, end, &pos, &key) || key > kInt64Max) {
+      return "its tag section is malformed";
+    }
+    if (key == 0) continue;
+    uint64_t seq_in_tag = 0;
+    if (!GetVarint(data, end, &pos, &seq_in_tag) || seq_in_tag == 0 || seq_in_tag > kInt64Max) {
+      return "its tag section is malformed";
+    }
+    sample.tag_key = static_cast<int64_t>(key);
+    sample.tag_seq = seq_in_tag;
+    tagged = true;
+  }
+  if (pos != end || !tagged) return "its tag section is malformed";
   return nullptr;
 }
 
@@ -144,14 +191,14 @@ void LogRowEncoder::Clear() {
 }
 
 void LogRowEncoder::Add(int64_t service_key, int64_t seq, int64_t timestamp_ms, double latency_ms,
-                        double payload_kb) {
+                        double payload_kb, int64_t tag_key, uint64_t tag_seq) {
   if (block_.count() > 0 &&
-      (service_key != service_key_ || seq != last_seq_ + 1 || block_.full())) {
+      (service_key != service_key_ || seq != last_seq_ + 1 || block_.full(tag_key != 0))) {
     EndEntry();
   }
   service_key_ = service_key;
   last_seq_ = seq;
-  block_.Add(timestamp_ms, latency_ms, payload_kb);
+  block_.Add(timestamp_ms, latency_ms, payload_kb, tag_key, tag_seq);
 }
 
 void LogRowEncoder::EndEntry() {
@@ -182,9 +229,7 @@ const char* DecodeLogRow(const uint8_t* data, size_t size, std::vector<LogEntry>
         !GetVarint(data, size, &pos, &count) || !GetVarint(data, size, &pos, &bytes)) {
       return "an entry's header is truncated or malformed";
     }
-    if (key > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
-        last_seq > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
-        count > kMaxBlockSamples || bytes > size - pos) {
+    if (key > kInt64Max || last_seq > kInt64Max || count > kMaxBlockSamples || bytes > size - pos) {
       return "an entry's header is out of range";
     }
     LogEntry& entry = out->emplace_back();

@@ -24,6 +24,10 @@ struct BlockSample {
   int64_t timestamp_ms = 0;
   double latency_ms = 0;
   double payload_kb = 0;  // NaN: no payload
+  // The sample's tag (schema.sql): it is also sample tag_seq of the series whose service_key is
+  // tag_key (an endpoint series). 0 and 0: untagged.
+  int64_t tag_key = 0;
+  uint64_t tag_seq = 0;
 };
 
 // Builds one block. Reuse one encoder: Clear() keeps the buffers' capacity.
@@ -32,13 +36,17 @@ class BlockEncoder {
   // Starts a new, empty block.
   void Clear();
   // Appends the next sample (the caller keeps the seqs contiguous and the count within
-  // kMaxBlockSamples).
-  void Add(int64_t timestamp_ms, double latency_ms, double payload_kb);
+  // kMaxBlockSamples). A tagged sample has tag_key > 0 and tag_seq in 1..INT64_MAX; tag_key 0
+  // means untagged (tag_seq is then ignored).
+  void Add(int64_t timestamp_ms, double latency_ms, double payload_kb, int64_t tag_key = 0,
+           uint64_t tag_seq = 0);
   // Ends the block and returns its bytes, valid until the next Clear(); Add() must not follow.
   const std::vector<uint8_t>& Finish();
   uint32_t count() const { return count_; }
-  // True when another sample might take the block past kMaxBlockSamples or kMaxBlockBytes.
-  bool full() const;
+  // True when another sample, tagged or not as `next_tagged` says, might take the block past
+  // kMaxBlockSamples or kMaxBlockBytes. The first tag of a block adds a byte for every sample
+  // before it: a caller about to add a tagged sample must say so.
+  bool full(bool next_tagged = false) const;
   // The bytes Finish() would return, leaving this block open for more samples.
   std::vector<uint8_t> FinishedCopy() const;
 
@@ -52,15 +60,21 @@ class BlockEncoder {
  private:
   std::vector<uint8_t> bytes_;
   std::vector<uint8_t> has_payload_;  // the trailing bitmap, built beside the samples
-  // A tail's: its head's bytes, but for the bitmap's last byte when partial (the tail fills it).
+  // The tag section, built beside the samples (a 0 for each untagged sample), and whether the
+  // block (with its head, for a tail) has a tag: Finish() writes the section only then.
+  std::vector<uint8_t> tags_;
+  bool tagged_ = false;
+  // A tail's: its head's bytes, but for the bitmap's last byte when partial (the tail fills it),
+  // and the bytes of its head's tag entries.
   size_t head_bytes_ = 0;
+  size_t head_tag_bytes_ = 0;
   uint64_t previous_timestamp_ = 0;
   uint32_t count_ = 0;
 };
 
-// Decodes the block of `count` samples whose last seq is `last_seq` into *out (cleared first).
-// Returns nullptr, or what is wrong with the block (the data came from a file: nothing is
-// trusted), in which case *out holds no meaningful samples.
+// Decodes the block of `count` samples whose last seq is `last_seq`, tags included, into *out
+// (cleared first). Returns nullptr, or what is wrong with the block (the data came from a file:
+// nothing is trusted), in which case *out holds no meaningful samples.
 const char* DecodeBlock(const uint8_t* data, size_t size, int64_t last_seq, int64_t count,
                         std::vector<BlockSample>* out);
 
@@ -76,7 +90,7 @@ class LogRowEncoder {
  public:
   void Clear();
   void Add(int64_t service_key, int64_t seq, int64_t timestamp_ms, double latency_ms,
-           double payload_kb);
+           double payload_kb, int64_t tag_key = 0, uint64_t tag_seq = 0);
   bool empty() const { return bytes_.empty() && block_.count() == 0; }
   // Ends the row and returns its bytes, valid until the next Clear(); Add() must not follow.
   const std::vector<uint8_t>& Finish();

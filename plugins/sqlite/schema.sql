@@ -1,17 +1,24 @@
--- DriftWatch SQLite schema, version 5 (the current one).
+-- DriftWatch SQLite schema, version 6 (the current one).
 --
 -- A new database gets this script in one transaction; an older one is brought here by the
 -- migrations (migrate_v1_to_v2.sql, migrate_v2_to_v3.sql with its C++ step, migrate_v3_to_v4.sql,
--- migrate_v4_to_v5.sql), which end in exactly the same tables. The plugin reads application_id and user_version from the two PRAGMAs
+-- migrate_v4_to_v5.sql, migrate_v5_to_v6.sql), which end in exactly the same tables. The plugin reads application_id and user_version from the two PRAGMAs
 -- at the end (at build time): a file with another application_id is refused, and so is one with a
 -- newer user_version.
 --
 -- Timestamps are Unix epoch milliseconds (UTC), as INTEGER; measurements are REAL.
 
 -- Every service ever stored, with the small integer key the other tables use instead of its id.
+-- A key is never given again once its service is forgotten (AUTOINCREMENT): the tags a forgotten
+-- series left in its service's blocks must not become another series'.
+-- A series whose samples are tags in another service's blocks (telemetry_blocks) has that
+-- service's key in tagged_in, and in tag_position the seq of that service from which a scan finds
+-- every sample of the series after its snapshot (NULL: from the first).
 CREATE TABLE services (
-  service_key INTEGER PRIMARY KEY,
-  service_id TEXT NOT NULL UNIQUE
+  service_key INTEGER PRIMARY KEY AUTOINCREMENT,
+  service_id TEXT NOT NULL UNIQUE,
+  tagged_in INTEGER,
+  tag_position INTEGER
 );
 
 -- Accepted samples: the log the engine replays after a service's snapshot. One row is a block of
@@ -29,10 +36,16 @@ CREATE TABLE services (
 --     bytes);
 --   latency_ms: the 8 bytes of the IEEE 754 double, little-endian;
 --   payload_kb: the same 8 bytes, only when the sample's bit in the bitmap below is set;
+-- then, only when at least one sample has a tag (it also belongs to a second series, the host's
+-- endpoint series: the tag is that series' service_key and the sample's seq in it), the tag
+-- section: for each sample in order, a varint (as above, not zigzagged) of its tag's service_key,
+-- 0 for none, and, only after a key other than 0, a varint of its tag's seq (1 or more). A block
+-- without tags has no section, so it is written as before tags existed;
 -- then a bitmap of ceil(sample_count / 8) bytes, bit i (byte i / 8, bit i % 8, low bit first) set
 -- when sample i carries payload bytes; unused high bits are 0. A clear bit means no payload (the
 -- host's quiet NaN); any other value, another NaN included, is stored as its 8 bytes, so every
--- sample reads back bit for bit. A block that does not decode to exactly sample_count samples is
+-- sample reads back bit for bit. A block that does not decode to exactly sample_count samples,
+-- then nothing or a tag section of exactly sample_count entries with at least one tag, is
 -- reported as corrupt.
 CREATE TABLE telemetry_blocks (
   service_key INTEGER NOT NULL,
@@ -51,7 +64,8 @@ CREATE TABLE telemetry_blocks (
 -- service's newest block).
 --
 -- data: entries, each a service_key, last_seq, sample_count and byte length (varints as above),
--- then that many bytes: a block of that service's samples in the telemetry_blocks.data format.
+-- then that many bytes: a block of that service's samples in the telemetry_blocks.data format,
+-- its tag section included when one of them has a tag.
 CREATE TABLE telemetry_log (
   log_id INTEGER PRIMARY KEY,
   data BLOB NOT NULL
@@ -98,4 +112,4 @@ CREATE INDEX notifications_by_service ON notifications (service_key);
 CREATE INDEX notifications_by_state ON notifications (state, outbox_id);
 
 PRAGMA application_id = 1146569044;
-PRAGMA user_version = 5;
+PRAGMA user_version = 6;

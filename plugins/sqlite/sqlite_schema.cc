@@ -161,10 +161,9 @@ struct Migration {
 };
 
 constexpr Migration kMigrations[] = {
-    {1, kMigrationSql[0], nullptr},
-    {2, kMigrationSql[1], &MoveSamplesIntoBlocks},
-    {3, kMigrationSql[2], nullptr},
-    {4, kMigrationSql[3], nullptr},
+    {1, kMigrationSql[0], nullptr}, {2, kMigrationSql[1], &MoveSamplesIntoBlocks},
+    {3, kMigrationSql[2], nullptr}, {4, kMigrationSql[3], nullptr},
+    {5, kMigrationSql[4], nullptr},
 };
 
 constexpr bool MigrationsChainUp() {

@@ -19,6 +19,12 @@
 // with the number of services. Opening a file after a crash rebuilds the open blocks from
 // telemetry_log and writes them out; a clean close writes them out too.
 //
+// Sample tags (plugin.h): a sample that also belongs to a second series (the host's endpoint
+// series) is stored once, in its service's blocks, with that series' key and seq beside it. The
+// series' scans read its own blocks, then its service's from the place its snapshot records
+// (services.tag_position); retention keeps a tagged sample until the series' snapshot reflects it
+// too. Keys are never given twice, so the tags of a forgotten series belong to no other.
+//
 // This file is the store: opening and closing, writes, scans, stats, the locks and the plugin's
 // entry points. Beside it: store_statements (the prepared statements), open_blocks (the open
 // blocks and their staging), log_recovery (rebuilding them at open), retention (the purge steps),
@@ -31,6 +37,7 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -91,10 +98,25 @@ std::string ReadBlob(soci::blob& blob) {
   return bytes;
 }
 
+// A write's changes to a series' record other than its own rows' highest seq, applied to the
+// record once the write has committed (SqliteStore::CommitAndApply).
+struct SeriesStage {
+  ServiceRecord* record = nullptr;
+  long long max_seq = 0;  // its highest seq, with this write's tags
+  long long tagged_in = 0;
+  long long newest_tag_seq = 0;
+  long long newest_tag_position = 0;
+  long long snapshot_seq = 0;
+  long long tag_position = 0;
+  long long wanted_seq = -1;      // the last seq of its snapshot in this write (-1: none)
+  long long wanted_position = 0;  // where that seq's tag is, when this write has it (0: not)
+};
+
 class SqliteStore {
  public:
   static constexpr const char* kName = "sqlite";
-  static constexpr const char* kVersion = "1.2.0";
+  static constexpr const char* kVersion = "1.3.0";
+  static constexpr uint32_t kFeatures = DW_STORAGE_FEATURE_SAMPLE_TAGS;
 
   static SqliteStore* Open(sdk::Params& params) {
     const std::string path = params.String("path", "");
@@ -131,8 +153,14 @@ class SqliteStore {
       }
       for (size_t i = 0; i < batch.snapshot_count; ++i) {
         const dw_type_stored_snapshot& snapshot = batch.snapshots[i];
-        w.snapshot_key = KeyOf(snapshot.service_id, created);
+        SeriesStage& series = StageOf(RecordOf(snapshot.service_id, created));
+        w.snapshot_key = series.record->key;
         w.snapshot_seq = static_cast<long long>(snapshot.last_seq);
+        if (series.tagged_in != 0) {
+          series.tag_position = TagPosition(series, w.snapshot_seq);
+          w.set_tag_position.Bind(1, series.tag_position).Bind(2, w.snapshot_key).Execute();
+        }
+        series.snapshot_seq = w.snapshot_seq;
         w.snapshot_data.trim(0);
         if (snapshot.size > 0) {
           w.snapshot_data.write(0, reinterpret_cast<const char*>(snapshot.data), snapshot.size);
@@ -213,9 +241,17 @@ class SqliteStore {
     }
   }
 
+  // A series' own rows, then its tags in its service's samples (rows first: schema.sql).
   void ScanSamples(const char* service_id, uint64_t after_seq, dw_type_sample_callback callback,
                    void* context) {
     const std::string id = ServiceId(service_id);
+    if (ScanRows(id, after_seq, callback, context)) ScanTags(id, after_seq, callback, context);
+  }
+
+  // The series' own rows after after_seq, which becomes the last seq given. False when the
+  // callback stopped the scan.
+  bool ScanRows(const std::string& id, uint64_t& after_seq, dw_type_sample_callback callback,
+                void* context) {
     // The open block first: should a write move it into telemetry_blocks meanwhile, the blocks
     // read below stop where it starts.
     const std::vector<BlockSample> open = OpenSamples(id);
@@ -245,14 +281,75 @@ class SqliteStore {
         });
       }
       for (const dw_type_stored_sample& sample : page) {
-        if (callback(context, &sample) != 0) return;
+        if (callback(context, &sample) != 0) return false;
       }
-      if (!more) break;
-      after_seq = page.back().seq;  // a whole block's last seq: the next page starts at a block
+      if (!page.empty()) after_seq = page.back().seq;
+      if (!more) break;  // after a full page, after_seq is a whole block's last seq
     }
     for (const BlockSample& sample : open) {
       if (sample.seq <= after_seq) continue;
       const dw_type_stored_sample stored = {id.c_str(), sample.seq, sample.timestamp_ms,
+                                            sample.latency_ms, sample.payload_kb};
+      if (callback(context, &stored) != 0) return false;
+      after_seq = sample.seq;
+    }
+    return true;
+  }
+
+  // A tagged series' samples after after_seq that are tags in its service's samples: read from
+  // the place its snapshot's tag has there when that is not after after_seq, else from the first.
+  void ScanTags(const std::string& id, uint64_t after_seq, dw_type_sample_callback callback,
+                void* context) {
+    long long series_key = 0;
+    long long service_key = 0;
+    long long from = 0;
+    {
+      std::lock_guard<std::mutex> lock(open_mutex_);
+      const auto found = keys_.find(id);
+      if (found == keys_.end()) return;
+      const ServiceRecord& series = found->second;
+      if (series.tagged_in == 0 || after_seq >= static_cast<uint64_t>(series.max_seq)) return;
+      series_key = series.key;
+      service_key = series.tagged_in;
+      if (series.snapshot_seq > 0 && static_cast<uint64_t>(series.snapshot_seq) <= after_seq) {
+        from = series.tag_position;
+      }
+    }
+    const std::vector<BlockSample> open = OpenSamplesOf(service_key, id);
+    const uint64_t open_first = open.empty() ? UINT64_MAX : open.front().seq;
+    std::vector<dw_type_stored_sample> page;
+    for (;;) {
+      page.clear();
+      bool more = false;
+      {
+        std::lock_guard<std::mutex> lock(read_mutex_);
+        ReadStatements& r = *read_;
+        Read("sample scan", [&] {
+          r.blocks_from.Bind(1, service_key).Bind(2, from);
+          r.blocks_from.ForEach([&] {
+            DecodeRow(r.blocks_from, nullptr, service_key, &r.decoded);
+            for (const BlockSample& sample : r.decoded) {
+              if (sample.seq >= open_first) return false;
+              if (sample.tag_key == series_key && sample.tag_seq > after_seq) {
+                page.push_back({id.c_str(), sample.tag_seq, sample.timestamp_ms, sample.latency_ms,
+                                sample.payload_kb});
+              }
+            }
+            from = r.blocks_from.Int(0) + 1;
+            more = static_cast<long long>(page.size()) >= kSamplesPerPage;
+            return !more;
+          });
+        });
+      }
+      for (const dw_type_stored_sample& sample : page) {
+        if (callback(context, &sample) != 0) return;
+      }
+      if (!page.empty()) after_seq = page.back().seq;
+      if (!more) break;
+    }
+    for (const BlockSample& sample : open) {
+      if (sample.tag_key != series_key || sample.tag_seq <= after_seq) continue;
+      const dw_type_stored_sample stored = {id.c_str(), sample.tag_seq, sample.timestamp_ms,
                                             sample.latency_ms, sample.payload_kb};
       if (callback(context, &stored) != 0) return;
     }
@@ -454,11 +551,30 @@ class SqliteStore {
 
     long long key = 0;
     std::string service_id;
-    soci::statement services = (write_session_.prepare << "SELECT service_key, service_id "
-                                                          "FROM services",
-                                into(key), into(service_id));
-    ForEachRow(services, [&] { keys_.emplace(service_id, ServiceRecord{.key = key}); });
+    long long tagged_in = 0;
+    soci::indicator tagged_flag = soci::i_null;
+    long long position = 0;
+    soci::indicator position_flag = soci::i_null;
+    soci::statement services =
+        (write_session_.prepare << "SELECT service_key, service_id, tagged_in, tag_position "
+                                   "FROM services",
+         into(key), into(service_id), into(tagged_in, tagged_flag), into(position, position_flag));
+    ForEachRow(services, [&] {
+      ServiceRecord record{.key = key};
+      if (tagged_flag == soci::i_ok) record.tagged_in = tagged_in;
+      if (position_flag == soci::i_ok) record.tag_position = position;
+      keys_.emplace(service_id, record);
+    });
     for (auto& [id, record] : keys_) services_by_key_.emplace(record.key, &record);
+    long long snapshot_seq = 0;
+    soci::statement snapshots =
+        (write_session_.prepare << "SELECT service_key, last_seq FROM snapshots", into(key),
+         into(snapshot_seq));
+    ForEachRow(snapshots, [&] {
+      if (const auto record = services_by_key_.find(key); record != services_by_key_.end()) {
+        record->second->snapshot_seq = snapshot_seq;
+      }
+    });
     // Once, at open; then kept up to date by every commit. Reads no BLOB: sample_count and the key
     // are in the rows' leading bytes.
     long long max_seq = 0;
@@ -482,13 +598,40 @@ class SqliteStore {
     event_count_ = static_cast<uint64_t>(count);
 
     write_ = std::make_unique<WriteStatements>(write_session_);
+    FindTags();
     open_blocks_ = std::make_unique<OpenBlocks>(write_->insert_block, write_->delete_log);
-    retention_ = std::make_unique<Retention>(*write_, *open_blocks_);
+    retention_ = std::make_unique<Retention>(*write_, *open_blocks_, services_by_key_);
     sample_count_ =
         total + RecoverLog(path_, write_session_, *write_, services_by_key_, *open_blocks_);
     read_session_ =
         std::make_unique<soci::session>(*soci::factory_sqlite3(), ConnectString(path, true));
     read_ = std::make_unique<ReadStatements>(*read_session_);
+  }
+
+  // At open: each tagged series' highest seq and newest tag, from its service's blocks from the
+  // earliest place its series' snapshots have there (no newer tag can be before it); the tags in
+  // telemetry_log are RecoverLog's. A series whose newest tags retention took keeps its
+  // snapshot's seq as its highest.
+  void FindTags() {
+    std::unordered_map<long long, long long> scan_from;  // service key -> from its seq
+    for (const auto& [key, record] : services_by_key_) {
+      if (record->tagged_in == 0) continue;
+      record->max_seq = std::max(record->max_seq, record->snapshot_seq);
+      const long long from = record->snapshot_seq > 0 ? record->tag_position : 0;
+      const auto [place, added] = scan_from.emplace(record->tagged_in, from);
+      if (!added) place->second = std::min(place->second, from);
+    }
+    std::vector<BlockSample> decoded;
+    for (const auto& [service_key, from] : scan_from) {
+      write_->blocks_from.Bind(1, service_key).Bind(2, from).ForEach([&] {
+        DecodeRow(write_->blocks_from, nullptr, service_key, &decoded);
+        for (const BlockSample& sample : decoded) {
+          NoteTag(services_by_key_, service_key, static_cast<long long>(sample.seq), sample.tag_key,
+                  static_cast<long long>(sample.tag_seq));
+        }
+        return true;
+      });
+    }
   }
 
   template <typename Body>
@@ -502,19 +645,23 @@ class SqliteStore {
 
   // The record of a service, adding the service (inside the caller's transaction) when it is new:
   // its record is then in `created` until the commit.
-  ServiceRecord& RecordOf(const char* service_id, ServiceKeys& created) {
+  // A series first met as a tag is added with the key of the service it is tagged in (no update
+  // of its row follows: a fresh store meets thousands at once).
+  ServiceRecord& RecordOf(const char* service_id, ServiceKeys& created, long long tagged_in = 0) {
     const std::string_view id = ServiceId(service_id);
     const auto known = keys_.find(id);
     if (known != keys_.end()) return known->second;
     // A service new in this batch (a map: a fresh store may see thousands in its first batch).
     if (const auto fresh = created.find(id); fresh != created.end()) return fresh->second;
     write_->service_id = id;
+    write_->service_tagged_in = tagged_in;
+    write_->service_tagged_in_flag = tagged_in != 0 ? soci::i_ok : soci::i_null;
     write_->insert_service.execute(true);
     long long key = 0;
     if (!write_session_.get_last_insert_id("services", key)) {
       throw StorageError(DW_STATUS_IO_ERROR, "no key for new service '" + std::string(id) + "'");
     }
-    return created.emplace(id, ServiceRecord{.key = key}).first->second;
+    return created.emplace(id, ServiceRecord{.key = key, .tagged_in = tagged_in}).first->second;
   }
 
   long long KeyOf(const char* service_id, ServiceKeys& created) {
@@ -565,6 +712,14 @@ class SqliteStore {
   void WriteSamples(const dw_type_write_batch& batch, ServiceKeys& created) {
     log_.Clear();
     GroupByKey(batch, created);
+    // The series whose snapshots this write stores, and their snapshots' seqs, before the
+    // samples: a snapshot's tag, when it is in this write, says where its series' samples start.
+    for (size_t i = 0; i < batch.snapshot_count; ++i) {
+      StageOf(RecordOf(batch.snapshots[i].service_id, created)).wanted_seq =
+          static_cast<long long>(batch.snapshots[i].last_seq);
+    }
+    const dw_type_sample_tag* tags = TagsOf(batch);
+    tag_stages_.Clear();
     const long long log_id = next_log_id_;
     size_t next = 0;
     for (size_t group = 0; group < group_records_.size(); ++group) {
@@ -582,9 +737,19 @@ class SqliteStore {
                                  "increase");
         }
         previous = static_cast<long long>(sample.seq);
+        long long tag_key = 0;
+        long long tag_seq = 0;
+        if (tags != nullptr && tags[order_[next]].series_id != nullptr) {
+          SeriesStage& tagged = StageTag(tags[order_[next]], record, created);
+          tag_key = tagged.record->key;
+          tag_seq = tagged.max_seq;
+          tagged.newest_tag_position = previous;
+          if (tagged.wanted_seq == tag_seq) tagged.wanted_position = previous;
+        }
         open_blocks_->Append(open, log_id, previous, sample.timestamp_ms, sample.latency_ms,
-                             sample.payload_kb);
-        log_.Add(key, previous, sample.timestamp_ms, sample.latency_ms, sample.payload_kb);
+                             sample.payload_kb, tag_key, tag_seq);
+        log_.Add(key, previous, sample.timestamp_ms, sample.latency_ms, sample.payload_kb, tag_key,
+                 static_cast<uint64_t>(tag_seq));
       }
       batch_max_seqs_.emplace_back(&record, previous);
     }
@@ -595,6 +760,76 @@ class SqliteStore {
     // Open blocks that waited long enough are written out, full or not.
     open_blocks_->WriteOutAged(log_id);
     open_blocks_->TrimLog(log_id + 1);
+  }
+
+  // The batch's sample tags, or nullptr when it has none (or comes from a host older than them).
+  static const dw_type_sample_tag* TagsOf(const dw_type_write_batch& batch) {
+    constexpr size_t kTagsEnd =
+        offsetof(dw_type_write_batch, sample_tags) + sizeof(dw_type_write_batch::sample_tags);
+    return batch.struct_size >= kTagsEnd ? batch.sample_tags : nullptr;
+  }
+
+  // The series' staging in this write, made on first use from its committed record.
+  SeriesStage& StageOf(ServiceRecord& record) {
+    if (record.staged_in != writes_) {
+      record.staged_in = writes_;
+      record.stage = stages_.size();
+      SeriesStage& series = stages_.emplace_back();
+      series.record = &record;
+      series.max_seq = record.max_seq;
+      series.tagged_in = record.tagged_in;
+      series.newest_tag_seq = record.newest_tag_seq;
+      series.newest_tag_position = record.newest_tag_position;
+      series.snapshot_seq = record.snapshot_seq;
+      series.tag_position = record.tag_position;
+    }
+    return stages_[record.stage];
+  }
+
+  // Stages one sample's tag, found by the address of its series' id (as GroupByKey finds
+  // services), and checks it: a series' seqs rise, and all its tags are in one service's samples.
+  SeriesStage& StageTag(const dw_type_sample_tag& tag, const ServiceRecord& service,
+                        ServiceKeys& created) {
+    const size_t* known = tag_stages_.Find(tag.series_id);
+    SeriesStage& series =
+        known != nullptr ? stages_[*known] : StageOf(RecordOf(tag.series_id, created, service.key));
+    if (known == nullptr) tag_stages_.Add(tag.series_id, series.record->stage);
+    const std::string_view id = tag.series_id;
+    if (series.record == &service) {
+      throw StorageError(DW_STATUS_INVALID_ARGUMENT,
+                         "a sample of '" + std::string(id) + "' is tagged with its own service");
+    }
+    if (series.tagged_in != service.key) {
+      if (series.tagged_in != 0) {
+        throw StorageError(DW_STATUS_INVALID_ARGUMENT,
+                           "the tags of '" + std::string(id) +
+                               "' are in another service's samples: a series' tags are all in "
+                               "one service's");
+      }
+      series.tagged_in = service.key;
+      write_->set_tagged_in.Bind(1, service.key).Bind(2, series.record->key).Execute();
+    }
+    if (tag.seq <= static_cast<uint64_t>(series.max_seq) || tag.seq > LLONG_MAX) {
+      throw StorageError(DW_STATUS_INVALID_ARGUMENT,
+                         "tag " + std::to_string(tag.seq) + " of '" + std::string(id) +
+                             "' does not follow seq " + std::to_string(series.max_seq) +
+                             ": a series' seqs must increase");
+    }
+    series.max_seq = static_cast<long long>(tag.seq);
+    series.newest_tag_seq = series.max_seq;
+    return series;
+  }
+
+  // Where, among its service's seqs, a scan for the samples of a tagged series after its snapshot
+  // at `last_seq` starts: that tag's place when this write or the last has it, else the previous
+  // snapshot's place, which is before it.
+  static long long TagPosition(const SeriesStage& series, long long last_seq) {
+    if (series.tagged_in == 0) return 0;
+    if (series.wanted_seq == last_seq && series.wanted_position > 0) {
+      return series.wanted_position;
+    }
+    if (last_seq == series.newest_tag_seq) return series.newest_tag_position;
+    return series.snapshot_seq <= last_seq ? series.tag_position : 0;
   }
 
   // The batch's new outbox rows (a row already stored is the same notification: skipped), then
@@ -651,6 +886,7 @@ class SqliteStore {
   void StartStaging() {
     open_blocks_->StartStaging();
     batch_max_seqs_.clear();
+    stages_.clear();
     batch_log_id_ = 0;
   }
 
@@ -673,6 +909,15 @@ class SqliteStore {
       services_by_key_.merge(created_by_key);
     }
     for (const auto& [record, max_seq] : batch_max_seqs_) record->max_seq = max_seq;
+    for (const SeriesStage& series : stages_) {
+      ServiceRecord& record = *series.record;
+      record.max_seq = std::max(record.max_seq, series.max_seq);
+      record.tagged_in = series.tagged_in;
+      record.newest_tag_seq = series.newest_tag_seq;
+      record.newest_tag_position = series.newest_tag_position;
+      record.snapshot_seq = series.snapshot_seq;
+      record.tag_position = series.tag_position;
+    }
     if (batch_log_id_ != 0) next_log_id_ = batch_log_id_ + 1;
     open_blocks_->Apply();
   }
@@ -693,14 +938,24 @@ class SqliteStore {
 
   // The samples of the service's open block (none if it has none), copied under open_mutex_.
   std::vector<BlockSample> OpenSamples(const std::string& service_id) {
+    long long key = 0;
+    {
+      std::lock_guard<std::mutex> lock(open_mutex_);
+      const auto found = keys_.find(service_id);
+      if (found == keys_.end()) return {};
+      key = found->second.key;
+    }
+    return OpenSamplesOf(key, service_id);
+  }
+
+  // The same by the service's key (`name` for a message).
+  std::vector<BlockSample> OpenSamplesOf(long long key, const std::string& name) {
     std::vector<uint8_t> data;
     long long last_seq = 0;
     long long count = 0;
     {
       std::lock_guard<std::mutex> lock(open_mutex_);
-      const auto key = keys_.find(service_id);
-      if (key == keys_.end()) return {};
-      const OpenBlock* open = open_blocks_->Committed(key->second.key);
+      const OpenBlock* open = open_blocks_->Committed(key);
       if (open == nullptr) return {};
       data = open->encoder.FinishedCopy();
       last_seq = open->last_seq;
@@ -708,7 +963,7 @@ class SqliteStore {
     }
     std::vector<BlockSample> samples;
     if (DecodeBlock(data.data(), data.size(), last_seq, count, &samples) != nullptr) {
-      throw StorageError(DW_STATUS_ERROR, "the open block of '" + service_id + "' is damaged");
+      throw StorageError(DW_STATUS_ERROR, "the open block of '" + name + "' is damaged");
     }
     return samples;
   }
@@ -740,6 +995,10 @@ class SqliteStore {
   std::vector<size_t> group_ends_;  // order_[group_ends_[g - 1], group_ends_[g]) is group g's
   std::vector<size_t> order_;
   std::vector<std::pair<ServiceRecord*, long long>> batch_max_seqs_;  // (service, its max seq)
+  // The series whose tags or snapshot this write stores (StageOf), and its tags' series by the
+  // address of their id strings (StageTag).
+  std::vector<SeriesStage> stages_;
+  AddressGroups tag_stages_;
   std::mutex read_mutex_;  // the read session and its statements
   std::unique_ptr<soci::session> read_session_;
   std::unique_ptr<ReadStatements> read_;
@@ -750,6 +1009,6 @@ class SqliteStore {
 }  // namespace
 }  // namespace driftwatch::sqlite_plugin
 
-DRIFTWATCH_PLUGIN("sqlite", "1.2.0", DRIFTWATCH_NO_DETECTORS,
+DRIFTWATCH_PLUGIN("sqlite", "1.3.0", DRIFTWATCH_NO_DETECTORS,
                   DRIFTWATCH_STORAGES(
                       driftwatch::sdk::StorageType<driftwatch::sqlite_plugin::SqliteStore>::Get()));

@@ -11,10 +11,18 @@ using sdk::StorageError;
 using soci::into;
 using soci::use;
 
+namespace {
+// A block holds the seqs from last_seq - sample_count + 1 to last_seq.
+constexpr const char* kBlocksFromSql =
+    "SELECT last_seq, sample_count, data FROM telemetry_blocks "
+    "WHERE service_key = ?1 AND last_seq >= ?2 ORDER BY last_seq";
+}  // namespace
+
 WriteStatements::WriteStatements(soci::session& session)
     : snapshot_data(session),
-      insert_service(
-          (session.prepare << "INSERT INTO services (service_id) VALUES (:id)", use(service_id))),
+      insert_service((session.prepare << "INSERT INTO services (service_id, tagged_in) "
+                                         "VALUES (:id, :tagged_in)",
+                      use(service_id), use(service_tagged_in, service_tagged_in_flag))),
       insert_event((session.prepare << "INSERT INTO events (service_key, seq, timestamp_ms, "
                                        "from_state, to_state, reason, metadata_json) VALUES "
                                        "(:key, :seq, :ts, :from, :to, :reason, :metadata)",
@@ -47,6 +55,9 @@ WriteStatements::WriteStatements(soci::session& session)
                     "UPDATE telemetry_blocks SET sample_count = ?3, data = ?4 "
                     "WHERE service_key = ?1 AND last_seq = ?2"),
       newest_block(session, "SELECT max(last_seq) FROM telemetry_blocks WHERE service_key = ?1"),
+      blocks_from(session, kBlocksFromSql),
+      set_tagged_in(session, "UPDATE services SET tagged_in = ?1 WHERE service_key = ?2"),
+      set_tag_position(session, "UPDATE services SET tag_position = ?1 WHERE service_key = ?2"),
       insert_log(session, "INSERT INTO telemetry_log (log_id, data) VALUES (?1, ?2)"),
       delete_log(session, "DELETE FROM telemetry_log WHERE log_id < ?1"),
       log_rows(session, "SELECT log_id, data FROM telemetry_log ORDER BY log_id"),
@@ -100,6 +111,7 @@ ReadStatements::ReadStatements(soci::session& session)
                     "SELECT last_seq, sample_count, data FROM telemetry_blocks WHERE "
                     "service_key = (SELECT service_key FROM services WHERE service_id = ?1) "
                     "AND last_seq > ?2 ORDER BY last_seq"),
+      blocks_from(session, kBlocksFromSql),
       notifications_forward(session, kForwardSql.c_str()),
       notifications_backward(session, kBackwardSql.c_str()) {}
 

@@ -54,6 +54,8 @@ struct WriteStatements {
   explicit WriteStatements(soci::session& session);
 
   std::string service_id;
+  long long service_tagged_in = 0;
+  soci::indicator service_tagged_in_flag = soci::i_null;
   long long event_key = 0;
   long long event_seq = 0;
   long long event_timestamp = 0;
@@ -84,6 +86,9 @@ struct WriteStatements {
   Statement delete_blocks;
   Statement rewrite_block;
   Statement newest_block;
+  Statement blocks_from;    // (service key, from seq): its blocks that hold that seq or later ones
+  Statement set_tagged_in;  // (service key, series key)
+  Statement set_tag_position;  // (position, series key)
   Statement insert_log;
   Statement delete_log;
   Statement log_rows;
@@ -119,6 +124,7 @@ struct ReadStatements {
   soci::statement page_count;
   soci::statement page_size;
   Statement sample_blocks;
+  Statement blocks_from;             // as WriteStatements::blocks_from
   Statement notifications_forward;   // (after outbox_id, target or "", state or 0, limit)
   Statement notifications_backward;  // (before outbox_id, target or "", state or 0, limit)
   std::vector<BlockSample> decoded;  // one block, reused

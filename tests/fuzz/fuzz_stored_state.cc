@@ -65,12 +65,16 @@ void CheckBlocks(std::string_view bytes) {
   sqlite::BlockEncoder encoder;
   encoder.Clear();
   for (const sqlite::BlockSample& sample : samples) {
-    encoder.Add(sample.timestamp_ms, sample.latency_ms, sample.payload_kb);
+    encoder.Add(sample.timestamp_ms, sample.latency_ms, sample.payload_kb, sample.tag_key,
+                sample.tag_seq);
   }
   const std::vector<uint8_t>& encoded = encoder.Finish();
   std::vector<sqlite::BlockSample> again;
   Require(sqlite::DecodeBlock(encoded.data(), encoded.size(), last_seq, count, &again) == nullptr);
   Require(again.size() == samples.size());
+  for (size_t i = 0; i < again.size(); ++i) {  // tags come back as they were read
+    Require(again[i].tag_key == samples[i].tag_key && again[i].tag_seq == samples[i].tag_seq);
+  }
 }
 
 }  // namespace

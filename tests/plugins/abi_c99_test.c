@@ -1,5 +1,6 @@
-/* plugin.h is plain C99: this program includes it, builds a detector and a plugin descriptor the
- * way a C plugin would, and calls through them. Built with -std=c99 -pedantic -Werror. */
+/* plugin.h is plain C99: this program includes it, builds a detector, a storage backend's write
+ * and a plugin descriptor the way a C plugin would, and calls through them. Built with -std=c99
+ * -pedantic -Werror. */
 #include <driftwatch/plugin.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,22 @@ static dw_type_status Restore(const void* config, void* state, const uint8_t* da
   return DW_STATUS_OK;
 }
 
+/* A backend that keeps sample tags (ABI 1.3) and only counts them. */
+static size_t tagged_samples = 0;
+static dw_type_status Write(void* store, const dw_type_write_batch* batch, dw_type_error* error) {
+  size_t i;
+  (void)store, (void)error;
+  for (i = 0; batch->sample_tags != NULL && i < batch->sample_count; ++i) {
+    if (batch->sample_tags[i].series_id != NULL) ++tagged_samples;
+  }
+  return DW_STATUS_OK;
+}
+static const dw_type_storage kStorage = {.struct_size = sizeof(dw_type_storage),
+                                         .name = "c_storage",
+                                         .version = "1.0.0",
+                                         .on_write = Write,
+                                         .features = DW_STORAGE_FEATURE_SAMPLE_TAGS};
+
 static const dw_type_detector kDetector = {sizeof(dw_type_detector),
                                            "c_detector",
                                            "1.0.0",
@@ -102,6 +119,9 @@ int main(void) {
   void* state = NULL;
   uint8_t saved[sizeof(int)];
   size_t saved_size = 0;
+  const dw_type_stored_sample samples[2] = {{"svc", 1, 0, 1.0, 0.0}, {"svc", 2, 0, 1.0, 0.0}};
+  const dw_type_sample_tag tags[2] = {{NULL, 0}, {"svc#GET /", 1}};
+  dw_type_write_batch batch;
 
   CHECK(plugin->struct_size == sizeof(dw_type_plugin));
   CHECK(plugin->abi_major == DW_ABI_VERSION_MAJOR && plugin->detector_count == 1);
@@ -138,5 +158,14 @@ int main(void) {
 
   detector->on_state_destroy(config, state);
   detector->on_config_destroy(config);
+
+  memset(&batch, 0, sizeof batch);
+  batch.struct_size = sizeof batch;
+  batch.samples = samples;
+  batch.sample_count = 2;
+  batch.sample_tags = tags;
+  CHECK((kStorage.features & DW_STORAGE_FEATURE_SAMPLE_TAGS) != 0);
+  CHECK(kStorage.on_write(NULL, &batch, &error) == DW_STATUS_OK);
+  CHECK(tagged_samples == 1);
   return 0;
 }

@@ -74,6 +74,10 @@ FROZEN(dw_type_stored_sample, timestamp_ms, 16);
 FROZEN(dw_type_stored_sample, latency_ms, 24);
 FROZEN(dw_type_stored_sample, payload_kb, 32);
 
+static_assert(sizeof(dw_type_sample_tag) == 16);  // 1.3
+FROZEN(dw_type_sample_tag, series_id, 0);
+FROZEN(dw_type_sample_tag, seq, 8);
+
 static_assert(sizeof(dw_type_stored_event) == 56);
 FROZEN(dw_type_stored_event, service_id, 0);
 FROZEN(dw_type_stored_event, seq, 8);
@@ -102,7 +106,8 @@ FROZEN(dw_type_notification, last_error, 56);
 static_assert(DW_NOTIFICATION_PENDING == 1 && DW_NOTIFICATION_DELIVERED == 2 &&
               DW_NOTIFICATION_FAILED == 3);
 
-static_assert(sizeof(dw_type_write_batch) == 88);  // 56 before 1.2 appended the notifications
+// 56 in 1.0 and 1.1; 1.2 appended the notifications (88), 1.3 sample_tags.
+static_assert(sizeof(dw_type_write_batch) == 96);
 FROZEN(dw_type_write_batch, struct_size, 0);
 FROZEN(dw_type_write_batch, samples, 8);
 FROZEN(dw_type_write_batch, sample_count, 16);
@@ -114,6 +119,7 @@ FROZEN(dw_type_write_batch, notifications, 56);
 FROZEN(dw_type_write_batch, notification_count, 64);
 FROZEN(dw_type_write_batch, notification_updates, 72);
 FROZEN(dw_type_write_batch, notification_update_count, 80);
+FROZEN(dw_type_write_batch, sample_tags, 88);
 
 static_assert(sizeof(dw_type_storage_stats) == 32);
 FROZEN(dw_type_storage_stats, struct_size, 0);
@@ -121,7 +127,8 @@ FROZEN(dw_type_storage_stats, sample_count, 8);
 FROZEN(dw_type_storage_stats, event_count, 16);
 FROZEN(dw_type_storage_stats, size_bytes, 24);
 
-static_assert(sizeof(dw_type_storage) == 104);  // 88 in 1.0; 1.1 appended on_forget, 1.2 the outbox
+// 88 in 1.0; 1.1 appended on_forget (96), 1.2 the outbox (104), 1.3 features (and padding).
+static_assert(sizeof(dw_type_storage) == 112);
 FROZEN(dw_type_storage, struct_size, 0);
 FROZEN(dw_type_storage, name, 8);
 FROZEN(dw_type_storage, version, 16);
@@ -135,6 +142,8 @@ FROZEN(dw_type_storage, on_stats, 72);
 FROZEN(dw_type_storage, on_purge, 80);
 FROZEN(dw_type_storage, on_forget, 88);
 FROZEN(dw_type_storage, on_scan_notifications, 96);
+FROZEN(dw_type_storage, features, 104);
+static_assert(DW_STORAGE_FEATURE_SAMPLE_TAGS == 1u);
 
 static_assert(sizeof(dw_type_plugin) == 56);
 FROZEN(dw_type_plugin, struct_size, 0);

@@ -95,6 +95,18 @@ TEST(PluginLoaderTest, AnOverriddenAbiVersionReachesTheDescriptor) {
                                      HostAbi() + ": plugin is newer than the host");
 }
 
+// A plugin of an older minor (today 1.2: no sample tags) loads, and keeps the version it claims.
+TEST(PluginLoaderTest, LoadsAPluginOfThePreviousMinor) {
+  const std::string path = Fixture("fixture_override_previous_minor");
+  PluginRegistry registry;
+  const Status status = registry.LoadFile(path);
+  ASSERT_TRUE(status.ok()) << status.message();
+  ASSERT_EQ(registry.plugins().size(), 1u);
+  EXPECT_EQ(registry.plugins()[0].abi_major, DW_ABI_VERSION_MAJOR);
+  EXPECT_EQ(registry.plugins()[0].abi_minor, DW_ABI_VERSION_MINOR - 1);
+  EXPECT_NE(registry.FindDetector("fixture_override"), nullptr);
+}
+
 TEST(PluginLoaderTest, RefusesAPluginThatOnlyExportsAnotherMajorsEntryPoint) {
   const std::string path = Fixture("fixture_v2_entry");
   EXPECT_EQ(Refusal(path), path + ": plugin requires DriftWatch ABI 2.x; host provides " +
@@ -170,15 +182,16 @@ TEST(PluginLoaderTest, LoadDirectoryLoadsTheGoodAndListsEveryRefusal) {
   std::vector<std::string> errors;
   ASSERT_TRUE(registry.LoadDirectory(kFixtureDir, &errors).ok());
 
-  // Loaded in name order: clash_a, clash_b, detectors.
+  // Loaded in name order: clash_a, clash_b, detectors, override_previous_minor.
   std::vector<std::string> loaded;
   for (const LoadedPlugin& plugin : registry.plugins()) loaded.push_back(plugin.name);
-  EXPECT_THAT(loaded, ElementsAre("fixture_clash_a", "fixture_clash_b", "fixture_detectors"));
+  EXPECT_THAT(loaded, ElementsAre("fixture_clash_a", "fixture_clash_b", "fixture_detectors",
+                                  "fixture_override"));
   EXPECT_THAT(
       registry.DetectorNames(),
       ElementsAre("fixture_clash_a", "fixture_clash_b", "fixture_trigger", "fixture_recovery",
                   "fixture_config_fails", "fixture_config_fails_silently", "fixture_throws",
-                  "fixture_reset_throws", "fixture_self_naming"));
+                  "fixture_reset_throws", "fixture_self_naming", "fixture_override"));
 
   std::vector<std::string> refused_files;
   for (const std::string& error : errors) refused_files.push_back(error.substr(0, error.find(':')));

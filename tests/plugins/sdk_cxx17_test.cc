@@ -136,6 +136,24 @@ class OutboxStore : public CountingStore {
   }
 };
 
+// The same, keeping sample tags (ABI 1.3): it records each tag it is given.
+class TaggingStore : public CountingStore {
+ public:
+  static constexpr const char* kName = "tagging";
+  static constexpr uint32_t kFeatures = DW_STORAGE_FEATURE_SAMPLE_TAGS;
+  static TaggingStore* Open(Params&) { return new TaggingStore(); }
+  void Write(const dw_type_write_batch& batch) {
+    CountingStore::Write(batch);
+    for (size_t i = 0; batch.sample_tags != nullptr && i < batch.sample_count; ++i) {
+      if (batch.sample_tags[i].series_id != nullptr) {
+        tags.push_back(std::string(batch.sample_tags[i].series_id) + "#" +
+                       std::to_string(batch.sample_tags[i].seq));
+      }
+    }
+  }
+  std::vector<std::string> tags;
+};
+
 dw_type_error NewError() {
   dw_type_error error{};
   error.param_index = -1;
@@ -294,8 +312,10 @@ TEST(SdkCxx17Test, StorageTypeTurnsExceptionsIntoStatuses) {
   ASSERT_EQ(vtable->on_open(good, 1, &store, &error), DW_STATUS_OK);
   dw_type_stored_sample samples[] = {
       {"a", 1, 0, 1.0, 0.0}, {"b", 1, 0, 1.0, 0.0}, {"a", 2, 0, 1.0, 0.0}};
-  dw_type_write_batch batch{
-      sizeof(dw_type_write_batch), samples, 3, nullptr, 0, nullptr, 0, nullptr, 0, nullptr, 0};
+  dw_type_write_batch batch{};
+  batch.struct_size = sizeof batch;
+  batch.samples = samples;
+  batch.sample_count = 3;
   ASSERT_EQ(vtable->on_write(store, &batch, &error), DW_STATUS_OK);
 
   std::vector<std::string> seen;
@@ -352,6 +372,25 @@ TEST(SdkCxx17Test, StorageTypeOffersOnScanNotificationsOnlyWhenTheClassHasAnOutb
             DW_STATUS_IO_ERROR);
   EXPECT_STREQ(error.message, "outbox broken");
   vtable->on_close(store);
+}
+
+// kFeatures is optional: a class without it has features 0, so the host sends it no sample tags.
+TEST(SdkCxx17Test, StorageTypeReportsTheFeaturesTheClassDeclares) {
+  EXPECT_EQ(StorageType<CountingStore>::Get()->features, 0u);
+  EXPECT_EQ(StorageType<OutboxStore>::Get()->features, 0u);
+  const dw_type_storage* vtable = StorageType<TaggingStore>::Get();
+  EXPECT_EQ(vtable->features, DW_STORAGE_FEATURE_SAMPLE_TAGS);
+  TaggingStore store;  // as on_open would make it
+  const dw_type_stored_sample samples[] = {{"a", 1, 0, 1.0, 0.0}, {"a", 2, 0, 1.0, 0.0}};
+  const dw_type_sample_tag tags[] = {{nullptr, 0}, {"a#x", 1}};
+  dw_type_write_batch batch{};
+  batch.struct_size = sizeof batch;
+  batch.samples = samples;
+  batch.sample_count = 2;
+  batch.sample_tags = tags;
+  dw_type_error error = NewError();
+  EXPECT_EQ(vtable->on_write(&store, &batch, &error), DW_STATUS_OK) << error.message;
+  EXPECT_EQ(store.tags, (std::vector<std::string>{"a#x#1"}));
 }
 
 // As for a detector's configuration: a parameter the backend never asked for is refused, naming

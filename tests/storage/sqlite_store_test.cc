@@ -296,9 +296,9 @@ TEST(SqliteStoreTest, MigratesASchemaV1File) {
   const std::string fresh = dir.File("fresh.db");
   ASSERT_NE(OpenStore("sqlite", fresh), nullptr);
   const auto fresh_schema = SchemaOf(fresh);
-  // 6 tables, the unique indexes of services and notifications, events_by_service and the two of
-  // notifications
-  EXPECT_EQ(fresh_schema.size(), 11u);
+  // 7 tables (sqlite_sequence for the keys of services), the unique indexes of services and
+  // notifications, events_by_service and the two of notifications
+  EXPECT_EQ(fresh_schema.size(), 12u);
   EXPECT_EQ(SchemaOf(path), fresh_schema);  // the migration ends where a new file starts
   RawDatabase db(path);
   EXPECT_EQ(db.Value("PRAGMA user_version"), std::to_string(SchemaPragma("user_version")));
@@ -1171,19 +1171,33 @@ TEST(SqliteStoreTest, SqlFailuresLeaveNothingHalfDone) {
 }
 
 // A v3 file (no telemetry_log) opens as v4 and reads back what it held.
-TEST(SqliteStoreTest, MigratesASchemaV3File) {
-  TestDir dir;
-  const std::string path = dir.File("v3.db");
-  const auto samples = Samples(kServiceA, 1, 150, kNow);
+// A file of schema `version` (3 or later: blocks as today's, untagged), made from its frozen
+// schema, holding the services and blocks the store of today writes for `samples`.
+std::string OldFileWithBlocks(const TestDir& dir, int version,
+                              const std::vector<StoredSample>& samples) {
+  const std::string written = dir.File("written-v" + std::to_string(version) + ".db");
   {
-    auto store = OpenStore("sqlite", path);
-    ASSERT_NE(store, nullptr);
+    auto store = OpenStore("sqlite", written);
+    EXPECT_NE(store, nullptr);
     WriteBatch batch;
     batch.samples = samples;
     Write(*store, batch);
-  }
-  RawDatabase(path).Exec(
-      "DROP TABLE telemetry_log; DROP TABLE notifications; PRAGMA user_version = 3");
+  }  // a clean close: every sample in telemetry_blocks
+  std::string path = dir.File("v" + std::to_string(version) + ".db");
+  RawDatabase db(path);
+  db.Exec(ReadFile(kOldSchemaDir + "/schema_v" + std::to_string(version) + ".sql"));
+  db.Exec("ATTACH '" + written +
+          "' AS written; "
+          "INSERT INTO services SELECT service_key, service_id FROM written.services; "
+          "INSERT INTO telemetry_blocks SELECT * FROM written.telemetry_blocks; "
+          "DETACH written");
+  return path;
+}
+
+TEST(SqliteStoreTest, MigratesASchemaV3File) {
+  TestDir dir;
+  const auto samples = Samples(kServiceA, 1, 150, kNow);
+  const std::string path = OldFileWithBlocks(dir, 3, samples);
   const std::string v3 = dir.File("v3-schema.db");
   RawDatabase(v3).Exec(ReadFile(kOldSchemaDir + "/schema_v3.sql"));
   ASSERT_EQ(SchemaOf(path), SchemaOf(v3));  // the blocks a v3 store writes, in a v3 file
@@ -1200,16 +1214,8 @@ TEST(SqliteStoreTest, MigratesASchemaV3File) {
 // A v4 file (no notification outbox) opens as v5, reads back what it held, and takes notifications.
 TEST(SqliteStoreTest, MigratesASchemaV4File) {
   TestDir dir;
-  const std::string path = dir.File("v4.db");
   const auto samples = Samples(kServiceA, 1, 150, kNow);
-  {
-    auto store = OpenStore("sqlite", path);
-    ASSERT_NE(store, nullptr);
-    WriteBatch batch;
-    batch.samples = samples;
-    Write(*store, batch);
-  }
-  RawDatabase(path).Exec("DROP TABLE notifications; PRAGMA user_version = 4");
+  const std::string path = OldFileWithBlocks(dir, 4, samples);
   const std::string v4 = dir.File("v4-schema.db");
   RawDatabase(v4).Exec(ReadFile(kOldSchemaDir + "/schema_v4.sql"));
   ASSERT_EQ(SchemaOf(path), SchemaOf(v4));
@@ -1472,6 +1478,305 @@ TEST(SqliteStoreTest, DamagedBlockBytesNeverCrashAScan) {
     ASSERT_TRUE(status == DW_STATUS_OK || status == DW_STATUS_CORRUPT) << hex << ": " << message;
     EXPECT_EQ(visited, status == DW_STATUS_OK ? 40u : 0u) << hex;
   }
+}
+
+// Sample tags (plugin.h, "Sample tags"; schema.sql): a service's samples, every `every`-th from
+// `first` tagged as the next sample of `series`, whose seq goes on from *series_seq. Appends the
+// series' own view of the tagged ones to *series_samples.
+std::vector<StoredSample> Tagged(const std::string& service_id, uint64_t first, uint64_t last,
+                                 int64_t start_ms, const ServiceId& series, uint64_t every,
+                                 uint64_t* series_seq, std::vector<StoredSample>* series_samples) {
+  auto samples = Samples(service_id, first, last, start_ms);
+  for (StoredSample& sample : samples) {
+    if ((sample.seq - first) % every != 0) continue;
+    sample.tag_series = series;
+    sample.tag_seq = ++*series_seq;
+    StoredSample own = sample;
+    own.service_id = series;
+    own.seq = sample.tag_seq;
+    own.tag_series = nullptr;
+    own.tag_seq = 0;
+    series_samples->push_back(own);
+  }
+  return samples;
+}
+
+StoredSnapshot SnapshotOf(const std::string& service_id, uint64_t last_seq) {
+  return StoredSnapshot{service_id, last_seq, "state@" + std::to_string(last_seq)};
+}
+
+// A tagged sample is stored once and read as a sample of both series, from blocks, open blocks
+// and telemetry_log alike, after a clean close and after a crash.
+TEST(SqliteStoreTest, TaggedSamplesAreStoredOnceAndReadForBothSeries) {
+  TestDir dir;
+  const std::string path = dir.File("tags.db");
+  const auto series = std::make_shared<const std::string>("svc#GET /x");
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  std::vector<StoredSample> service_samples;
+  std::vector<StoredSample> series_samples;
+  uint64_t series_seq = 0;
+  for (uint64_t commit = 0; commit < 5; ++commit) {  // 5 x 40: full blocks and an open one
+    WriteBatch batch;
+    batch.samples = Tagged("svc", commit * 40 + 1, commit * 40 + 40, kNow, series, 2, &series_seq,
+                           &series_samples);
+    service_samples.insert(service_samples.end(), batch.samples.begin(), batch.samples.end());
+    Write(*store, batch);
+  }
+  ASSERT_EQ(series_seq, 100u);
+  const auto check = [&](Store& opened) {
+    ExpectSamples(opened, "svc", service_samples);
+    for (const uint64_t after : {0, 1, 37, 99, 100}) {
+      ExpectSamples(opened, *series, series_samples, after);
+    }
+    EXPECT_EQ(ReadStats(opened).sample_count, 200u);  // each sample once
+    const auto services = ReadServices(opened);
+    ASSERT_EQ(services.size(), 2u);
+    EXPECT_EQ(services[0].service_id, "svc");
+    EXPECT_EQ(services[0].max_seq, 200u);
+    EXPECT_EQ(services[1].service_id, *series);
+    EXPECT_EQ(services[1].max_seq, 100u);
+  };
+  check(*store);
+  EXPECT_EQ(RawDatabase(path).Value("SELECT count(*) FROM telemetry_blocks WHERE service_key = "
+                                    "(SELECT service_key FROM services WHERE service_id = '" +
+                                    *series + "')"),
+            "0");  // the series has no rows of its own
+  const std::string crashed = CrashCopy(path, dir.File("crashed.db"));
+  store.reset();
+  auto reopened = OpenStore("sqlite", path);
+  ASSERT_NE(reopened, nullptr);
+  check(*reopened);
+  auto recovered = OpenStore("sqlite", crashed);
+  ASSERT_NE(recovered, nullptr);
+  check(*recovered);
+  // The series' seqs go on from where its tags ended, and only from there.
+  WriteBatch stale;
+  stale.samples = Samples("svc", 201, 201, kNow);
+  stale.samples[0].tag_series = series;
+  stale.samples[0].tag_seq = 100;
+  const Status refused = recovered->Write(stale);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_THAT(refused.message(), HasSubstr("does not follow seq 100"));
+  ExpectSamples(*recovered, "svc", service_samples);  // nothing of the batch was stored
+  WriteBatch next;
+  next.samples = Tagged("svc", 201, 201, kNow, series, 1, &series_seq, &series_samples);
+  service_samples.push_back(next.samples[0]);
+  Write(*recovered, next);
+  ExpectSamples(*recovered, *series, series_samples);
+  ExpectSamples(*recovered, "svc", service_samples);
+}
+
+// A tagged series' snapshot records where its samples start among its service's, whether its tag
+// is in the same write, was the newest one before, or neither; every scan after any seq finds the
+// same samples, before and after a reopen.
+TEST(SqliteStoreTest, ATaggedSeriesScansFromItsSnapshotsPlace) {
+  TestDir dir;
+  const std::string path = dir.File("positions.db");
+  const auto series = std::make_shared<const std::string>("svc#POST /y");
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  std::vector<StoredSample> series_samples;
+  uint64_t series_seq = 0;
+  RawDatabase db(path);
+  const auto position = [&] {
+    return db.Value("SELECT tag_position FROM services WHERE service_id = '" + *series + "'");
+  };
+  WriteBatch first;  // series seq 10 is service seq 28; its snapshot comes in the same write
+  first.samples = Tagged("svc", 1, 90, kNow, series, 3, &series_seq, &series_samples);
+  first.snapshots.push_back(SnapshotOf(*series, 10));
+  Write(*store, first);
+  EXPECT_EQ(position(), "28");
+  WriteBatch second;  // the newest tag (seq 30, service seq 88) before this write
+  second.snapshots.push_back(SnapshotOf(*series, 30));
+  Write(*store, second);
+  EXPECT_EQ(position(), "88");
+  WriteBatch third;  // neither: seq 31 is in no write since; the place before it is kept
+  third.samples = Tagged("svc", 91, 150, kNow, series, 3, &series_seq, &series_samples);
+  Write(*store, third);
+  WriteBatch fourth;
+  fourth.snapshots.push_back(SnapshotOf(*series, 35));
+  Write(*store, fourth);
+  EXPECT_EQ(position(), "88");
+  ASSERT_EQ(series_seq, 50u);
+  const auto check = [&](Store& opened) {
+    for (uint64_t after = 0; after <= 50; ++after) {
+      ExpectSamples(opened, *series, series_samples, after);
+    }
+  };
+  check(*store);
+  store.reset();
+  auto reopened = OpenStore("sqlite", path);
+  ASSERT_NE(reopened, nullptr);
+  check(*reopened);
+  const auto services = ReadServices(*reopened);
+  ASSERT_EQ(services.size(), 2u);
+  EXPECT_EQ(services[1].snapshot_seq, 35u);
+  EXPECT_EQ(services[1].max_seq, 50u);
+}
+
+// Retention deletes a tagged sample only once the snapshots of both its series reflect it; the
+// series keeps its place (its highest seq) when its newest samples go.
+TEST(SqliteStoreTest, RetentionWaitsForTheSnapshotsOfBothSeries) {
+  TestDir dir;
+  const std::string path = dir.File("retention.db");
+  const auto series = std::make_shared<const std::string>("svc#GET /z");
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  const int64_t old_ms = kNow - 10 * kMsPerDay;
+  const int64_t cutoff_ms = kNow - 7 * kMsPerDay;
+  std::vector<StoredSample> series_samples;
+  uint64_t series_seq = 0;
+  WriteBatch batch;  // 300 old samples, every 10th tagged (series seqs 1..30)
+  batch.samples = Tagged("svc", 1, 300, old_ms, series, 10, &series_seq, &series_samples);
+  const auto recent = Samples("svc", 301, 310, kNow);
+  batch.samples.insert(batch.samples.end(), recent.begin(), recent.end());
+  batch.snapshots.push_back(SnapshotOf("svc", 310));
+  batch.snapshots.push_back(SnapshotOf(*series, 5));  // reflects service seqs up to 41
+  Write(*store, batch);
+  const auto purge = [&](Store& opened) {
+    uint64_t total = 0;
+    for (;;) {
+      uint64_t deleted = 0;
+      const Status status = opened.Purge(cutoff_ms, 0, 1000, &deleted);
+      EXPECT_TRUE(status.ok()) << status.message();
+      if (deleted == 0) return total;
+      total += deleted;
+    }
+  };
+  EXPECT_EQ(purge(*store), 50u);  // up to service seq 50, before the tag of series seq 6 (51)
+  EXPECT_EQ(ReadSamples(*store, "svc").front().seq, 51u);
+  ExpectSamples(*store, *series, series_samples, 5);
+  EXPECT_EQ(Seqs(ReadSamples(*store, *series)), Range(6, 30));
+  WriteBatch caught_up;
+  caught_up.snapshots.push_back(SnapshotOf(*series, 30));
+  Write(*store, caught_up);
+  const uint64_t more = purge(*store);
+  EXPECT_GE(more, 200u);  // every old sample but those the service's newest block keeps
+  EXPECT_TRUE(ReadSamples(*store, *series).empty());
+  store.reset();
+  auto reopened = OpenStore("sqlite", path);
+  ASSERT_NE(reopened, nullptr);
+  const auto services = ReadServices(*reopened);
+  ASSERT_EQ(services.size(), 2u);
+  EXPECT_EQ(services[1].max_seq, 30u);  // its snapshot's, its newest samples gone
+  WriteBatch next;
+  next.samples = Tagged("svc", 311, 311, kNow, series, 1, &series_seq, &series_samples);
+  Write(*reopened, next);
+  EXPECT_EQ(Seqs(ReadSamples(*reopened, *series)), Range(31, 31));
+}
+
+// Forgetting a tagged series hides its tags for good: a later series of the same id starts at
+// seq 1 with a key never used before, and sees none of them, also after a reopen.
+TEST(SqliteStoreTest, AForgottenTaggedSeriesLeavesNoTags) {
+  TestDir dir;
+  const std::string path = dir.File("forget-tags.db");
+  const auto series = std::make_shared<const std::string>("svc#GET /gone");
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  std::vector<StoredSample> old_samples;
+  uint64_t series_seq = 0;
+  WriteBatch batch;
+  batch.samples = Tagged("svc", 1, 100, kNow, series, 2, &series_seq, &old_samples);
+  std::vector<StoredSample> service_samples = batch.samples;
+  Write(*store, batch);
+  RawDatabase db(path);
+  const std::string old_key =
+      db.Value("SELECT service_key FROM services WHERE service_id = '" + *series + "'");
+  WriteBatch forget;
+  forget.forgotten.push_back(*series);
+  Write(*store, forget);
+  EXPECT_TRUE(ReadSamples(*store, *series).empty());
+  EXPECT_EQ(ReadServices(*store).size(), 1u);
+  ExpectSamples(*store, "svc", service_samples);  // the samples stay, their service's
+  std::vector<StoredSample> new_samples;
+  series_seq = 0;
+  WriteBatch again;
+  again.samples = Tagged("svc", 101, 110, kNow, series, 1, &series_seq, &new_samples);
+  Write(*store, again);
+  EXPECT_NE(db.Value("SELECT service_key FROM services WHERE service_id = '" + *series + "'"),
+            old_key);
+  ExpectSamples(*store, *series, new_samples);
+  store.reset();
+  auto reopened = OpenStore("sqlite", path);
+  ASSERT_NE(reopened, nullptr);
+  ExpectSamples(*reopened, *series, new_samples);
+  EXPECT_EQ(ReadServices(*reopened)[1].max_seq, 10u);
+}
+
+// A batch whose tags break the rules is refused whole: a tag of the sample's own service, one
+// series tagged in two services, a series seq that does not rise.
+TEST(SqliteStoreTest, BadTagsFailTheBatch) {
+  TestDir dir;
+  const std::string path = dir.File("bad-tags.db");
+  const auto series = std::make_shared<const std::string>("a#GET /x");
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  std::vector<StoredSample> series_samples;
+  uint64_t series_seq = 0;
+  WriteBatch good;
+  good.samples = Tagged("a", 1, 10, kNow, series, 1, &series_seq, &series_samples);
+  Write(*store, good);
+  const auto refused = [&](const WriteBatch& batch, const std::string& why) {
+    const Status status = store->Write(batch);
+    EXPECT_FALSE(status.ok()) << why;
+    EXPECT_THAT(status.message(), HasSubstr(why));
+    EXPECT_EQ(Seqs(ReadSamples(*store, "a")), Range(1, 10));
+    EXPECT_TRUE(ReadSamples(*store, "b").empty());
+    ExpectSamples(*store, *series, series_samples);
+  };
+  WriteBatch own;
+  own.samples = Samples("a", 11, 11, kNow);
+  own.samples[0].tag_series = own.samples[0].service_id;
+  own.samples[0].tag_seq = 1;
+  refused(own, "tagged with its own service");
+  WriteBatch elsewhere;
+  elsewhere.samples = Samples("b", 1, 1, kNow);
+  elsewhere.samples[0].tag_series = series;
+  elsewhere.samples[0].tag_seq = 11;
+  refused(elsewhere, "in another service's samples");
+  WriteBatch backwards;
+  backwards.samples = Samples("a", 11, 12, kNow);
+  backwards.samples[0].tag_series = series;
+  backwards.samples[0].tag_seq = 12;
+  backwards.samples[1].tag_series = series;
+  backwards.samples[1].tag_seq = 11;
+  refused(backwards, "does not follow seq 12");
+}
+
+// A v5 file (before tags) whose endpoint series has rows of its own opens as v6, with the tables
+// of a new file; the series' own rows come first, then its tags.
+TEST(SqliteStoreTest, MigratesASchemaV5File) {
+  TestDir dir;
+  const std::string series = "svc#GET /old";
+  std::vector<StoredSample> series_samples = Samples(series, 1, 20, kNow);
+  std::vector<StoredSample> samples = Samples("svc", 1, 20, kNow);
+  samples.insert(samples.end(), series_samples.begin(), series_samples.end());
+  // a series' samples as rows of its own, as v5 kept them
+  const std::string path = OldFileWithBlocks(dir, 5, samples);
+  const std::string v5 = dir.File("v5-schema.db");
+  RawDatabase(v5).Exec(ReadFile(kOldSchemaDir + "/schema_v5.sql"));
+  ASSERT_EQ(SchemaOf(path), SchemaOf(v5));
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  const std::string fresh = dir.File("fresh.db");
+  ASSERT_NE(OpenStore("sqlite", fresh), nullptr);
+  EXPECT_EQ(SchemaOf(path), SchemaOf(fresh));
+  EXPECT_EQ(RawDatabase(path).Value("PRAGMA user_version"),
+            std::to_string(SchemaPragma("user_version")));
+  ExpectSamples(*store, series, series_samples);
+  const auto id = std::make_shared<const std::string>(series);
+  uint64_t series_seq = 20;
+  WriteBatch tagged;
+  tagged.samples = Tagged("svc", 21, 40, kNow, id, 2, &series_seq, &series_samples);
+  Write(*store, tagged);
+  ExpectSamples(*store, series, series_samples);
+  store.reset();
+  auto reopened = OpenStore("sqlite", path);
+  ASSERT_NE(reopened, nullptr);
+  ExpectSamples(*reopened, series, series_samples);
+  ExpectSamples(*reopened, series, series_samples, 15);
+  ExpectSamples(*reopened, series, series_samples, 25);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 /*
- * DriftWatch plugin ABI, version 1.2 (1.1 added dw_type_storage.on_forget; 1.2 the notification
- * outbox: dw_type_write_batch's notification arrays and dw_type_storage.on_scan_notifications).
+ * DriftWatch plugin ABI, version 1.3 (1.1 added dw_type_storage.on_forget; 1.2 the notification
+ * outbox: dw_type_write_batch's notification arrays and dw_type_storage.on_scan_notifications;
+ * 1.3 sample tags: dw_type_sample_tag, dw_type_write_batch.sample_tags and
+ * dw_type_storage.features).
  *
  * This is the whole contract between the DriftWatch host and a plugin: plain C99, no other
  * dependency. A plugin is a shared library that exports one function, DW_PLUGIN_ENTRY_NAME,
@@ -45,7 +47,7 @@ extern "C" {
 #define DW_ABI_VERSION_MAJOR 1
 #endif
 #ifndef DW_ABI_VERSION_MINOR
-#define DW_ABI_VERSION_MINOR 2
+#define DW_ABI_VERSION_MINOR 3
 #endif
 
 /* The one symbol a plugin exports; its name carries the ABI major. */
@@ -238,6 +240,20 @@ typedef struct dw_type_detector {
  *    it. When it cannot use the snapshot, it rebuilds the service from the samples still stored
  *    (those after its last "reset" event), numbering on from the first of them: hence what
  *    on_purge may delete.
+ *  - Sample tags (ABI 1.3, a backend with DW_STORAGE_FEATURE_SAMPLE_TAGS): a sample may carry a
+ *    tag naming a second series it also feeds, with its seq there (the host's endpoint series:
+ *    a service's samples that name an endpoint). The backend stores such a sample once, with its
+ *    tag, and it is then as much a sample of the tag's series as of its service: on_scan_samples
+ *    of that series returns it (service_id the series' id, seq the tag's seq) after any samples
+ *    the series has as rows of its own (written untagged, e.g. before the backend kept tags),
+ *    on_scan_services reports the series (max_seq counting its tags), and a series' seqs rise
+ *    across its own rows and its tags as a service's do. on_purge deletes a tagged sample only
+ *    where the snapshots of both its service and its tag's series reflect it; a series whose
+ *    samples are all tags keeps no "newest sample" (its snapshot holds its place instead). After
+ *    on_forget of the tag's series no scan returns its tags any more, nor counts them, also for a
+ *    later series of the same id (which starts at seq 1 again); on_forget of the service deletes
+ *    the tagged samples with it. A backend without the feature gets no tags: the host writes each
+ *    such sample twice instead, as a row of each series.
  *
  * Calls: at start-up, on the main thread, on_open then on_scan_services, whose callback calls
  * on_query_events and on_scan_samples for that service (so a backend must not hold, while it calls
@@ -256,6 +272,15 @@ typedef struct dw_type_stored_sample {
   double latency_ms;
   double payload_kb; /* NaN when the sample carried none: store and return it as NaN */
 } dw_type_stored_sample;
+
+/* ABI 1.3. What a sample's tag says: that the sample is also a sample of a second series (the
+ * host's endpoint series), and its seq there. Sent only to a backend with
+ * DW_STORAGE_FEATURE_SAMPLE_TAGS (see dw_type_storage.features), which stores the sample once and
+ * returns it in the scans of both series. OWNERSHIP: as dw_type_stored_sample. */
+typedef struct dw_type_sample_tag {
+  const char* series_id; /* NULL: no second series; never the sample's own service_id */
+  uint64_t seq;          /* the sample's seq in series_id; ignored when series_id is NULL */
+} dw_type_sample_tag;
 
 /* One state transition. OWNERSHIP: as dw_type_stored_sample. Every string is non-NULL. */
 typedef struct dw_type_stored_event {
@@ -321,6 +346,10 @@ typedef struct dw_type_write_batch {
   size_t notification_count;
   const dw_type_notification* notification_updates;
   size_t notification_update_count;
+  /* ABI 1.3, only to a backend with DW_STORAGE_FEATURE_SAMPLE_TAGS: NULL (no sample is tagged), or
+   * sample_count tags, one per sample, in the same order (see "Sample tags" above
+   * dw_type_storage). */
+  const dw_type_sample_tag* sample_tags;
 } dw_type_write_batch;
 
 /* Filled by on_stats. OWNERSHIP: host; the host zeroes it and sets struct_size before the call. */
@@ -437,7 +466,14 @@ typedef struct dw_type_storage {
                                           uint32_t limit, int32_t newest_first,
                                           dw_type_notification_callback callback, void* context,
                                           dw_type_error* error);
+
+  /* ABI 1.3. What the backend does beyond 1.2: a bitwise OR of DW_STORAGE_FEATURE_* (0 for none;
+   * absent from an older plugin's smaller struct, which the host reads as 0). */
+  uint32_t features;
 } dw_type_storage;
+
+/* ABI 1.3, dw_type_storage.features: the backend keeps sample tags (see "Sample tags" above). */
+#define DW_STORAGE_FEATURE_SAMPLE_TAGS 1u
 
 /* ---------------------------------------------------------------------------------------------
  * The plugin descriptor

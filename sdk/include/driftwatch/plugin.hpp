@@ -392,6 +392,25 @@ template <typename T>
 using ScanNotificationsOp = decltype(std::declval<T&>().ScanNotifications(
     std::declval<const char*>(), std::declval<int32_t>(), std::declval<uint32_t>(),
     std::declval<bool>(), std::declval<dw_type_notification_callback>(), std::declval<void*>()));
+// Whether T names kFeatures at all, and whether as the static uint32_t constant it must be: one
+// of another type is refused rather than taken as no features.
+template <typename T>
+using FeaturesNameOp = decltype(&T::kFeatures);
+template <typename T>
+using FeaturesOp = std::enable_if_t<std::is_same<decltype(&T::kFeatures), const uint32_t*>::value>;
+
+// Every DW_STORAGE_FEATURE_* this header defines.
+constexpr uint32_t kKnownStorageFeatures = DW_STORAGE_FEATURE_SAMPLE_TAGS;
+
+// T::kFeatures, or 0 for a class that declares none (or declares it wrongly: the check says so).
+template <typename T>
+constexpr uint32_t FeaturesOf() {
+  if constexpr (kHas<FeaturesOp, T>) {
+    return T::kFeatures;
+  } else {
+    return 0;
+  }
+}
 
 // Every requirement on a detector class, each with the message that explains it.
 template <typename T>
@@ -475,9 +494,18 @@ constexpr bool CheckStorageClass() {
   static_assert(std::is_nothrow_destructible<T>::value,
                 "StorageType<T>: T's destructor closes the store and must not throw (on_close "
                 "cannot report an error)");
+  constexpr bool kFeaturesTyped = !kHas<FeaturesNameOp, T> || kHas<FeaturesOp, T>;
+  static_assert(kFeaturesTyped,
+                "StorageType<T>: T::kFeatures must be `static constexpr uint32_t`, a bitwise OR of "
+                "DW_STORAGE_FEATURE_*");
+  constexpr bool kFeaturesKnown = (FeaturesOf<T>() & ~kKnownStorageFeatures) == 0;
+  static_assert(kFeaturesKnown,
+                "StorageType<T>: T::kFeatures has a bit that is no DW_STORAGE_FEATURE_* of this "
+                "header");
   return kHas<NameOp, T> && kHas<VersionOp, T> && kHas<OpenOp, T> && kHas<WriteOp, T> &&
          kHas<ScanServicesOp, T> && kHas<ScanSamplesOp, T> && kHas<QueryEventsOp, T> &&
-         kHas<StatsOp, T> && kHas<PurgeOp, T> && std::is_nothrow_destructible<T>::value;
+         kHas<StatsOp, T> && kHas<PurgeOp, T> && std::is_nothrow_destructible<T>::value &&
+         kFeaturesTyped && kFeaturesKnown;
 }
 
 }  // namespace detail
@@ -633,6 +661,9 @@ struct DetectorType {
 // rows Write stores (batch.notifications, batch.notification_updates) and Forget and Purge delete:
 //   void ScanNotifications(const char* target, int32_t state, uint32_t limit, bool newest_first,
 //                          dw_type_notification_callback callback, void* context);
+// and may declare (ABI 1.3; without it the features are 0, and the host sends no sample tags):
+//   static constexpr uint32_t kFeatures = DW_STORAGE_FEATURE_SAMPLE_TAGS;  // DW_STORAGE_FEATURE_*
+// with which Write gets batch.sample_tags, and must keep to "Sample tags" in plugin.h.
 // The destructor closes the store and must not throw. Get() checks the list at compile time. See
 // plugin.h for what each must do; a callback's non-zero answer means return at once.
 template <typename T>
@@ -726,6 +757,7 @@ struct StorageType {
         &Purge,
         detail::kHas<detail::ForgetOp, T> ? &Forget : nullptr,
         detail::kHas<detail::ScanNotificationsOp, T> ? &ScanNotifications : nullptr,
+        detail::FeaturesOf<T>(),
     };
     return &vtable;
   }
