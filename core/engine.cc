@@ -31,6 +31,10 @@ constexpr size_t kMaxWriterBacklogFactor = 4;
 // Data the store refuses for good is set aside in a file named after the store's (`<path>` +
 // this), an operator's to read and re-send (docs/operations.md, "Refused data").
 constexpr const char* kRefusedFileSuffix = ".refused.jsonl";
+// An endpoint series whose samples are tags in its service's rows takes a snapshot at the latest
+// with the 10th snapshot of its service since its own last one: its samples then wait at most
+// about 10 * storage.snapshot_every of its service's for retention, and a restart reads as many.
+constexpr uint32_t kSnapshotsLaggedAtMost = 10;
 
 // `count` consecutive samples of one series in a write batch, of a submission that waits.
 struct CommitShare {
@@ -81,6 +85,7 @@ struct Engine::Impl {
       : config(engine_config),
         detectors(detector_set),
         store(storage),
+        tag_endpoint_samples(storage->KeepsSampleTags()),
         writer(storage,
                StorageWriterOptions{
                    .commit_interval_ms = engine_config.storage.commit_interval_ms,
@@ -109,7 +114,11 @@ struct Engine::Impl {
   void ProcessForget(const std::shared_ptr<PendingCommit>& forget);
   // Hands the writer what Process gathered, with a callback for the waiting submissions.
   void SubmitBatch(WriteBatch&& batch, std::vector<CommitShare>&& shares);
+  // Adds the series' snapshot, and those of its endpoint series that lag (ListIfLagging).
   void AddSnapshot(ServiceEntry& service, WriteBatch& batch);
+  // Lists an endpoint series with samples its snapshot does not reflect in its service's
+  // lagging_endpoints, when the store keeps them as tags; the shard's lock held.
+  void ListIfLagging(ServiceEntry& series);
   void RecordDetectorError(const std::string& message,
                            const std::vector<std::string>& detector_names = {});
   void CountRejected(RejectReason reason, uint64_t samples) {
@@ -126,6 +135,9 @@ struct Engine::Impl {
   const Config config;
   const DetectorSet& detectors;
   Store* store;
+  // An endpoint series' sample is stored once, as a tag on its service's row, when the store
+  // keeps tags; else as a row of its own (docs/behaviour.md, "Endpoint series").
+  const bool tag_endpoint_samples;
   StorageWriter writer;
   const NotificationPlanner planner;
   std::atomic<NotificationSink*> notification_sink{nullptr};
@@ -181,6 +193,31 @@ void Engine::Impl::AddSnapshot(ServiceEntry& service, WriteBatch& batch) {
   if (Status saved = service.AddSnapshot(batch); !saved.ok()) {
     RecordDetectorError("service '" + *service.id + "': cannot save state: " + saved.message());
   }
+  // An endpoint series whose samples wait in its service's rows for its snapshot holds them back
+  // from retention, and a restart reads them from its last snapshot's place on: one that lags
+  // through kSnapshotsLaggedAtMost of its service's snapshots takes one with them.
+  std::vector<ServiceEntry*>& lagging = service.lagging_endpoints;
+  size_t kept = 0;
+  for (ServiceEntry* series : lagging) {
+    if (series->samples_since_snapshot > 0 &&
+        ++series->snapshots_lagged >= kSnapshotsLaggedAtMost) {
+      if (Status saved = series->AddSnapshot(batch); !saved.ok()) {
+        RecordDetectorError("service '" + *series->id + "': cannot save state: " + saved.message());
+      }
+    }
+    series->listed_as_lagging = series->samples_since_snapshot > 0;
+    if (series->listed_as_lagging) lagging[kept++] = series;
+  }
+  lagging.resize(kept);
+}
+
+void Engine::Impl::ListIfLagging(ServiceEntry& series) {
+  if (!tag_endpoint_samples || series.listed_as_lagging || series.samples_since_snapshot == 0 ||
+      series.owning_service == nullptr) {
+    return;
+  }
+  series.owning_service->lagging_endpoints.push_back(&series);
+  series.listed_as_lagging = true;
 }
 
 std::optional<StoredEvent> Engine::Impl::DriftToEnd(const ServiceEntry& service) const {
@@ -193,9 +230,17 @@ std::optional<StoredEvent> Engine::Impl::DriftToEnd(const ServiceEntry& service)
 
 void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, WriteBatch& batch) {
   ProcessResult result = service.monitor.Process(sample);
-  batch.samples.push_back(StoredSample{service.id, service.seq(), sample.timestamp_ms,
-                                       sample.latency_ms, sample.payload_kb});
-  if (service.endpoint_series) ++batch.endpoint_rows;
+  if (service.endpoint_series && tag_endpoint_samples) {
+    // Process hands an endpoint series its sample right after its service: the last row is the
+    // service's, for the same sample.
+    StoredSample& row = batch.samples.back();
+    row.tag_series = service.id;
+    row.tag_seq = service.seq();
+  } else {
+    batch.samples.push_back(StoredSample{service.id, service.seq(), sample.timestamp_ms,
+                                         sample.latency_ms, sample.payload_kb});
+    if (service.endpoint_series) ++batch.endpoint_rows;
+  }
   if (!result.detector_error.empty()) {
     RecordDetectorError("service '" + *service.id + "': " + result.detector_error,
                         result.failed_detectors);
@@ -280,7 +325,10 @@ void Engine::Impl::Process(size_t shard, const std::vector<QueuedSample>& items)
         continue;
       }
       process(*item.service, item.sample);
-      if (item.endpoint != nullptr) process(*item.endpoint, item.sample);
+      if (item.endpoint != nullptr) {
+        process(*item.endpoint, item.sample);
+        ListIfLagging(*item.endpoint);
+      }
       if (commit != nullptr) {
         share(commit, item.service->id, 1);
         // The sample is settled once, with its service's share; its endpoint series' share
@@ -319,6 +367,10 @@ void Engine::Impl::SubmitBatch(WriteBatch&& batch, std::vector<CommitShare>&& sh
 void Engine::Impl::ProcessForget(const std::shared_ptr<PendingCommit>& forget) {
   ServiceEntry& service = *forget->forgets;
   service.forgotten = true;
+  if (service.listed_as_lagging) {  // it writes nothing more
+    std::erase(service.owning_service->lagging_endpoints, &service);
+    service.listed_as_lagging = false;
+  }
   service.PublishFigures();
   WriteBatch batch;
   batch.forgotten.push_back(*service.id);
@@ -376,6 +428,7 @@ Status Engine::Create(const Config& config, const DetectorSet& detectors, Store*
   // Recovery restored and replayed the services before any other thread could read them.
   for (const std::shared_ptr<ServiceEntry>& service : impl->registry.All()) {
     service->PublishFigures();
+    impl->ListIfLagging(*service);
   }
   out->reset(new Engine(std::move(impl)));
   return Status::Ok();

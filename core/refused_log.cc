@@ -35,10 +35,13 @@ void Refusal(JsonWriter& writer, const Status& reason, const std::string& refuse
   Text(writer, reason.message());
 }
 
-// A sample as POST /v1/telemetry takes it, so that the line's "sample" can be sent again as is.
+// A sample as POST /v1/telemetry takes it, so that the line's "sample" can be sent again as is:
+// a sample tagged with its endpoint series (stored once for both) names its endpoint, so that
+// sending it again feeds both series.
 void SampleObject(JsonWriter& writer, const StoredSample& sample) {
   writer.StartObject();
-  SeriesFields(writer, sample.service_id != nullptr ? std::string_view(*sample.service_id) : "");
+  const ServiceId& series = sample.tag_series != nullptr ? sample.tag_series : sample.service_id;
+  SeriesFields(writer, series != nullptr ? std::string_view(*series) : "");
   writer.Key("timestamp");
   Text(writer, FormatTimestamp(sample.timestamp_ms));
   writer.Key("latency_ms");

@@ -43,6 +43,7 @@ Status ServiceEntry::AddSnapshot(WriteBatch& batch) {
   if (!saved.ok()) return saved;  // the sample log still has everything: a later one may work
   batch.snapshots.push_back(std::move(snapshot));
   samples_since_snapshot = 0;
+  snapshots_lagged = 0;
   return Status::Ok();
 }
 
@@ -317,15 +318,16 @@ ServiceEntry& ServiceRegistry::Add(const std::string& key) {
 
 ServiceEntry* ServiceRegistry::AddLocked(const std::string& key) {
   const SeriesName name = SplitSeriesKey(key);
-  ServiceEntry* service = nullptr;
+  std::shared_ptr<ServiceEntry> service;
   if (!name.endpoint.empty()) {
     // Never missing but at start-up from a store that kept an endpoint series and not its
     // service: the service is then monitored afresh beside it.
-    auto found = services_.find(std::string(name.service_id));
-    service =
-        found == services_.end() ? AddLocked(std::string(name.service_id)) : found->second.get();
+    const std::string service_id(name.service_id);
+    if (!services_.contains(service_id)) AddLocked(service_id);
+    service = services_.find(service_id)->second;
   }
   auto entry = std::make_shared<ServiceEntry>(key, ShardOf(key), params_, detectors_);
+  entry->owning_service = service;
   ServiceEntry* raw = entry.get();
   MapOf(key).emplace(key, std::move(entry));
   if (service != nullptr) service->AddEndpoint(name.endpoint, raw);

@@ -60,6 +60,9 @@ struct ServiceEntry {
 
   const ServiceId id;  // the series key (core/series_key.h): the service id, or an endpoint's
   const bool endpoint_series;  // an endpoint series of a service, not a service's own
+  // An endpoint series' service (null for a service), set as the series is added; kept alive as
+  // long as the series is, so the series may reach it until its forget is processed.
+  std::shared_ptr<ServiceEntry> owning_service;
   // The shard whose state lock guards the monitor and what follows it: an endpoint series is on
   // its service's, so that both are processed from one queue item.
   const size_t shard;
@@ -86,6 +89,14 @@ struct ServiceEntry {
   alignas(64) ServiceMonitor monitor;
   uint64_t seq_offset = 0;
   uint32_t samples_since_snapshot = 0;
+  // With sample tags, an endpoint series' samples are kept in its service's rows until its own
+  // snapshot reflects them (docs/behaviour.md, "Endpoint series"), so one that lags is brought up
+  // to date at its service's snapshots: a service lists its endpoint series with samples no
+  // snapshot of theirs reflects, and an endpoint series counts the service's snapshots it has
+  // lagged through. Guarded by the shard's lock, like the monitor.
+  std::vector<ServiceEntry*> lagging_endpoints;
+  uint32_t snapshots_lagged = 0;
+  bool listed_as_lagging = false;
   // Its forget was processed: it must write nothing more (a reset would bring it back to the
   // store), and reads and resets find no such service.
   bool forgotten = false;

@@ -626,6 +626,38 @@ TEST(EngineTest, AfterAnEndpointSeriesIsForgottenTheOthersStillTakeTheirSamples)
   EXPECT_EQ(running.engine().GetStatus().services_monitored, 4u);
 }
 
+// An endpoint series whose samples are tags in its service's rows (SQLite) and that stops getting
+// samples takes a snapshot with one of its service's, at the latest the 10th since its own: its
+// samples then neither wait for it in the store for ever (retention) nor make a restart read its
+// service's rows from far back.
+TEST(EngineTest, AnEndpointSeriesThatLagsTakesASnapshotWithItsService) {
+  testing::TestDir dir;
+  Running running(dir.File("lag.db"), /*snapshot_every=*/5, 65536, 200000,
+                  [](Config& config) { config.series.per_endpoint = true; });
+  std::vector<IncomingSample> batch;
+  for (int i = 0; i < 3; ++i) {
+    batch.emplace_back(kService, Sample{kStartMs + i * kStepMs, 100.0 + i, 1.0}, "/rare");
+  }
+  for (int i = 3; i < 103; ++i) {  // 100 more of the service alone: 20 of its snapshots at least
+    batch.emplace_back(kService, Sample{kStartMs + i * kStepMs, 100.0 + i % 7, 1.0});
+  }
+  ASSERT_EQ(running.engine().Submit(std::move(batch)), SubmitResult::kAccepted);
+  running.engine().WaitIdle();
+  const std::string series = EndpointSeriesKey(kService, "/rare");
+  uint64_t snapshot_seq = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (snapshot_seq == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(
+        running.store()
+            .ScanServices([&](const std::string& id, const StoredSnapshot* snapshot, uint64_t) {
+              if (id == series && snapshot != nullptr) snapshot_seq = snapshot->last_seq;
+            })
+            .ok());
+  }
+  EXPECT_EQ(snapshot_seq, 3u);
+}
+
 TEST(EngineTest, ServiceCapRefusesNewServicesOnly) {
   testing::TestDir dir;
   Running running(dir.File("cap.db"), 1000, 65536, /*max_services=*/2);

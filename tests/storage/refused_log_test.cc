@@ -60,6 +60,19 @@ TEST(RefusedLog, AnEndpointSeriesIsNamedByServiceAndEndpoint) {
   EXPECT_THAT(lines, ::testing::Not(HasSubstr("#")));
 }
 
+// A sample stored once for its service and its endpoint series (a tag) is one line that names the
+// endpoint: sent again, it feeds both series again.
+TEST(RefusedLog, ATaggedSampleIsOneLineNamingItsEndpoint) {
+  WriteBatch part;
+  part.samples = {Sample("checkout-api", 41, 1767225600000, 156.7, 2.5)};
+  part.samples[0].tag_series = std::make_shared<const std::string>("checkout-api#GET /a");
+  part.samples[0].tag_seq = 7;
+  EXPECT_EQ(
+      RefusedLog::Lines(part, Status::InvalidArgument("no"), kRefusedAt),
+      R"({"refused_at":"2026-01-01T00:00:00.123Z","kind":"invalid_argument","reason":"no","seq":41,"sample":{"service_id":"checkout-api","endpoint":"GET /a","timestamp":"2026-01-01T00:00:00.000Z","latency_ms":156.7,"payload_kb":2.5}})"
+      "\n");
+}
+
 TEST(RefusedLog, AppendsAndCreatesTheFileOnlyWhenThereIsSomethingToWrite) {
   TestDir dir;
   const RefusedLog log(dir.File("db.refused.jsonl"));
