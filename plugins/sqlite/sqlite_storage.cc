@@ -622,8 +622,9 @@ class SqliteStore {
       if (!added) place->second = std::min(place->second, from);
     }
     std::vector<BlockSample> decoded;
-    for (const auto& [service_key, from] : scan_from) {
-      write_->blocks_from.Bind(1, service_key).Bind(2, from).ForEach([&] {
+    for (const auto& scan : scan_from) {
+      const long long service_key = scan.first;
+      write_->blocks_from.Bind(1, service_key).Bind(2, scan.second).ForEach([&] {
         DecodeRow(write_->blocks_from, nullptr, service_key, &decoded);
         for (const BlockSample& sample : decoded) {
           NoteTag(services_by_key_, service_key, static_cast<long long>(sample.seq), sample.tag_key,
@@ -718,7 +719,8 @@ class SqliteStore {
       StageOf(RecordOf(batch.snapshots[i].service_id, created)).wanted_seq =
           static_cast<long long>(batch.snapshots[i].last_seq);
     }
-    const dw_type_sample_tag* tags = TagsOf(batch);
+    // ABI 1.3, as this plugin: a host old enough to lack the member does not load it.
+    const dw_type_sample_tag* tags = batch.sample_tags;
     tag_stages_.Clear();
     const long long log_id = next_log_id_;
     size_t next = 0;
@@ -760,13 +762,6 @@ class SqliteStore {
     // Open blocks that waited long enough are written out, full or not.
     open_blocks_->WriteOutAged(log_id);
     open_blocks_->TrimLog(log_id + 1);
-  }
-
-  // The batch's sample tags, or nullptr when it has none (or comes from a host older than them).
-  static const dw_type_sample_tag* TagsOf(const dw_type_write_batch& batch) {
-    constexpr size_t kTagsEnd =
-        offsetof(dw_type_write_batch, sample_tags) + sizeof(dw_type_write_batch::sample_tags);
-    return batch.struct_size >= kTagsEnd ? batch.sample_tags : nullptr;
   }
 
   // The series' staging in this write, made on first use from its committed record.
