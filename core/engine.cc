@@ -201,9 +201,7 @@ void Engine::Impl::AddSnapshot(ServiceEntry& service, WriteBatch& batch) {
   for (ServiceEntry* series : lagging) {
     if (series->samples_since_snapshot > 0 &&
         ++series->snapshots_lagged >= kSnapshotsLaggedAtMost) {
-      if (Status saved = series->AddSnapshot(batch); !saved.ok()) {
-        RecordDetectorError("service '" + *series->id + "': cannot save state: " + saved.message());
-      }
+      AddSnapshot(*series, batch);  // an endpoint series lists no lagging series of its own
     }
     series->listed_as_lagging = series->samples_since_snapshot > 0;
     if (series->listed_as_lagging) lagging[kept++] = series;

@@ -19,8 +19,8 @@ Retention::Retention(WriteStatements& statements, OpenBlocks& open_blocks,
 bool Retention::TagReflected(long long key, const BlockSample& sample) const {
   if (sample.tag_key == 0) return true;
   const auto series = services_.find(sample.tag_key);
-  return series == services_.end() || series->second->tagged_in != key ||
-         sample.tag_seq <= static_cast<uint64_t>(series->second->snapshot_seq);
+  return series == services_.end() || series->second->tags.tagged_in != key ||
+         sample.tag_seq <= static_cast<uint64_t>(series->second->tags.snapshot_seq);
 }
 
 uint64_t Retention::PurgeEvents(int64_t before_ms, uint64_t budget) {

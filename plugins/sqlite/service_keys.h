@@ -17,19 +17,23 @@ struct StringHash {
   size_t operator()(std::string_view text) const { return std::hash<std::string_view>()(text); }
 };
 
-struct ServiceRecord {
-  long long key = 0;
-  long long max_seq = 0;  // its highest committed seq, of its own rows or its tags; 0: none
-  // Sample tags (schema.sql), for a series whose samples are tags in another service's blocks:
-  // that service's key (0: none yet), and the newest tag's seq and its place among that service's
+// Sample tags (schema.sql), for a series whose samples are tags in another service's blocks.
+struct SeriesTags {
+  // That service's key (0: none yet), and the newest tag's seq and its place among that service's
   // seqs (so that a snapshot written after it knows where its samples start).
   long long tagged_in = 0;
   long long newest_tag_seq = 0;
   long long newest_tag_position = 0;
-  // Its snapshot's last seq (0: none) and, for a tagged series, the seq of its service from which
-  // a scan finds every sample after that snapshot (0: from the first).
+  // Its snapshot's last seq (0: none; kept for every series) and, for a tagged series, the seq of
+  // its service from which a scan finds every sample after that snapshot (0: from the first).
   long long snapshot_seq = 0;
   long long tag_position = 0;
+};
+
+struct ServiceRecord {
+  long long key = 0;
+  long long max_seq = 0;  // its highest committed seq, of its own rows or its tags; 0: none
+  SeriesTags tags;
   // A write's grouping of its samples (SqliteStore::GroupByKey): the write that last grouped the
   // service's samples, and their group in it. Found with the record, so a write looks each
   // service up once.
@@ -53,11 +57,11 @@ inline void NoteTag(const ServicesByKey& services, long long service_key, long l
                     long long tag_key, long long tag_seq) {
   if (tag_key == 0) return;
   const auto found = services.find(tag_key);
-  if (found == services.end() || found->second->tagged_in != service_key) return;
+  if (found == services.end() || found->second->tags.tagged_in != service_key) return;
   ServiceRecord& series = *found->second;
-  if (tag_seq > series.newest_tag_seq) {
-    series.newest_tag_seq = tag_seq;
-    series.newest_tag_position = position;
+  if (tag_seq > series.tags.newest_tag_seq) {
+    series.tags.newest_tag_seq = tag_seq;
+    series.tags.newest_tag_position = position;
   }
   if (tag_seq > series.max_seq) series.max_seq = tag_seq;
 }

@@ -103,11 +103,7 @@ std::string ReadBlob(soci::blob& blob) {
 struct SeriesStage {
   ServiceRecord* record = nullptr;
   long long max_seq = 0;  // its highest seq, with this write's tags
-  long long tagged_in = 0;
-  long long newest_tag_seq = 0;
-  long long newest_tag_position = 0;
-  long long snapshot_seq = 0;
-  long long tag_position = 0;
+  SeriesTags tags;
   long long wanted_seq = -1;      // the last seq of its snapshot in this write (-1: none)
   long long wanted_position = 0;  // where that seq's tag is, when this write has it (0: not)
 };
@@ -156,11 +152,11 @@ class SqliteStore {
         SeriesStage& series = StageOf(RecordOf(snapshot.service_id, created));
         w.snapshot_key = series.record->key;
         w.snapshot_seq = static_cast<long long>(snapshot.last_seq);
-        if (series.tagged_in != 0) {
-          series.tag_position = TagPosition(series, w.snapshot_seq);
-          w.set_tag_position.Bind(1, series.tag_position).Bind(2, w.snapshot_key).Execute();
+        if (series.tags.tagged_in != 0) {
+          series.tags.tag_position = TagPosition(series, w.snapshot_seq);
+          w.set_tag_position.Bind(1, series.tags.tag_position).Bind(2, w.snapshot_key).Execute();
         }
-        series.snapshot_seq = w.snapshot_seq;
+        series.tags.snapshot_seq = w.snapshot_seq;
         w.snapshot_data.trim(0);
         if (snapshot.size > 0) {
           w.snapshot_data.write(0, reinterpret_cast<const char*>(snapshot.data), snapshot.size);
@@ -308,11 +304,12 @@ class SqliteStore {
       const auto found = keys_.find(id);
       if (found == keys_.end()) return;
       const ServiceRecord& series = found->second;
-      if (series.tagged_in == 0 || after_seq >= static_cast<uint64_t>(series.max_seq)) return;
+      if (series.tags.tagged_in == 0 || after_seq >= static_cast<uint64_t>(series.max_seq)) return;
       series_key = series.key;
-      service_key = series.tagged_in;
-      if (series.snapshot_seq > 0 && static_cast<uint64_t>(series.snapshot_seq) <= after_seq) {
-        from = series.tag_position;
+      service_key = series.tags.tagged_in;
+      if (series.tags.snapshot_seq > 0 &&
+          static_cast<uint64_t>(series.tags.snapshot_seq) <= after_seq) {
+        from = series.tags.tag_position;
       }
     }
     const std::vector<BlockSample> open = OpenSamplesOf(service_key, id);
@@ -560,9 +557,10 @@ class SqliteStore {
                                    "FROM services",
          into(key), into(service_id), into(tagged_in, tagged_flag), into(position, position_flag));
     ForEachRow(services, [&] {
-      ServiceRecord record{.key = key};
-      if (tagged_flag == soci::i_ok) record.tagged_in = tagged_in;
-      if (position_flag == soci::i_ok) record.tag_position = position;
+      ServiceRecord record;
+      record.key = key;
+      if (tagged_flag == soci::i_ok) record.tags.tagged_in = tagged_in;
+      if (position_flag == soci::i_ok) record.tags.tag_position = position;
       keys_.emplace(service_id, record);
     });
     for (auto& [id, record] : keys_) services_by_key_.emplace(record.key, &record);
@@ -572,7 +570,7 @@ class SqliteStore {
          into(snapshot_seq));
     ForEachRow(snapshots, [&] {
       if (const auto record = services_by_key_.find(key); record != services_by_key_.end()) {
-        record->second->snapshot_seq = snapshot_seq;
+        record->second->tags.snapshot_seq = snapshot_seq;
       }
     });
     // Once, at open; then kept up to date by every commit. Reads no BLOB: sample_count and the key
@@ -615,10 +613,10 @@ class SqliteStore {
   void FindTags() {
     std::unordered_map<long long, long long> scan_from;  // service key -> from its seq
     for (const auto& [key, record] : services_by_key_) {
-      if (record->tagged_in == 0) continue;
-      record->max_seq = std::max(record->max_seq, record->snapshot_seq);
-      const long long from = record->snapshot_seq > 0 ? record->tag_position : 0;
-      const auto [place, added] = scan_from.emplace(record->tagged_in, from);
+      if (record->tags.tagged_in == 0) continue;
+      record->max_seq = std::max(record->max_seq, record->tags.snapshot_seq);
+      const long long from = record->tags.snapshot_seq > 0 ? record->tags.tag_position : 0;
+      const auto [place, added] = scan_from.emplace(record->tags.tagged_in, from);
       if (!added) place->second = std::min(place->second, from);
     }
     std::vector<BlockSample> decoded;
@@ -662,7 +660,8 @@ class SqliteStore {
     if (!write_session_.get_last_insert_id("services", key)) {
       throw StorageError(DW_STATUS_IO_ERROR, "no key for new service '" + std::string(id) + "'");
     }
-    return created.emplace(id, ServiceRecord{.key = key, .tagged_in = tagged_in}).first->second;
+    return created.emplace(id, ServiceRecord{.key = key, .tags = {.tagged_in = tagged_in}})
+        .first->second;
   }
 
   long long KeyOf(const char* service_id, ServiceKeys& created) {
@@ -745,7 +744,7 @@ class SqliteStore {
           SeriesStage& tagged = StageTag(tags[order_[next]], record, created);
           tag_key = tagged.record->key;
           tag_seq = tagged.max_seq;
-          tagged.newest_tag_position = previous;
+          tagged.tags.newest_tag_position = previous;
           if (tagged.wanted_seq == tag_seq) tagged.wanted_position = previous;
         }
         open_blocks_->Append(open, log_id, previous, sample.timestamp_ms, sample.latency_ms,
@@ -772,11 +771,7 @@ class SqliteStore {
       SeriesStage& series = stages_.emplace_back();
       series.record = &record;
       series.max_seq = record.max_seq;
-      series.tagged_in = record.tagged_in;
-      series.newest_tag_seq = record.newest_tag_seq;
-      series.newest_tag_position = record.newest_tag_position;
-      series.snapshot_seq = record.snapshot_seq;
-      series.tag_position = record.tag_position;
+      series.tags = record.tags;
     }
     return stages_[record.stage];
   }
@@ -794,14 +789,14 @@ class SqliteStore {
       throw StorageError(DW_STATUS_INVALID_ARGUMENT,
                          "a sample of '" + std::string(id) + "' is tagged with its own service");
     }
-    if (series.tagged_in != service.key) {
-      if (series.tagged_in != 0) {
+    if (series.tags.tagged_in != service.key) {
+      if (series.tags.tagged_in != 0) {
         throw StorageError(DW_STATUS_INVALID_ARGUMENT,
                            "the tags of '" + std::string(id) +
                                "' are in another service's samples: a series' tags are all in "
                                "one service's");
       }
-      series.tagged_in = service.key;
+      series.tags.tagged_in = service.key;
       write_->set_tagged_in.Bind(1, service.key).Bind(2, series.record->key).Execute();
     }
     if (tag.seq <= static_cast<uint64_t>(series.max_seq) || tag.seq > LLONG_MAX) {
@@ -811,7 +806,7 @@ class SqliteStore {
                              ": a series' seqs must increase");
     }
     series.max_seq = static_cast<long long>(tag.seq);
-    series.newest_tag_seq = series.max_seq;
+    series.tags.newest_tag_seq = series.max_seq;
     return series;
   }
 
@@ -819,12 +814,12 @@ class SqliteStore {
   // at `last_seq` starts: that tag's place when this write or the last has it, else the previous
   // snapshot's place, which is before it.
   static long long TagPosition(const SeriesStage& series, long long last_seq) {
-    if (series.tagged_in == 0) return 0;
+    if (series.tags.tagged_in == 0) return 0;
     if (series.wanted_seq == last_seq && series.wanted_position > 0) {
       return series.wanted_position;
     }
-    if (last_seq == series.newest_tag_seq) return series.newest_tag_position;
-    return series.snapshot_seq <= last_seq ? series.tag_position : 0;
+    if (last_seq == series.tags.newest_tag_seq) return series.tags.newest_tag_position;
+    return series.tags.snapshot_seq <= last_seq ? series.tags.tag_position : 0;
   }
 
   // The batch's new outbox rows (a row already stored is the same notification: skipped), then
@@ -907,11 +902,7 @@ class SqliteStore {
     for (const SeriesStage& series : stages_) {
       ServiceRecord& record = *series.record;
       record.max_seq = std::max(record.max_seq, series.max_seq);
-      record.tagged_in = series.tagged_in;
-      record.newest_tag_seq = series.newest_tag_seq;
-      record.newest_tag_position = series.newest_tag_position;
-      record.snapshot_seq = series.snapshot_seq;
-      record.tag_position = series.tag_position;
+      record.tags = series.tags;
     }
     if (batch_log_id_ != 0) next_log_id_ = batch_log_id_ + 1;
     open_blocks_->Apply();
