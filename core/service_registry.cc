@@ -194,75 +194,41 @@ ServiceRegistry::Resolved ServiceRegistry::Resolve(const std::vector<IncomingSam
                                                    std::vector<SampleSeries>* series,
                                                    size_t* overflowed,
                                                    const std::function<void()>& then) {
-  series->assign(samples.size(), SampleSeries{});
-  *overflowed = 0;
+  std::vector<size_t> unresolved;
+  uint64_t removals = 0;
   {
-    // The common case: every series is known. Consecutive samples mostly share a service.
-    std::shared_lock lock(mutex_);
-    bool unknown = false;
-    size_t refused = 0;
-    ServiceEntry* last = nullptr;
-    for (size_t i = 0; i < samples.size() && !unknown; ++i) {
-      const IncomingSample& incoming = samples[i];
-      // Against the previous sample's id, which was just read, not the series' own: reading that
-      // would reach into a series that may be out of the cache.
-      if (last == nullptr || samples[i - 1].service_id != incoming.service_id) {
-        auto it = services_.find(incoming.service_id);
-        last = it == services_.end() ? nullptr : it->second.get();
-      }
-      unknown = last == nullptr;
-      (*series)[i].service = last;
-      if (!unknown && limits.per_endpoint) last->PrefetchEndpoints();
-    }
-    // Then the endpoint series: each service's list is asked for a few samples ahead, its entry
-    // having been asked for above (ServiceEntry::PrefetchEndpoints).
-    constexpr size_t kListAhead = 8;
-    for (size_t i = 0; i < samples.size() && !unknown && limits.per_endpoint; ++i) {
-      if (i + kListAhead < samples.size()) {
-        (*series)[i + kListAhead].service->PrefetchEndpointList();
-      }
-      const IncomingSample& incoming = samples[i];
-      if (incoming.endpoint.empty()) continue;
-      ServiceEntry* const service = (*series)[i].service;
-      ServiceEntry* endpoint = service->FindEndpoint(incoming.endpoint);
-      // A service already at a limit refuses its new endpoints without the exclusive lock.
-      if (endpoint == nullptr && !RoomForEndpointOf(*service, limits)) {
-        ++refused;
-        continue;
-      }
-      unknown = endpoint == nullptr;
-      (*series)[i].endpoint = endpoint;
-    }
-    if (!unknown) {
-      *overflowed = refused;
+    std::shared_lock lock(mutex_);  // the common case: every series is known
+    FindKnown(samples, limits, series, overflowed, &unresolved);
+    if (unresolved.empty()) {
       then();
       return Resolved::kAll;
     }
+    removals = removals_;
   }
-  // Series are added under the exclusive lock, and every sample is looked up again under it: a
-  // series found above may have been forgotten since, so nothing found above is kept.
+  // Series are added under the exclusive lock. What was found above is kept unless a series was
+  // removed in between (it may have been one of them); anything added meanwhile is found below.
   std::unique_lock lock(mutex_);
-  series->assign(samples.size(), SampleSeries{});
+  if (removals_ != removals) FindKnown(samples, limits, series, overflowed, &unresolved);
   std::unordered_set<std::string_view> fresh_services;
-  for (const IncomingSample& incoming : samples) {
-    if (!services_.contains(incoming.service_id)) fresh_services.insert(incoming.service_id);
+  for (const size_t i : unresolved) {
+    const std::string& service_id = samples[i].service_id;
+    if ((*series)[i].service == nullptr && !services_.contains(service_id)) {
+      fresh_services.insert(service_id);
+    }
   }
   if (SeriesCount() + fresh_services.size() > limits.max_series) {
     return Resolved::kTooManyServices;
   }
   // Every new service first, so that endpoint series never take the room they need.
-  ServiceEntry* last = nullptr;
-  for (size_t i = 0; i < samples.size(); ++i) {
-    const std::string& service_id = samples[i].service_id;
-    if (last == nullptr || *last->id != service_id) {
-      auto it = services_.find(service_id);
-      last = it == services_.end() ? AddLocked(service_id) : it->second.get();
-    }
-    (*series)[i].service = last;
+  for (const size_t i : unresolved) {
+    ServiceEntry*& service = (*series)[i].service;
+    if (service != nullptr) continue;
+    auto it = services_.find(samples[i].service_id);
+    service = it == services_.end() ? AddLocked(samples[i].service_id) : it->second.get();
   }
-  for (size_t i = 0; i < samples.size() && limits.per_endpoint; ++i) {
+  for (const size_t i : unresolved) {
     const std::string& endpoint = samples[i].endpoint;
-    if (endpoint.empty()) continue;
+    if (endpoint.empty() || !limits.per_endpoint) continue;
     ServiceEntry& service = *(*series)[i].service;
     ServiceEntry* found = service.FindEndpoint(endpoint);
     if (found == nullptr && RoomForEndpointOf(service, limits)) {
@@ -273,6 +239,58 @@ ServiceRegistry::Resolved ServiceRegistry::Resolve(const std::vector<IncomingSam
   }
   then();
   return Resolved::kAll;
+}
+
+void ServiceRegistry::FindKnown(const std::vector<IncomingSample>& samples, const Limits& limits,
+                                std::vector<SampleSeries>* series, size_t* overflowed,
+                                std::vector<size_t>* unresolved) const {
+  series->assign(samples.size(), SampleSeries{});
+  *overflowed = 0;
+  unresolved->clear();
+  ServiceEntry* last = nullptr;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const IncomingSample& incoming = samples[i];
+    // Against the previous sample's id, which was just read, not the series' own: reading that
+    // would reach into a series that may be out of the cache. Consecutive samples mostly share a
+    // service.
+    if (i == 0 || samples[i - 1].service_id != incoming.service_id) {
+      auto it = services_.find(incoming.service_id);
+      last = it == services_.end() ? nullptr : it->second.get();
+    }
+    (*series)[i].service = last;
+    if (last == nullptr) {
+      unresolved->push_back(i);
+    } else if (limits.per_endpoint) {
+      last->PrefetchEndpoints();
+    }
+  }
+  if (!limits.per_endpoint) return;
+  // Then the endpoint series: each service's list is asked for a few samples ahead, its entry
+  // having been asked for above (ServiceEntry::PrefetchEndpoints).
+  constexpr size_t kListAhead = 8;
+  const size_t new_services = unresolved->size();
+  for (size_t i = 0; i < samples.size(); ++i) {
+    if (i + kListAhead < samples.size()) {
+      if (const ServiceEntry* ahead = (*series)[i + kListAhead].service) {
+        ahead->PrefetchEndpointList();
+      }
+    }
+    const ServiceEntry* const service = (*series)[i].service;
+    // A new service's sample is unresolved already.
+    if (samples[i].endpoint.empty() || service == nullptr) continue;
+    ServiceEntry* endpoint = service->FindEndpoint(samples[i].endpoint);
+    if (endpoint != nullptr) {
+      (*series)[i].endpoint = endpoint;
+    } else if (RoomForEndpointOf(*service, limits)) {
+      unresolved->push_back(i);
+    } else {
+      ++*overflowed;  // a service already at a limit refuses its new endpoints
+    }
+  }
+  // In sample order, so that the endpoint series added take the room left in that order.
+  std::inplace_merge(unresolved->begin(),
+                     unresolved->begin() + static_cast<std::ptrdiff_t>(new_services),
+                     unresolved->end());
 }
 
 bool ServiceRegistry::RoomForEndpointOf(const ServiceEntry& service, const Limits& limits) const {
@@ -290,6 +308,7 @@ bool ServiceRegistry::Remove(
   std::vector<std::shared_ptr<ServiceEntry>> removed;
   removed.push_back(std::move(it->second));
   map.erase(it);
+  ++removals_;
   ServiceEntry& entry = *removed.front();
   if (entry.endpoint_series) {
     auto service = services_.find(std::string(SplitSeriesKey(key).service_id));

@@ -166,6 +166,12 @@ class ServiceRegistry {
   // Adds the series of `key`, its service's entry first when that is missing; mutex_ held
   // exclusively.
   ServiceEntry* AddLocked(const std::string& key);
+  // Sets series[i] to the known series of samples[i] and lists in *unresolved, in order, the
+  // samples whose service or endpoint series is not known (an endpoint series only when its
+  // service has room for it; the others are counted in *overflowed); mutex_ held.
+  void FindKnown(const std::vector<IncomingSample>& samples, const Limits& limits,
+                 std::vector<SampleSeries>* series, size_t* overflowed,
+                 std::vector<size_t>* unresolved) const;
   // Whether `service` may have one more endpoint series; mutex_ held.
   bool RoomForEndpointOf(const ServiceEntry& service, const Limits& limits) const;
 
@@ -184,6 +190,7 @@ class ServiceRegistry {
   // searches a table that endpoint series do not make ten times larger.
   SeriesMap services_;
   SeriesMap endpoint_series_;
+  uint64_t removals_ = 0;  // how many times Remove removed something; guarded by mutex_
 };
 
 }  // namespace driftwatch

@@ -4,10 +4,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace driftwatch::sqlite_plugin {
 
@@ -30,6 +33,54 @@ struct SeriesTags {
   long long tag_position = 0;
 };
 
+struct ServiceRecord;
+
+// The series whose samples are tags in one service's, by id, so that a write finds each without
+// the map of every id (a write meets each of them once, and with thousands of series each look-up
+// there misses the cache three times): their ids' hashes and texts side by side, and their
+// records. A cache: a series not in it is found by its id.
+class TaggedSeries {
+ public:
+  ServiceRecord* Find(std::string_view id) const {
+    const size_t hash = StringHash()(id);
+    for (const Entry& entry : entries_) {
+      if (entry.hash == hash && entry.size == id.size() &&
+          std::memcmp(texts_.data() + entry.offset, id.data(), id.size()) == 0) {
+        return entry.record;
+      }
+    }
+    return nullptr;
+  }
+  void Add(std::string_view id, ServiceRecord* record) {
+    const size_t offset = texts_.size();
+    texts_.append(id);  // first: should the entry fail to allocate, an unused text is harmless
+    entries_.push_back({StringHash()(id), offset, id.size(), record});
+  }
+  void Remove(const ServiceRecord* record) {
+    std::string texts;
+    std::vector<Entry> entries;
+    for (Entry entry : entries_) {
+      if (entry.record == record) continue;
+      const size_t offset = texts.size();
+      texts.append(texts_, entry.offset, entry.size);
+      entry.offset = offset;
+      entries.push_back(entry);
+    }
+    texts_.swap(texts);
+    entries_.swap(entries);
+  }
+
+ private:
+  struct Entry {
+    size_t hash = 0;
+    size_t offset = 0;  // of its id in texts_
+    size_t size = 0;
+    ServiceRecord* record = nullptr;
+  };
+  std::vector<Entry> entries_;
+  std::string texts_;
+};
+
 struct ServiceRecord {
   long long key = 0;
   long long max_seq = 0;  // its highest committed seq, of its own rows or its tags; 0: none
@@ -42,6 +93,10 @@ struct ServiceRecord {
   // The same for the write's staging of its tags and snapshot (SqliteStore::StageOf).
   uint64_t staged_in = 0;
   size_t stage = 0;
+  // A service's: the series tagged in it that a write has met since the store opened. A tagged
+  // series': whether it is in its service's list.
+  std::unique_ptr<TaggedSeries> tagged_series;
+  bool listed_as_tagged = false;
 };
 
 // service id -> its record. A node-based map: a record stays where it is while its service is

@@ -106,6 +106,8 @@ struct SeriesStage {
   SeriesTags tags;
   long long wanted_seq = -1;      // the last seq of its snapshot in this write (-1: none)
   long long wanted_position = 0;  // where that seq's tag is, when this write has it (0: not)
+  // A tagged series' id, when it is not yet in its service's TaggedSeries: listed at the commit.
+  const char* id_to_list = nullptr;
 };
 
 class SqliteStore {
@@ -443,6 +445,13 @@ class SqliteStore {
     }
     {
       std::lock_guard<std::mutex> open_lock(open_mutex_);
+      // Its record leaves its service's list of tagged series before it goes.
+      if (const auto gone = keys_.find(id); gone != keys_.end() && gone->second.listed_as_tagged) {
+        const auto service = services_by_key_.find(gone->second.tags.tagged_in);
+        if (service != services_by_key_.end() && service->second->tagged_series != nullptr) {
+          service->second->tagged_series->Remove(&gone->second);
+        }
+      }
       services_by_key_.erase(key);
       keys_.erase(id);
     }
@@ -561,7 +570,7 @@ class SqliteStore {
       record.key = key;
       if (tagged_flag == soci::i_ok) record.tags.tagged_in = tagged_in;
       if (position_flag == soci::i_ok) record.tags.tag_position = position;
-      keys_.emplace(service_id, record);
+      keys_.emplace(service_id, std::move(record));
     });
     for (auto& [id, record] : keys_) services_by_key_.emplace(record.key, &record);
     long long snapshot_seq = 0;
@@ -660,8 +669,10 @@ class SqliteStore {
     if (!write_session_.get_last_insert_id("services", key)) {
       throw StorageError(DW_STATUS_IO_ERROR, "no key for new service '" + std::string(id) + "'");
     }
-    return created.emplace(id, ServiceRecord{.key = key, .tags = {.tagged_in = tagged_in}})
-        .first->second;
+    ServiceRecord& record = created[std::string(id)];
+    record.key = key;
+    record.tags.tagged_in = tagged_in;
+    return record;
   }
 
   long long KeyOf(const char* service_id, ServiceKeys& created) {
@@ -781,9 +792,17 @@ class SqliteStore {
   SeriesStage& StageTag(const dw_type_sample_tag& tag, const ServiceRecord& service,
                         ServiceKeys& created) {
     const size_t* known = tag_stages_.Find(tag.series_id);
-    SeriesStage& series =
-        known != nullptr ? stages_[*known] : StageOf(RecordOf(tag.series_id, created, service.key));
-    if (known == nullptr) tag_stages_.Add(tag.series_id, series.record->stage);
+    SeriesStage* staged = known != nullptr ? &stages_[*known] : nullptr;
+    if (staged == nullptr) {
+      ServiceRecord* listed = service.tagged_series != nullptr
+                                  ? service.tagged_series->Find(ServiceId(tag.series_id))
+                                  : nullptr;
+      staged =
+          &StageOf(listed != nullptr ? *listed : RecordOf(tag.series_id, created, service.key));
+      if (!staged->record->listed_as_tagged) staged->id_to_list = tag.series_id;
+      tag_stages_.Add(tag.series_id, staged->record->stage);
+    }
+    SeriesStage& series = *staged;
     const std::string_view id = tag.series_id;
     if (series.record == &service) {
       throw StorageError(DW_STATUS_INVALID_ARGUMENT,
@@ -903,9 +922,24 @@ class SqliteStore {
       ServiceRecord& record = *series.record;
       record.max_seq = std::max(record.max_seq, series.max_seq);
       record.tags = series.tags;
+      if (series.id_to_list != nullptr) ListAsTagged(record, series.id_to_list);
     }
     if (batch_log_id_ != 0) next_log_id_ = batch_log_id_ + 1;
     open_blocks_->Apply();
+  }
+
+  // Adds a committed tagged series to its service's TaggedSeries. Only a cache, which a failure
+  // to allocate leaves as it was (the series is then found by its id).
+  void ListAsTagged(ServiceRecord& record, std::string_view id) {
+    const auto service = services_by_key_.find(record.tags.tagged_in);
+    if (service == services_by_key_.end()) return;
+    try {
+      std::unique_ptr<TaggedSeries>& list = service->second->tagged_series;
+      if (list == nullptr) list = std::make_unique<TaggedSeries>();
+      list->Add(id, &record);
+      record.listed_as_tagged = true;
+    } catch (const std::bad_alloc&) {  // NOLINT(bugprone-empty-catch): see above
+    }
   }
 
   void WriteOutAll() {

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -1702,6 +1703,54 @@ TEST(SqliteStoreTest, AForgottenTaggedSeriesLeavesNoTags) {
   ASSERT_NE(reopened, nullptr);
   ExpectSamples(*reopened, *series, new_samples);
   EXPECT_EQ(ReadServices(*reopened)[1].max_seq, 10u);
+}
+
+// Several series tagged in one service, write after write: each keeps its own samples (a write
+// finds a series met before in its service's list, SqliteStore::StageTag), also once one of them
+// is forgotten and a series of the same id starts again beside a new one, and after a reopen.
+TEST(SqliteStoreTest, SeriesTaggedInOneServiceKeepTheirOwnSamples) {
+  TestDir dir;
+  const std::string path = dir.File("several-tags.db");
+  auto store = OpenStore("sqlite", path);
+  ASSERT_NE(store, nullptr);
+  std::map<std::string, ServiceId> series;
+  std::map<std::string, uint64_t> seqs;
+  std::map<std::string, std::vector<StoredSample>> expected;
+  uint64_t service_seq = 0;
+  // `count` samples of "svc", the i-th tagged with names[i % names.size()].
+  const auto write = [&](const std::vector<std::string>& names, uint64_t count) {
+    WriteBatch batch;
+    batch.samples = Samples("svc", service_seq + 1, service_seq + count, kNow);
+    service_seq += count;
+    for (size_t i = 0; i < batch.samples.size(); ++i) {
+      const std::string& name = names[i % names.size()];
+      if (series[name] == nullptr) series[name] = std::make_shared<const std::string>(name);
+      StoredSample& sample = batch.samples[i];
+      sample.tag_series = series[name];
+      sample.tag_seq = ++seqs[name];
+      StoredSample own = sample;
+      own.service_id = series[name];
+      own.seq = sample.tag_seq;
+      own.tag_series = nullptr;
+      own.tag_seq = 0;
+      expected[name].push_back(own);
+    }
+    Write(*store, batch);
+  };
+  for (int commit = 0; commit < 4; ++commit) write({"svc#/a", "svc#/b", "svc#/c"}, 30);
+  WriteBatch forget;
+  forget.forgotten.emplace_back("svc#/b");
+  Write(*store, forget);
+  series.erase("svc#/b");  // a new string: the series starts again
+  seqs.erase("svc#/b");
+  expected.erase("svc#/b");
+  for (int commit = 0; commit < 3; ++commit) write({"svc#/c", "svc#/b", "svc#/d", "svc#/a"}, 20);
+  for (const auto& [name, samples] : expected) ExpectSamples(*store, name, samples);
+  store.reset();
+  auto reopened = OpenStore("sqlite", path);
+  ASSERT_NE(reopened, nullptr);
+  for (const auto& [name, samples] : expected) ExpectSamples(*reopened, name, samples);
+  EXPECT_EQ(expected["svc#/b"].size(), 15u);
 }
 
 // A batch whose tags break the rules is refused whole: a tag of the sample's own service, one
