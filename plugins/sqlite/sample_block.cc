@@ -15,14 +15,20 @@ constexpr uint64_t kNoPayloadBits =
 using coding::kMaxVarintBytes;
 constexpr uint64_t kInt64Max = std::numeric_limits<int64_t>::max();
 
+// Byte by byte and in place: inserting a few bytes from an array called memmove for each value
+// (5-6 % of the writer's time with endpoint series, whose tags add two values a sample).
 void PutVarint(uint64_t value, std::vector<uint8_t>& out) {
-  uint8_t bytes[kMaxVarintBytes];
-  out.insert(out.end(), bytes, coding::PutVarint(value, bytes));
+  while (value >= 0x80) {
+    out.push_back(static_cast<uint8_t>(value | 0x80));
+    value >>= 7;
+  }
+  out.push_back(static_cast<uint8_t>(value));
 }
 
 void PutBits(uint64_t bits, std::vector<uint8_t>& out) {
-  uint8_t bytes[8];
-  out.insert(out.end(), bytes, coding::PutFixed(bits, 8, bytes));
+  const size_t at = out.size();
+  out.resize(at + 8);
+  coding::PutFixed(bits, 8, out.data() + at);
 }
 
 // False when the varint runs past `end` or does not fit 64 bits.
