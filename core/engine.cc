@@ -228,15 +228,17 @@ std::optional<StoredEvent> Engine::Impl::DriftToEnd(const ServiceEntry& service)
 
 void Engine::Impl::ProcessOne(ServiceEntry& service, const Sample& sample, WriteBatch& batch) {
   ProcessResult result = service.monitor.Process(sample);
+  // The row points at the series' id without owning it: Process keeps the id in the batch's ids.
+  const ServiceId id(ServiceId(), service.id.get());
   if (service.endpoint_series && tag_endpoint_samples) {
     // Process hands an endpoint series its sample right after its service: the last row is the
     // service's, for the same sample.
     StoredSample& row = batch.samples.back();
-    row.tag_series = service.id;
+    row.tag_series = id;
     row.tag_seq = service.seq();
   } else {
-    batch.samples.push_back(StoredSample{service.id, service.seq(), sample.timestamp_ms,
-                                         sample.latency_ms, sample.payload_kb});
+    batch.samples.push_back(
+        StoredSample{id, service.seq(), sample.timestamp_ms, sample.latency_ms, sample.payload_kb});
     if (service.endpoint_series) ++batch.endpoint_rows;
   }
   if (!result.detector_error.empty()) {
@@ -290,9 +292,12 @@ void Engine::Impl::Process(size_t shard, const std::vector<QueuedSample>& items)
     };
     auto process = [&](ServiceEntry& series, const Sample& sample) {
       ProcessOne(series, sample, batch);
+      // Its figures go stale with its first sample since the last publish(), which comes before
+      // each SubmitBatch: that is its first row in this batch, whose ids keep its id.
       if (!series.figures_stale) {
         series.figures_stale = true;
         stale.push_back(&series);
+        batch.ids.push_back(series.id);
       }
     };
     // How many items ahead the series' memory is asked for (ServiceEntry::PrefetchEntry): the

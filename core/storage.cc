@@ -141,6 +141,7 @@ void WriteBatch::Append(WriteBatch&& other) {
   MoveAppend(snapshots, other.snapshots);
   MoveAppend(notifications, other.notifications);
   MoveAppend(notification_updates, other.notification_updates);
+  MoveAppend(ids, other.ids);
 }
 
 void WriteBatch::Clear() {
@@ -151,6 +152,7 @@ void WriteBatch::Clear() {
   snapshots.clear();
   notifications.clear();
   notification_updates.clear();
+  ids.clear();
 }
 
 Status Store::Open(const dw_type_storage* vtable, const std::vector<Param>& params,

@@ -409,6 +409,8 @@ StorageWriter::Isolation StorageWriter::Isolate(const Status& refusal) {
     WriteBatch copy = parts[i].batch;
     isolation.unsettled.Append(std::move(copy));
   }
+  // Its rows may point at ids that only in_flight_, which it replaces, keeps (WriteBatch::ids).
+  if (!isolation.unsettled.empty()) isolation.unsettled.ids = in_flight_.ids;
   return isolation;
 }
 

@@ -291,5 +291,30 @@ TEST_F(CommitCallbackTest, EngineReportsARefusalOnlyToSubmissionsWithRefusedSamp
   EXPECT_EQ(good.Total() + bad.Total() + mixed.Total() + later.Total(), 4);  // once each
 }
 
+// The engine's rows point at their series' id without owning it; their batch keeps it
+// (WriteBatch::ids). A service forgotten while its samples are being written: they are not waited
+// for, so the batch and the forget's own write are all that keep its id until that write is done
+// (under ASan, a write that reads an id nothing kept fails here).
+TEST_F(CommitCallbackTest, SamplesBeingWrittenKeepTheIdOfAServiceForgottenMeanwhile) {
+  Config config;
+  DetectorSet detectors;
+  ASSERT_TRUE(BuildDetectorSet(config, Plugins(), &detectors).ok());
+  std::unique_ptr<Engine> engine;
+  ASSERT_TRUE(Engine::Create(config, detectors, store_.get(), &engine).ok());
+  engine->Start();
+  const std::string id = "a-service-whose-id-is-on-the-heap";
+  Hold();
+  ASSERT_EQ(engine->Submit(SamplesOf(id, 5)), SubmitResult::kAccepted);
+  ASSERT_TRUE(WaitUntilWriting());
+  Reports forgotten;
+  ASSERT_EQ(engine->Forget(id, forgotten.EngineCallback()), Engine::ForgetResult::kForgetting);
+  engine->WaitIdle();  // the forget is processed: the engine no longer has the service
+  Release();
+  ASSERT_TRUE(forgotten.WaitFor(1));
+  EXPECT_EQ(forgotten.committed, 1);
+  EXPECT_EQ(StoredSamples(*store_, id), 0u);
+  EXPECT_TRUE(engine->Stop());
+}
+
 }  // namespace
 }  // namespace driftwatch::testing

@@ -488,6 +488,41 @@ TEST_F(StorageWriterTest, FailureWhileIsolatingKeepsTheRestForTheRetry) {
   EXPECT_THAT(told[0].refused, ElementsAre("svc-b"));
 }
 
+// The engine's rows point at their series' id without owning it, and their batch keeps the id
+// (WriteBatch::ids): the same batch as above, built that way, with nothing else keeping an id. What
+// isolation leaves for the retry must keep the ids too (under ASan, reading one it lost fails).
+TEST_F(StorageWriterTest, RowsThatShareTheirSeriesIdKeepItThroughIsolationAndTheRetry) {
+  auto store = OpenFaulty();
+  ASSERT_NE(store, nullptr);
+  StorageWriterOptions options;
+  options.retry_interval_ms = 10;
+  options.refused_path = dir_.File("store.refused.jsonl");
+  StorageWriter writer(store.get(), options);
+  Refuse("svc-b");
+  WriteBatch batch;
+  for (const char* service : {"svc-a", "svc-b", "svc-c", "svc-d"}) {
+    WriteBatch rows = SampleBatch(service, 1, 4, 0);
+    // A fresh id, as long as a real one, that only the batch owns.
+    rows.ids.push_back(std::make_shared<const std::string>(*rows.samples[0].service_id));
+    for (StoredSample& row : rows.samples)
+      row.service_id = ServiceId(ServiceId(), rows.ids[0].get());
+    Add(batch, std::move(rows));
+  }
+  writer.Submit(std::move(batch));
+  faults_.fail_from_attempt = 5;  // as above: c and d wait for the retry
+  writer.Start();
+  ASSERT_TRUE(Eventually([&] { return faults_.write_attempts >= 7; }, kPatience));
+  EXPECT_EQ(writer.pending_samples(), 8u);
+  faults_.fail_from_attempt = 0;
+  ASSERT_TRUE(writer.Flush(kPatience));
+  for (const char* service : {"svc-a", "svc-c", "svc-d"}) {
+    EXPECT_EQ(Seqs(ReadSamples(*store, service)), Range(1, 4)) << service;
+  }
+  const std::vector<std::pair<std::string, uint64_t>> set_aside = {
+      {"svc-b", 1}, {"svc-b", 2}, {"svc-b", 3}, {"svc-b", 4}};
+  EXPECT_EQ(ReadRefusedFile(options.refused_path).Samples(), set_aside);
+}
+
 // Refused data that cannot be set aside (here: the file's directory is missing) is kept in memory
 // and retried, as any failure; the others' data is committed meanwhile.
 TEST_F(StorageWriterTest, RefusedDataThatCannotBeSetAsideIsKept) {
