@@ -446,9 +446,21 @@ TEST_F(StorageWriterTest, OtherFailuresAreRetriedAndNothingIsSetAside) {
   }
 }
 
+// Makes the rows of one service point at its id without owning it, the batch keeping the id
+// (WriteBatch::ids), as the engine's rows do: a fresh id, as long as a real one, that only the
+// batch owns.
+void ShareTheId(WriteBatch& rows) {
+  rows.ids.push_back(std::make_shared<const std::string>(*rows.samples[0].service_id));
+  for (StoredSample& row : rows.samples) row.service_id = ServiceId(ServiceId(), rows.ids[0].get());
+}
+
+// Run with rows that own their ids, and with rows that share them as the engine's do: what
+// isolation leaves for the retry must keep the ids too (under ASan, reading one it lost fails).
+class IsolationTest : public StorageWriterTest, public ::testing::WithParamInterface<bool> {};
+
 // A transient failure while the refused service is being found stops the search; what is not
 // settled yet is retried, and nothing is committed or set aside twice.
-TEST_F(StorageWriterTest, FailureWhileIsolatingKeepsTheRestForTheRetry) {
+TEST_P(IsolationTest, FailureWhileIsolatingKeepsTheRestForTheRetry) {
   auto store = OpenFaulty();
   ASSERT_NE(store, nullptr);
   StorageWriterOptions options;
@@ -458,7 +470,9 @@ TEST_F(StorageWriterTest, FailureWhileIsolatingKeepsTheRestForTheRetry) {
   Refuse("svc-b");
   WriteBatch batch;
   for (const char* service : {"svc-a", "svc-b", "svc-c", "svc-d"}) {
-    Add(batch, SampleBatch(service, 1, 4, 0));
+    WriteBatch rows = SampleBatch(service, 1, 4, 0);
+    if (GetParam()) ShareTheId(rows);
+    Add(batch, std::move(rows));
   }
   ReportLog reports;
   writer.Submit(std::move(batch), reports.Callback());
@@ -482,46 +496,15 @@ TEST_F(StorageWriterTest, FailureWhileIsolatingKeepsTheRestForTheRetry) {
   EXPECT_TRUE(ReadSamples(*store, "svc-b").empty());
   EXPECT_EQ(ReadStats(*store).sample_count, 12u);
   EXPECT_EQ(writer.refused_samples(), 4u);
-  EXPECT_EQ(ReadRefusedFile(options.refused_path).Samples().size(), 4u);  // once only
+  const std::vector<std::pair<std::string, uint64_t>> set_aside = {
+      {"svc-b", 1}, {"svc-b", 2}, {"svc-b", 3}, {"svc-b", 4}};
+  EXPECT_EQ(ReadRefusedFile(options.refused_path).Samples(), set_aside);  // once only
   const std::vector<CommitReport> told = reports.WaitFor(1);
   ASSERT_EQ(told.size(), 1u);  // once, when all of it was settled
   EXPECT_THAT(told[0].refused, ElementsAre("svc-b"));
 }
 
-// The engine's rows point at their series' id without owning it, and their batch keeps the id
-// (WriteBatch::ids): the same batch as above, built that way, with nothing else keeping an id. What
-// isolation leaves for the retry must keep the ids too (under ASan, reading one it lost fails).
-TEST_F(StorageWriterTest, RowsThatShareTheirSeriesIdKeepItThroughIsolationAndTheRetry) {
-  auto store = OpenFaulty();
-  ASSERT_NE(store, nullptr);
-  StorageWriterOptions options;
-  options.retry_interval_ms = 10;
-  options.refused_path = dir_.File("store.refused.jsonl");
-  StorageWriter writer(store.get(), options);
-  Refuse("svc-b");
-  WriteBatch batch;
-  for (const char* service : {"svc-a", "svc-b", "svc-c", "svc-d"}) {
-    WriteBatch rows = SampleBatch(service, 1, 4, 0);
-    // A fresh id, as long as a real one, that only the batch owns.
-    rows.ids.push_back(std::make_shared<const std::string>(*rows.samples[0].service_id));
-    for (StoredSample& row : rows.samples)
-      row.service_id = ServiceId(ServiceId(), rows.ids[0].get());
-    Add(batch, std::move(rows));
-  }
-  writer.Submit(std::move(batch));
-  faults_.fail_from_attempt = 5;  // as above: c and d wait for the retry
-  writer.Start();
-  ASSERT_TRUE(Eventually([&] { return faults_.write_attempts >= 7; }, kPatience));
-  EXPECT_EQ(writer.pending_samples(), 8u);
-  faults_.fail_from_attempt = 0;
-  ASSERT_TRUE(writer.Flush(kPatience));
-  for (const char* service : {"svc-a", "svc-c", "svc-d"}) {
-    EXPECT_EQ(Seqs(ReadSamples(*store, service)), Range(1, 4)) << service;
-  }
-  const std::vector<std::pair<std::string, uint64_t>> set_aside = {
-      {"svc-b", 1}, {"svc-b", 2}, {"svc-b", 3}, {"svc-b", 4}};
-  EXPECT_EQ(ReadRefusedFile(options.refused_path).Samples(), set_aside);
-}
+INSTANTIATE_TEST_SUITE_P(RowsOwningOrSharingTheirIds, IsolationTest, ::testing::Bool());
 
 // Refused data that cannot be set aside (here: the file's directory is missing) is kept in memory
 // and retried, as any failure; the others' data is committed meanwhile.
